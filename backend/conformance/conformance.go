@@ -1,0 +1,280 @@
+package conformance
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tune-dev/tune/backend"
+)
+
+// guard is the number of elements on each side of every buffer the suite
+// hands to an op. Input guards hold NaN, so a read past the end poisons
+// the result; output guards hold sentinel, so a write past the end shows.
+const guard = 13
+
+const sentinel = float32(-12345.5)
+
+type harness struct {
+	t   *testing.T
+	b   backend.Backend
+	rng *rand.Rand
+}
+
+type guarded struct {
+	whole, view backend.Buffer
+	n           int
+}
+
+func (h *harness) alloc(inside []float32, guardVal float32) guarded {
+	n := len(inside)
+	whole := h.b.Alloc(n + 2*guard)
+	host := make([]float32, n+2*guard)
+	for i := range host {
+		host[i] = guardVal
+	}
+	copy(host[guard:], inside)
+	h.b.Upload(whole, host)
+	return guarded{whole: whole, view: h.b.Slice(whole, guard, n), n: n}
+}
+
+// input places vals in a buffer whose guards are NaN.
+func (h *harness) input(vals []float32) backend.Buffer {
+	return h.alloc(vals, float32(math.NaN())).view
+}
+
+// output returns a NaN-poisoned buffer of n elements with sentinel guards.
+func (h *harness) output(n int) guarded {
+	poison := make([]float32, n)
+	for i := range poison {
+		poison[i] = float32(math.NaN())
+	}
+	return h.alloc(poison, sentinel)
+}
+
+// inPlace returns a buffer holding vals with sentinel guards.
+func (h *harness) inPlace(vals []float32) guarded { return h.alloc(vals, sentinel) }
+
+// read downloads g, checks its guards and returns the inside.
+func (h *harness) read(op string, g guarded) []float32 {
+	h.t.Helper()
+	host := make([]float32, g.n+2*guard)
+	h.b.Download(host, g.whole)
+	for i := 0; i < guard; i++ {
+		if host[i] != sentinel || host[guard+g.n+i] != sentinel {
+			h.t.Fatalf("%s: wrote outside its output (guard zone changed)", op)
+		}
+	}
+	return host[guard : guard+g.n]
+}
+
+func (h *harness) randn(n int, scale float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(h.rng.NormFloat64() * scale)
+	}
+	return v
+}
+
+func widen(v []float32) []float64 {
+	w := make([]float64, len(v))
+	for i, x := range v {
+		w[i] = float64(x)
+	}
+	return w
+}
+
+// check compares got with want under tol and fails naming the op, case and
+// worst element. Every element of got must be finite.
+func check(t *testing.T, op, name string, got []float32, want []float64, tol Tol) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s %s: got %d elements, want %d", op, name, len(got), len(want))
+	}
+	var maxWant float64
+	for _, w := range want {
+		maxWant = math.Max(maxWant, math.Abs(w))
+	}
+	limit := tol.Atol + tol.Rtol*maxWant
+	worst, at := 0.0, -1
+	for i, g := range got {
+		if math.IsNaN(float64(g)) || math.IsInf(float64(g), 0) {
+			t.Fatalf("%s %s: element %d is %v (output not fully written?)", op, name, i, g)
+		}
+		if d := math.Abs(float64(g) - want[i]); d > worst {
+			worst, at = d, i
+		}
+	}
+	if worst > limit {
+		t.Errorf("%s %s: max |got-want| = %.3g at %d (got %v, want %v) exceeds %.3g", op, name, worst, at, got[at], want[at], limit)
+	}
+}
+
+// Test runs every op of b against the oracle under tol.
+func Test(t *testing.T, b backend.Backend, tol Tolerances) {
+	h := &harness{t: t, b: b, rng: rand.New(rand.NewPCG(2024, 11))}
+	t.Run("Embedding", func(t *testing.T) { h.t = t; h.embedding(tol.Embedding) })
+	t.Run("RMSNorm", func(t *testing.T) { h.t = t; h.rmsnorm(tol.RMSNorm) })
+	t.Run("Linear", func(t *testing.T) { h.t = t; h.linear(tol.Linear) })
+	t.Run("RoPE", func(t *testing.T) { h.t = t; h.rope(tol.RoPE) })
+	t.Run("Attention", func(t *testing.T) { h.t = t; h.attention(tol.Attention) })
+	t.Run("SiLUMul", func(t *testing.T) { h.t = t; h.siluMul(tol.SiLUMul) })
+	t.Run("Add", func(t *testing.T) { h.t = t; h.add(tol.Add, tol.AddScaled) })
+	t.Run("CrossEntropy", func(t *testing.T) { h.t = t; h.crossEntropy(tol.CrossEntropy) })
+}
+
+func (h *harness) embedding(tol Tol) {
+	for _, c := range []struct{ vocab, dim, n int }{{1, 1, 1}, {13, 5, 1}, {997, 67, 9}, {50, 64, 33}} {
+		table := h.randn(c.vocab*c.dim, 1)
+		ids := make([]int32, c.n)
+		for i := range ids {
+			ids[i] = int32(h.rng.IntN(c.vocab))
+		}
+		ids[len(ids)-1] = int32(c.vocab - 1)
+		out := h.output(c.n * c.dim)
+		h.b.Embedding(out.view, h.input(table), ids, c.dim)
+		want := make([]float64, 0, c.n*c.dim)
+		for _, id := range ids {
+			want = append(want, widen(table[int(id)*c.dim:(int(id)+1)*c.dim])...)
+		}
+		check(h.t, "Embedding", fmt.Sprintf("vocab=%d dim=%d n=%d", c.vocab, c.dim, c.n), h.read("Embedding", out), want, tol)
+	}
+}
+
+func (h *harness) rmsnorm(tol Tol) {
+	for _, c := range []struct{ rows, dim int }{{1, 1}, {1, 64}, {3, 17}, {33, 67}, {7, 200}} {
+		x := h.randn(c.rows*c.dim, 3)
+		w := h.randn(c.dim, 1)
+		out := h.output(c.rows * c.dim)
+		h.b.RMSNorm(out.view, h.input(x), h.input(w), c.rows, c.dim, 1e-6)
+		check(h.t, "RMSNorm", fmt.Sprintf("rows=%d dim=%d", c.rows, c.dim), h.read("RMSNorm", out),
+			refRMSNorm(widen(x), widen(w), c.rows, c.dim, 1e-6), tol)
+	}
+}
+
+func (h *harness) linear(tol Tol) {
+	for _, c := range []struct {
+		rows, in, out int
+		bias          bool
+	}{{1, 1, 1, false}, {1, 64, 7, true}, {3, 13, 33, true}, {5, 67, 130, false}, {33, 211, 45, true}, {70, 31, 9, true}} {
+		x := h.randn(c.rows*c.in, 1)
+		w := h.randn(c.out*c.in, 1/math.Sqrt(float64(c.in)))
+		var bias backend.Buffer
+		var bw []float64
+		if c.bias {
+			bv := h.randn(c.out, 0.1)
+			bias, bw = h.input(bv), widen(bv)
+		}
+		out := h.output(c.rows * c.out)
+		h.b.Linear(out.view, h.input(x), h.input(w), bias, c.rows, c.in, c.out)
+		check(h.t, "Linear", fmt.Sprintf("rows=%d in=%d out=%d bias=%v", c.rows, c.in, c.out, c.bias), h.read("Linear", out),
+			refLinear(widen(x), widen(w), bw, c.rows, c.in, c.out), tol)
+	}
+}
+
+func (h *harness) rope(tol Tol) {
+	for _, c := range []struct {
+		rows, heads, headDim int
+		theta                float64
+		start                int32
+	}{{1, 1, 2, 10000, 0}, {1, 4, 16, 1e6, 37}, {7, 3, 10, 1e6, 0}, {33, 2, 64, 1e6, 1000}} {
+		x := h.randn(c.rows*c.heads*c.headDim, 1)
+		pos := make([]int32, c.rows)
+		for i := range pos {
+			pos[i] = c.start + int32(i)
+		}
+		buf := h.inPlace(x)
+		h.b.RoPE(buf.view, pos, c.rows, c.heads, c.headDim, c.theta)
+		check(h.t, "RoPE", fmt.Sprintf("rows=%d heads=%d headDim=%d start=%d", c.rows, c.heads, c.headDim, c.start), h.read("RoPE", buf),
+			refRoPE(widen(x), pos, c.rows, c.heads, c.headDim, c.theta), tol)
+	}
+}
+
+func (h *harness) attention(tol Tol) {
+	cases := []struct {
+		name string
+		s    backend.AttnShape
+		mask bool
+	}{
+		{"one token", backend.AttnShape{Batch: 1, Q: 1, KV: 1, KVStride: 1, Heads: 1, KVHeads: 1, HeadDim: 2}, false},
+		{"prefill gqa2", backend.AttnShape{Batch: 2, Q: 12, KV: 12, KVStride: 12, Heads: 4, KVHeads: 2, HeadDim: 16}, true},
+		{"prefill gqa3 odd", backend.AttnShape{Batch: 3, Q: 17, KV: 17, KVStride: 17, Heads: 6, KVHeads: 2, HeadDim: 10}, true},
+		{"decode with cache", backend.AttnShape{Batch: 2, Q: 1, KV: 9, KVStride: 21, Heads: 7, KVHeads: 7, HeadDim: 6, QStart: 8}, true},
+		{"chunk after prefix", backend.AttnShape{Batch: 1, Q: 5, KV: 38, KVStride: 40, Heads: 4, KVHeads: 1, HeadDim: 64, QStart: 33}, false},
+	}
+	for _, c := range cases {
+		s := c.s
+		q := h.randn(s.Batch*s.Q*s.Heads*s.HeadDim, 1)
+		k := h.randn(s.Batch*s.KVStride*s.KVHeads*s.HeadDim, 1)
+		v := h.randn(s.Batch*s.KVStride*s.KVHeads*s.HeadDim, 1)
+		var mask []int32
+		if c.mask {
+			mask = make([]int32, s.Batch*s.KVStride)
+			for i := range mask {
+				mask[i] = 1
+				if h.rng.IntN(4) == 0 {
+					mask[i] = 0
+				}
+			}
+			mask[s.KVStride] = 0 // a key-0 hole: early queries of row 1 see no key
+			mask[0] = 1
+		}
+		out := h.output(s.Batch * s.Q * s.Heads * s.HeadDim)
+		h.b.Attention(out.view, h.input(q), h.input(k), h.input(v), mask, s)
+		check(h.t, "Attention", c.name, h.read("Attention", out), refAttention(widen(q), widen(k), widen(v), mask, s), tol)
+	}
+}
+
+func (h *harness) siluMul(tol Tol) {
+	for _, n := range []int{1, 7, 176, 1001} {
+		g, u := h.randn(n, 4), h.randn(n, 1)
+		out := h.output(n)
+		h.b.SiLUMul(out.view, h.input(g), h.input(u), n)
+		check(h.t, "SiLUMul", fmt.Sprintf("n=%d", n), h.read("SiLUMul", out), refSiLUMul(widen(g), widen(u)), tol)
+	}
+}
+
+func (h *harness) add(tol, tolScaled Tol) {
+	for _, n := range []int{1, 33, 1001} {
+		a, c := h.randn(n, 1), h.randn(n, 1)
+		out := h.output(n)
+		h.b.Add(out.view, h.input(a), h.input(c), n)
+		want := make([]float64, n)
+		for i := range want {
+			want[i] = float64(a[i]) + float64(c[i])
+		}
+		check(h.t, "Add", fmt.Sprintf("n=%d", n), h.read("Add", out), want, tol)
+
+		acc := h.inPlace(a)
+		h.b.AddScaled(acc.view, h.input(c), 0.37, n)
+		for i := range want {
+			want[i] = float64(a[i]) + float64(float32(0.37))*float64(c[i])
+		}
+		check(h.t, "AddScaled", fmt.Sprintf("n=%d", n), h.read("AddScaled", acc), want, tolScaled)
+	}
+}
+
+func (h *harness) crossEntropy(tol Tol) {
+	for _, c := range []struct{ rows, vocab int }{{1, 1}, {1, 997}, {9, 33}, {14, 1000}} {
+		logits := h.randn(c.rows*c.vocab, 3)
+		targets := make([]int32, c.rows)
+		for i := range targets {
+			targets[i] = int32(h.rng.IntN(c.vocab))
+			if i%3 == 1 {
+				targets[i] = backend.IgnoreIndex
+			}
+		}
+		loss := make([]float64, c.rows)
+		for i := range loss {
+			loss[i] = math.NaN()
+		}
+		h.b.CrossEntropy(loss, h.input(logits), targets, c.rows, c.vocab)
+		got := make([]float32, c.rows)
+		for i, l := range loss {
+			got[i] = float32(l)
+		}
+		check(h.t, "CrossEntropy", fmt.Sprintf("rows=%d vocab=%d", c.rows, c.vocab), got,
+			refCrossEntropy(widen(logits), targets, c.rows, c.vocab), tol)
+	}
+}

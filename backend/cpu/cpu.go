@@ -1,0 +1,409 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/tune-dev/tune/backend"
+)
+
+// buf is the CPU buffer: a float32 slice in host memory.
+type buf struct{ d []float32 }
+
+func (b *buf) Len() int { return len(b.d) }
+
+// Backend is the CPU implementation of backend.Backend.
+type Backend struct {
+	threads int
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New returns a CPU backend that uses threads goroutines per op; 0 means
+// runtime.GOMAXPROCS(0).
+func New(threads int) *Backend {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	return &Backend{threads: threads}
+}
+
+// Name implements backend.Backend.
+func (c *Backend) Name() string { return fmt.Sprintf("cpu (float32, %d threads)", c.threads) }
+
+// Alloc implements backend.Backend.
+func (c *Backend) Alloc(n int) backend.Buffer {
+	if n < 0 {
+		panic(fmt.Sprintf("cpu: Alloc of %d elements", n))
+	}
+	return &buf{d: make([]float32, n)}
+}
+
+// Free implements backend.Backend. The garbage collector reclaims host
+// memory; Free drops the reference so a stale use panics.
+func (c *Backend) Free(b backend.Buffer) { b.(*buf).d = nil }
+
+// Slice implements backend.Backend.
+func (c *Backend) Slice(b backend.Buffer, off, n int) backend.Buffer {
+	d := b.(*buf).d
+	if off < 0 || n < 0 || off+n > len(d) {
+		panic(fmt.Sprintf("cpu: Slice [%d:%d] of a buffer of %d elements", off, off+n, len(d)))
+	}
+	return &buf{d: d[off : off+n : off+n]}
+}
+
+// Upload implements backend.Backend.
+func (c *Backend) Upload(dst backend.Buffer, src []float32) {
+	copy(data(dst, len(src), "Upload dst"), src)
+}
+
+// Download implements backend.Backend.
+func (c *Backend) Download(dst []float32, src backend.Buffer) {
+	copy(dst, data(src, len(dst), "Download src"))
+}
+
+// Data exposes the host slice behind a CPU buffer, for callers that know
+// they run on the CPU (tests, the loss on host logits).
+func Data(b backend.Buffer) []float32 { return b.(*buf).d }
+
+// data returns the first n elements of b, panicking with both sizes when b
+// is too small.
+func data(b backend.Buffer, n int, what string) []float32 {
+	d := b.(*buf).d
+	if len(d) < n {
+		panic(fmt.Sprintf("cpu: %s holds %d elements, op needs %d", what, len(d), n))
+	}
+	return d[:n]
+}
+
+// parallel runs f over [0, n) split into contiguous chunks, one per worker.
+func (c *Backend) parallel(n int, f func(lo, hi int)) {
+	workers := c.threads
+	if workers > n {
+		workers = n
+	}
+	if workers <= 1 {
+		if n > 0 {
+			f(0, n)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(workers)
+	for w := 0; w < workers; w++ {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// Embedding implements backend.Backend.
+func (c *Backend) Embedding(out, table backend.Buffer, ids []int32, dim int) {
+	t := table.(*buf).d
+	vocab := len(t) / dim
+	o := data(out, len(ids)*dim, "Embedding out")
+	for i, id := range ids {
+		if id < 0 || int(id) >= vocab {
+			panic(fmt.Sprintf("cpu: Embedding id %d at position %d outside vocab [0, %d)", id, i, vocab))
+		}
+		copy(o[i*dim:(i+1)*dim], t[int(id)*dim:(int(id)+1)*dim])
+	}
+}
+
+// RMSNorm implements backend.Backend.
+func (c *Backend) RMSNorm(out, x, w backend.Buffer, rows, dim int, eps float32) {
+	o := data(out, rows*dim, "RMSNorm out")
+	xs := data(x, rows*dim, "RMSNorm x")
+	ws := data(w, dim, "RMSNorm w")
+	c.parallel(rows, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr := xs[r*dim : (r+1)*dim]
+			var ss float64
+			for _, v := range xr {
+				ss += float64(v) * float64(v)
+			}
+			// HF: variance in float32, x * rsqrt(variance + eps), then * w.
+			inv := float32(1 / math.Sqrt(float64(float32(ss/float64(dim))+eps)))
+			or := o[r*dim : (r+1)*dim]
+			for j, v := range xr {
+				or[j] = ws[j] * (v * inv)
+			}
+		}
+	})
+}
+
+// Linear implements backend.Backend.
+func (c *Backend) Linear(out, x, w, bias backend.Buffer, rows, in, outDim int) {
+	o := data(out, rows*outDim, "Linear out")
+	xs := data(x, rows*in, "Linear x")
+	ws := data(w, outDim*in, "Linear w")
+	var bs []float32
+	if bias != nil {
+		bs = data(bias, outDim, "Linear bias")
+	}
+	// Split the output features across workers so each streams its own
+	// slice of w once per block of rows.
+	const rowBlock = 64
+	c.parallel((outDim+3)/4, func(lo, hi int) {
+		oLo, oHi := lo*4, hi*4
+		if oHi > outDim {
+			oHi = outDim
+		}
+		for r0 := 0; r0 < rows; r0 += rowBlock {
+			r1 := min(r0+rowBlock, rows)
+			linearBlock(o, xs, ws, bs, r0, r1, oLo, oHi, in, outDim)
+		}
+	})
+}
+
+// linearBlock computes out rows [r0,r1) × features [o0,o1) with a 2×4
+// register tile.
+func linearBlock(o, x, w, b []float32, r0, r1, o0, o1, in, outDim int) {
+	r := r0
+	for ; r+2 <= r1; r += 2 {
+		x0 := x[r*in : (r+1)*in]
+		x1 := x[(r+1)*in : (r+2)*in]
+		f := o0
+		for ; f+4 <= o1; f += 4 {
+			w0 := w[f*in : (f+1)*in]
+			w1 := w[(f+1)*in : (f+2)*in]
+			w2 := w[(f+2)*in : (f+3)*in]
+			w3 := w[(f+3)*in : (f+4)*in]
+			var a00, a01, a02, a03, a10, a11, a12, a13 float32
+			for k := range x0 {
+				xa, xb := x0[k], x1[k]
+				wa, wb, wc, wd := w0[k], w1[k], w2[k], w3[k]
+				a00 += xa * wa
+				a01 += xa * wb
+				a02 += xa * wc
+				a03 += xa * wd
+				a10 += xb * wa
+				a11 += xb * wb
+				a12 += xb * wc
+				a13 += xb * wd
+			}
+			if b != nil {
+				a00 += b[f]
+				a01 += b[f+1]
+				a02 += b[f+2]
+				a03 += b[f+3]
+				a10 += b[f]
+				a11 += b[f+1]
+				a12 += b[f+2]
+				a13 += b[f+3]
+			}
+			p, q := o[r*outDim+f:r*outDim+f+4], o[(r+1)*outDim+f:(r+1)*outDim+f+4]
+			p[0], p[1], p[2], p[3] = a00, a01, a02, a03
+			q[0], q[1], q[2], q[3] = a10, a11, a12, a13
+		}
+		for ; f < o1; f++ {
+			o[r*outDim+f] = dot(x0, w[f*in:(f+1)*in]) + biasAt(b, f)
+			o[(r+1)*outDim+f] = dot(x1, w[f*in:(f+1)*in]) + biasAt(b, f)
+		}
+	}
+	for ; r < r1; r++ {
+		xr := x[r*in : (r+1)*in]
+		for f := o0; f < o1; f++ {
+			o[r*outDim+f] = dot(xr, w[f*in:(f+1)*in]) + biasAt(b, f)
+		}
+	}
+}
+
+func biasAt(b []float32, f int) float32 {
+	if b == nil {
+		return 0
+	}
+	return b[f]
+}
+
+// dot is a float32 dot product with four independent accumulators.
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	k := 0
+	for ; k+4 <= len(a); k += 4 {
+		s0 += a[k] * b[k]
+		s1 += a[k+1] * b[k+1]
+		s2 += a[k+2] * b[k+2]
+		s3 += a[k+3] * b[k+3]
+	}
+	for ; k < len(a); k++ {
+		s0 += a[k] * b[k]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// RoPE implements backend.Backend.
+func (c *Backend) RoPE(x backend.Buffer, pos []int32, rows, heads, headDim int, theta float64) {
+	if headDim%2 != 0 {
+		panic(fmt.Sprintf("cpu: RoPE head dim %d is odd", headDim))
+	}
+	if len(pos) < rows {
+		panic(fmt.Sprintf("cpu: RoPE has %d positions for %d rows", len(pos), rows))
+	}
+	xs := data(x, rows*heads*headDim, "RoPE x")
+	half := headDim / 2
+	inv := InvFreq(headDim, theta)
+	c.parallel(rows, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			p := float32(pos[r])
+			row := xs[r*heads*headDim : (r+1)*heads*headDim]
+			for j := 0; j < half; j++ {
+				// HF builds the angle in float32, then takes cos and sin.
+				a := float64(p * inv[j])
+				cs, sn := float32(math.Cos(a)), float32(math.Sin(a))
+				for h := 0; h < heads; h++ {
+					x1, x2 := row[h*headDim+j], row[h*headDim+j+half]
+					row[h*headDim+j] = x1*cs - x2*sn
+					row[h*headDim+j+half] = x2*cs + x1*sn
+				}
+			}
+		}
+	})
+}
+
+// InvFreq returns RoPE's inverse frequencies theta^(-2j/d), j < d/2,
+// rounded to float32 as Hugging Face computes them.
+func InvFreq(headDim int, theta float64) []float32 {
+	inv := make([]float32, headDim/2)
+	for j := range inv {
+		e := float32(2*j) / float32(headDim)
+		inv[j] = 1 / float32(math.Pow(theta, float64(e)))
+	}
+	return inv
+}
+
+// Attention implements backend.Backend.
+func (c *Backend) Attention(out, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape) {
+	if s.KVHeads <= 0 || s.Heads%s.KVHeads != 0 {
+		panic(fmt.Sprintf("cpu: Attention with %d heads and %d kv heads", s.Heads, s.KVHeads))
+	}
+	if s.KV > s.KVStride {
+		panic(fmt.Sprintf("cpu: Attention KV %d exceeds KVStride %d", s.KV, s.KVStride))
+	}
+	qd, kd := s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
+	o := data(out, s.Batch*s.Q*qd, "Attention out")
+	qs := data(q, s.Batch*s.Q*qd, "Attention q")
+	ks := data(k, s.Batch*s.KVStride*kd, "Attention k")
+	vs := data(v, s.Batch*s.KVStride*kd, "Attention v")
+	if keyMask != nil && len(keyMask) < s.Batch*s.KVStride {
+		panic(fmt.Sprintf("cpu: Attention key mask has %d entries, needs %d", len(keyMask), s.Batch*s.KVStride))
+	}
+	rep := s.Heads / s.KVHeads
+	scale := float32(1 / math.Sqrt(float64(s.HeadDim)))
+	c.parallel(s.Batch*s.Heads, func(lo, hi int) {
+		scores := make([]float32, s.KV)
+		acc := make([]float32, s.HeadDim)
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/s.Heads, bh%s.Heads
+			kh := h / rep
+			for i := 0; i < s.Q; i++ {
+				qv := qs[(b*s.Q+i)*qd+h*s.HeadDim : (b*s.Q+i)*qd+(h+1)*s.HeadDim]
+				last := min(s.QStart+i, s.KV-1)
+				mx := float32(math.Inf(-1))
+				seen := false
+				for j := 0; j <= last; j++ {
+					if keyMask != nil && keyMask[b*s.KVStride+j] == 0 {
+						scores[j] = float32(math.Inf(-1))
+						continue
+					}
+					kv := ks[(b*s.KVStride+j)*kd+kh*s.HeadDim : (b*s.KVStride+j)*kd+(kh+1)*s.HeadDim]
+					sc := dot(qv, kv) * scale
+					scores[j] = sc
+					if sc > mx {
+						mx = sc
+					}
+					seen = true
+				}
+				ov := o[(b*s.Q+i)*qd+h*s.HeadDim : (b*s.Q+i)*qd+(h+1)*s.HeadDim]
+				clear(acc)
+				if seen {
+					var sum float32
+					for j := 0; j <= last; j++ {
+						e := float32(math.Exp(float64(scores[j] - mx)))
+						scores[j] = e
+						sum += e
+					}
+					for j := 0; j <= last; j++ {
+						p := scores[j] / sum
+						if p == 0 {
+							continue
+						}
+						vv := vs[(b*s.KVStride+j)*kd+kh*s.HeadDim : (b*s.KVStride+j)*kd+(kh+1)*s.HeadDim]
+						for d, x := range vv {
+							acc[d] += p * x
+						}
+					}
+				}
+				copy(ov, acc)
+			}
+		}
+	})
+}
+
+// SiLUMul implements backend.Backend.
+func (c *Backend) SiLUMul(out, gate, up backend.Buffer, n int) {
+	o := data(out, n, "SiLUMul out")
+	g := data(gate, n, "SiLUMul gate")
+	u := data(up, n, "SiLUMul up")
+	c.parallel(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := g[i]
+			o[i] = x / (1 + float32(math.Exp(float64(-x)))) * u[i]
+		}
+	})
+}
+
+// Add implements backend.Backend.
+func (c *Backend) Add(out, a, b backend.Buffer, n int) {
+	o := data(out, n, "Add out")
+	as := data(a, n, "Add a")
+	bs := data(b, n, "Add b")
+	for i := range o {
+		o[i] = as[i] + bs[i]
+	}
+}
+
+// AddScaled implements backend.Backend.
+func (c *Backend) AddScaled(out, x backend.Buffer, s float32, n int) {
+	o := data(out, n, "AddScaled out")
+	xs := data(x, n, "AddScaled x")
+	for i := range o {
+		o[i] += s * xs[i]
+	}
+}
+
+// CrossEntropy implements backend.Backend.
+func (c *Backend) CrossEntropy(loss []float64, logits backend.Buffer, targets []int32, rows, vocab int) {
+	l := data(logits, rows*vocab, "CrossEntropy logits")
+	if len(loss) < rows || len(targets) < rows {
+		panic(fmt.Sprintf("cpu: CrossEntropy has %d losses and %d targets for %d rows", len(loss), len(targets), rows))
+	}
+	c.parallel(rows, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			t := targets[r]
+			if t == backend.IgnoreIndex {
+				loss[r] = 0
+				continue
+			}
+			if t < 0 || int(t) >= vocab {
+				panic(fmt.Sprintf("cpu: CrossEntropy target %d at row %d outside vocab [0, %d)", t, r, vocab))
+			}
+			row := l[r*vocab : (r+1)*vocab]
+			mx := math.Inf(-1)
+			for _, v := range row {
+				mx = math.Max(mx, float64(v))
+			}
+			var sum float64
+			for _, v := range row {
+				sum += math.Exp(float64(v) - mx)
+			}
+			loss[r] = mx + math.Log(sum) - float64(row[t])
+		}
+	})
+}

@@ -1,0 +1,16 @@
+package cpu_test
+
+import (
+	"testing"
+
+	"github.com/tune-dev/tune/backend/conformance"
+	"github.com/tune-dev/tune/backend/cpu"
+)
+
+func TestConformance(t *testing.T) {
+	conformance.Test(t, cpu.New(0), conformance.CPUTolerances)
+}
+
+func TestConformanceOneThread(t *testing.T) {
+	conformance.Test(t, cpu.New(1), conformance.CPUTolerances)
+}

@@ -1,0 +1,17 @@
+// Package backend defines the op vocabulary that the Qwen2 schedule is
+// written against, once, for every device.
+//
+// The interface is deliberately narrow: explicit forward ops over flat
+// buffers with the shapes passed in, no autograd graph and no tensor
+// objects. Package backend/cpu is the float32 reference implementation, the
+// oracle every accelerator is checked against; package backend/conformance
+// is the test suite each implementation runs with one call:
+//
+//	func TestConformance(t *testing.T) {
+//		conformance.Test(t, cpu.New(0), conformance.CPUTolerances)
+//	}
+//
+// Layouts are row-major. Linear weights use the Hugging Face layout
+// [out, in] (y = x·Wᵀ + b). Ops write their outputs with `=` unless their
+// documentation says `+=`.
+package backend

@@ -1,0 +1,141 @@
+package lora
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/tune-dev/tune/safetensors"
+)
+
+// Modules are the seven Qwen2 linear layers LoRA can adapt, with the
+// sub-module path PEFT uses in their names.
+var Modules = []struct{ Name, Path string }{
+	{"q_proj", "self_attn.q_proj"}, {"k_proj", "self_attn.k_proj"}, {"v_proj", "self_attn.v_proj"},
+	{"o_proj", "self_attn.o_proj"}, {"gate_proj", "mlp.gate_proj"}, {"up_proj", "mlp.up_proj"},
+	{"down_proj", "mlp.down_proj"},
+}
+
+// ModulePath returns the sub-module path of a module name ("q_proj" gives
+// "self_attn.q_proj"), or "" for an unknown name.
+func ModulePath(module string) string {
+	for _, m := range Modules {
+		if m.Name == module {
+			return m.Path
+		}
+	}
+	return ""
+}
+
+// Key is PEFT's saved tensor name for one factor ("A" or "B") of the
+// adapted linear module of decoder layer layer, e.g.
+// base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight.
+func Key(layer int, module, factor string) string {
+	return fmt.Sprintf("base_model.model.model.layers.%d.%s.lora_%s.weight", layer, ModulePath(module), factor)
+}
+
+// Pair is one adapted linear: A [R, In] and B [Out, R], row-major float32,
+// so that the layer computes y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ.
+type Pair struct {
+	A, B       []float32
+	In, Out, R int
+}
+
+// Adapter is one named LoRA adapter: its config and its factor pairs keyed
+// by layer and module name.
+type Adapter struct {
+	Name   string
+	Config Config
+	Pairs  map[int]map[string]*Pair
+}
+
+// Pair returns the factors of module in layer, if that linear is adapted.
+func (a *Adapter) Pair(layer int, module string) (*Pair, bool) {
+	p, ok := a.Pairs[layer][module]
+	return p, ok
+}
+
+// Shape tells Load the (in, out) features of module, so that factor shapes
+// can be checked against the base model.
+type Shape func(module string) (in, out int)
+
+// Load reads a PEFT adapter folder (adapter_config.json and
+// adapter_model.safetensors) for a model of layers decoder layers whose
+// linear shapes shape gives. Every targeted module of every layer must be
+// present with the right shapes; the errors name the file and tensor.
+func Load(dir, name string, layers int, shape Shape) (*Adapter, error) {
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "adapter_model.safetensors")
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("lora: adapter weights: %w", err)
+	}
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("lora: %w", err)
+	}
+	defer f.Close()
+	a := &Adapter{Name: name, Config: *cfg, Pairs: map[int]map[string]*Pair{}}
+	used := 0
+	for l := 0; l < layers; l++ {
+		for _, m := range Modules {
+			if !cfg.Targets(m.Name, fmt.Sprintf("model.layers.%d.%s", l, m.Path)) {
+				continue
+			}
+			in, out := shape(m.Name)
+			p := &Pair{In: in, Out: out, R: cfg.R}
+			if p.A, err = factor(f, path, Key(l, m.Name, "A"), cfg.R, in); err != nil {
+				return nil, err
+			}
+			if p.B, err = factor(f, path, Key(l, m.Name, "B"), out, cfg.R); err != nil {
+				return nil, err
+			}
+			if a.Pairs[l] == nil {
+				a.Pairs[l] = map[string]*Pair{}
+			}
+			a.Pairs[l][m.Name] = p
+			used += 2
+		}
+	}
+	if used == 0 {
+		return nil, fmt.Errorf("lora: %s: target_modules %v match no Qwen2 linear layer", filepath.Join(dir, "adapter_config.json"), cfg.TargetModules)
+	}
+	if n := len(f.Names()); n != used {
+		return nil, fmt.Errorf("lora: %s holds %d tensors but the config targets %d (unexpected tensors such as %s)", path, n, used, extra(f, a))
+	}
+	return a, nil
+}
+
+func factor(f *safetensors.File, path, key string, rows, cols int) ([]float32, error) {
+	t, ok := f.Tensor(key)
+	if !ok {
+		return nil, fmt.Errorf("lora: %s: tensor %q is missing", path, key)
+	}
+	if len(t.Shape) != 2 || t.Shape[0] != rows || t.Shape[1] != cols {
+		return nil, fmt.Errorf("lora: %s: tensor %q has shape %v, want [%d %d]", path, key, t.Shape, rows, cols)
+	}
+	v, err := t.Float32s()
+	if err != nil {
+		return nil, fmt.Errorf("lora: %s: %w", path, err)
+	}
+	return v, nil
+}
+
+func extra(f *safetensors.File, a *Adapter) string {
+	for _, n := range f.Names() {
+		known := false
+		for l, mods := range a.Pairs {
+			for m := range mods {
+				if n == Key(l, m, "A") || n == Key(l, m, "B") {
+					known = true
+				}
+			}
+		}
+		if !known {
+			return fmt.Sprintf("%q", n)
+		}
+	}
+	return "none"
+}

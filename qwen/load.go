@@ -1,0 +1,147 @@
+package qwen
+
+import (
+	"fmt"
+
+	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/safetensors"
+)
+
+// Weight names of the Hugging Face Qwen2ForCausalLM checkpoint.
+const (
+	EmbedName  = "model.embed_tokens.weight"
+	NormName   = "model.norm.weight"
+	LMHeadName = "lm_head.weight"
+)
+
+// LayerName is the name of a per-layer tensor, e.g.
+// LayerName(3, "self_attn.q_proj.weight").
+func LayerName(layer int, suffix string) string {
+	return fmt.Sprintf("model.layers.%d.%s", layer, suffix)
+}
+
+// Load reads a Hugging Face model folder (config.json and model.safetensors
+// or a sharded index) onto backend b. BF16, F16 and F32 weights are
+// converted to float32. Every tensor's shape is checked against the config,
+// and errors name the file and tensor.
+func Load(dir string, b backend.Backend) (*Model, error) {
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, fmt.Errorf("qwen: %w", err)
+	}
+	defer ck.Close()
+	return FromCheckpoint(cfg, ck, b)
+}
+
+// FromCheckpoint builds the model from an open checkpoint.
+func FromCheckpoint(cfg *Config, ck *safetensors.Checkpoint, b backend.Backend) (*Model, error) {
+	m := &Model{Config: cfg, B: b}
+	ok := false
+	defer func() {
+		if !ok {
+			m.Free()
+		}
+	}()
+	h, kv, inter, v := cfg.HiddenSize, cfg.KVDim(), cfg.IntermediateSize, cfg.VocabSize
+	var err error
+	get := func(name string, shape ...int) backend.Buffer {
+		if err != nil {
+			return nil
+		}
+		var buf backend.Buffer
+		buf, err = upload(ck, b, name, shape)
+		return buf
+	}
+	m.Embed = get(EmbedName, v, h)
+	m.Norm = get(NormName, h)
+	switch {
+	case cfg.TieWordEmbeddings:
+		m.LMHead = m.Embed
+	default:
+		m.LMHead = get(LMHeadName, v, h)
+	}
+	lin := func(l int, mod string, in, out int, bias bool) Linear {
+		x := Linear{In: in, Out: out, W: get(LayerName(l, mod+".weight"), out, in)}
+		if bias {
+			x.Bias = get(LayerName(l, mod+".bias"), out)
+		}
+		return x
+	}
+	for l := 0; l < cfg.NumHiddenLayers && err == nil; l++ {
+		m.Layers = append(m.Layers, Layer{
+			InputNorm: get(LayerName(l, "input_layernorm.weight"), h),
+			PostNorm:  get(LayerName(l, "post_attention_layernorm.weight"), h),
+			Q:         lin(l, "self_attn.q_proj", h, h, true),
+			K:         lin(l, "self_attn.k_proj", h, kv, true),
+			V:         lin(l, "self_attn.v_proj", h, kv, true),
+			O:         lin(l, "self_attn.o_proj", h, h, false),
+			Gate:      lin(l, "mlp.gate_proj", h, inter, false),
+			Up:        lin(l, "mlp.up_proj", h, inter, false),
+			Down:      lin(l, "mlp.down_proj", inter, h, false),
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return m, nil
+}
+
+// upload checks one tensor's shape and copies it, as float32, to b.
+func upload(ck *safetensors.Checkpoint, b backend.Backend, name string, shape []int) (backend.Buffer, error) {
+	t, err := ck.Tensor(name)
+	if err != nil {
+		return nil, fmt.Errorf("qwen: %w", err)
+	}
+	if !sameShape(t.Shape, shape) {
+		return nil, fmt.Errorf("qwen: %s: tensor %q has shape %v, config.json implies %v", ck.FileOf(name), name, t.Shape, shape)
+	}
+	v, err := t.Float32s()
+	if err != nil {
+		return nil, fmt.Errorf("qwen: %s: %w", ck.FileOf(name), err)
+	}
+	buf := b.Alloc(len(v))
+	b.Upload(buf, v)
+	return buf, nil
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Free releases every buffer the model holds.
+func (m *Model) Free() {
+	free := func(x backend.Buffer) {
+		if x != nil {
+			m.B.Free(x)
+		}
+	}
+	m.SetAdapter(nil)
+	if m.LMHead != m.Embed {
+		free(m.LMHead)
+	}
+	free(m.Embed)
+	free(m.Norm)
+	for _, l := range m.Layers {
+		free(l.InputNorm)
+		free(l.PostNorm)
+		for _, x := range []Linear{l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down} {
+			free(x.W)
+			free(x.Bias)
+		}
+	}
+	free(m.act)
+	m.Layers, m.act = nil, nil
+}

@@ -1,0 +1,133 @@
+package qwen
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/tune-dev/tune/backend"
+)
+
+// Batch is a right-padded batch of token rows for scoring.
+type Batch struct {
+	IDs           []int32 // [Rows*T]; padding positions hold any valid id
+	AttentionMask []int32 // [Rows*T] 1 = real token, 0 = padding; nil = all real
+	Labels        []int32 // [Rows*T] targets aligned with IDs, IgnoreIndex where not scored; nil = IDs where the mask is 1
+	Rows, T       int
+}
+
+// LossResult is the Hugging Face causal-LM loss of a batch: the
+// cross-entropy of logits[:, :-1] against labels[:, 1:], ignoring -100.
+type LossResult struct {
+	// Mean is the one mean over every counted target of the batch (not
+	// the mean of the per-row means).
+	Mean float64
+	// Sum and Tokens are the summed loss and the number of counted targets.
+	Sum    float64
+	Tokens int
+	// RowMean and RowTokens are the same per row (RowMean is NaN for a
+	// row with no target, as in PyTorch).
+	RowMean   []float64
+	RowTokens []int
+	// Token holds per-target losses [Rows, T-1]: Token[r*(T-1)+t] scores
+	// Labels[r*T+t+1], 0 where ignored.
+	Token []float64
+}
+
+// Validate checks a batch's sizes and ids against c.
+func (b *Batch) Validate(c *Config) error {
+	n := b.Rows * b.T
+	if b.Rows <= 0 || b.T <= 0 || len(b.IDs) != n {
+		return fmt.Errorf("batch of %d ids is not %d rows × %d", len(b.IDs), b.Rows, b.T)
+	}
+	if b.AttentionMask != nil && len(b.AttentionMask) != n {
+		return fmt.Errorf("attention mask has %d entries for %d tokens", len(b.AttentionMask), n)
+	}
+	if b.Labels != nil && len(b.Labels) != n {
+		return fmt.Errorf("labels have %d entries for %d tokens", len(b.Labels), n)
+	}
+	if b.T > c.MaxPositionEmbeddings {
+		return fmt.Errorf("sequence of %d tokens exceeds max_position_embeddings %d", b.T, c.MaxPositionEmbeddings)
+	}
+	for i, l := range b.Labels {
+		if l != backend.IgnoreIndex && (l < 0 || int(l) >= c.VocabSize) {
+			return fmt.Errorf("label %d at position %d is neither -100 nor inside the vocabulary [0, %d)", l, i, c.VocabSize)
+		}
+	}
+	return c.CheckIDs(b.IDs)
+}
+
+// Logits runs the whole batch (position ids 0..T-1 in every row, padded
+// keys masked) and returns logits [Rows*T, vocab], valid until the next
+// forward pass. hook is passed to Step.Hook.
+func (m *Model) Logits(b *Batch, hook func(string, backend.Buffer)) (backend.Buffer, error) {
+	if err := b.Validate(m.Config); err != nil {
+		return nil, err
+	}
+	pos := make([]int32, b.Rows*b.T)
+	for i := range pos {
+		pos[i] = int32(i % b.T)
+	}
+	cache := m.NewKVCache(b.Rows, b.T)
+	defer m.FreeKVCache(cache)
+	return m.Forward(Step{IDs: b.IDs, Pos: pos, Batch: b.Rows, T: b.T, KeyMask: b.AttentionMask, Cache: cache, Hook: hook}), nil
+}
+
+// Loss runs the batch and returns its causal-LM loss.
+func (m *Model) Loss(b *Batch) (*LossResult, error) {
+	logits, err := m.Logits(b, nil)
+	if err != nil {
+		return nil, err
+	}
+	return CausalLMLoss(m.B, logits, b, m.Config.VocabSize), nil
+}
+
+// CausalLMLoss scores logits [Rows*T, vocab] against the batch's labels
+// shifted by one, as transformers' ForCausalLMLoss does.
+func CausalLMLoss(be backend.Backend, logits backend.Buffer, b *Batch, vocab int) *LossResult {
+	rows := b.Rows * b.T
+	targets := make([]int32, rows)
+	for r := 0; r < b.Rows; r++ {
+		for t := 0; t < b.T; t++ {
+			i := r*b.T + t
+			targets[i] = backend.IgnoreIndex
+			if t+1 < b.T {
+				targets[i] = labelAt(b, i+1)
+			}
+		}
+	}
+	loss := make([]float64, rows)
+	be.CrossEntropy(loss, logits, targets, rows, vocab)
+	res := &LossResult{RowMean: make([]float64, b.Rows), RowTokens: make([]int, b.Rows), Token: make([]float64, b.Rows*(b.T-1))}
+	for r := 0; r < b.Rows; r++ {
+		var sum float64
+		for t := 0; t+1 < b.T; t++ {
+			i := r*b.T + t
+			if targets[i] == backend.IgnoreIndex {
+				continue
+			}
+			res.Token[r*(b.T-1)+t] = loss[i]
+			sum += loss[i]
+			res.RowTokens[r]++
+		}
+		res.RowMean[r] = sum / float64(res.RowTokens[r])
+		res.Sum += sum
+		res.Tokens += res.RowTokens[r]
+	}
+	res.Mean = res.Sum / float64(res.Tokens)
+	if res.Tokens == 0 {
+		res.Mean = math.NaN()
+	}
+	return res
+}
+
+// labelAt is the target at token i: the label, or the id itself when the
+// batch has no labels (IgnoreIndex on padding).
+func labelAt(b *Batch, i int) int32 {
+	if b.Labels != nil {
+		return b.Labels[i]
+	}
+	if b.AttentionMask != nil && b.AttentionMask[i] == 0 {
+		return backend.IgnoreIndex
+	}
+	return b.IDs[i]
+}

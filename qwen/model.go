@@ -1,0 +1,112 @@
+package qwen
+
+import (
+	"fmt"
+
+	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/lora"
+)
+
+// Linear is one projection: W [Out, In] (Hugging Face layout), an optional
+// bias, and an optional LoRA pair.
+type Linear struct {
+	W, Bias backend.Buffer
+	In, Out int
+	LoRA    *LoRALinear
+}
+
+// LoRALinear is an adapter's factors for one Linear on the device.
+type LoRALinear struct {
+	A, B  backend.Buffer // [R, In], [Out, R]
+	R     int
+	Scale float32
+}
+
+// Layer is one decoder layer.
+type Layer struct {
+	InputNorm, PostNorm backend.Buffer
+	Q, K, V, O          Linear
+	Gate, Up, Down      Linear
+}
+
+// Model is a Qwen2 causal language model on one backend.
+type Model struct {
+	Config  *Config
+	B       backend.Backend
+	Embed   backend.Buffer // [vocab, hidden]
+	Norm    backend.Buffer // [hidden]
+	LMHead  backend.Buffer // [vocab, hidden]; the same buffer as Embed when tied
+	Layers  []Layer
+	Adapter *lora.Adapter // the active adapter, nil for the base model
+
+	act backend.Buffer // activation arena, grown to the largest Forward
+}
+
+// linears lists a layer's projections by their Hugging Face module names.
+func (l *Layer) linears() []struct {
+	name string
+	lin  *Linear
+} {
+	return []struct {
+		name string
+		lin  *Linear
+	}{{"q_proj", &l.Q}, {"k_proj", &l.K}, {"v_proj", &l.V}, {"o_proj", &l.O}, {"gate_proj", &l.Gate}, {"up_proj", &l.Up}, {"down_proj", &l.Down}}
+}
+
+// ModuleShape gives the (in, out) features of a projection by module name.
+func (c *Config) ModuleShape(module string) (in, out int) {
+	h, kv, i := c.HiddenSize, c.KVDim(), c.IntermediateSize
+	switch module {
+	case "q_proj", "o_proj":
+		return h, h
+	case "k_proj", "v_proj":
+		return h, kv
+	case "gate_proj", "up_proj":
+		return h, i
+	case "down_proj":
+		return i, h
+	}
+	panic("qwen: unknown module " + module)
+}
+
+// SetAdapter makes a the active adapter (nil removes it), uploading its
+// factors to the backend.
+func (m *Model) SetAdapter(a *lora.Adapter) {
+	for li := range m.Layers {
+		for _, pl := range m.Layers[li].linears() {
+			if pl.lin.LoRA != nil {
+				m.B.Free(pl.lin.LoRA.A)
+				m.B.Free(pl.lin.LoRA.B)
+				pl.lin.LoRA = nil
+			}
+			if a == nil {
+				continue
+			}
+			p, ok := a.Pair(li, pl.name)
+			if !ok {
+				continue
+			}
+			if p.In != pl.lin.In || p.Out != pl.lin.Out {
+				panic(fmt.Sprintf("qwen: adapter %s layer %d %s is [%d→%d], model is [%d→%d]", a.Name, li, pl.name, p.In, p.Out, pl.lin.In, pl.lin.Out))
+			}
+			ab, bb := m.B.Alloc(len(p.A)), m.B.Alloc(len(p.B))
+			m.B.Upload(ab, p.A)
+			m.B.Upload(bb, p.B)
+			pl.lin.LoRA = &LoRALinear{A: ab, B: bb, R: p.R, Scale: float32(a.Config.Scaling())}
+		}
+	}
+	m.Adapter = a
+}
+
+// loraRank is the largest rank of the active adapter, 0 without one.
+func (m *Model) loraRank() int {
+	r := 0
+	for li := range m.Layers {
+		for _, pl := range m.Layers[li].linears() {
+			if pl.lin.LoRA != nil {
+				r = max(r, pl.lin.LoRA.R)
+			}
+		}
+	}
+	return r
+}
