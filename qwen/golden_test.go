@@ -167,3 +167,55 @@ func TestGoldenForward(t *testing.T) {
 		})
 	}
 }
+
+func TestGoldenGreedyGeneration(t *testing.T) {
+	for _, name := range []string{"qwen2-tiny", "qwen2-tied"} {
+		t.Run(name, func(t *testing.T) {
+			g := openGolden(t, name)
+			m := loadModel(t, filepath.Join(g.dir, "base_model"))
+			prompt, _ := g.ints(t, "gen.prompt_ids")
+			cfg, err := qwen.LoadGenerationConfig(filepath.Join(g.dir, "base_model"), m.Config)
+			require.NoError(t, err)
+			require.False(t, cfg.DoSample)
+			cfg.MaxNewTokens = 12
+
+			want, _ := g.ints(t, "gen.base_output_ids")
+			got, err := m.Generate(prompt, cfg, nil)
+			require.NoError(t, err)
+			require.Equal(t, want[len(prompt):], got, "greedy tokens, adapter disabled")
+
+			loadAdapter(t, m, filepath.Join(g.dir, "adapter"))
+			want, _ = g.ints(t, "gen.output_ids")
+			var streamed []int32
+			got, err = m.Generate(prompt, cfg, func(id int32) bool { streamed = append(streamed, id); return true })
+			require.NoError(t, err)
+			require.Equal(t, want[len(prompt):], got, "greedy tokens with the adapter")
+			require.Equal(t, got, streamed)
+
+			// Batched with a shorter prompt beside it: left padding must not
+			// change row 0's tokens.
+			out, err := m.GenerateBatch([][]int32{prompt, prompt[3:]}, cfg, nil)
+			require.NoError(t, err)
+			require.Equal(t, want[len(prompt):], out[0], "row 0 of a left-padded batch")
+			alone, err := m.Generate(prompt[3:], cfg, nil)
+			require.NoError(t, err)
+			require.Equal(t, alone, out[1], "row 1 of a left-padded batch")
+		})
+	}
+}
+
+func TestGoldenGenerationLogits(t *testing.T) {
+	// gen.logits row i is the logits that chose token 7+i: recompute them
+	// with a full forward (no cache) over the golden output.
+	g := openGolden(t, "qwen2-tiny")
+	m := loadModel(t, filepath.Join(g.dir, "base_model"))
+	loadAdapter(t, m, filepath.Join(g.dir, "adapter"))
+	ids, shape := g.ints(t, "gen.output_ids")
+	want, wshape := g.floats(t, "gen.logits")
+	logits, err := m.Logits(&qwen.Batch{IDs: ids, Rows: 1, T: shape[1]}, nil)
+	require.NoError(t, err)
+	v := m.Config.VocabSize
+	all := download(m.B, logits, shape[1]*v)
+	prompt := shape[1] - wshape[0]
+	compare(t, "gen.logits", all[(prompt-1)*v:(shape[1]-1)*v], want, tolLogits)
+}

@@ -37,58 +37,21 @@ func Load(dir string, b backend.Backend) (*Model, error) {
 	return FromCheckpoint(cfg, ck, b)
 }
 
-// FromCheckpoint builds the model from an open checkpoint.
+// FromCheckpoint builds the model from an open checkpoint. Tensors the
+// model does not use (such as rotary tables of old exports) are ignored.
 func FromCheckpoint(cfg *Config, ck *safetensors.Checkpoint, b backend.Backend) (*Model, error) {
-	m := &Model{Config: cfg, B: b}
-	ok := false
-	defer func() {
-		if !ok {
-			m.Free()
-		}
-	}()
-	h, kv, inter, v := cfg.HiddenSize, cfg.KVDim(), cfg.IntermediateSize, cfg.VocabSize
-	var err error
-	get := func(name string, shape ...int) backend.Buffer {
+	bufs := map[string]backend.Buffer{}
+	for _, s := range cfg.Specs() {
+		buf, err := upload(ck, b, s.Name, s.Shape)
 		if err != nil {
-			return nil
+			for _, x := range bufs {
+				b.Free(x)
+			}
+			return nil, err
 		}
-		var buf backend.Buffer
-		buf, err = upload(ck, b, name, shape)
-		return buf
+		bufs[s.Name] = buf
 	}
-	m.Embed = get(EmbedName, v, h)
-	m.Norm = get(NormName, h)
-	switch {
-	case cfg.TieWordEmbeddings:
-		m.LMHead = m.Embed
-	default:
-		m.LMHead = get(LMHeadName, v, h)
-	}
-	lin := func(l int, mod string, in, out int, bias bool) Linear {
-		x := Linear{In: in, Out: out, W: get(LayerName(l, mod+".weight"), out, in)}
-		if bias {
-			x.Bias = get(LayerName(l, mod+".bias"), out)
-		}
-		return x
-	}
-	for l := 0; l < cfg.NumHiddenLayers && err == nil; l++ {
-		m.Layers = append(m.Layers, Layer{
-			InputNorm: get(LayerName(l, "input_layernorm.weight"), h),
-			PostNorm:  get(LayerName(l, "post_attention_layernorm.weight"), h),
-			Q:         lin(l, "self_attn.q_proj", h, h, true),
-			K:         lin(l, "self_attn.k_proj", h, kv, true),
-			V:         lin(l, "self_attn.v_proj", h, kv, true),
-			O:         lin(l, "self_attn.o_proj", h, h, false),
-			Gate:      lin(l, "mlp.gate_proj", h, inter, false),
-			Up:        lin(l, "mlp.up_proj", h, inter, false),
-			Down:      lin(l, "mlp.down_proj", inter, h, false),
-		})
-	}
-	if err != nil {
-		return nil, err
-	}
-	ok = true
-	return m, nil
+	return assemble(cfg, b, func(name string) backend.Buffer { return bufs[name] }), nil
 }
 
 // upload checks one tensor's shape and copies it, as float32, to b.

@@ -1,0 +1,287 @@
+package qwen
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// GenerationConfig holds the decoding settings of a Hugging Face
+// generation_config.json that tune honours. Unset fields take transformers'
+// defaults: greedy, temperature 1, top_p 1, top_k 50, repetition_penalty 1.
+type GenerationConfig struct {
+	DoSample          bool    `json:"do_sample"`
+	Temperature       float64 `json:"temperature"`
+	TopP              float64 `json:"top_p"`
+	TopK              int     `json:"top_k"`
+	RepetitionPenalty float64 `json:"repetition_penalty"`
+	MaxNewTokens      int     `json:"max_new_tokens"`
+	EOSTokenIDs       []int   `json:"-"`
+	PadTokenID        *int    `json:"pad_token_id,omitempty"`
+	// Seed seeds sampling; the same seed gives the same tokens.
+	Seed uint64 `json:"-"`
+}
+
+// DefaultGenerationConfig is transformers' GenerationConfig default, with
+// 256 new tokens.
+func DefaultGenerationConfig() GenerationConfig {
+	return GenerationConfig{Temperature: 1, TopP: 1, TopK: 50, RepetitionPenalty: 1, MaxNewTokens: 256}
+}
+
+// LoadGenerationConfig reads dir/generation_config.json over the defaults;
+// a folder without one gives the defaults, and eos ids come from
+// config.json's eos_token_id then.
+func LoadGenerationConfig(dir string, c *Config) (GenerationConfig, error) {
+	g := DefaultGenerationConfig()
+	if c.EOSTokenID != nil {
+		g.EOSTokenIDs = []int{*c.EOSTokenID}
+	}
+	path := filepath.Join(dir, "generation_config.json")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return g, nil
+	}
+	if err != nil {
+		return g, fmt.Errorf("qwen: %w", err)
+	}
+	var aux struct {
+		EOS json.RawMessage `json:"eos_token_id"`
+	}
+	if err := json.Unmarshal(data, &g); err != nil {
+		return g, fmt.Errorf("qwen: %s: %w", path, err)
+	}
+	if err := json.Unmarshal(data, &aux); err != nil {
+		return g, fmt.Errorf("qwen: %s: %w", path, err)
+	}
+	if len(aux.EOS) > 0 && string(aux.EOS) != "null" {
+		var one int
+		var many []int
+		switch {
+		case json.Unmarshal(aux.EOS, &one) == nil:
+			g.EOSTokenIDs = []int{one}
+		case json.Unmarshal(aux.EOS, &many) == nil:
+			g.EOSTokenIDs = many
+		default:
+			return g, fmt.Errorf("qwen: %s: eos_token_id %s is neither an id nor a list of ids", path, aux.EOS)
+		}
+	}
+	if err := g.Validate(); err != nil {
+		return g, fmt.Errorf("qwen: %s: %w", path, err)
+	}
+	return g, nil
+}
+
+// Validate reports the first out-of-range setting.
+func (g *GenerationConfig) Validate() error {
+	switch {
+	case g.DoSample && g.Temperature <= 0:
+		return fmt.Errorf("temperature %g must be positive when sampling", g.Temperature)
+	case g.TopP <= 0 || g.TopP > 1:
+		return fmt.Errorf("top_p %g must be in (0, 1]", g.TopP)
+	case g.TopK < 0:
+		return fmt.Errorf("top_k %d must not be negative", g.TopK)
+	case g.RepetitionPenalty <= 0:
+		return fmt.Errorf("repetition_penalty %g must be positive", g.RepetitionPenalty)
+	case g.MaxNewTokens < 0:
+		return fmt.Errorf("max_new_tokens %d must not be negative", g.MaxNewTokens)
+	}
+	return nil
+}
+
+func (g *GenerationConfig) isEOS(id int32) bool {
+	for _, e := range g.EOSTokenIDs {
+		if int32(e) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Generate continues prompt with up to g.MaxNewTokens tokens, using a KV
+// cache, and stops after any eos id (which is included in the result).
+// onToken, when not nil, sees each new token as it is chosen and may stop
+// generation by returning false. It returns the new tokens only.
+func (m *Model) Generate(prompt []int32, g GenerationConfig, onToken func(id int32) bool) ([]int32, error) {
+	out, err := m.GenerateBatch([][]int32{prompt}, g, func(_ int, id int32) bool {
+		return onToken == nil || onToken(id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// GenerateBatch continues several prompts at once. Prompts are left-padded
+// to a common length; position ids count real tokens only and padded keys
+// are masked, so each row decodes as it would alone. onToken sees (row, id)
+// for every new token; returning false stops that row.
+func (m *Model) GenerateBatch(prompts [][]int32, g GenerationConfig, onToken func(row int, id int32) bool) ([][]int32, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	rows := len(prompts)
+	if rows == 0 {
+		return nil, nil
+	}
+	width := 0
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("prompt %d is empty", i)
+		}
+		if err := m.Config.CheckIDs(p); err != nil {
+			return nil, fmt.Errorf("prompt %d: %w", i, err)
+		}
+		width = max(width, len(p))
+	}
+	total := width + g.MaxNewTokens
+	if total > m.Config.MaxPositionEmbeddings {
+		return nil, fmt.Errorf("prompt of %d tokens plus %d new tokens exceeds max_position_embeddings %d", width, g.MaxNewTokens, m.Config.MaxPositionEmbeddings)
+	}
+	cache := m.NewKVCache(rows, total)
+	defer m.FreeKVCache(cache)
+
+	// Left padding: row r's prompt sits at the end of the first width slots.
+	ids := make([]int32, rows*width)
+	pos := make([]int32, rows*width)
+	mask := make([]int32, rows*total)
+	next := make([]int32, rows) // next position id per row
+	seen := make([][]int32, rows)
+	for r, p := range prompts {
+		pad := width - len(p)
+		for t := 0; t < width; t++ {
+			if t >= pad {
+				ids[r*width+t] = p[t-pad]
+				pos[r*width+t] = int32(t - pad)
+				mask[r*total+t] = 1
+			}
+		}
+		next[r] = int32(len(p))
+		seen[r] = append([]int32(nil), p...)
+	}
+	last := make([]int, rows)
+	for r := range last {
+		last[r] = r*width + width - 1
+	}
+	rng := rand.New(rand.NewPCG(g.Seed, 0x7475_6e65))
+	logits := make([]float32, rows*m.Config.VocabSize)
+	out := make([][]int32, rows)
+	done := make([]bool, rows)
+	step := Step{IDs: ids, Pos: pos, Batch: rows, T: width, KeyMask: mask, Cache: cache, LogitRows: last}
+	for n := 0; n < g.MaxNewTokens; n++ {
+		m.B.Download(logits, m.Forward(step))
+		cur := make([]int32, rows)
+		active := false
+		for r := 0; r < rows; r++ {
+			if done[r] {
+				continue
+			}
+			id := pick(logits[r*m.Config.VocabSize:(r+1)*m.Config.VocabSize], seen[r], &g, rng)
+			cur[r] = id
+			out[r] = append(out[r], id)
+			seen[r] = append(seen[r], id)
+			if g.isEOS(id) || (onToken != nil && !onToken(r, id)) {
+				done[r] = true
+			} else {
+				active = true
+			}
+		}
+		if !active || n+1 == g.MaxNewTokens {
+			break
+		}
+		at := width + n
+		for r := 0; r < rows; r++ {
+			pos[r] = next[r]
+			next[r]++
+			mask[r*total+at] = 1
+			last[r] = r
+		}
+		step = Step{IDs: cur, Pos: pos[:rows], Batch: rows, T: 1, Start: at, KeyMask: mask, Cache: cache, LogitRows: last}
+	}
+	return out, nil
+}
+
+// pick chooses the next token from one row of logits following
+// transformers' order: repetition penalty, then (when sampling) temperature,
+// top-k and top-p, then argmax or a draw. Argmax ties go to the lowest id,
+// like torch.argmax.
+func pick(logits []float32, seen []int32, g *GenerationConfig, rng *rand.Rand) int32 {
+	if g.RepetitionPenalty != 1 {
+		p := float32(g.RepetitionPenalty)
+		done := map[int32]bool{}
+		for _, id := range seen {
+			if done[id] {
+				continue
+			}
+			done[id] = true
+			if logits[id] < 0 {
+				logits[id] *= p
+			} else {
+				logits[id] /= p
+			}
+		}
+	}
+	if !g.DoSample {
+		best := 0
+		for i, v := range logits {
+			if v > logits[best] {
+				best = i
+			}
+		}
+		return int32(best)
+	}
+	type cand struct {
+		id int32
+		l  float64
+	}
+	cands := make([]cand, len(logits))
+	for i, v := range logits {
+		cands[i] = cand{int32(i), float64(v) / g.Temperature}
+	}
+	sort.SliceStable(cands, func(a, b int) bool { return cands[a].l > cands[b].l })
+	if g.TopK > 0 && g.TopK < len(cands) {
+		// Keep ties with the k-th value, as transformers' top-k does.
+		kth := cands[g.TopK-1].l
+		n := g.TopK
+		for n < len(cands) && cands[n].l == kth {
+			n++
+		}
+		cands = cands[:n]
+	}
+	mx := cands[0].l
+	probs := make([]float64, len(cands))
+	var sum float64
+	for i, c := range cands {
+		probs[i] = math.Exp(c.l - mx)
+		sum += probs[i]
+	}
+	if g.TopP < 1 {
+		// Keep the smallest prefix whose mass reaches top_p (at least one).
+		var cum float64
+		keep := len(cands)
+		for i, p := range probs {
+			cum += p / sum
+			if cum >= g.TopP {
+				keep = i + 1
+				break
+			}
+		}
+		probs, cands = probs[:keep], cands[:keep]
+		sum = 0
+		for _, p := range probs {
+			sum += p
+		}
+	}
+	u := rng.Float64() * sum
+	for i, p := range probs {
+		u -= p
+		if u < 0 {
+			return cands[i].id
+		}
+	}
+	return cands[len(cands)-1].id
+}

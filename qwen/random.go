@@ -1,0 +1,184 @@
+package qwen
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/safetensors"
+)
+
+// TensorSpec names one weight of the checkpoint layout and its shape.
+type TensorSpec struct {
+	Name  string
+	Shape []int
+}
+
+// Specs lists every tensor a Hugging Face Qwen2 checkpoint of config c
+// holds, in load order (no lm_head.weight when the embeddings are tied).
+func (c *Config) Specs() []TensorSpec {
+	h, kv, in, v := c.HiddenSize, c.KVDim(), c.IntermediateSize, c.VocabSize
+	s := []TensorSpec{{EmbedName, []int{v, h}}, {NormName, []int{h}}}
+	if !c.TieWordEmbeddings {
+		s = append(s, TensorSpec{LMHeadName, []int{v, h}})
+	}
+	for l := 0; l < c.NumHiddenLayers; l++ {
+		for _, t := range []TensorSpec{
+			{"input_layernorm.weight", []int{h}}, {"post_attention_layernorm.weight", []int{h}},
+			{"self_attn.q_proj.weight", []int{h, h}}, {"self_attn.q_proj.bias", []int{h}},
+			{"self_attn.k_proj.weight", []int{kv, h}}, {"self_attn.k_proj.bias", []int{kv}},
+			{"self_attn.v_proj.weight", []int{kv, h}}, {"self_attn.v_proj.bias", []int{kv}},
+			{"self_attn.o_proj.weight", []int{h, h}},
+			{"mlp.gate_proj.weight", []int{in, h}}, {"mlp.up_proj.weight", []int{in, h}},
+			{"mlp.down_proj.weight", []int{h, in}},
+		} {
+			s = append(s, TensorSpec{LayerName(l, t.Name), t.Shape})
+		}
+	}
+	return s
+}
+
+// RandomTensor fills one tensor of a random model deterministically from
+// seed and the tensor's name, so any subset can be generated alone:
+// weights ~ N(0, 0.02) (transformers' initializer_range), norm gains
+// 1 + N(0, 0.1) and biases N(0, 0.02), so that gains and biases matter.
+func RandomTensor(spec TensorSpec, seed uint64) []float32 {
+	h := fnv.New64a()
+	h.Write([]byte(spec.Name))
+	rng := rand.New(rand.NewPCG(seed, h.Sum64()))
+	n := 1
+	for _, d := range spec.Shape {
+		n *= d
+	}
+	v := make([]float32, n)
+	norm := len(spec.Shape) == 1 && !isBias(spec.Name)
+	for i := range v {
+		switch {
+		case norm:
+			v[i] = float32(1 + 0.1*rng.NormFloat64())
+		default:
+			v[i] = float32(0.02 * rng.NormFloat64())
+		}
+	}
+	return v
+}
+
+func isBias(name string) bool { return filepath.Ext(name) == ".bias" }
+
+// NewRandom builds a random model of config c directly on b (see
+// RandomTensor), for benchmarks and tests in real shapes without a
+// download.
+func NewRandom(c *Config, b backend.Backend, seed uint64) (*Model, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("qwen: random model: %w", err)
+	}
+	bufs := map[string]backend.Buffer{}
+	for _, s := range c.Specs() {
+		v := RandomTensor(s, seed)
+		buf := b.Alloc(len(v))
+		b.Upload(buf, v)
+		bufs[s.Name] = buf
+	}
+	return assemble(c, b, func(name string) backend.Buffer { return bufs[name] }), nil
+}
+
+// assemble wires named buffers into a Model.
+func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer) *Model {
+	h, kv, in := c.HiddenSize, c.KVDim(), c.IntermediateSize
+	m := &Model{Config: c, B: b, Embed: get(EmbedName), Norm: get(NormName)}
+	m.LMHead = m.Embed
+	if !c.TieWordEmbeddings {
+		m.LMHead = get(LMHeadName)
+	}
+	lin := func(l int, mod string, in, out int, bias bool) Linear {
+		x := Linear{In: in, Out: out, W: get(LayerName(l, mod+".weight"))}
+		if bias {
+			x.Bias = get(LayerName(l, mod+".bias"))
+		}
+		return x
+	}
+	for l := 0; l < c.NumHiddenLayers; l++ {
+		m.Layers = append(m.Layers, Layer{
+			InputNorm: get(LayerName(l, "input_layernorm.weight")),
+			PostNorm:  get(LayerName(l, "post_attention_layernorm.weight")),
+			Q:         lin(l, "self_attn.q_proj", h, h, true),
+			K:         lin(l, "self_attn.k_proj", h, kv, true),
+			V:         lin(l, "self_attn.v_proj", h, kv, true),
+			O:         lin(l, "self_attn.o_proj", h, h, false),
+			Gate:      lin(l, "mlp.gate_proj", h, in, false),
+			Up:        lin(l, "mlp.up_proj", h, in, false),
+			Down:      lin(l, "mlp.down_proj", in, h, false),
+		})
+	}
+	return m
+}
+
+// SaveRandom writes a random model of config c as a Hugging Face model
+// folder: config.json, generation_config.json (greedy, with eos ids when
+// the config has one) and model.safetensors (F32 or BF16), sharded when it
+// exceeds maxShardBytes (0: never).
+func SaveRandom(dir string, c *Config, seed uint64, dtype safetensors.DType, maxShardBytes int64) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("qwen: random model: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("qwen: %w", err)
+	}
+	var ts []safetensors.Tensor
+	for _, s := range c.Specs() {
+		v := RandomTensor(s, seed)
+		switch dtype {
+		case safetensors.BF16:
+			ts = append(ts, safetensors.BF16Tensor(s.Name, s.Shape, v))
+		case safetensors.F32:
+			ts = append(ts, safetensors.F32Tensor(s.Name, s.Shape, v))
+		default:
+			return fmt.Errorf("qwen: random model dtype %s is not F32 or BF16", dtype)
+		}
+	}
+	cc := *c
+	cc.TorchDType = map[safetensors.DType]string{safetensors.BF16: "bfloat16", safetensors.F32: "float32"}[dtype]
+	if len(cc.Architectures) == 0 {
+		cc.Architectures = []string{"Qwen2ForCausalLM"}
+	}
+	cc.ModelType = "qwen2"
+	if err := writeJSON(filepath.Join(dir, "config.json"), &cc); err != nil {
+		return err
+	}
+	gen := map[string]any{"do_sample": false}
+	if c.EOSTokenID != nil {
+		gen["eos_token_id"] = *c.EOSTokenID
+	}
+	if err := writeJSON(filepath.Join(dir, "generation_config.json"), gen); err != nil {
+		return err
+	}
+	md := map[string]string{"format": "pt"}
+	var total int64
+	for _, t := range ts {
+		total += int64(len(t.Data))
+	}
+	if maxShardBytes > 0 && total > maxShardBytes {
+		return safetensors.WriteSharded(dir, ts, md, maxShardBytes)
+	}
+	return safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, md)
+}
+
+// writeJSON writes v, indented, to a temporary file renamed to path.
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("qwen: %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("qwen: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("qwen: %w", err)
+	}
+	return nil
+}
