@@ -1,0 +1,333 @@
+package contract
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Input formats reported in Contract.Format.
+const (
+	FormatReducto    = "reducto"
+	FormatStructured = "structured"
+	FormatText       = "text"
+)
+
+// Clause kinds reported in Clause.Kind.
+const (
+	KindPreamble   = "preamble"
+	KindArticle    = "article"
+	KindSection    = "section"
+	KindSubsection = "subsection"
+	KindParagraph  = "paragraph"
+	KindExhibit    = "exhibit"
+)
+
+// Contract is one parsed contract: its metadata and a tree of clauses.
+type Contract struct {
+	Source   string    `json:"source"`
+	Title    string    `json:"title"`
+	Parties  []string  `json:"parties,omitempty"`
+	Format   string    `json:"format"`
+	Clauses  []*Clause `json:"clauses"`
+	Warnings []string  `json:"warnings,omitempty"`
+	// Text is the text that clause offsets refer to: the file itself for
+	// plain text, the concatenated block or section texts for JSON inputs.
+	Text string `json:"-"`
+}
+
+// Clause is one numbered unit of a contract. Start and End are byte offsets
+// [Start, End) into Contract.Text covering the clause's own text: from its
+// heading up to the next heading of any level (children are not included).
+type Clause struct {
+	ID       string    `json:"id"`
+	Label    string    `json:"label"`
+	Kind     string    `json:"kind"`
+	Title    string    `json:"title,omitempty"`
+	Text     string    `json:"text"`
+	Start    int       `json:"start"`
+	End      int       `json:"end"`
+	Page     int       `json:"page,omitempty"`
+	Children []*Clause `json:"children,omitempty"`
+
+	parent *Clause
+}
+
+// Parent returns the enclosing clause, or nil for a top-level clause.
+func (c *Clause) Parent() *Clause { return c.parent }
+
+// Flatten returns every clause of the contract in document order.
+func (c *Contract) Flatten() []*Clause {
+	var out []*Clause
+	var walk func([]*Clause)
+	walk = func(cs []*Clause) {
+		for _, cl := range cs {
+			out = append(out, cl)
+			walk(cl.Children)
+		}
+	}
+	walk(c.Clauses)
+	return out
+}
+
+// Clause returns the first clause with the given id, or nil.
+func (c *Contract) Clause(id string) *Clause {
+	for _, cl := range c.Flatten() {
+		if cl.ID == id {
+			return cl
+		}
+	}
+	return nil
+}
+
+// ParsePath parses a single contract file, or every regular file (sorted by
+// name, hidden files skipped) directly inside a folder.
+func ParsePath(path string) ([]*Contract, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("contract: %w", err)
+	}
+	if !info.IsDir() {
+		c, err := ParseFile(path)
+		if err != nil {
+			return nil, err
+		}
+		return []*Contract{c}, nil
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("contract: read folder %s: %w", path, err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("contract: no contract files in %s", path)
+	}
+	out := make([]*Contract, 0, len(names))
+	for _, n := range names {
+		c, err := ParseFile(filepath.Join(path, n))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// ParseFile parses one contract file. JSON files (by extension or a leading
+// '{') are read as Reducto output or structured JSON; anything else as plain
+// text.
+func ParseFile(path string) (*Contract, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("contract: cannot read %s: %w", path, err)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if strings.EqualFold(filepath.Ext(path), ".json") || bytes.HasPrefix(trimmed, []byte("{")) {
+		return parseJSON(path, data)
+	}
+	if len(trimmed) == 0 {
+		return nil, fmt.Errorf("contract: %s is empty", path)
+	}
+	return ParseText(path, string(data)), nil
+}
+
+// jsonError turns a decoding error into one naming the file and line.
+func jsonError(path string, data []byte, err error) error {
+	var off int64 = -1
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+	}
+	if off < 0 {
+		return fmt.Errorf("contract: %s: invalid JSON: %w", path, err)
+	}
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	line := 1 + bytes.Count(data[:off], []byte("\n"))
+	return fmt.Errorf("contract: %s:%d: invalid JSON: %w", path, line, err)
+}
+
+func parseJSON(path string, data []byte) (*Contract, error) {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, jsonError(path, data, err)
+	}
+	switch {
+	case probe["result"] != nil:
+		var doc reductoDoc
+		if err := json.Unmarshal(data, &doc); err != nil {
+			return nil, jsonError(path, data, err)
+		}
+		return parseReducto(path, &doc), nil
+	case probe["articles"] != nil:
+		var doc structuredDoc
+		if err := json.Unmarshal(data, &doc); err != nil {
+			return nil, jsonError(path, data, err)
+		}
+		return parseStructured(path, &doc), nil
+	}
+	return nil, fmt.Errorf("contract: %s: unrecognised JSON shape (want Reducto \"result.chunks\" or structured \"articles\")", path)
+}
+
+// reductoBlock is one parsed-PDF block; a chunk is either a block itself
+// (flat shape) or holds Blocks (nested shape).
+type reductoBlock struct {
+	Type    string `json:"type"`
+	Content string `json:"content"`
+	BBox    struct {
+		Page int `json:"page"`
+	} `json:"bbox"`
+	Confidence any            `json:"confidence"`
+	Blocks     []reductoBlock `json:"blocks"`
+}
+
+type reductoDoc struct {
+	Result struct {
+		Chunks []reductoBlock `json:"chunks"`
+	} `json:"result"`
+}
+
+func parseReducto(path string, doc *reductoDoc) *Contract {
+	var blocks []reductoBlock
+	for _, ch := range doc.Result.Chunks {
+		if len(ch.Blocks) > 0 {
+			blocks = append(blocks, ch.Blocks...)
+		} else if ch.Content != "" {
+			blocks = append(blocks, ch)
+		}
+	}
+	c := &Contract{Source: path, Format: FormatReducto}
+	var sb strings.Builder
+	var heads []heading
+	for _, b := range blocks {
+		content := strings.TrimSpace(b.Content)
+		if content == "" {
+			continue
+		}
+		if sb.Len() > 0 {
+			sb.WriteString("\n\n")
+		}
+		start := sb.Len()
+		sb.WriteString(content)
+		switch b.Type {
+		case "Title":
+			if c.Title == "" {
+				c.Title = content
+			}
+		case "Section Header":
+			if h, ok := matchHeadingLine(content); ok {
+				h.start = start
+				h.page = b.BBox.Page
+				heads = append(heads, h)
+			}
+		}
+	}
+	c.Text = sb.String()
+	buildTree(c, heads)
+	if len(heads) == 0 {
+		c.Warnings = append(c.Warnings, "no numbered Section Header blocks; clauses are paragraphs")
+	}
+	finish(c)
+	return c
+}
+
+type structuredSection struct {
+	Number   string              `json:"number"`
+	Title    string              `json:"title"`
+	Text     string              `json:"text"`
+	Sections []structuredSection `json:"sections"`
+}
+
+type structuredDoc struct {
+	Title    string              `json:"title"`
+	Parties  []string            `json:"parties"`
+	Articles []structuredSection `json:"articles"`
+}
+
+func parseStructured(path string, doc *structuredDoc) *Contract {
+	c := &Contract{Source: path, Format: FormatStructured, Title: doc.Title, Parties: doc.Parties}
+	var sb strings.Builder
+	var build func(s structuredSection, depth int, parent *Clause) *Clause
+	build = func(s structuredSection, depth int, parent *Clause) *Clause {
+		if sb.Len() > 0 {
+			sb.WriteString("\n\n")
+		}
+		start := sb.Len()
+		head := strings.TrimSpace(s.Number + " " + s.Title)
+		sb.WriteString(head)
+		text := strings.TrimSpace(s.Text)
+		if text != "" {
+			sb.WriteString("\n")
+			sb.WriteString(text)
+		}
+		kind := []string{KindArticle, KindSection, KindSubsection}[min(depth, 2)]
+		if depth > 2 {
+			kind = KindParagraph
+		}
+		id := strings.TrimSuffix(strings.TrimSpace(s.Number), ".")
+		cl := &Clause{ID: id, Kind: kind, Title: strings.TrimSpace(s.Title), Text: cleanText(text), Start: start, End: sb.Len(), parent: parent}
+		cl.Label = labelFor(cl)
+		for _, sub := range s.Sections {
+			cl.Children = append(cl.Children, build(sub, depth+1, cl))
+		}
+		return cl
+	}
+	for _, a := range doc.Articles {
+		c.Clauses = append(c.Clauses, build(a, 0, nil))
+	}
+	c.Text = sb.String()
+	finish(c)
+	return c
+}
+
+// labelFor gives the human citation for a clause: "Article V", "Section 5.2",
+// "Section 5.2(a)", "the Preamble", "Paragraph 3", "Exhibit A".
+func labelFor(c *Clause) string {
+	switch c.Kind {
+	case KindPreamble:
+		return "the Preamble"
+	case KindArticle:
+		return "Article " + c.ID
+	case KindExhibit:
+		return c.ID
+	}
+	if strings.HasPrefix(c.ID, "¶") {
+		return "Paragraph " + strings.TrimPrefix(c.ID, "¶")
+	}
+	return "Section " + c.ID
+}
+
+// finish fills parties and title from the text when the input lacked them.
+func finish(c *Contract) {
+	if c.Title == "" {
+		c.Title = detectTitle(c.Text)
+	}
+	if c.Title == "" {
+		c.Title = strings.TrimSuffix(filepath.Base(c.Source), filepath.Ext(c.Source))
+	}
+	if len(c.Parties) == 0 {
+		pre := c.Text
+		if len(c.Clauses) > 0 && c.Clauses[0].Kind == KindPreamble {
+			pre = c.Text[c.Clauses[0].Start:c.Clauses[0].End]
+		} else if len(pre) > 2000 {
+			pre = pre[:2000]
+		}
+		c.Parties = detectParties(pre)
+	}
+}
