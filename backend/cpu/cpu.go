@@ -162,7 +162,7 @@ func (c *Backend) Linear(out, x, w, bias backend.Buffer, rows, in, outDim int) {
 }
 
 // linearBlock computes out rows [r0,r1) × features [o0,o1) with a 2×4
-// register tile.
+// register tile (see dot2x4).
 func linearBlock(o, x, w, b []float32, r0, r1, o0, o1, in, outDim int) {
 	r := r0
 	for ; r+2 <= r1; r += 2 {
@@ -170,36 +170,12 @@ func linearBlock(o, x, w, b []float32, r0, r1, o0, o1, in, outDim int) {
 		x1 := x[(r+1)*in : (r+2)*in]
 		f := o0
 		for ; f+4 <= o1; f += 4 {
-			w0 := w[f*in : (f+1)*in]
-			w1 := w[(f+1)*in : (f+2)*in]
-			w2 := w[(f+2)*in : (f+3)*in]
-			w3 := w[(f+3)*in : (f+4)*in]
-			var a00, a01, a02, a03, a10, a11, a12, a13 float32
-			for k := range x0 {
-				xa, xb := x0[k], x1[k]
-				wa, wb, wc, wd := w0[k], w1[k], w2[k], w3[k]
-				a00 += xa * wa
-				a01 += xa * wb
-				a02 += xa * wc
-				a03 += xa * wd
-				a10 += xb * wa
-				a11 += xb * wb
-				a12 += xb * wc
-				a13 += xb * wd
-			}
-			if b != nil {
-				a00 += b[f]
-				a01 += b[f+1]
-				a02 += b[f+2]
-				a03 += b[f+3]
-				a10 += b[f]
-				a11 += b[f+1]
-				a12 += b[f+2]
-				a13 += b[f+3]
-			}
+			a := dot2x4(x0, x1, w[f*in:(f+1)*in], w[(f+1)*in:(f+2)*in], w[(f+2)*in:(f+3)*in], w[(f+3)*in:(f+4)*in])
 			p, q := o[r*outDim+f:r*outDim+f+4], o[(r+1)*outDim+f:(r+1)*outDim+f+4]
-			p[0], p[1], p[2], p[3] = a00, a01, a02, a03
-			q[0], q[1], q[2], q[3] = a10, a11, a12, a13
+			for j := 0; j < 4; j++ {
+				p[j] = a[j] + biasAt(b, f+j)
+				q[j] = a[4+j] + biasAt(b, f+j)
+			}
 		}
 		for ; f < o1; f++ {
 			o[r*outDim+f] = dot(x0, w[f*in:(f+1)*in]) + biasAt(b, f)
@@ -212,6 +188,26 @@ func linearBlock(o, x, w, b []float32, r0, r1, o0, o1, in, outDim int) {
 			o[r*outDim+f] = dot(xr, w[f*in:(f+1)*in]) + biasAt(b, f)
 		}
 	}
+}
+
+// dot2x4Go is the portable 2×4 tile: the dot products of rows x0, x1 with
+// rows w0..w3, returned as [x0·w0, x0·w1, x0·w2, x0·w3, x1·w0, ..., x1·w3].
+func dot2x4Go(x0, x1, w0, w1, w2, w3 []float32) [8]float32 {
+	x1, w0, w1, w2, w3 = x1[:len(x0)], w0[:len(x0)], w1[:len(x0)], w2[:len(x0)], w3[:len(x0)]
+	var a00, a01, a02, a03, a10, a11, a12, a13 float32
+	for k := range x0 {
+		xa, xb := x0[k], x1[k]
+		wa, wb, wc, wd := w0[k], w1[k], w2[k], w3[k]
+		a00 += xa * wa
+		a01 += xa * wb
+		a02 += xa * wc
+		a03 += xa * wd
+		a10 += xb * wa
+		a11 += xb * wb
+		a12 += xb * wc
+		a13 += xb * wd
+	}
+	return [8]float32{a00, a01, a02, a03, a10, a11, a12, a13}
 }
 
 func biasAt(b []float32, f int) float32 {

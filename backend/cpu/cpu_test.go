@@ -14,3 +14,10 @@ func TestConformance(t *testing.T) {
 func TestConformanceOneThread(t *testing.T) {
 	conformance.Test(t, cpu.New(1), conformance.CPUTolerances)
 }
+
+func TestConformancePortableKernels(t *testing.T) {
+	saved := *cpu.UseAsm
+	*cpu.UseAsm = false
+	defer func() { *cpu.UseAsm = saved }()
+	conformance.Test(t, cpu.New(0), conformance.CPUTolerances)
+}
