@@ -26,6 +26,9 @@ type addedMatcher struct {
 	// byFirst lists, for each first byte, the tokens starting with it,
 	// longest first.
 	byFirst [256][]*addedToken
+	// firsts holds the distinct first bytes; with only one (as for Qwen,
+	// '<') find looks for it with strings.IndexByte.
+	firsts []byte
 }
 
 // newAddedMatcher returns a matcher for tokens, or nil when there are none.
@@ -37,6 +40,9 @@ func newAddedMatcher(tokens []addedToken) *addedMatcher {
 	for i := range tokens {
 		tok := &tokens[i]
 		c := tok.content[0]
+		if m.byFirst[c] == nil {
+			m.firsts = append(m.firsts, c)
+		}
 		m.byFirst[c] = append(m.byFirst[c], tok)
 	}
 	for _, list := range m.byFirst {
@@ -51,6 +57,13 @@ func newAddedMatcher(tokens []addedToken) *addedMatcher {
 // from, and where it starts.
 func (m *addedMatcher) find(text string, from int) (*addedToken, int) {
 	for i := from; i < len(text); i++ {
+		if len(m.firsts) == 1 {
+			j := strings.IndexByte(text[i:], m.firsts[0])
+			if j < 0 {
+				break
+			}
+			i += j
+		}
 		for _, tok := range m.byFirst[text[i]] {
 			if strings.HasPrefix(text[i:], tok.content) {
 				return tok, i

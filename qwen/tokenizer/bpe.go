@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -49,11 +50,12 @@ func byteLevelDecode(token string) []byte {
 	return out
 }
 
-// Cache limits: words longer than maxCachedWord bytes are not cached, and the
-// cache stops growing at maxCacheEntries.
+// Cache limits: words longer than maxCachedWord bytes are not cached, and
+// the cache stops growing at maxCacheEntries words (as in Hugging Face
+// tokenizers, whose cache also never evicts).
 const (
 	maxCachedWord   = 256
-	maxCacheEntries = 1 << 17
+	maxCacheEntries = 100_000
 )
 
 // bpe is the byte-level BPE model.
@@ -102,27 +104,55 @@ func (m *bpe) addMerge(a, b string, rank int) error {
 	return nil
 }
 
-// encode appends the ids of one pre-token (raw UTF-8 bytes) to ids.
-func (m *bpe) encode(ids []int, word string) []int {
-	if len(word) == 1 {
-		return append(ids, m.byteID[word[0]])
+// encodeText splits normalized text into pre-tokens and appends their ids
+// to ids. Cached words are looked up under one read lock; new results are
+// added to the cache in batches of flushEvery words.
+func (m *bpe) encodeText(ids []int, text string) []int {
+	const flushEvery = 64
+	type miss struct {
+		word       string
+		start, end int // in ids
 	}
-	if len(word) > maxCachedWord {
-		return m.merge(ids, word)
+	var misses []miss
+	flush := func() {
+		m.mu.Lock()
+		for _, e := range misses {
+			if len(m.cache) >= maxCacheEntries {
+				break
+			}
+			m.cache[strings.Clone(e.word)] = slices.Clone(ids[e.start:e.end])
+		}
+		m.mu.Unlock()
+		misses = misses[:0]
 	}
 	m.mu.RLock()
-	cached, ok := m.cache[word]
+	for i := 0; i < len(text); {
+		j := nextPreToken(text, i)
+		word := text[i:j]
+		i = j
+		if len(word) == 1 {
+			ids = append(ids, m.byteID[word[0]])
+			continue
+		}
+		if cached, ok := m.cache[word]; ok {
+			ids = append(ids, cached...)
+			continue
+		}
+		n := len(ids)
+		ids = m.merge(ids, word)
+		if len(word) <= maxCachedWord {
+			misses = append(misses, miss{word, n, len(ids)})
+		}
+		if len(misses) == flushEvery {
+			m.mu.RUnlock()
+			flush()
+			m.mu.RLock()
+		}
+	}
 	m.mu.RUnlock()
-	if ok {
-		return append(ids, cached...)
+	if len(misses) > 0 {
+		flush()
 	}
-	n := len(ids)
-	ids = m.merge(ids, word)
-	m.mu.Lock()
-	if len(m.cache) < maxCacheEntries {
-		m.cache[strings.Clone(word)] = append([]int(nil), ids[n:]...)
-	}
-	m.mu.Unlock()
 	return ids
 }
 

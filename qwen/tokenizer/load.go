@@ -105,14 +105,14 @@ type (
 		String *string `json:"String"`
 	}
 	modelJSON struct {
-		Type                    string            `json:"type"`
-		Vocab                   map[string]int    `json:"vocab"`
-		Merges                  []json.RawMessage `json:"merges"`
-		Dropout                 *float64          `json:"dropout"`
-		ContinuingSubwordPrefix *string           `json:"continuing_subword_prefix"`
-		EndOfWordSuffix         *string           `json:"end_of_word_suffix"`
-		ByteFallback            bool              `json:"byte_fallback"`
-		IgnoreMerges            bool              `json:"ignore_merges"`
+		Type                    string          `json:"type"`
+		Vocab                   map[string]int  `json:"vocab"`
+		Merges                  json.RawMessage `json:"merges"`
+		Dropout                 *float64        `json:"dropout"`
+		ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
+		EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
+		ByteFallback            bool            `json:"byte_fallback"`
+		IgnoreMerges            bool            `json:"ignore_merges"`
 	}
 	addedTokenJSON struct {
 		ID         int    `json:"id"`
@@ -184,21 +184,36 @@ func (f *fileJSON) check() error {
 	return nil
 }
 
-// parseMerge reads one merge, either "a b" or ["a", "b"].
-func parseMerge(raw json.RawMessage) (a, b string, err error) {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		parts := strings.Split(s, " ")
-		if len(parts) != 2 {
-			return "", "", fmt.Errorf("malformed merge %q", s)
+// parseMerges reads the merges, written either as "a b" strings or, in
+// newer files, as ["a", "b"] pairs.
+func parseMerges(raw json.RawMessage) ([][2]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var pairs [][]string
+	if err := json.Unmarshal(raw, &pairs); err == nil {
+		merges := make([][2]string, len(pairs))
+		for i, p := range pairs {
+			if len(p) != 2 {
+				return nil, fmt.Errorf("merge %d: malformed merge %q, want 2 tokens", i, p)
+			}
+			merges[i] = [2]string{p[0], p[1]}
 		}
-		return parts[0], parts[1], nil
+		return merges, nil
 	}
-	var pair []string
-	if err := json.Unmarshal(raw, &pair); err != nil || len(pair) != 2 {
-		return "", "", fmt.Errorf("malformed merge %s", raw)
+	var strs []string
+	if err := json.Unmarshal(raw, &strs); err != nil {
+		return nil, fmt.Errorf("merges: want strings or pairs of strings: %w", err)
 	}
-	return pair[0], pair[1], nil
+	merges := make([][2]string, len(strs))
+	for i, s := range strs {
+		a, b, ok := strings.Cut(s, " ")
+		if !ok || strings.Contains(b, " ") {
+			return nil, fmt.Errorf("merge %d: malformed merge %q, want 2 tokens", i, s)
+		}
+		merges[i] = [2]string{a, b}
+	}
+	return merges, nil
 }
 
 // build assembles a Tokenizer from a checked configuration.
@@ -221,12 +236,12 @@ func build(f *fileJSON) (*Tokenizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	for rank, raw := range m.Merges {
-		a, b, err := parseMerge(raw)
-		if err != nil {
-			return nil, fmt.Errorf("merge %d: %w", rank, err)
-		}
-		if err := model.addMerge(a, b, rank); err != nil {
+	merges, err := parseMerges(m.Merges)
+	if err != nil {
+		return nil, err
+	}
+	for rank, mg := range merges {
+		if err := model.addMerge(mg[0], mg[1], rank); err != nil {
 			return nil, fmt.Errorf("merge %d: %w", rank, err)
 		}
 	}

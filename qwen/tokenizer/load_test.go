@@ -179,8 +179,9 @@ func TestParseErrors(t *testing.T) {
 		{"missing byte token", set([]string{"model", "vocab"}, map[string]any{"a": 0}), "byte-level token"},
 		{"merge of unknown token", set([]string{"model", "merges"}, []any{"h zz"}), `merge 0: merge "h" "zz": token not in vocab`},
 		{"merge result not in vocab", set([]string{"model", "merges"}, []any{"x y"}), `merged token "xy" not in vocab`},
-		{"malformed merge string", set([]string{"model", "merges"}, []any{"h e l"}), `malformed merge "h e l"`},
-		{"malformed merge pair", set([]string{"model", "merges"}, []any{[]string{"h"}}), "malformed merge"},
+		{"malformed merge string", set([]string{"model", "merges"}, []any{"h e", "h e l"}), `merge 1: malformed merge "h e l"`},
+		{"malformed merge pair", set([]string{"model", "merges"}, []any{[]string{"h"}}), `merge 0: malformed merge ["h"]`},
+		{"mixed merges", set([]string{"model", "merges"}, []any{"h e", 5}), "merges: want strings or pairs"},
 		{"negative id", set([]string{"model", "vocab", "he"}, -3), "negative id"},
 		{"empty added token", set([]string{"added_tokens"}, []any{map[string]any{"id": 400, "content": ""}}), "added token"},
 	}

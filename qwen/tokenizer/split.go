@@ -132,6 +132,13 @@ func nextPreToken(s string, i int) int {
 // s[i].
 func skipClass(s string, i int, c charClass) int {
 	for i < len(s) {
+		if b := s[i]; b < utf8.RuneSelf { // fast path for ASCII
+			if asciiClass[b] != c {
+				break
+			}
+			i++
+			continue
+		}
 		ci, n := classAt(s, i)
 		if ci != c {
 			break

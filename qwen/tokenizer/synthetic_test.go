@@ -2,6 +2,9 @@ package tokenizer
 
 import (
 	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -62,7 +65,7 @@ func syntheticConfig() map[string]any {
 			"type": "BPE", "dropout": nil, "unk_token": nil, "continuing_subword_prefix": "",
 			"end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
 			"vocab":  vocab,
-			"merges": []any{"h e", "l l", []string{"he", "ll"}, "hell o", "b c", "a b"},
+			"merges": []any{"h e", "l l", "he ll", "hell o", "b c", "a b"},
 		},
 	}
 }
@@ -130,6 +133,8 @@ func TestSyntheticEncode(t *testing.T) {
 		{"NFC", "e\u0301", byteIDs("\u00e9")},
 		{"invalid UTF-8 kept as bytes", "a\xffb", byteIDs("a\xffb")},
 		{"empty", "", nil},
+		{"long word (not cached)", strings.Repeat("hello", 60), slices.Repeat([]int{idHello}, 60)},
+		{"long word again", strings.Repeat("ab", 200), slices.Repeat([]int{idAb}, 200)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,6 +145,23 @@ func TestSyntheticEncode(t *testing.T) {
 			}
 			require.Equal(t, tc.want, got)
 		})
+	}
+}
+
+func TestMergePairs(t *testing.T) {
+	// Newer tokenizer.json files write merges as pairs; both forms must give
+	// the same tokenizer.
+	cfg := syntheticConfig()
+	model := cfg["model"].(map[string]any)
+	var pairs [][]string
+	for _, m := range model["merges"].([]any) {
+		pairs = append(pairs, strings.Split(m.(string), " "))
+	}
+	model["merges"] = pairs
+	tok, err := Parse(marshal(t, cfg), "pairs.json")
+	require.NoError(t, err)
+	for _, text := range []string{"hello", "helo abc", "abab"} {
+		require.Equal(t, synthetic(t).Encode(text), tok.Encode(text), text)
 	}
 }
 
@@ -198,4 +220,27 @@ func TestStreamDecoderBytes(t *testing.T) {
 	require.Equal(t, "a", skip.Add('a'))
 	require.Empty(t, skip.Add(idX))
 	require.Equal(t, "<p>", skip.Add(idPlain))
+}
+
+func TestConcurrentEncode(t *testing.T) {
+	tok := synthetic(t)
+	texts := []string{"hello world", "a<x><y>b abc", "he llo helo", "swordfish word", "cafe\u0301"}
+	want := make([][]int, len(texts))
+	for i, text := range texts {
+		want[i] = tok.Encode(text)
+	}
+	fresh := synthetic(t) // empty cache, filled by the goroutines at once
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for k := range 200 {
+				i := (g + k) % len(texts)
+				if got := fresh.Encode(texts[i]); !slices.Equal(got, want[i]) {
+					t.Errorf("Encode(%q) = %v, want %v", texts[i], got, want[i])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

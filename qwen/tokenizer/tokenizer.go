@@ -45,17 +45,7 @@ func (t *Tokenizer) encodeNormalized(ids []int, text string) []int {
 	if t.nfc && !norm.NFC.IsNormalString(text) {
 		text = norm.NFC.String(text)
 	}
-	return t.normAdded.split(ids, text, t.encodeWords)
-}
-
-// encodeWords splits normalized text into pre-tokens and encodes each.
-func (t *Tokenizer) encodeWords(ids []int, text string) []int {
-	for i := 0; i < len(text); {
-		j := nextPreToken(text, i)
-		ids = t.model.encode(ids, text[i:j])
-		i = j
-	}
-	return ids
+	return t.normAdded.split(ids, text, t.model.encodeText)
 }
 
 // TokenID returns the id of an added token or vocabulary token (written in
