@@ -3,6 +3,7 @@ package contract
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -313,12 +314,12 @@ func successor(path, p []int, gap int) bool {
 		}
 		return true
 	case d <= len(path):
-		if !equalInts(path[:d-1], p[:d-1]) {
+		if !slices.Equal(path[:d-1], p[:d-1]) {
 			return false
 		}
 		return p[d-1] > path[d-1] && p[d-1] <= path[d-1]+1+gap
 	case d == len(path)+1:
-		return equalInts(path, p[:d-1]) && p[d-1] == 1
+		return slices.Equal(path, p[:d-1]) && p[d-1] == 1
 	}
 	return false
 }
@@ -329,18 +330,6 @@ func joinInts(p []int) string {
 		s[i] = strconv.Itoa(v)
 	}
 	return strings.Join(s, ".")
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // resolve gives a candidate its full path given the current path: lettered
@@ -518,7 +507,7 @@ func buildTree(c *Contract, heads []heading) {
 }
 
 func isPrefix(a, b []int) bool {
-	return len(a) < len(b) && equalInts(a, b[:len(a)])
+	return len(a) < len(b) && slices.Equal(a, b[:len(a)])
 }
 
 // paragraphs splits text at blank lines; blocks longer than 1500 bytes are

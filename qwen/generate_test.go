@@ -3,6 +3,7 @@ package qwen_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -33,7 +34,7 @@ func TestSampling(t *testing.T) {
 		sample.Seed = seed
 		c, err := m.Generate(prompt, sample, nil)
 		require.NoError(t, err)
-		differs = !equal(c, a)
+		differs = !slices.Equal(c, a)
 	}
 	require.True(t, differs, "other seeds give other tokens at temperature 1.5")
 
@@ -107,16 +108,4 @@ func TestLoadGenerationConfig(t *testing.T) {
 	_, err = qwen.LoadGenerationConfig(dir, c)
 	require.ErrorContains(t, err, "generation_config.json")
 	require.ErrorContains(t, err, "top_p")
-}
-
-func equal(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

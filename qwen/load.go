@@ -2,6 +2,7 @@ package qwen
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/safetensors"
@@ -60,7 +61,7 @@ func upload(ck *safetensors.Checkpoint, b backend.Backend, name string, shape []
 	if err != nil {
 		return nil, fmt.Errorf("qwen: %w", err)
 	}
-	if !sameShape(t.Shape, shape) {
+	if !slices.Equal(t.Shape, shape) {
 		return nil, fmt.Errorf("qwen: %s: tensor %q has shape %v, config.json implies %v", ck.FileOf(name), name, t.Shape, shape)
 	}
 	v, err := t.Float32s()
@@ -70,18 +71,6 @@ func upload(ck *safetensors.Checkpoint, b backend.Backend, name string, shape []
 	buf := b.Alloc(len(v))
 	b.Upload(buf, v)
 	return buf, nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Free releases every buffer the model holds.

@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/joho/godotenv"
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/qwen/tokenizer"
+)
+
+// Assets are the files built into the binary.
+type Assets struct {
+	// TokenizerGz is the Qwen2.5 tokenizer.json, gzipped.
+	TokenizerGz []byte
+}
+
+// env holds what every command shares.
+type env struct {
+	assets Assets
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// Run executes the tune command line args (args[0] is the program name).
+// It loads ./.env first (variables already set win over it), and with no
+// command runs the built-in demo after saying so.
+func Run(args []string, assets Assets, stdin io.Reader, stdout, stderr io.Writer) error {
+	if err := godotenv.Load(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf(".env: %w", err)
+	}
+	e := &env{assets: assets, stdin: stdin, stdout: stdout, stderr: stderr}
+	app := &ucli.App{
+		Name:      "tune",
+		Usage:     "fine-tune Qwen2.5 models with LoRA for question answering over legal contracts",
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "config", Usage: "YAML, JSON or TOML file of flag values (keys are flag names)", EnvVars: []string{"TUNE_CONFIG"}},
+			&ucli.IntFlag{Name: "threads", Usage: "CPU threads per op (0: all cores)", EnvVars: []string{"TUNE_THREADS"}},
+		},
+		Commands: []*ucli.Command{
+			e.demoCommand(),
+			e.tokenizeCommand(),
+			e.generateCommand(),
+			e.scoreCommand(),
+			e.parseCommand(),
+			e.genDataCommand(),
+			e.evalCommand(),
+			e.benchCommand(),
+		},
+		Action: func(c *ucli.Context) error {
+			if c.Args().Len() > 0 {
+				return fmt.Errorf("unknown command %q (see tune --help)", c.Args().First())
+			}
+			fmt.Fprintln(stderr, "tune: no command given, running the built-in demo (tune demo); see tune --help for the rest")
+			return e.runDemo(c, defaultDemoOptions())
+		},
+		HideHelpCommand: true,
+		ExitErrHandler:  func(*ucli.Context, error) {},
+	}
+	return app.Run(args)
+}
+
+// backend returns the compute backend for the command.
+func (e *env) backend(c *ucli.Context) backend.Backend {
+	return cpu.New(c.Int("threads"))
+}
+
+// gunzip inflates a gzipped asset.
+func gunzip(gz []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return nil, fmt.Errorf("built-in tokenizer: %w", err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("built-in tokenizer: %w", err)
+	}
+	return data, nil
+}
+
+// builtinTokenizer decodes the tokenizer built into the binary.
+func (e *env) builtinTokenizer() (*tokenizer.Tokenizer, error) {
+	data, err := gunzip(e.assets.TokenizerGz)
+	if err != nil {
+		return nil, err
+	}
+	return tokenizer.Parse(data, "built-in Qwen2.5 tokenizer.json")
+}
+
+// loadTokenizer loads path (a tokenizer.json, .json.gz or a folder holding
+// one), or the built-in Qwen2.5 tokenizer when path is empty.
+func (e *env) loadTokenizer(path string) (*tokenizer.Tokenizer, error) {
+	if path == "" {
+		return e.builtinTokenizer()
+	}
+	return tokenizer.Load(path)
+}
+
+// fileExists reports whether path names an existing file or folder.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -1,0 +1,264 @@
+package cli_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tune-dev/tune/cli"
+	"github.com/tune-dev/tune/safetensors"
+)
+
+var assets = func() cli.Assets {
+	gz, err := os.ReadFile("../testdata/tokenizer/tokenizer.json.gz")
+	if err != nil {
+		panic(err)
+	}
+	return cli.Assets{TokenizerGz: gz}
+}()
+
+// run executes tune with args and stdin, returning stdout and stderr.
+func run(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := cli.Run(append([]string{"tune"}, args...), assets, strings.NewReader(stdin), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestTokenizeMatchesReference(t *testing.T) {
+	f, err := os.Open("../testdata/tokenizer/cases.jsonl")
+	require.NoError(t, err)
+	defer f.Close()
+	var in strings.Builder
+	var want []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<24)
+	for i := 0; sc.Scan() && i < 40; i++ {
+		var c struct {
+			Text string `json:"text"`
+			IDs  []int  `json:"ids"`
+		}
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &c))
+		line, _ := json.Marshal(map[string]string{"text": c.Text})
+		in.Write(append(line, '\n'))
+		ids, _ := json.Marshal(c.IDs)
+		want = append(want, `{"ids":`+string(ids)+`}`)
+	}
+	out, _, err := run(t, in.String(), "tokenize")
+	require.NoError(t, err)
+	require.Equal(t, want, strings.Split(strings.TrimSpace(out), "\n"))
+
+	_, _, err = run(t, "{\"text\": 1}\n", "tokenize")
+	require.ErrorContains(t, err, "stdin line 1")
+}
+
+func TestFlagPrecedence(t *testing.T) {
+	// The tokenizer path that loses or wins shows up in the load error.
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tune.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("tokenizer: /from/config\n"), 0o644))
+	_, _, err := run(t, "", "--config", cfg, "tokenize")
+	require.ErrorContains(t, err, "/from/config", "config file over default")
+
+	t.Setenv("TUNE_TOKENIZER", "/from/env")
+	_, _, err = run(t, "", "--config", cfg, "tokenize")
+	require.ErrorContains(t, err, "/from/env", "environment over config file")
+
+	_, _, err = run(t, "", "--config", cfg, "tokenize", "--tokenizer", "/from/flag")
+	require.ErrorContains(t, err, "/from/flag", "flag over environment")
+
+	// .env in the working directory feeds the environment but never
+	// overrides a variable already set.
+	wd, _ := os.Getwd()
+	require.NoError(t, os.Chdir(dir))
+	defer os.Chdir(wd)
+	require.NoError(t, os.WriteFile(".env", []byte("TUNE_TOKENIZER=/from/dotenv\nBASE_MODEL=/model/from/dotenv\n"), 0o644))
+	_, _, err = run(t, "", "tokenize")
+	require.ErrorContains(t, err, "/from/env")
+	os.Unsetenv("BASE_MODEL")
+	defer os.Unsetenv("BASE_MODEL")
+	_, _, err = run(t, "", "score", "--data", "x.jsonl")
+	require.ErrorContains(t, err, "/model/from/dotenv")
+
+	_, _, err = run(t, "", "--config", filepath.Join(dir, "tune.ini"), "tokenize")
+	require.ErrorContains(t, err, "unknown extension")
+}
+
+// goldenRecords writes the qwen2-tiny golden batch as pre-tokenized
+// records, each row cut to its real tokens.
+func goldenRecords(t *testing.T) (string, []float64, float64) {
+	g, err := safetensors.Open("../testdata/golden/qwen2-tiny/golden.safetensors")
+	require.NoError(t, err)
+	defer g.Close()
+	get := func(name string) ([]int64, []int) {
+		x, ok := g.Tensor(name)
+		require.True(t, ok)
+		v, err := x.Int64s()
+		require.NoError(t, err)
+		return v, x.Shape
+	}
+	ids, shape := get("input_ids")
+	mask, _ := get("attention_mask")
+	labels, _ := get("labels")
+	path := filepath.Join(t.TempDir(), "batch.jsonl")
+	var sb strings.Builder
+	for r := 0; r < shape[0]; r++ {
+		var rec struct {
+			IDs    []int64 `json:"input_ids"`
+			Labels []int64 `json:"labels"`
+		}
+		for c := 0; c < shape[1]; c++ {
+			if mask[r*shape[1]+c] == 1 {
+				rec.IDs = append(rec.IDs, ids[r*shape[1]+c])
+				rec.Labels = append(rec.Labels, labels[r*shape[1]+c])
+			}
+		}
+		b, _ := json.Marshal(rec)
+		sb.Write(append(b, '\n'))
+	}
+	require.NoError(t, os.WriteFile(path, []byte(sb.String()), 0o644))
+	perRow := func(name string) []float64 {
+		x, _ := g.Tensor(name)
+		v, _ := x.Float32s()
+		out := make([]float64, len(v))
+		for i, f := range v {
+			out[i] = float64(f)
+		}
+		return out
+	}
+	return path, perRow("loss_per_example"), perRow("loss")[0]
+}
+
+func TestScoreReproducesGoldenLoss(t *testing.T) {
+	data, rowLoss, loss := goldenRecords(t)
+	base := "../testdata/golden/qwen2-tiny"
+	out, _, err := run(t, "", "score", "--base_model", base+"/base_model", "--adapter", base+"/adapter", "--data", data)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 3)
+	for i, want := range rowLoss {
+		var l struct {
+			Loss   float64 `json:"loss"`
+			Tokens int     `json:"tokens"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(lines[i]), &l))
+		require.InDelta(t, want, l.Loss, 1e-5, "row %d", i)
+	}
+	var s struct {
+		MeanLoss   float64 `json:"mean_loss"`
+		Perplexity float64 `json:"perplexity"`
+		Tokens     int     `json:"tokens"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(lines[2]), &s))
+	require.InDelta(t, loss, s.MeanLoss, 1e-5, "token-weighted mean = the batch loss")
+	require.InDelta(t, math.Exp(loss), s.Perplexity, 1e-3)
+	require.Equal(t, 14, s.Tokens)
+
+	// Chat records need a tokenizer the model's vocabulary covers.
+	chat := filepath.Join(t.TempDir(), "chat.jsonl")
+	require.NoError(t, os.WriteFile(chat, []byte(`{"instruction": "Be brief.", "input": "Q?", "output": "A."}`+"\n"), 0o644))
+	_, _, err = run(t, "", "score", "--base_model", base+"/base_model", "--data", chat)
+	require.ErrorContains(t, err, "vocab_size is 1000")
+
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"input_ids": [1, 2]}`+"\n\n"+`{"input_ids": [1, 2}`+"\n"), 0o644))
+	_, _, err = run(t, "", "score", "--base_model", base+"/base_model", "--data", bad)
+	require.ErrorContains(t, err, bad+":3")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"input_ids": [1, 5000]}`+"\n"), 0o644))
+	_, _, err = run(t, "", "score", "--base_model", base+"/base_model", "--data", bad)
+	require.ErrorContains(t, err, bad+":1")
+	require.ErrorContains(t, err, "5000")
+}
+
+func TestDemoGenerateAndEval(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	out, _, err := run(t, "", "demo", "--output_dir", dir, "--max_new_tokens", "4")
+	require.NoError(t, err)
+	require.Contains(t, out, "mean loss")
+	for _, f := range []string{"data/train.jsonl", "data/validation.jsonl", "data/test.jsonl", "data/legal_qa.jsonl",
+		"model/config.json", "model/model.safetensors", "model/tokenizer.json", "evaluation_report.json"} {
+		_, err := os.Stat(filepath.Join(dir, f))
+		require.NoError(t, err, f)
+	}
+
+	// generate on the demo's model folder: chat template, then raw; the
+	// same seed samples the same answer.
+	model := filepath.Join(dir, "model")
+	a, stderr, err := run(t, "", "generate", "--base_model", model, "--prompt", "What law governs?", "--max_new_tokens", "6", "--do_sample", "--seed", "3")
+	require.NoError(t, err)
+	require.Contains(t, stderr, "prompt tokens")
+	b, _, err := run(t, "", "generate", "--base_model", model, "--prompt", "What law governs?", "--max_new_tokens", "6", "--do_sample", "--seed", "3")
+	require.NoError(t, err)
+	require.Equal(t, a, b)
+	_, stderr, err = run(t, "", "generate", "--base_model", model, "--prompt", "Section 1.", "--raw", "--max_new_tokens", "3")
+	require.NoError(t, err)
+	require.Contains(t, stderr, " 4 prompt tokens") // "Section", " ", "1", "."
+
+	// eval with the model over the demo's test split.
+	report := filepath.Join(t.TempDir(), "report.json")
+	_, _, err = run(t, "", "eval", "--base_model", model, "--data", filepath.Join(dir, "data/test.jsonl"), "--max_new_tokens", "3", "--report", report)
+	require.NoError(t, err)
+	var r map[string]any
+	data, err := os.ReadFile(report)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &r))
+	for _, k := range []string{"bleu", "rouge", "exact_match", "f1", "legal_metrics", "n", "samples"} {
+		require.Contains(t, r, k)
+	}
+}
+
+func TestEvalPredictions(t *testing.T) {
+	dir := t.TempDir()
+	preds := filepath.Join(dir, "preds.jsonl")
+	require.NoError(t, os.WriteFile(preds, []byte(
+		`{"prediction": "Based on Section 14.3, the laws of New York govern.", "reference": "Based on Section 14.3, this Agreement is governed by the laws of the State of New York."}`+"\n"+
+			`{"prediction": "The term is two years.", "references": ["The term is two (2) years.", "Two years."]}`+"\n"), 0o644))
+	report := filepath.Join(dir, "r.json")
+	out, _, err := run(t, "", "eval", "--predictions", preds, "--per_example", "--report", report)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2)
+	require.True(t, strings.HasPrefix(lines[0], `{"bleu":`), lines[0])
+	var r struct {
+		N            int `json:"n"`
+		LegalMetrics struct {
+			CitationPrecision float64 `json:"citation_precision"`
+		} `json:"legal_metrics"`
+	}
+	data, err := os.ReadFile(report)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &r))
+	require.Equal(t, 2, r.N)
+
+	require.NoError(t, os.WriteFile(preds, []byte(`{"prediction": "x"}`+"\n"), 0o644))
+	_, _, err = run(t, "", "eval", "--predictions", preds)
+	require.ErrorContains(t, err, preds+":1")
+}
+
+func TestParseAndGenData(t *testing.T) {
+	out, _, err := run(t, "", "parse", "../testdata/contracts/headings.txt")
+	require.NoError(t, err)
+	var cs []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &cs))
+	require.Len(t, cs, 1)
+	require.NotEmpty(t, cs[0]["clauses"])
+
+	dir := t.TempDir()
+	outPath := filepath.Join(dir, "qa.jsonl")
+	out, _, err = run(t, "", "gen-data", "--contract_path", "../testdata/cuad/contracts", "--output_path", outPath, "--augment", "--num_augmentations", "1")
+	require.NoError(t, err)
+	require.Contains(t, out, "records")
+	for _, f := range []string{"qa.jsonl", "qa_train.jsonl", "qa_val.jsonl", "qa_test.jsonl", "train.jsonl", "validation.jsonl", "test.jsonl"} {
+		_, err := os.Stat(filepath.Join(dir, f))
+		require.NoError(t, err, f)
+	}
+	_, _, err = run(t, "", "gen-data", "--contract_path", "../testdata/contracts", "--split", "0.5,0.2")
+	require.ErrorContains(t, err, "--split")
+}

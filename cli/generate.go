@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"fmt"
+
+	ucli "github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/qwen/tokenizer"
+)
+
+func (e *env) generateCommand() *ucli.Command {
+	return withConfig(&ucli.Command{
+		Name:  "generate",
+		Usage: "answer a prompt with a model (and adapter), streaming the answer",
+		Flags: append(modelFlags(),
+			strFlag("prompt", "the user message (or the raw text with --raw)", ""),
+			strFlag("system", "system prompt (default: the chat template's)", ""),
+			boolFlag("raw", "feed --prompt to the model as is, without the chat template"),
+			intFlag("max_new_tokens", "most tokens to generate", 256),
+			altsrc.NewBoolFlag(&ucli.BoolFlag{Name: "do_sample", Usage: "sample instead of greedy decoding", DefaultText: "generation_config.json's, else false"}),
+			boolFlag("greedy", "greedy decoding even if generation_config.json samples"),
+			unsetFloat("temperature", "sampling temperature", "generation_config.json's, else 1"),
+			unsetFloat("top_p", "nucleus sampling: keep the most likely tokens up to this mass", "generation_config.json's, else 1"),
+			unsetInt("top_k", "sample among the k most likely tokens (0: all)", "generation_config.json's, else 50"),
+			unsetFloat("repetition_penalty", "divide positive (multiply negative) logits of tokens already present", "generation_config.json's, else 1"),
+			intFlag("seed", "sampling seed", 42),
+		),
+		Action: func(c *ucli.Context) error {
+			if c.String("prompt") == "" {
+				return fmt.Errorf("--prompt is required")
+			}
+			m, err := e.openModel(c)
+			if err != nil {
+				return err
+			}
+			tok, err := e.modelTokenizer(c, m)
+			if err != nil {
+				return err
+			}
+			g, err := generationConfig(c, m, tok)
+			if err != nil {
+				return err
+			}
+			text := c.String("prompt")
+			if !c.Bool("raw") {
+				var msgs []tokenizer.Message
+				if s := c.String("system"); s != "" {
+					msgs = append(msgs, tokenizer.Message{Role: "system", Content: s})
+				}
+				msgs = append(msgs, tokenizer.Message{Role: "user", Content: text})
+				text = tokenizer.ApplyChatTemplate(msgs, true)
+			}
+			var prompt []int32
+			for _, id := range tok.Encode(text) {
+				prompt = append(prompt, int32(id))
+			}
+			fmt.Fprintf(e.stderr, "tune: %s, %d prompt tokens\n", m.B.Name(), len(prompt))
+			stream := tok.NewStreamDecoder(true)
+			_, err = m.Generate(prompt, g, func(id int32) bool {
+				fmt.Fprint(e.stdout, stream.Add(int(id)))
+				return true
+			})
+			fmt.Fprintln(e.stdout, stream.Flush())
+			return err
+		},
+	})
+}
+
+// generationConfig starts from the model folder's generation_config.json
+// and applies the decoding flags that were set.
+func generationConfig(c *ucli.Context, m *qwen.Model, tok *tokenizer.Tokenizer) (qwen.GenerationConfig, error) {
+	g, err := qwen.LoadGenerationConfig(c.String("base_model"), m.Config)
+	if err != nil {
+		return g, err
+	}
+	if len(g.EOSTokenIDs) == 0 {
+		g.EOSTokenIDs = tok.EOSIDs()
+	}
+	g.MaxNewTokens = c.Int("max_new_tokens")
+	g.Seed = uint64(c.Int("seed"))
+	if c.IsSet("do_sample") {
+		g.DoSample = c.Bool("do_sample")
+	}
+	if c.Bool("greedy") {
+		g.DoSample = false
+	}
+	if c.IsSet("temperature") {
+		g.Temperature = c.Float64("temperature")
+	}
+	if c.IsSet("top_p") {
+		g.TopP = c.Float64("top_p")
+	}
+	if c.IsSet("top_k") {
+		g.TopK = c.Int("top_k")
+	}
+	if c.IsSet("repetition_penalty") {
+		g.RepetitionPenalty = c.Float64("repetition_penalty")
+	}
+	return g, g.Validate()
+}

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/qwen/tokenizer"
+	"github.com/tune-dev/tune/train"
+)
+
+// scoreLine is one record's result; Loss is null when nothing was scored.
+type scoreLine struct {
+	Loss   *float64 `json:"loss"`
+	Tokens int      `json:"tokens"`
+}
+
+type scoreSummary struct {
+	MeanLoss   *float64 `json:"mean_loss"`
+	Perplexity *float64 `json:"perplexity"`
+	Tokens     int      `json:"tokens"`
+}
+
+func (e *env) scoreCommand() *ucli.Command {
+	return withConfig(&ucli.Command{
+		Name:  "score",
+		Usage: "causal-LM loss of each JSONL record, then the mean loss and perplexity",
+		Flags: append(modelFlags(),
+			strFlag("data", "JSONL of {\"input_ids\", \"labels\"} or instruction/input/output or messages records", ""),
+		),
+		Action: func(c *ucli.Context) error {
+			path := c.String("data")
+			if path == "" {
+				return fmt.Errorf("--data is required")
+			}
+			m, err := e.openModel(c)
+			if err != nil {
+				return err
+			}
+			var tok *tokenizer.Tokenizer
+			out := bufio.NewWriter(e.stdout)
+			defer out.Flush()
+			var sum float64
+			var total int
+			err = train.ReadJSONL(path, func(line int, r train.Record) error {
+				if !r.Pretokenized() && tok == nil {
+					if tok, err = e.modelTokenizer(c, m); err != nil {
+						return err
+					}
+				}
+				ids, labels, err := r.Tokenize(tok)
+				if err != nil {
+					return err
+				}
+				res, err := m.Loss(&qwen.Batch{IDs: ids, Labels: labels, Rows: 1, T: len(ids)})
+				if err != nil {
+					return err
+				}
+				l := scoreLine{Tokens: res.Tokens}
+				if res.Tokens > 0 {
+					l.Loss = &res.Mean
+					sum += res.Sum
+					total += res.Tokens
+				}
+				b, _ := json.Marshal(l)
+				out.Write(append(b, '\n'))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			s := scoreSummary{Tokens: total}
+			if total > 0 {
+				mean := sum / float64(total)
+				ppl := math.Exp(mean)
+				s.MeanLoss, s.Perplexity = &mean, &ppl
+			}
+			b, _ := json.Marshal(s)
+			out.Write(append(b, '\n'))
+			return nil
+		},
+	})
+}

@@ -1,0 +1,176 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/qwen/tokenizer"
+)
+
+// Record is one line of a JSONL dataset, in one of three shapes:
+//   - instruction/input/output: the instruction becomes the system turn,
+//     the input the user turn and the output the assistant answer;
+//   - messages: a chat of {"role", "content"} turns;
+//   - input_ids (and optional labels): pre-tokenized, Hugging Face
+//     semantics (labels aligned with input_ids, shifted inside the loss,
+//     -100 ignored; without labels every next token counts).
+type Record struct {
+	Instruction string              `json:"instruction"`
+	Input       string              `json:"input"`
+	Output      *string             `json:"output"`
+	Messages    []tokenizer.Message `json:"messages"`
+	InputIDs    []int32             `json:"input_ids"`
+	Labels      []int32             `json:"labels"`
+}
+
+// Pretokenized reports whether the record carries token ids.
+func (r *Record) Pretokenized() bool { return r.InputIDs != nil }
+
+// validate checks that the record has exactly one usable shape.
+func (r *Record) validate() error {
+	shapes := 0
+	if r.Output != nil {
+		shapes++
+	}
+	if r.Messages != nil {
+		shapes++
+		for i, m := range r.Messages {
+			switch m.Role {
+			case "system", "user", "assistant":
+			default:
+				return fmt.Errorf("message %d has role %q (want system, user or assistant)", i, m.Role)
+			}
+		}
+	}
+	if r.InputIDs != nil {
+		shapes++
+		if len(r.InputIDs) == 0 {
+			return errors.New("input_ids is empty")
+		}
+		if r.Labels != nil && len(r.Labels) != len(r.InputIDs) {
+			return fmt.Errorf("labels has %d entries, input_ids %d", len(r.Labels), len(r.InputIDs))
+		}
+	}
+	switch shapes {
+	case 0:
+		return errors.New("record has none of output, messages or input_ids")
+	case 1:
+		return nil
+	}
+	return errors.New("record mixes output, messages and input_ids; use one")
+}
+
+// ParseRecord decodes and validates one JSON line.
+func ParseRecord(line []byte) (Record, error) {
+	var r Record
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if err := dec.Decode(&r); err != nil {
+		return r, err
+	}
+	return r, r.validate()
+}
+
+// ReadJSONL calls fn for each non-blank line of path in order. A bad line
+// gets an error naming the file and line number.
+func ReadJSONL(path string, fn func(line int, r Record) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	for n := 1; sc.Scan(); n++ {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		r, err := ParseRecord(sc.Bytes())
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		if err := fn(n, r); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// segment is a piece of chat text and whether its tokens are trained on.
+type segment struct {
+	text    string
+	trained bool
+}
+
+// chatSegments renders messages exactly as the Qwen2.5 chat template does
+// (a default system prompt when the first turn is not a system turn) and
+// marks each assistant answer with its <|im_end|> as trained.
+func chatSegments(msgs []tokenizer.Message) []segment {
+	var segs []segment
+	if len(msgs) == 0 || msgs[0].Role != "system" {
+		segs = append(segs, segment{text: "<|im_start|>system\n" + tokenizer.DefaultSystemPrompt + "<|im_end|>\n"})
+	}
+	for _, m := range msgs {
+		if m.Role != "assistant" {
+			segs = append(segs, segment{text: "<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n"})
+			continue
+		}
+		segs = append(segs,
+			segment{text: "<|im_start|>assistant\n"},
+			segment{text: m.Content + "<|im_end|>", trained: true},
+			segment{text: "\n"})
+	}
+	return segs
+}
+
+// ChatMessages returns the chat turns of an instruction or messages record.
+func (r *Record) ChatMessages() []tokenizer.Message {
+	if r.Messages != nil {
+		return r.Messages
+	}
+	var msgs []tokenizer.Message
+	if r.Instruction != "" {
+		msgs = append(msgs, tokenizer.Message{Role: "system", Content: r.Instruction})
+	}
+	msgs = append(msgs, tokenizer.Message{Role: "user", Content: r.Input})
+	if r.Output != nil {
+		msgs = append(msgs, tokenizer.Message{Role: "assistant", Content: *r.Output})
+	}
+	return msgs
+}
+
+// Tokenize returns the record's input ids and labels: for chat records the
+// loss covers only the assistant answers and their <|im_end|>; every other
+// position is backend.IgnoreIndex. Pre-tokenized records need no
+// tokenizer (tok may be nil).
+func (r *Record) Tokenize(tok *tokenizer.Tokenizer) (ids, labels []int32, err error) {
+	if r.Pretokenized() {
+		ids = r.InputIDs
+		labels = r.Labels
+		if labels == nil {
+			labels = ids
+		}
+		return ids, labels, nil
+	}
+	if tok == nil {
+		return nil, nil, errors.New("chat record needs a tokenizer (no tokenizer.json in the model folder; pass --tokenizer)")
+	}
+	for _, s := range chatSegments(r.ChatMessages()) {
+		for _, id := range tok.Encode(s.text) {
+			ids = append(ids, int32(id))
+			if s.trained {
+				labels = append(labels, int32(id))
+			} else {
+				labels = append(labels, backend.IgnoreIndex)
+			}
+		}
+	}
+	return ids, labels, nil
+}
