@@ -146,17 +146,18 @@ func (c *Backend) Linear(out, x, w, bias backend.Buffer, rows, in, outDim int) {
 	if bias != nil {
 		bs = data(bias, outDim, "Linear bias")
 	}
-	// Split the output features across workers so each streams its own
-	// slice of w once per block of rows.
-	const rowBlock = 64
+	// Split the output features across workers; each worker walks its
+	// slice in tiles of rowBlock rows × featBlock features, so that a tile
+	// of w (featBlock × in, 56 KiB at in = 896) stays in cache while every
+	// row pair of the block passes over it.
+	const rowBlock, featBlock = 64, 16
 	c.parallel((outDim+3)/4, func(lo, hi int) {
-		oLo, oHi := lo*4, hi*4
-		if oHi > outDim {
-			oHi = outDim
-		}
+		oLo, oHi := lo*4, min(hi*4, outDim)
 		for r0 := 0; r0 < rows; r0 += rowBlock {
 			r1 := min(r0+rowBlock, rows)
-			linearBlock(o, xs, ws, bs, r0, r1, oLo, oHi, in, outDim)
+			for f0 := oLo; f0 < oHi; f0 += featBlock {
+				linearBlock(o, xs, ws, bs, r0, r1, f0, min(f0+featBlock, oHi), in, outDim)
+			}
 		}
 	})
 }
