@@ -2,7 +2,9 @@
 # Forward-pass throughput and peak RSS of tune's CPU path against PyTorch on
 # the same machine, random weights in a real Qwen2.5 shape.
 #   scripts/bench-forward.sh [shape] [seq]
-# Needs bin/tune (make) and Debian's python3-torch (apt-get install python3-torch).
+# Needs bin/tune (make) and Debian's python3-torch with OpenBLAS:
+#   apt-get install python3-torch libopenblas0-pthread
+# (without OpenBLAS, Debian's torch falls back to the reference BLAS and runs about 50x slower).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shape=${1:-Qwen2.5-0.5B-Instruct}

@@ -218,8 +218,16 @@ func biasAt(b []float32, f int) float32 {
 	return b[f]
 }
 
-// dot is a float32 dot product with four independent accumulators.
-func dot(a, b []float32) float32 {
+// axpyGo computes y += a*x.
+func axpyGo(a float32, x, y []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] += a * v
+	}
+}
+
+// dotGo is a float32 dot product with four independent accumulators.
+func dotGo(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
 	k := 0
@@ -331,10 +339,7 @@ func (c *Backend) Attention(out, q, k, v backend.Buffer, keyMask []int32, s back
 						if p == 0 {
 							continue
 						}
-						vv := vs[(b*s.KVStride+j)*kd+kh*s.HeadDim : (b*s.KVStride+j)*kd+(kh+1)*s.HeadDim]
-						for d, x := range vv {
-							acc[d] += p * x
-						}
+						axpy(p, vs[(b*s.KVStride+j)*kd+kh*s.HeadDim:(b*s.KVStride+j)*kd+(kh+1)*s.HeadDim], acc)
 					}
 				}
 				copy(ov, acc)
@@ -392,15 +397,17 @@ func (c *Backend) CrossEntropy(loss []float64, logits backend.Buffer, targets []
 				panic(fmt.Sprintf("cpu: CrossEntropy target %d at row %d outside vocab [0, %d)", t, r, vocab))
 			}
 			row := l[r*vocab : (r+1)*vocab]
-			mx := math.Inf(-1)
+			mx := row[0]
 			for _, v := range row {
-				mx = math.Max(mx, float64(v))
+				if v > mx {
+					mx = v
+				}
 			}
 			var sum float64
 			for _, v := range row {
-				sum += math.Exp(float64(v) - mx)
+				sum += math.Exp(float64(v - mx))
 			}
-			loss[r] = mx + math.Log(sum) - float64(row[t])
+			loss[r] = float64(mx) + math.Log(sum) - float64(row[t])
 		}
 	})
 }

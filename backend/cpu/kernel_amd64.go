@@ -5,12 +5,11 @@ import "golang.org/x/sys/cpu"
 // useAsm selects the AVX2+FMA tile where the processor has both.
 var useAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// dot2x4avx accumulates the 2×4 tile over the first n (a multiple of 8)
-// elements with eight 8-lane FMA accumulators and stores them, unreduced,
-// to acc: acc[8*j : 8*j+8] holds the lanes of output j (dot2x4's order).
+// dot2x4avx computes the 2×4 tile over the first n (a multiple of 8)
+// elements with eight 8-lane FMA accumulators, in dot2x4's output order.
 //
 //go:noescape
-func dot2x4avx(x0, x1, w0, w1, w2, w3 *float32, n int, acc *[64]float32)
+func dot2x4avx(x0, x1, w0, w1, w2, w3 *float32, n int, out *[8]float32)
 
 // dot2x4 is dot2x4Go, vectorized where the processor allows: the lanes are
 // summed in another order, so results differ from dot2x4Go by float32
@@ -21,14 +20,9 @@ func dot2x4(x0, x1, w0, w1, w2, w3 []float32) [8]float32 {
 		return dot2x4Go(x0, x1, w0, w1, w2, w3)
 	}
 	x1, w0, w1, w2, w3 = x1[:n], w0[:n], w1[:n], w2[:n], w3[:n]
-	var acc [64]float32
-	m := n &^ 7
-	dot2x4avx(&x0[0], &x1[0], &w0[0], &w1[0], &w2[0], &w3[0], m, &acc)
 	var out [8]float32
-	for j := range out {
-		l := acc[8*j : 8*j+8]
-		out[j] = ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]))
-	}
+	m := n &^ 7
+	dot2x4avx(&x0[0], &x1[0], &w0[0], &w1[0], &w2[0], &w3[0], m, &out)
 	if m < n {
 		t := dot2x4Go(x0[m:], x1[m:], w0[m:], w1[m:], w2[m:], w3[m:])
 		for j := range out {
@@ -36,4 +30,40 @@ func dot2x4(x0, x1, w0, w1, w2, w3 []float32) [8]float32 {
 		}
 	}
 	return out
+}
+
+//go:noescape
+func dotavx(a, b *float32, n int) float32
+
+//go:noescape
+func axpyavx(a float32, x, y *float32, n int)
+
+// dot is dotGo, vectorized where the processor allows.
+func dot(a, b []float32) float32 {
+	n := len(a)
+	if !useAsm || n < 8 {
+		return dotGo(a, b)
+	}
+	b = b[:n]
+	m := n &^ 7
+	s := dotavx(&a[0], &b[0], m)
+	if m < n {
+		s += dotGo(a[m:], b[m:])
+	}
+	return s
+}
+
+// axpy is axpyGo, vectorized where the processor allows.
+func axpy(a float32, x, y []float32) {
+	n := len(x)
+	if !useAsm || n < 8 {
+		axpyGo(a, x, y)
+		return
+	}
+	y = y[:n]
+	m := n &^ 7
+	axpyavx(a, &x[0], &y[0], m)
+	if m < n {
+		axpyGo(a, x[m:], y[m:])
+	}
 }

@@ -1,9 +1,18 @@
 #include "textflag.h"
 
-// func dot2x4avx(x0, x1, w0, w1, w2, w3 *float32, n int, acc *[64]float32)
+// REDUCE sums the eight lanes of y (whose low half is x) into the float32
+// at off(DX).
+#define REDUCE(y, x, off) \
+	VEXTRACTF128 $1, y, X8 \
+	VADDPS       X8, x, x  \
+	VHADDPS      x, x, x   \
+	VHADDPS      x, x, x   \
+	VMOVSS       x, off(DX)
+
+// func dot2x4avx(x0, x1, w0, w1, w2, w3 *float32, n int, out *[8]float32)
 //
 // Y0..Y3 accumulate x0·w0..w3 and Y4..Y7 accumulate x1·w0..w3, eight lanes
-// each; the caller sums the lanes.
+// each; the lanes of each are then summed into out[0..7].
 TEXT ·dot2x4avx(SB), NOSPLIT, $0-64
 	MOVQ x0+0(FP), SI
 	MOVQ x1+8(FP), DI
@@ -12,7 +21,7 @@ TEXT ·dot2x4avx(SB), NOSPLIT, $0-64
 	MOVQ w2+32(FP), R10
 	MOVQ w3+40(FP), R11
 	MOVQ n+48(FP), CX
-	MOVQ acc+56(FP), DX
+	MOVQ out+56(FP), DX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -45,13 +54,65 @@ loop:
 	JNZ  loop
 
 done:
-	VMOVUPS Y0, 0(DX)
-	VMOVUPS Y1, 32(DX)
-	VMOVUPS Y2, 64(DX)
-	VMOVUPS Y3, 96(DX)
-	VMOVUPS Y4, 128(DX)
-	VMOVUPS Y5, 160(DX)
-	VMOVUPS Y6, 192(DX)
-	VMOVUPS Y7, 224(DX)
+	REDUCE(Y0, X0, 0)
+	REDUCE(Y1, X1, 4)
+	REDUCE(Y2, X2, 8)
+	REDUCE(Y3, X3, 12)
+	REDUCE(Y4, X4, 16)
+	REDUCE(Y5, X5, 20)
+	REDUCE(Y6, X6, 24)
+	REDUCE(Y7, X7, 28)
+	VZEROUPPER
+	RET
+
+// func dotavx(a, b *float32, n int) float32
+//
+// The dot product of the first n (a multiple of 8) elements.
+TEXT ·dotavx(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	XORQ AX, AX
+	SHRQ $3, CX
+	JZ   dsum
+
+dloop:
+	VMOVUPS (SI)(AX*1), Y2
+	VFMADD231PS (DI)(AX*1), Y2, Y0
+	ADDQ $32, AX
+	DECQ CX
+	JNZ  dloop
+
+dsum:
+	VEXTRACTF128 $1, Y0, X8
+	VADDPS       X8, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func axpyavx(a float32, x, y *float32, n int)
+//
+// y[i] += a*x[i] for the first n (a multiple of 8) elements.
+TEXT ·axpyavx(SB), NOSPLIT, $0-32
+	VBROADCASTSS a+0(FP), Y0
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), CX
+	XORQ AX, AX
+	SHRQ $3, CX
+	JZ   adone
+
+aloop:
+	VMOVUPS (DI)(AX*1), Y1
+	VFMADD231PS (SI)(AX*1), Y0, Y1
+	VMOVUPS Y1, (DI)(AX*1)
+	ADDQ $32, AX
+	DECQ CX
+	JNZ  aloop
+
+adone:
 	VZEROUPPER
 	RET
