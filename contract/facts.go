@@ -469,7 +469,20 @@ var sentenceRules = []sentenceRule{
 		return hasAny(ls, "indemnify", "hold harmless", "indemnification")
 	})},
 	{FactNonCompete, extractive(func(ls string) bool {
-		return hasAny(ls, "compete", "competing", "competitive product")
+		// A restriction, not any mention of competition: a named covenant,
+		// or competing activity under a prohibition.
+		if hasAny(ls, "non-compet", "noncompet", "covenant not to compete") {
+			return true
+		}
+		prohibited := hasAny(ls, "shall not", "will not", "agrees not to", "undertakes not to", "may not", "refrain", "directly or indirectly")
+		if hasAny(ls, "compete", "competing", "competitive product") && prohibited {
+			return true
+		}
+		// Covenants that never say "compete": a prohibited commercial
+		// activity bounded by the term or a period after it.
+		return prohibited &&
+			hasAny(ls, " sell", "market", "develop", "manufactur", "commerciali", "promot", "participate in any") &&
+			hasAny(ls, "during the term", "throughout the term", "after the expiration", "after the termination", "from the date of termination", "thereafter")
 	})},
 	{FactNonSolicit, extractive(func(ls string) bool {
 		return hasAny(ls, "solicit", "hire any employee", "employ any")
