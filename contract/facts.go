@@ -488,7 +488,15 @@ var sentenceRules = []sentenceRule{
 		return hasAny(ls, "solicit", "hire any employee", "employ any")
 	})},
 	{FactExclusivity, extractive(func(ls string) bool {
-		return hasAny(ls, "exclusive distributor", "exclusive right", "exclusive license", "exclusively", "sole and exclusive distributor", "exclusivity") && !hasAny(ls, "remedy", "liability", "jurisdiction")
+		// Exclusive dealing: an exclusive grant or a sole-source duty. A
+		// "non-exclusive" grant is the opposite, and "exclusively" in
+		// disputes, remedies or ownership is not exclusive dealing.
+		ls = strings.NewReplacer("non-exclusive", "", "nonexclusive", "").Replace(ls)
+		if hasAny(ls, "remedy", "liability", "jurisdiction", "dispute", "governed", "exclusively own", "exclusively control", "indemnif") {
+			return false
+		}
+		return hasAny(ls, "exclusive distributor", "exclusive reseller", "exclusive right", "exclusive license", "exclusivity",
+			"shall be exclusive", "solely from", "from any source other than")
 	})},
 	{FactForceMajeure, extractive(func(ls string) bool {
 		return hasAny(ls, "force majeure", "act of god", "acts of god")
