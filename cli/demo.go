@@ -106,12 +106,7 @@ func (e *env) runDemo(c *ucli.Context, o demoOptions) error {
 	var sum float64
 	var tokens int
 	for _, r := range te {
-		rec := train.Record{Instruction: r.Instruction, Input: r.Input, Output: &r.Output}
-		ids, labels, err := rec.Tokenize(tok)
-		if err != nil {
-			return err
-		}
-		res, err := m.Loss(&qwen.Batch{IDs: ids, Labels: labels, Rows: 1, T: len(ids)})
+		res, err := recordLoss(m, tok, train.Record{Instruction: r.Instruction, Input: r.Input, Output: &r.Output})
 		if err != nil {
 			return err
 		}

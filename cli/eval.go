@@ -90,11 +90,14 @@ func (e *env) generateExamples(c *ucli.Context) ([]eval.Example, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Greedy whatever the model folder says, so scores are deterministic;
+	// the folder still decides where answers stop.
+	gc, err := modelGenerationConfig(c, m, tok)
+	if err != nil {
+		return nil, err
+	}
 	g := qwen.DefaultGenerationConfig()
 	g.MaxNewTokens = c.Int("max_new_tokens")
-	g.EOSTokenIDs = tok.EOSIDs()
-	if gc, err := qwen.LoadGenerationConfig(c.String("base_model"), m.Config); err == nil && len(gc.EOSTokenIDs) > 0 {
-		g.EOSTokenIDs = gc.EOSTokenIDs
-	}
+	g.EOSTokenIDs = gc.EOSTokenIDs
 	return answer(m, tok, prompts, refs, g, max(c.Int("batch_size"), 1), e.stderr)
 }

@@ -71,12 +71,9 @@ func (e *env) generateCommand() *ucli.Command {
 // generationConfig starts from the model folder's generation_config.json
 // and applies the decoding flags that were set.
 func generationConfig(c *ucli.Context, m *qwen.Model, tok *tokenizer.Tokenizer) (qwen.GenerationConfig, error) {
-	g, err := qwen.LoadGenerationConfig(c.String("base_model"), m.Config)
+	g, err := modelGenerationConfig(c, m, tok)
 	if err != nil {
 		return g, err
-	}
-	if len(g.EOSTokenIDs) == 0 {
-		g.EOSTokenIDs = tok.EOSIDs()
 	}
 	g.MaxNewTokens = c.Int("max_new_tokens")
 	g.Seed = uint64(c.Int("seed"))
@@ -99,4 +96,17 @@ func generationConfig(c *ucli.Context, m *qwen.Model, tok *tokenizer.Tokenizer) 
 		g.RepetitionPenalty = c.Float64("repetition_penalty")
 	}
 	return g, g.Validate()
+}
+
+// modelGenerationConfig reads the model folder's generation_config.json;
+// without eos ids there (or in config.json) it stops on the tokenizer's.
+func modelGenerationConfig(c *ucli.Context, m *qwen.Model, tok *tokenizer.Tokenizer) (qwen.GenerationConfig, error) {
+	g, err := qwen.LoadGenerationConfig(c.String("base_model"), m.Config)
+	if err != nil {
+		return g, err
+	}
+	if len(g.EOSTokenIDs) == 0 {
+		g.EOSTokenIDs = tok.EOSIDs()
+	}
+	return g, nil
 }

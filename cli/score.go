@@ -52,11 +52,7 @@ func (e *env) scoreCommand() *ucli.Command {
 						return err
 					}
 				}
-				ids, labels, err := r.Tokenize(tok)
-				if err != nil {
-					return err
-				}
-				res, err := m.Loss(&qwen.Batch{IDs: ids, Labels: labels, Rows: 1, T: len(ids)})
+				res, err := recordLoss(m, tok, r)
 				if err != nil {
 					return err
 				}
@@ -84,4 +80,13 @@ func (e *env) scoreCommand() *ucli.Command {
 			return nil
 		},
 	})
+}
+
+// recordLoss is the causal-LM loss of one record, scored alone.
+func recordLoss(m *qwen.Model, tok *tokenizer.Tokenizer, r train.Record) (*qwen.LossResult, error) {
+	ids, labels, err := r.Tokenize(tok)
+	if err != nil {
+		return nil, err
+	}
+	return m.Loss(&qwen.Batch{IDs: ids, Labels: labels, Rows: 1, T: len(ids)})
 }
