@@ -1,5 +1,7 @@
 package backend
 
+import "github.com/tune-dev/tune/quant"
+
 // Buffer is a run of float32-valued elements owned by one Backend. The CPU
 // backend keeps float32 in host memory; an accelerator may keep another
 // dtype in device memory. A Buffer is only ever passed back to the Backend
@@ -22,11 +24,8 @@ type AttnShape struct {
 	QStart                  int
 }
 
-// Backend is the op vocabulary every implementation provides. The Qwen2
-// schedule is written once against it. Every op writes its output with `=`
-// (never `+=`) unless its documentation says otherwise, and panics when the
-// buffers it is given are too small for the shape, naming both.
-type Backend interface {
+// Memory allocates buffers on one device and moves data to and from it.
+type Memory interface {
 	// Name says which implementation and device this is, for logs.
 	Name() string
 
@@ -41,7 +40,12 @@ type Backend interface {
 	Upload(dst Buffer, src []float32)
 	// Download copies the first len(dst) elements of src into dst.
 	Download(dst []float32, src Buffer)
+	// Zero sets the first n elements of b to 0.
+	Zero(b Buffer, n int)
+}
 
+// Forward holds the ops of the Qwen2 forward pass.
+type Forward interface {
 	// Embedding gathers rows of table [vocab, dim]: out[i] = table[ids[i]].
 	// An id outside [0, vocab) panics.
 	Embedding(out, table Buffer, ids []int32, dim int)
@@ -66,9 +70,16 @@ type Backend interface {
 	RoPE(x Buffer, pos []int32, rows, heads, headDim int, theta float64)
 
 	// Attention computes softmax(q·kᵀ/sqrt(headDim) + mask)·v per query head
-	// (see AttnShape) into out [Batch, Q, Heads*HeadDim]. keyMask, when not
-	// nil, holds Batch*KVStride entries; a zero removes that key. A query
-	// with no key left gets zeros. The softmax is taken in float32 or wider.
+	// (see AttnShape) into out [Batch, Q, Heads*HeadDim].
+	//
+	// keyMask, when not nil, holds Batch*KVStride entries, one per key
+	// position: 0 removes that key (padding); any other value is the
+	// segment the token belongs to. A query at position p of row b whose
+	// own entry keyMask[b*KVStride+p] is non-zero sees only keys of the
+	// same segment, so packed sequences do not attend to each other; a
+	// query whose own entry is 0 (a padding query) sees every non-zero
+	// key, as in Hugging Face. A query with no key left gets zeros. The
+	// softmax is taken in float32 or wider.
 	Attention(out, q, k, v Buffer, keyMask []int32, s AttnShape)
 
 	// SiLUMul computes out = silu(gate) * up elementwise over n elements,
@@ -86,6 +97,99 @@ type Backend interface {
 	// targets[r] is IgnoreIndex. It returns nothing on the device: loss is
 	// a host slice of at least rows elements, filled in float64.
 	CrossEntropy(loss []float64, logits Buffer, targets []int32, rows, vocab int)
+}
+
+// Backward holds the gradient ops of the training schedule. Each takes the
+// upstream gradient dy of an op's output and writes the gradient of its
+// inputs with `=`, except LinearWeightGrad, which accumulates with `+=`
+// so that gradients sum over micro-batches. Norm weights, biases and base
+// projection weights are frozen, so only input gradients exist for them.
+type Backward interface {
+	// RMSNormBackward computes dx [rows, dim] from dy, the forward input
+	// x and the (frozen) weight w: with inv = 1/sqrt(mean(x^2)+eps) and
+	// g = dy*w, dx = inv*g - x*inv^3*mean(g*x). dx may alias dy.
+	RMSNormBackward(dx, dy, x, w Buffer, rows, dim int, eps float32)
+
+	// LinearBackward computes dx = dy·w for dy [rows, outDim] and
+	// w [outDim, in], giving dx [rows, in].
+	LinearBackward(dx, dy, w Buffer, rows, in, outDim int)
+
+	// LinearWeightGrad computes dw += dyᵀ·x for dy [rows, outDim] and
+	// x [rows, in], accumulating into dw [outDim, in].
+	LinearWeightGrad(dw, dy, x Buffer, rows, in, outDim int)
+
+	// RoPEBackward maps, in place, the gradient of RoPE's output to the
+	// gradient of its input: the rotation by -a (RoPE's transpose), with
+	// the same float32 rounding of the angle.
+	RoPEBackward(dx Buffer, pos []int32, rows, heads, headDim int, theta float64)
+
+	// AttentionBackward computes dq [Batch, Q, Heads*HeadDim] and dk, dv
+	// [Batch, KVStride, KVHeads*HeadDim] (rows past KV are set to 0) from
+	// dout and the forward inputs, with the same mask and shape as
+	// Attention. The probabilities are recomputed from q and k.
+	AttentionBackward(dq, dk, dv, dout, q, k, v Buffer, keyMask []int32, s AttnShape)
+
+	// SiLUMulBackward computes dgate = dy*up*silu'(gate) and
+	// dup = dy*silu(gate) over n elements, with
+	// silu'(x) = sig(x)*(1 + x*(1-sig(x))). dgate may alias dy.
+	SiLUMulBackward(dgate, dup, dy, gate, up Buffer, n int)
+
+	// CrossEntropyBackward computes, for rows of logits [rows, vocab],
+	// dlogits[r] = scale*(softmax(logits[r]) - onehot(targets[r])), and 0
+	// for rows whose target is IgnoreIndex. dlogits may alias logits.
+	CrossEntropyBackward(dlogits, logits Buffer, targets []int32, rows, vocab int, scale float32)
+
+	// Dropout computes out = x * mask over n elements, where mask[i] is 0
+	// or 1/(1-p) as lora.DropoutMask(mask, p, seed) draws it (a counter-
+	// based hash, so the backward pass and every backend regenerate the
+	// same mask from the seed). out may alias x.
+	Dropout(out, x Buffer, p float32, seed uint64, n int)
+}
+
+// AdamWStep holds one optimizer step's hyperparameters. Step counts from 1.
+// GradScale multiplies every gradient before the update (the global-norm
+// clipping coefficient, 1 when not clipping).
+type AdamWStep struct {
+	LR, Beta1, Beta2, Eps, WeightDecay float64
+	Step                               int
+	GradScale                          float32
+}
+
+// Optimizer holds the ops of the parameter update.
+type Optimizer interface {
+	// SumSquares returns the sum of x[i]^2 over n elements, accumulated in
+	// float64 (for the global gradient norm).
+	SumSquares(x Buffer, n int) float64
+
+	// AdamW updates params p in place from gradients g with the moment
+	// buffers m and v, all of n elements, by PyTorch's AdamW rule in
+	// float32: g' = g*GradScale; p *= 1 - lr*wd; m = b1*m + (1-b1)*g';
+	// v = b2*v + (1-b2)*g'*g'; p -= (lr/(1-b1^t)) * m /
+	// (sqrt(v)/sqrt(1-b2^t) + eps).
+	AdamW(p, g, m, v Buffer, n int, s AdamWStep)
+}
+
+// Quant holds frozen 4-bit weights.
+type Quant interface {
+	// UploadNF4 stores a packed NF4 tensor on the device. The returned
+	// buffer's Len is the number of logical elements; it is only passed to
+	// Dequantize (and Free).
+	UploadNF4(q *quant.NF4) Buffer
+	// Dequantize writes the float values of the NF4 buffer q into out.
+	Dequantize(out, q Buffer)
+}
+
+// Backend is the op vocabulary every complete implementation provides.
+// The Qwen2 schedule is written once against it. Every op writes its
+// output with `=` (never `+=`) unless its documentation says otherwise,
+// and panics when the buffers it is given are too small for the shape,
+// naming both.
+type Backend interface {
+	Memory
+	Forward
+	Backward
+	Optimizer
+	Quant
 }
 
 // IgnoreIndex marks a target that does not count towards the loss, as in

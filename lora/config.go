@@ -83,6 +83,9 @@ func (c *Config) Validate() error {
 	if c.R <= 0 {
 		return fmt.Errorf("r is %d, must be positive", c.R)
 	}
+	if !(c.LoraDropout >= 0 && c.LoraDropout <= 1) {
+		return fmt.Errorf("lora_dropout %v is not in [0, 1]", c.LoraDropout)
+	}
 	if c.Bias != "" && c.Bias != "none" {
 		return fmt.Errorf("bias %q is not supported (only \"none\")", c.Bias)
 	}

@@ -146,7 +146,7 @@ func hook(s Step, name string, x backend.Buffer) {
 
 // linear computes out = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ for rows rows.
 func (m *Model) linear(out, x backend.Buffer, l *Linear, rows int, slot func(string, int) backend.Buffer) {
-	m.B.Linear(out, x, l.W, l.Bias, rows, l.In, l.Out)
+	m.B.Linear(out, x, m.weight(l), l.Bias, rows, l.In, l.Out)
 	if l.LoRA == nil {
 		return
 	}

@@ -3,8 +3,10 @@ package qwen
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/quant"
 	"github.com/tune-dev/tune/safetensors"
 )
 
@@ -26,6 +28,35 @@ func LayerName(layer int, suffix string) string {
 // converted to float32. Every tensor's shape is checked against the config,
 // and errors name the file and tensor.
 func Load(dir string, b backend.Backend) (*Model, error) {
+	return LoadWith(dir, b, LoadOptions{})
+}
+
+// LoadOptions selects how Load stores the base weights.
+type LoadOptions struct {
+	// QLoRA quantizes the seven projection weights of every layer to NF4
+	// with double quantization as they are read (embeddings, norms and
+	// lm_head stay in full precision), so the float weights never exist
+	// all at once.
+	QLoRA bool
+	// BlockSize is the NF4 block size (64 when 0).
+	BlockSize int
+}
+
+// Projection reports whether a weight name is one of the seven projection
+// weights of a decoder layer (the weights QLoRA quantizes).
+func Projection(name string) bool {
+	for _, m := range []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} {
+		if strings.HasSuffix(name, "."+m+".weight") {
+			return true
+		}
+	}
+	return false
+}
+
+// LoadWith is Load with options. A checkpoint whose projections are
+// already 4-bit (bitsandbytes NF4 layout) keeps them as stored, with or
+// without QLoRA.
+func LoadWith(dir string, b backend.Backend, o LoadOptions) (*Model, error) {
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return nil, err
@@ -35,15 +66,31 @@ func Load(dir string, b backend.Backend) (*Model, error) {
 		return nil, fmt.Errorf("qwen: %w", err)
 	}
 	defer ck.Close()
-	return FromCheckpoint(cfg, ck, b)
+	return fromCheckpoint(cfg, ck, b, o)
 }
 
 // FromCheckpoint builds the model from an open checkpoint. Tensors the
 // model does not use (such as rotary tables of old exports) are ignored.
 func FromCheckpoint(cfg *Config, ck *safetensors.Checkpoint, b backend.Backend) (*Model, error) {
+	return fromCheckpoint(cfg, ck, b, LoadOptions{})
+}
+
+func fromCheckpoint(cfg *Config, ck *safetensors.Checkpoint, b backend.Backend, o LoadOptions) (*Model, error) {
 	bufs := map[string]backend.Buffer{}
+	quantized := map[string]bool{}
 	for _, s := range cfg.Specs() {
-		buf, err := upload(ck, b, s.Name, s.Shape)
+		var buf backend.Buffer
+		var err error
+		switch {
+		case Projection(s.Name) && quant.IsQuantized(s.Name, ck.Has):
+			buf, err = uploadNF4(ck, b, s.Name, s.Shape)
+			quantized[s.Name] = true
+		case Projection(s.Name) && o.QLoRA:
+			buf, err = quantize(ck, b, s.Name, s.Shape, o.BlockSize)
+			quantized[s.Name] = true
+		default:
+			buf, err = upload(ck, b, s.Name, s.Shape)
+		}
 		if err != nil {
 			for _, x := range bufs {
 				b.Free(x)
@@ -52,7 +99,59 @@ func FromCheckpoint(cfg *Config, ck *safetensors.Checkpoint, b backend.Backend) 
 		}
 		bufs[s.Name] = buf
 	}
-	return assemble(cfg, b, func(name string) backend.Buffer { return bufs[name] }), nil
+	return assemble(cfg, b, func(name string) backend.Buffer { return bufs[name] }, quantized), nil
+}
+
+// uploadNF4 reads a bitsandbytes 4-bit weight as stored.
+func uploadNF4(ck *safetensors.Checkpoint, b backend.Backend, name string, shape []int) (backend.Buffer, error) {
+	q, err := quant.Read(name, func(n string) (safetensors.Tensor, bool) {
+		t, err := ck.Tensor(n)
+		return t, err == nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("qwen: %s: %w", ck.FileOf(name), err)
+	}
+	if !slices.Equal(q.Shape, shape) {
+		return nil, fmt.Errorf("qwen: %s: 4-bit tensor %q has shape %v, config.json implies %v", ck.FileOf(name), name, q.Shape, shape)
+	}
+	return b.UploadNF4(q), nil
+}
+
+// quantize reads one float weight and stores it as NF4 with double
+// quantization.
+func quantize(ck *safetensors.Checkpoint, b backend.Backend, name string, shape []int, blockSize int) (backend.Buffer, error) {
+	t, err := ck.Tensor(name)
+	if err != nil {
+		return nil, fmt.Errorf("qwen: %w", err)
+	}
+	if !slices.Equal(t.Shape, shape) {
+		return nil, fmt.Errorf("qwen: %s: tensor %q has shape %v, config.json implies %v", ck.FileOf(name), name, t.Shape, shape)
+	}
+	v, err := t.Float32s()
+	if err != nil {
+		return nil, fmt.Errorf("qwen: %s: %w", ck.FileOf(name), err)
+	}
+	if blockSize == 0 {
+		blockSize = 64
+	}
+	q, err := quant.Quantize(v, shape, blockSize, true)
+	if err != nil {
+		return nil, fmt.Errorf("qwen: %s: %w", name, err)
+	}
+	q.DType = dtypeName(t.DType)
+	return b.UploadNF4(q), nil
+}
+
+// dtypeName is torch's name of a safetensors dtype, as bitsandbytes
+// records it in quant_state.
+func dtypeName(d safetensors.DType) string {
+	switch d {
+	case safetensors.BF16:
+		return "bfloat16"
+	case safetensors.F16:
+		return "float16"
+	}
+	return "float32"
 }
 
 // upload checks one tensor's shape and copies it, as float32, to b.
@@ -91,9 +190,11 @@ func (m *Model) Free() {
 		free(l.PostNorm)
 		for _, x := range []Linear{l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down} {
 			free(x.W)
+			free(x.Q)
 			free(x.Bias)
 		}
 	}
 	free(m.act)
-	m.Layers, m.act = nil, nil
+	free(m.deq)
+	m.Layers, m.act, m.deq = nil, nil, nil
 }

@@ -10,7 +10,8 @@ import (
 // Batch is a right-padded batch of token rows for scoring.
 type Batch struct {
 	IDs           []int32 // [Rows*T]; padding positions hold any valid id
-	AttentionMask []int32 // [Rows*T] 1 = real token, 0 = padding; nil = all real
+	AttentionMask []int32 // [Rows*T] 1 = real token (or the segment id of a packed sequence), 0 = padding; nil = all real
+	Pos           []int32 // [Rows*T] RoPE position ids; nil = 0..T-1 in every row (TrainStep only)
 	Labels        []int32 // [Rows*T] targets aligned with IDs, IgnoreIndex where not scored; nil = IDs where the mask is 1
 	Rows, T       int
 }
@@ -41,6 +42,9 @@ func (b *Batch) Validate(c *Config) error {
 	}
 	if b.AttentionMask != nil && len(b.AttentionMask) != n {
 		return fmt.Errorf("attention mask has %d entries for %d tokens", len(b.AttentionMask), n)
+	}
+	if b.Pos != nil && len(b.Pos) != n {
+		return fmt.Errorf("position ids have %d entries for %d tokens", len(b.Pos), n)
 	}
 	if b.Labels != nil && len(b.Labels) != n {
 		return fmt.Errorf("labels have %d entries for %d tokens", len(b.Labels), n)

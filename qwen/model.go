@@ -7,19 +7,23 @@ import (
 	"github.com/tune-dev/tune/lora"
 )
 
-// Linear is one projection: W [Out, In] (Hugging Face layout), an optional
-// bias, and an optional LoRA pair.
+// Linear is one projection: W [Out, In] (Hugging Face layout) or, for
+// QLoRA, the same weight packed as NF4 in Q (W is then nil); an optional
+// bias; and an optional LoRA pair.
 type Linear struct {
-	W, Bias backend.Buffer
-	In, Out int
-	LoRA    *LoRALinear
+	W, Q, Bias backend.Buffer
+	In, Out    int
+	LoRA       *LoRALinear
 }
 
-// LoRALinear is an adapter's factors for one Linear on the device.
+// LoRALinear is an adapter's factors for one Linear on the device, with
+// their gradients (nil unless training) and dropout probability.
 type LoRALinear struct {
-	A, B  backend.Buffer // [R, In], [Out, R]
-	R     int
-	Scale float32
+	A, B    backend.Buffer // [R, In], [Out, R]
+	GA, GB  backend.Buffer // gradients of A and B, accumulated by TrainStep
+	R       int
+	Scale   float32
+	Dropout float32
 }
 
 // Layer is one decoder layer.
@@ -39,7 +43,27 @@ type Model struct {
 	Layers  []Layer
 	Adapter *lora.Adapter // the active adapter, nil for the base model
 
-	act backend.Buffer // activation arena, grown to the largest Forward
+	act       backend.Buffer // activation arena, grown to the largest pass
+	deq       backend.Buffer // scratch for one dequantized NF4 weight
+	trainable *Trainable     // set by Train
+}
+
+// weight returns the float weight of l: W, or Q dequantized into the
+// model's scratch buffer (valid until the next call).
+func (m *Model) weight(l *Linear) backend.Buffer {
+	if l.Q == nil {
+		return l.W
+	}
+	n := l.In * l.Out
+	if m.deq == nil || m.deq.Len() < n {
+		if m.deq != nil {
+			m.B.Free(m.deq)
+		}
+		m.deq = m.B.Alloc(n)
+	}
+	w := m.B.Slice(m.deq, 0, n)
+	m.B.Dequantize(w, l.Q)
+	return w
 }
 
 // linears lists a layer's projections by their Hugging Face module names.
@@ -72,6 +96,15 @@ func (c *Config) ModuleShape(module string) (in, out int) {
 // SetAdapter makes a the active adapter (nil removes it), uploading its
 // factors to the backend.
 func (m *Model) SetAdapter(a *lora.Adapter) {
+	if t := m.trainable; t != nil {
+		// Training factors are slices of the Trainable's arenas.
+		m.B.Free(t.Params)
+		m.B.Free(t.Grads)
+		for _, s := range t.slots {
+			s.linear.LoRA = nil
+		}
+		m.trainable = nil
+	}
 	for li := range m.Layers {
 		for _, pl := range m.Layers[li].linears() {
 			if pl.lin.LoRA != nil {

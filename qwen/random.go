@@ -1,6 +1,7 @@
 package qwen
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/quant"
 	"github.com/tune-dev/tune/safetensors"
 )
 
@@ -73,21 +75,37 @@ func isBias(name string) bool { return filepath.Ext(name) == ".bias" }
 // RandomTensor), for benchmarks and tests in real shapes without a
 // download.
 func NewRandom(c *Config, b backend.Backend, seed uint64) (*Model, error) {
+	return NewRandomWith(c, b, seed, LoadOptions{})
+}
+
+// NewRandomWith is NewRandom with load options (QLoRA quantizes the
+// projections as they are generated).
+func NewRandomWith(c *Config, b backend.Backend, seed uint64, o LoadOptions) (*Model, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("qwen: random model: %w", err)
 	}
 	bufs := map[string]backend.Buffer{}
+	quantized := map[string]bool{}
 	for _, s := range c.Specs() {
 		v := RandomTensor(s, seed)
+		if o.QLoRA && Projection(s.Name) {
+			q, err := quant.Quantize(v, s.Shape, cmp.Or(o.BlockSize, 64), true)
+			if err != nil {
+				return nil, fmt.Errorf("qwen: random model: %s: %w", s.Name, err)
+			}
+			bufs[s.Name], quantized[s.Name] = b.UploadNF4(q), true
+			continue
+		}
 		buf := b.Alloc(len(v))
 		b.Upload(buf, v)
 		bufs[s.Name] = buf
 	}
-	return assemble(c, b, func(name string) backend.Buffer { return bufs[name] }), nil
+	return assemble(c, b, func(name string) backend.Buffer { return bufs[name] }, quantized), nil
 }
 
-// assemble wires named buffers into a Model.
-func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer) *Model {
+// assemble wires named buffers into a Model; the projection weights named
+// in quantized are NF4 buffers.
+func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer, quantized map[string]bool) *Model {
 	h, kv, in := c.HiddenSize, c.KVDim(), c.IntermediateSize
 	m := &Model{Config: c, B: b, Embed: get(EmbedName), Norm: get(NormName)}
 	m.LMHead = m.Embed
@@ -95,7 +113,12 @@ func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer) *Mo
 		m.LMHead = get(LMHeadName)
 	}
 	lin := func(l int, mod string, in, out int, bias bool) Linear {
-		x := Linear{In: in, Out: out, W: get(LayerName(l, mod+".weight"))}
+		x := Linear{In: in, Out: out}
+		if w := LayerName(l, mod+".weight"); quantized[w] {
+			x.Q = get(w)
+		} else {
+			x.W = get(w)
+		}
 		if bias {
 			x.Bias = get(LayerName(l, mod+".bias"))
 		}

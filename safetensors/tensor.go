@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Tensor is a named, typed, shaped block of little-endian bytes.
@@ -130,6 +131,13 @@ func BF16Tensor(name string, shape []int, v []float32) Tensor {
 func I64Tensor(name string, shape []int, v []int64) Tensor {
 	checkShape("I64Tensor", name, shape, len(v))
 	return Tensor{Name: name, DType: I64, Shape: shape, Data: EncodeI64(v)}
+}
+
+// U8Tensor builds a U8 tensor holding a copy of data. It panics if shape
+// does not hold exactly len(data) elements.
+func U8Tensor(name string, shape []int, data []byte) Tensor {
+	checkShape("U8Tensor", name, shape, len(data))
+	return Tensor{Name: name, DType: U8, Shape: shape, Data: slices.Clone(data)}
 }
 
 // checkShape panics, naming the constructor, tensor, shape and length, when

@@ -78,6 +78,20 @@ func TestConstructors(t *testing.T) {
 	assert.Panics(t, func() { F16Tensor("w", []int{5}, v) })
 }
 
+// U8Tensor copies its bytes, so changing the caller's slice afterwards
+// leaves the tensor alone.
+func TestU8Tensor(t *testing.T) {
+	b := []byte{0, 7, 255}
+	u := U8Tensor("q", []int{3, 1}, b)
+	b[0] = 9
+	assert.Equal(t, Tensor{Name: "q", DType: U8, Shape: []int{3, 1}, Data: []byte{0, 7, 255}}, u)
+	got, err := u.Int64s()
+	require.NoError(t, err)
+	assert.Equal(t, []int64{0, 7, 255}, got)
+	assert.PanicsWithValue(t, `safetensors: U8Tensor("q"): shape [2] holds 2 elements but 3 values were given`,
+		func() { U8Tensor("q", []int{2}, b) })
+}
+
 // Expected values: two's complement little-endian decoding of the bytes.
 func TestInt64s(t *testing.T) {
 	tests := []struct {

@@ -55,6 +55,16 @@ func (r *Record) validate() error {
 		if r.Labels != nil && len(r.Labels) != len(r.InputIDs) {
 			return fmt.Errorf("labels has %d entries, input_ids %d", len(r.Labels), len(r.InputIDs))
 		}
+		for i, id := range r.InputIDs {
+			if id < 0 {
+				return fmt.Errorf("input_ids[%d] is %d (want a token id >= 0)", i, id)
+			}
+		}
+		for i, id := range r.Labels {
+			if id < 0 && id != backend.IgnoreIndex {
+				return fmt.Errorf("labels[%d] is %d (want a token id or %d)", i, id, backend.IgnoreIndex)
+			}
+		}
 	}
 	switch shapes {
 	case 0:

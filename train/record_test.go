@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -12,9 +13,14 @@ import (
 	"github.com/tune-dev/tune/qwen/tokenizer"
 )
 
+// testTokenizer loads the test tokenizer once for the package's tests.
+var testTokenizer = sync.OnceValues(func() (*tokenizer.Tokenizer, error) {
+	return tokenizer.Load("../testdata/tokenizer/tokenizer.json.gz")
+})
+
 func loadTokenizer(t *testing.T) *tokenizer.Tokenizer {
 	t.Helper()
-	tok, err := tokenizer.Load("../testdata/tokenizer/tokenizer.json.gz")
+	tok, err := testTokenizer()
 	require.NoError(t, err)
 	return tok
 }
@@ -85,6 +91,8 @@ func TestReadJSONLErrors(t *testing.T) {
 		{`{"input": "x"}`, "none of output, messages or input_ids"},
 		{`{"input_ids": [1, 2], "labels": [1]}`, "labels has 1 entries"},
 		{`{"input_ids": []}`, "input_ids is empty"},
+		{`{"input_ids": [1, -2]}`, "input_ids[1] is -2"},
+		{`{"input_ids": [1, 2], "labels": [-100, -1]}`, "labels[1] is -1"},
 		{`{"messages": [{"role": "robot", "content": "x"}]}`, `role "robot"`},
 		{`{"output": "y", "input_ids": [1]}`, "mixes"},
 	}

@@ -71,8 +71,12 @@ func refAttention(q, k, v []float64, mask []int32, s backend.AttnShape) []float6
 			for i := 0; i < s.Q; i++ {
 				var keys []int
 				var scores []float64
+				var seg int32
+				if mask != nil && s.QStart+i < s.KVStride {
+					seg = mask[b*s.KVStride+s.QStart+i]
+				}
 				for j := 0; j < s.KV && j <= s.QStart+i; j++ {
-					if mask != nil && mask[b*s.KVStride+j] == 0 {
+					if mask != nil && (mask[b*s.KVStride+j] == 0 || (seg != 0 && mask[b*s.KVStride+j] != seg)) {
 						continue
 					}
 					var d float64

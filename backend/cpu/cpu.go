@@ -17,6 +17,7 @@ func (b *buf) Len() int { return len(b.d) }
 // Backend is the CPU implementation of backend.Backend.
 type Backend struct {
 	threads int
+	tmp     [4][]float32 // scratch slots reused by the backward ops
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -43,7 +44,14 @@ func (c *Backend) Alloc(n int) backend.Buffer {
 
 // Free implements backend.Backend. The garbage collector reclaims host
 // memory; Free drops the reference so a stale use panics.
-func (c *Backend) Free(b backend.Buffer) { b.(*buf).d = nil }
+func (c *Backend) Free(b backend.Buffer) {
+	switch v := b.(type) {
+	case *buf:
+		v.d = nil
+	case *nf4buf:
+		v.q = nil
+	}
+}
 
 // Slice implements backend.Backend.
 func (c *Backend) Slice(b backend.Buffer, off, n int) backend.Buffer {
@@ -63,6 +71,9 @@ func (c *Backend) Upload(dst backend.Buffer, src []float32) {
 func (c *Backend) Download(dst []float32, src backend.Buffer) {
 	copy(dst, data(src, len(dst), "Download src"))
 }
+
+// Zero implements backend.Memory.
+func (c *Backend) Zero(b backend.Buffer, n int) { clear(data(b, n, "Zero")) }
 
 // Data exposes the host slice behind a CPU buffer, for callers that know
 // they run on the CPU (tests, the loss on host logits).
@@ -245,6 +256,11 @@ func dotGo(a, b []float32) float32 {
 
 // RoPE implements backend.Backend.
 func (c *Backend) RoPE(x backend.Buffer, pos []int32, rows, heads, headDim int, theta float64) {
+	c.rope(x, pos, rows, heads, headDim, theta, 1)
+}
+
+// rope rotates by sign·angle: 1 for RoPE, -1 for its transpose.
+func (c *Backend) rope(x backend.Buffer, pos []int32, rows, heads, headDim int, theta float64, sign float32) {
 	if headDim%2 != 0 {
 		panic(fmt.Sprintf("cpu: RoPE head dim %d is odd", headDim))
 	}
@@ -261,7 +277,7 @@ func (c *Backend) RoPE(x backend.Buffer, pos []int32, rows, heads, headDim int, 
 			for j := 0; j < half; j++ {
 				// HF builds the angle in float32, then takes cos and sin.
 				a := float64(p * inv[j])
-				cs, sn := float32(math.Cos(a)), float32(math.Sin(a))
+				cs, sn := float32(math.Cos(a)), sign*float32(math.Sin(a))
 				for h := 0; h < heads; h++ {
 					x1, x2 := row[h*headDim+j], row[h*headDim+j+half]
 					row[h*headDim+j] = x1*cs - x2*sn
@@ -283,66 +299,89 @@ func InvFreq(headDim int, theta float64) []float32 {
 	return inv
 }
 
-// Attention implements backend.Backend.
-func (c *Backend) Attention(out, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape) {
+// checkAttn panics on an inconsistent attention shape or a short mask.
+func checkAttn(s backend.AttnShape, keyMask []int32) {
 	if s.KVHeads <= 0 || s.Heads%s.KVHeads != 0 {
 		panic(fmt.Sprintf("cpu: Attention with %d heads and %d kv heads", s.Heads, s.KVHeads))
 	}
 	if s.KV > s.KVStride {
 		panic(fmt.Sprintf("cpu: Attention KV %d exceeds KVStride %d", s.KV, s.KVStride))
 	}
+	if keyMask != nil && len(keyMask) < s.Batch*s.KVStride {
+		panic(fmt.Sprintf("cpu: Attention key mask has %d entries, needs %d", len(keyMask), s.Batch*s.KVStride))
+	}
+}
+
+// attnProbs fills p[0..last] with the softmax weights of query qv (at
+// absolute position qpos of batch row b, kv head kh) over the keys it may
+// see (0 for the others) and reports whether it sees any key.
+func attnProbs(p, qv, ks []float32, keyMask []int32, s backend.AttnShape, b, kh, qpos, last int, scale float32) bool {
+	kd := s.KVHeads * s.HeadDim
+	var seg int32
+	if keyMask != nil && qpos < s.KVStride {
+		seg = keyMask[b*s.KVStride+qpos]
+	}
+	mx := float32(math.Inf(-1))
+	seen := false
+	for j := 0; j <= last; j++ {
+		if keyMask != nil {
+			m := keyMask[b*s.KVStride+j]
+			if m == 0 || (seg != 0 && m != seg) {
+				p[j] = float32(math.Inf(-1))
+				continue
+			}
+		}
+		at := (b*s.KVStride+j)*kd + kh*s.HeadDim
+		sc := dot(qv, ks[at:at+s.HeadDim]) * scale
+		p[j] = sc
+		mx = max(mx, sc)
+		seen = true
+	}
+	if !seen {
+		return false
+	}
+	var sum float32
+	for j := 0; j <= last; j++ {
+		e := float32(math.Exp(float64(p[j] - mx)))
+		p[j] = e
+		sum += e
+	}
+	for j := 0; j <= last; j++ {
+		p[j] /= sum
+	}
+	return true
+}
+
+// Attention implements backend.Backend.
+func (c *Backend) Attention(out, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape) {
+	checkAttn(s, keyMask)
 	qd, kd := s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
 	o := data(out, s.Batch*s.Q*qd, "Attention out")
 	qs := data(q, s.Batch*s.Q*qd, "Attention q")
 	ks := data(k, s.Batch*s.KVStride*kd, "Attention k")
 	vs := data(v, s.Batch*s.KVStride*kd, "Attention v")
-	if keyMask != nil && len(keyMask) < s.Batch*s.KVStride {
-		panic(fmt.Sprintf("cpu: Attention key mask has %d entries, needs %d", len(keyMask), s.Batch*s.KVStride))
-	}
 	rep := s.Heads / s.KVHeads
 	scale := float32(1 / math.Sqrt(float64(s.HeadDim)))
 	c.parallel(s.Batch*s.Heads, func(lo, hi int) {
-		scores := make([]float32, s.KV)
-		acc := make([]float32, s.HeadDim)
+		p := make([]float32, s.KV)
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/s.Heads, bh%s.Heads
 			kh := h / rep
 			for i := 0; i < s.Q; i++ {
-				qv := qs[(b*s.Q+i)*qd+h*s.HeadDim : (b*s.Q+i)*qd+(h+1)*s.HeadDim]
+				at := (b*s.Q+i)*qd + h*s.HeadDim
+				ov := o[at : at+s.HeadDim]
+				clear(ov)
 				last := min(s.QStart+i, s.KV-1)
-				mx := float32(math.Inf(-1))
-				seen := false
+				if !attnProbs(p, qs[at:at+s.HeadDim], ks, keyMask, s, b, kh, s.QStart+i, last, scale) {
+					continue
+				}
 				for j := 0; j <= last; j++ {
-					if keyMask != nil && keyMask[b*s.KVStride+j] == 0 {
-						scores[j] = float32(math.Inf(-1))
+					if p[j] == 0 {
 						continue
 					}
-					kv := ks[(b*s.KVStride+j)*kd+kh*s.HeadDim : (b*s.KVStride+j)*kd+(kh+1)*s.HeadDim]
-					sc := dot(qv, kv) * scale
-					scores[j] = sc
-					if sc > mx {
-						mx = sc
-					}
-					seen = true
+					kat := (b*s.KVStride+j)*kd + kh*s.HeadDim
+					axpy(p[j], vs[kat:kat+s.HeadDim], ov)
 				}
-				ov := o[(b*s.Q+i)*qd+h*s.HeadDim : (b*s.Q+i)*qd+(h+1)*s.HeadDim]
-				clear(acc)
-				if seen {
-					var sum float32
-					for j := 0; j <= last; j++ {
-						e := float32(math.Exp(float64(scores[j] - mx)))
-						scores[j] = e
-						sum += e
-					}
-					for j := 0; j <= last; j++ {
-						p := scores[j] / sum
-						if p == 0 {
-							continue
-						}
-						axpy(p, vs[(b*s.KVStride+j)*kd+kh*s.HeadDim:(b*s.KVStride+j)*kd+(kh+1)*s.HeadDim], acc)
-					}
-				}
-				copy(ov, acc)
 			}
 		}
 	})

@@ -1,0 +1,244 @@
+package conformance
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/lora"
+	"github.com/tune-dev/tune/quant"
+)
+
+// fdStep is the central-difference step on the float64 oracle. Its
+// truncation error is about fdStep²·|f”'| and its rounding error about
+// 1e-16/fdStep, both near 1e-10 here.
+const fdStep = 1e-6
+
+// fdGrad returns the gradient of the scalar loss(x) by central differences
+// in every element of x (restored afterwards).
+func fdGrad(x []float64, loss func() float64) []float64 {
+	g := make([]float64, len(x))
+	for i := range x {
+		v := x[i]
+		x[i] = v + fdStep
+		hi := loss()
+		x[i] = v - fdStep
+		lo := loss()
+		x[i] = v
+		g[i] = (hi - lo) / (2 * fdStep)
+	}
+	return g
+}
+
+// dotf is Σ a·b in float64: the scalar loss Σ dy ⊙ f(x) whose gradient
+// the backward ops compute.
+func dotf(a []float64, b []float64) float64 {
+	var s float64
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+func (h *harness) rmsnormBackward(g backend.Backward, tol Tol) {
+	for _, c := range []struct{ rows, dim int }{{1, 1}, {1, 64}, {3, 17}, {9, 67}} {
+		x, w, dy := h.randn(c.rows*c.dim, 3), h.randn(c.dim, 1), h.randn(c.rows*c.dim, 1)
+		out := h.output(c.rows * c.dim)
+		g.RMSNormBackward(out.view, h.input(dy), h.input(x), h.input(w), c.rows, c.dim, 1e-6)
+		xw, ww, gw := widen(x), widen(w), widen(dy)
+		want := fdGrad(xw, func() float64 { return dotf(gw, refRMSNorm(xw, ww, c.rows, c.dim, 1e-6)) })
+		check(h.t, "RMSNormBackward", fmt.Sprintf("rows=%d dim=%d", c.rows, c.dim), h.read("RMSNormBackward", out), want, tol)
+	}
+}
+
+func (h *harness) linearBackward(g backend.Backward, tol Tol) {
+	for _, c := range []struct{ rows, in, out int }{{1, 1, 1}, {1, 64, 7}, {3, 13, 33}, {37, 29, 11}, {70, 5, 3}} {
+		x, w, dy := h.randn(c.rows*c.in, 1), h.randn(c.out*c.in, 0.3), h.randn(c.rows*c.out, 1)
+		xw, ww, gw := widen(x), widen(w), widen(dy)
+		name := fmt.Sprintf("rows=%d in=%d out=%d", c.rows, c.in, c.out)
+
+		dx := h.output(c.rows * c.in)
+		g.LinearBackward(dx.view, h.input(dy), h.input(w), c.rows, c.in, c.out)
+		want := fdGrad(xw, func() float64 { return dotf(gw, refLinear(xw, ww, nil, c.rows, c.in, c.out)) })
+		check(h.t, "LinearBackward", name, h.read("LinearBackward", dx), want, tol)
+
+		// LinearWeightGrad accumulates: start from a random dw.
+		dw0 := h.randn(c.out*c.in, 1)
+		dw := h.inPlace(dw0)
+		g.LinearWeightGrad(dw.view, h.input(dy), h.input(x), c.rows, c.in, c.out)
+		want = fdGrad(ww, func() float64 { return dotf(gw, refLinear(xw, ww, nil, c.rows, c.in, c.out)) })
+		for i := range want {
+			want[i] += float64(dw0[i])
+		}
+		check(h.t, "LinearWeightGrad", name, h.read("LinearWeightGrad", dw), want, tol)
+	}
+}
+
+func (h *harness) ropeBackward(g backend.Backward, tol Tol) {
+	for _, c := range []struct {
+		rows, heads, headDim int
+		theta                float64
+		start                int32
+	}{{1, 1, 2, 10000, 0}, {3, 3, 10, 1e6, 5}, {7, 2, 16, 1e6, 1000}} {
+		dy := h.randn(c.rows*c.heads*c.headDim, 1)
+		x := h.randn(c.rows*c.heads*c.headDim, 1)
+		pos := make([]int32, c.rows)
+		for i := range pos {
+			pos[i] = c.start + int32(i)
+		}
+		buf := h.inPlace(dy)
+		g.RoPEBackward(buf.view, pos, c.rows, c.heads, c.headDim, c.theta)
+		xw, gw := widen(x), widen(dy)
+		want := fdGrad(xw, func() float64 { return dotf(gw, refRoPE(xw, pos, c.rows, c.heads, c.headDim, c.theta)) })
+		check(h.t, "RoPEBackward", fmt.Sprintf("rows=%d heads=%d headDim=%d start=%d", c.rows, c.heads, c.headDim, c.start), h.read("RoPEBackward", buf), want, tol)
+	}
+}
+
+func (h *harness) attentionBackward(g backend.Backward, tol Tol) {
+	cases := []struct {
+		name           string
+		s              backend.AttnShape
+		mask, segments bool
+	}{
+		{"one token", backend.AttnShape{Batch: 1, Q: 1, KV: 1, KVStride: 1, Heads: 1, KVHeads: 1, HeadDim: 2}, false, false},
+		{"gqa2 padded", backend.AttnShape{Batch: 2, Q: 7, KV: 7, KVStride: 7, Heads: 4, KVHeads: 2, HeadDim: 6}, true, false},
+		{"gqa3 odd", backend.AttnShape{Batch: 1, Q: 5, KV: 5, KVStride: 5, Heads: 6, KVHeads: 2, HeadDim: 3}, false, false},
+		{"packed segments", backend.AttnShape{Batch: 2, Q: 9, KV: 9, KVStride: 9, Heads: 2, KVHeads: 1, HeadDim: 4}, true, true},
+	}
+	for _, c := range cases {
+		s := c.s
+		nq, nk := s.Batch*s.Q*s.Heads*s.HeadDim, s.Batch*s.KVStride*s.KVHeads*s.HeadDim
+		q, k, v, dy := h.randn(nq, 1), h.randn(nk, 1), h.randn(nk, 1), h.randn(nq, 1)
+		var mask []int32
+		if c.mask {
+			mask = h.attnMask(s, c.segments)
+		}
+		dq, dk, dv := h.output(nq), h.output(nk), h.output(nk)
+		g.AttentionBackward(dq.view, dk.view, dv.view, h.input(dy), h.input(q), h.input(k), h.input(v), mask, s)
+		qw, kw, vw, gw := widen(q), widen(k), widen(v), widen(dy)
+		loss := func() float64 { return dotf(gw, refAttention(qw, kw, vw, mask, s)) }
+		check(h.t, "AttentionBackward dq", c.name, h.read("AttentionBackward dq", dq), fdGrad(qw, loss), tol)
+		check(h.t, "AttentionBackward dk", c.name, h.read("AttentionBackward dk", dk), fdGrad(kw, loss), tol)
+		check(h.t, "AttentionBackward dv", c.name, h.read("AttentionBackward dv", dv), fdGrad(vw, loss), tol)
+	}
+}
+
+func (h *harness) siluMulBackward(g backend.Backward, tol Tol) {
+	for _, n := range []int{1, 7, 176, 1001} {
+		gate, up, dy := h.randn(n, 4), h.randn(n, 1), h.randn(n, 1)
+		dg, du := h.output(n), h.output(n)
+		g.SiLUMulBackward(dg.view, du.view, h.input(dy), h.input(gate), h.input(up), n)
+		gw, uw, dw := widen(gate), widen(up), widen(dy)
+		loss := func() float64 { return dotf(dw, refSiLUMul(gw, uw)) }
+		check(h.t, "SiLUMulBackward dgate", fmt.Sprintf("n=%d", n), h.read("SiLUMulBackward dgate", dg), fdGrad(gw, loss), tol)
+		check(h.t, "SiLUMulBackward dup", fmt.Sprintf("n=%d", n), h.read("SiLUMulBackward dup", du), fdGrad(uw, loss), tol)
+	}
+}
+
+func (h *harness) crossEntropyBackward(g backend.Backward, tol Tol) {
+	for _, c := range []struct{ rows, vocab int }{{1, 1}, {1, 97}, {9, 33}, {5, 1001}} {
+		logits := h.randn(c.rows*c.vocab, 3)
+		targets := make([]int32, c.rows)
+		for i := range targets {
+			targets[i] = int32(h.rng.IntN(c.vocab))
+			if i%3 == 1 {
+				targets[i] = backend.IgnoreIndex
+			}
+		}
+		const scale = 0.37
+		out := h.output(c.rows * c.vocab)
+		g.CrossEntropyBackward(out.view, h.input(logits), targets, c.rows, c.vocab, scale)
+		lw := widen(logits)
+		want := fdGrad(lw, func() float64 {
+			var s float64
+			for _, l := range refCrossEntropy(lw, targets, c.rows, c.vocab) {
+				s += float64(float32(scale)) * l
+			}
+			return s
+		})
+		check(h.t, "CrossEntropyBackward", fmt.Sprintf("rows=%d vocab=%d", c.rows, c.vocab), h.read("CrossEntropyBackward", out), want, tol)
+	}
+}
+
+// dropout checks the mask against lora.DropoutMask exactly: a backend
+// must draw the same mask from the same seed.
+func (h *harness) dropout(g backend.Backward) {
+	for _, c := range []struct {
+		n    int
+		p    float32
+		seed uint64
+	}{{1, 0.5, 1}, {1000, 0.05, 7}, {4097, 0.1, 1 << 40}, {33, 0, 3}} {
+		x := h.randn(c.n, 1)
+		out := h.output(c.n)
+		g.Dropout(out.view, h.input(x), c.p, c.seed, c.n)
+		mask := make([]float32, c.n)
+		lora.DropoutMask(mask, float64(c.p), c.seed)
+		want := make([]float64, c.n)
+		for i := range want {
+			want[i] = float64(x[i] * mask[i])
+		}
+		check(h.t, "Dropout", fmt.Sprintf("n=%d p=%v", c.n, c.p), h.read("Dropout", out), want, Tol{})
+	}
+}
+
+func (h *harness) sumSquares(o backend.Optimizer, tol Tol) {
+	for _, n := range []int{1, 31, 100003} {
+		x := h.randn(n, 1)
+		got := o.SumSquares(h.input(x), n)
+		var want float64
+		for _, v := range x {
+			want += float64(v) * float64(v)
+		}
+		if math.Abs(got-want) > tol.Atol+tol.Rtol*want {
+			h.t.Errorf("SumSquares n=%d: got %v, want %v", n, got, want)
+		}
+	}
+}
+
+// adamw runs three steps on random parameters and gradients (kept away
+// from |g| ≈ eps, where Adam's update is ill-conditioned) and compares
+// with the rule of backend.Optimizer in float64.
+func (h *harness) adamw(o backend.Optimizer, tol Tol) {
+	for _, n := range []int{1, 37, 4099} {
+		p := h.randn(n, 1)
+		m, v := make([]float64, n), make([]float64, n)
+		pw := widen(p)
+		pb, mb, vb := h.inPlace(p), h.inPlace(make([]float32, n)), h.inPlace(make([]float32, n))
+		for step := 1; step <= 3; step++ {
+			gr := h.randn(n, 0.1)
+			s := backend.AdamWStep{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, Step: step, GradScale: 0.5}
+			o.AdamW(pb.view, h.input(gr), mb.view, vb.view, n, s)
+			for i := range pw {
+				gi := float64(gr[i]) * 0.5
+				pw[i] *= 1 - s.LR*s.WeightDecay
+				m[i] = s.Beta1*m[i] + (1-s.Beta1)*gi
+				v[i] = s.Beta2*v[i] + (1-s.Beta2)*gi*gi
+				pw[i] -= s.LR / (1 - math.Pow(s.Beta1, float64(step))) * m[i] / (math.Sqrt(v[i])/math.Sqrt(1-math.Pow(s.Beta2, float64(step))) + s.Eps)
+			}
+			name := fmt.Sprintf("n=%d step=%d", n, step)
+			check(h.t, "AdamW p", name, h.read("AdamW p", pb), pw, tol)
+			check(h.t, "AdamW m", name, h.read("AdamW m", mb), m, tol)
+			check(h.t, "AdamW v", name, h.read("AdamW v", vb), v, tol)
+		}
+	}
+}
+
+func (h *harness) dequantize(q backend.Quant, tol Tol) {
+	for _, c := range []struct {
+		rows, cols, block int
+		double            bool
+	}{{1, 64, 64, false}, {3, 37, 64, true}, {67, 129, 128, true}, {5, 1000, 4096, false}} {
+		w := h.randn(c.rows*c.cols, 0.05)
+		nf, err := quant.Quantize(w, []int{c.rows, c.cols}, c.block, c.double)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		want32 := make([]float32, len(w))
+		nf.Dequantize(want32)
+		buf := q.UploadNF4(nf)
+		out := h.output(len(w))
+		q.Dequantize(out.view, buf)
+		h.b.Free(buf)
+		check(h.t, "Dequantize", fmt.Sprintf("%dx%d block=%d double=%v", c.rows, c.cols, c.block, c.double), h.read("Dequantize", out), widen(want32), tol)
+	}
+}

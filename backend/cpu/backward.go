@@ -1,0 +1,230 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/lora"
+)
+
+// RMSNormBackward implements backend.Backward.
+func (c *Backend) RMSNormBackward(dx, dy, x, w backend.Buffer, rows, dim int, eps float32) {
+	d := data(dx, rows*dim, "RMSNormBackward dx")
+	g := data(dy, rows*dim, "RMSNormBackward dy")
+	xs := data(x, rows*dim, "RMSNormBackward x")
+	ws := data(w, dim, "RMSNormBackward w")
+	c.parallel(rows, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, gr, dr := xs[r*dim:(r+1)*dim], g[r*dim:(r+1)*dim], d[r*dim:(r+1)*dim]
+			var ss, gx float64
+			for j, v := range xr {
+				ss += float64(v) * float64(v)
+				gx += float64(gr[j]) * float64(ws[j]) * float64(v)
+			}
+			inv := 1 / math.Sqrt(float64(float32(ss/float64(dim))+eps))
+			k := float32(inv * inv * inv * gx / float64(dim))
+			fi := float32(inv)
+			for j, v := range xr {
+				dr[j] = fi*(gr[j]*ws[j]) - v*k
+			}
+		}
+	})
+}
+
+// transpose writes t [cols, rows] = a [rows, cols]ᵀ.
+func (c *Backend) transpose(t, a []float32, rows, cols int) {
+	const tile = 32
+	c.parallel((cols+tile-1)/tile, func(lo, hi int) {
+		for c0 := lo * tile; c0 < min(hi*tile, cols); c0 += tile {
+			for r0 := 0; r0 < rows; r0 += tile {
+				for r := r0; r < min(r0+tile, rows); r++ {
+					for j := c0; j < min(c0+tile, cols); j++ {
+						t[j*rows+r] = a[r*cols+j]
+					}
+				}
+			}
+		}
+	})
+}
+
+// scratch returns a reusable host slice of n elements (slot i), growing
+// it as needed. Ops run one at a time on a backend, so slots are not shared
+// between concurrent calls.
+func (c *Backend) scratch(i, n int) []float32 {
+	if cap(c.tmp[i]) < n {
+		c.tmp[i] = make([]float32, n)
+	}
+	return c.tmp[i][:n]
+}
+
+// gemmNT computes out [m, n] = a [m, k] · b [n, k]ᵀ with the Linear tiles.
+func (c *Backend) gemmNT(out, a, b []float32, m, k, n int) {
+	const rowBlock, featBlock = 64, 16
+	c.parallel((n+3)/4, func(lo, hi int) {
+		oLo, oHi := lo*4, min(hi*4, n)
+		for r0 := 0; r0 < m; r0 += rowBlock {
+			r1 := min(r0+rowBlock, m)
+			for f0 := oLo; f0 < oHi; f0 += featBlock {
+				linearBlock(out, a, b, nil, r0, r1, f0, min(f0+featBlock, oHi), k, n)
+			}
+		}
+	})
+}
+
+// LinearBackward implements backend.Backward: dx = dy·w, computed as
+// dy·(wᵀ)ᵀ over a transposed copy of w so the dot-product tiles apply.
+func (c *Backend) LinearBackward(dx, dy, w backend.Buffer, rows, in, outDim int) {
+	d := data(dx, rows*in, "LinearBackward dx")
+	g := data(dy, rows*outDim, "LinearBackward dy")
+	ws := data(w, outDim*in, "LinearBackward w")
+	wt := c.scratch(0, in*outDim)
+	c.transpose(wt, ws, outDim, in)
+	c.gemmNT(d, g, wt, rows, outDim, in)
+}
+
+// LinearWeightGrad implements backend.Backward: dw += dyᵀ·x, computed as
+// (dyᵀ)·(xᵀ)ᵀ over transposed copies.
+func (c *Backend) LinearWeightGrad(dw, dy, x backend.Buffer, rows, in, outDim int) {
+	d := data(dw, outDim*in, "LinearWeightGrad dw")
+	g := data(dy, rows*outDim, "LinearWeightGrad dy")
+	xs := data(x, rows*in, "LinearWeightGrad x")
+	gt, xt, acc := c.scratch(0, outDim*rows), c.scratch(1, in*rows), c.scratch(2, outDim*in)
+	c.transpose(gt, g, rows, outDim)
+	c.transpose(xt, xs, rows, in)
+	c.gemmNT(acc, gt, xt, outDim, rows, in)
+	for i, v := range acc {
+		d[i] += v
+	}
+}
+
+// RoPEBackward implements backend.Backward.
+func (c *Backend) RoPEBackward(dx backend.Buffer, pos []int32, rows, heads, headDim int, theta float64) {
+	c.rope(dx, pos, rows, heads, headDim, theta, -1)
+}
+
+// AttentionBackward implements backend.Backward. Work is split by (batch
+// row, kv head), so the query heads that share a kv head accumulate into
+// dk and dv without races.
+func (c *Backend) AttentionBackward(dq, dk, dv, dout, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape) {
+	checkAttn(s, keyMask)
+	qd, kd := s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
+	dqs := data(dq, s.Batch*s.Q*qd, "AttentionBackward dq")
+	dks := data(dk, s.Batch*s.KVStride*kd, "AttentionBackward dk")
+	dvs := data(dv, s.Batch*s.KVStride*kd, "AttentionBackward dv")
+	dos := data(dout, s.Batch*s.Q*qd, "AttentionBackward dout")
+	qs := data(q, s.Batch*s.Q*qd, "AttentionBackward q")
+	ks := data(k, s.Batch*s.KVStride*kd, "AttentionBackward k")
+	vs := data(v, s.Batch*s.KVStride*kd, "AttentionBackward v")
+	rep := s.Heads / s.KVHeads
+	hd := s.HeadDim
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	c.parallel(s.Batch*s.KVHeads, func(lo, hi int) {
+		p := make([]float32, s.KV)
+		dp := make([]float32, s.KV)
+		for bk := lo; bk < hi; bk++ {
+			b, kh := bk/s.KVHeads, bk%s.KVHeads
+			kvRow := func(buf []float32, j int) []float32 {
+				at := (b*s.KVStride+j)*kd + kh*hd
+				return buf[at : at+hd]
+			}
+			for j := 0; j < s.KVStride; j++ {
+				clear(kvRow(dks, j))
+				clear(kvRow(dvs, j))
+			}
+			for h := kh * rep; h < (kh+1)*rep; h++ {
+				for i := 0; i < s.Q; i++ {
+					at := (b*s.Q+i)*qd + h*hd
+					qv, do, dqv := qs[at:at+hd], dos[at:at+hd], dqs[at:at+hd]
+					clear(dqv)
+					last := min(s.QStart+i, s.KV-1)
+					if !attnProbs(p, qv, ks, keyMask, s, b, kh, s.QStart+i, last, scale) {
+						continue
+					}
+					var sum float32
+					for j := 0; j <= last; j++ {
+						if p[j] == 0 {
+							dp[j] = 0
+							continue
+						}
+						axpy(p[j], do, kvRow(dvs, j))
+						dp[j] = dot(do, kvRow(vs, j))
+						sum += p[j] * dp[j]
+					}
+					for j := 0; j <= last; j++ {
+						if p[j] == 0 {
+							continue
+						}
+						ds := p[j] * (dp[j] - sum) * scale
+						axpy(ds, kvRow(ks, j), dqv)
+						axpy(ds, qv, kvRow(dks, j))
+					}
+				}
+			}
+		}
+	})
+}
+
+// SiLUMulBackward implements backend.Backward.
+func (c *Backend) SiLUMulBackward(dgate, dup, dy, gate, up backend.Buffer, n int) {
+	dg := data(dgate, n, "SiLUMulBackward dgate")
+	du := data(dup, n, "SiLUMulBackward dup")
+	g := data(dy, n, "SiLUMulBackward dy")
+	gs := data(gate, n, "SiLUMulBackward gate")
+	us := data(up, n, "SiLUMulBackward up")
+	c.parallel(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := gs[i]
+			sig := 1 / (1 + float32(math.Exp(float64(-x))))
+			d := g[i]
+			du[i] = d * x * sig
+			dg[i] = d * us[i] * sig * (1 + x*(1-sig))
+		}
+	})
+}
+
+// CrossEntropyBackward implements backend.Backward.
+func (c *Backend) CrossEntropyBackward(dlogits, logits backend.Buffer, targets []int32, rows, vocab int, scale float32) {
+	d := data(dlogits, rows*vocab, "CrossEntropyBackward dlogits")
+	l := data(logits, rows*vocab, "CrossEntropyBackward logits")
+	if len(targets) < rows {
+		panic(fmt.Sprintf("cpu: CrossEntropyBackward has %d targets for %d rows", len(targets), rows))
+	}
+	c.parallel(rows, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row, dr := l[r*vocab:(r+1)*vocab], d[r*vocab:(r+1)*vocab]
+			t := targets[r]
+			if t == backend.IgnoreIndex {
+				clear(dr)
+				continue
+			}
+			if t < 0 || int(t) >= vocab {
+				panic(fmt.Sprintf("cpu: CrossEntropyBackward target %d at row %d outside vocab [0, %d)", t, r, vocab))
+			}
+			mx := row[0]
+			for _, v := range row {
+				mx = max(mx, v)
+			}
+			var sum float64
+			for _, v := range row {
+				sum += math.Exp(float64(v - mx))
+			}
+			k := float64(scale) / sum
+			for j, v := range row {
+				dr[j] = float32(math.Exp(float64(v-mx)) * k)
+			}
+			dr[t] -= scale
+		}
+	})
+}
+
+// Dropout implements backend.Backward.
+func (c *Backend) Dropout(out, x backend.Buffer, p float32, seed uint64, n int) {
+	o := data(out, n, "Dropout out")
+	xs := data(x, n, "Dropout x")
+	mask := c.scratch(3, n)
+	lora.DropoutMask(mask, float64(p), seed)
+	for i := range o {
+		o[i] = xs[i] * mask[i]
+	}
+}

@@ -1,0 +1,239 @@
+package lora
+
+import "fmt"
+
+// This file is the host (CPU) reference of the LoRA arithmetic: plain loops
+// over row-major float32 slices, accumulating in float32 in index order.
+// GPU kernels are checked against it.
+
+// Forward adds the LoRA term of p to y:
+//
+//	y += scale·((x⊙mask)·Aᵀ)·Bᵀ
+//
+// with x [rows, In], y [rows, Out], A [R, In] and B [Out, R], all row-major.
+// mask is nil for no dropout, or a [rows, In] slice of per-element dropout
+// multipliers of x (0 or 1/(1-p), see DropoutMask). y is accumulated into,
+// so it normally already holds the base layer's x·Wᵀ + b. For each row the
+// rank-R product t = (x⊙mask)·Aᵀ is summed over In, then t·Bᵀ over R, and
+// the result is multiplied by scale and added to y.
+//
+// Forward panics if a slice length does not match the shapes.
+func (p *Pair) Forward(y, x []float32, rows int, scale float32, mask []float32) {
+	p.check("Forward")
+	checkLen("Forward", "x", x, rows, p.In)
+	checkLen("Forward", "y", y, rows, p.Out)
+	if mask != nil {
+		checkLen("Forward", "mask", mask, rows, p.In)
+	}
+	t := make([]float32, p.R)
+	for r := range rows {
+		p.project(t, x, mask, r)
+		for o := range p.Out {
+			var s float32
+			for k := range p.R {
+				s += t[k] * p.B[o*p.R+k]
+			}
+			y[r*p.Out+o] += scale * s
+		}
+	}
+}
+
+// Backward adds the gradients of the LoRA term to gA, gB and dx, given the
+// gradient dy of the layer output and the forward input x and mask:
+//
+//	gA += scale·((dy·B)ᵀ·(x⊙mask))      [R, In]
+//	gB += scale·(dyᵀ·((x⊙mask)·Aᵀ))      [Out, R]
+//	dx += scale·((dy·B)·A)⊙mask          [rows, In]
+//
+// with dy [rows, Out] and x, mask as in Forward (mask nil for no dropout;
+// the same mask as the forward pass). All three outputs are accumulated
+// into, so gradients of several batches or of the base layer's input add
+// up. dx may be nil to skip the input gradient (when nothing before the
+// layer is trained, nothing needs it). Rows are processed in order: for each row the rank-R
+// vectors t = (x⊙mask)·Aᵀ and g = dy·B are formed, then added, times scale,
+// to gA, gB and dx.
+//
+// Backward panics if a slice length does not match the shapes.
+func (p *Pair) Backward(dx, gA, gB, dy, x []float32, rows int, scale float32, mask []float32) {
+	p.check("Backward")
+	checkLen("Backward", "x", x, rows, p.In)
+	checkLen("Backward", "dy", dy, rows, p.Out)
+	checkLen("Backward", "gA", gA, p.R, p.In)
+	checkLen("Backward", "gB", gB, p.Out, p.R)
+	if dx != nil {
+		checkLen("Backward", "dx", dx, rows, p.In)
+	}
+	if mask != nil {
+		checkLen("Backward", "mask", mask, rows, p.In)
+	}
+	t := make([]float32, p.R)
+	g := make([]float32, p.R)
+	for r := range rows {
+		p.project(t, x, mask, r)
+		d := dy[r*p.Out : (r+1)*p.Out]
+		for k := range p.R {
+			var s float32
+			for o := range p.Out {
+				s += d[o] * p.B[o*p.R+k]
+			}
+			g[k] = s
+		}
+		for k := range p.R {
+			for i := range p.In {
+				gA[k*p.In+i] += scale * g[k] * masked(x, mask, r*p.In+i)
+			}
+		}
+		for o := range p.Out {
+			for k := range p.R {
+				gB[o*p.R+k] += scale * d[o] * t[k]
+			}
+		}
+		if dx == nil {
+			continue
+		}
+		for i := range p.In {
+			var s float32
+			for k := range p.R {
+				s += g[k] * p.A[k*p.In+i]
+			}
+			if mask != nil {
+				s *= mask[r*p.In+i]
+			}
+			dx[r*p.In+i] += scale * s
+		}
+	}
+}
+
+// project sets t to row r of (x⊙mask)·Aᵀ.
+func (p *Pair) project(t, x, mask []float32, r int) {
+	for k := range p.R {
+		var s float32
+		for i := range p.In {
+			s += masked(x, mask, r*p.In+i) * p.A[k*p.In+i]
+		}
+		t[k] = s
+	}
+}
+
+// masked is x[j]·mask[j], or x[j] when mask is nil.
+func masked(x, mask []float32, j int) float32 {
+	if mask == nil {
+		return x[j]
+	}
+	return x[j] * mask[j]
+}
+
+// check panics unless A and B hold R×In and Out×R values.
+func (p *Pair) check(op string) {
+	checkLen(op, "A", p.A, p.R, p.In)
+	checkLen(op, "B", p.B, p.Out, p.R)
+}
+
+// checkLen panics unless v holds rows×cols values, naming both shapes.
+func checkLen(op, name string, v []float32, rows, cols int) {
+	if rows < 0 || cols < 0 || len(v) != rows*cols {
+		panic(fmt.Sprintf("lora: %s: %s has %d values, want [%d %d] = %d", op, name, len(v), rows, cols, rows*cols))
+	}
+}
+
+// DropoutMask fills mask with inverted-dropout multipliers for dropout
+// probability p in [0, 1): each element is 0 (dropped) or keep =
+// float32(1/(1-p)) (1/(1-p) computed in float64, then rounded). The draw
+// depends only on (seed, index), so the backward pass and a GPU kernel can
+// regenerate exactly the same mask from the seed instead of storing it:
+//
+//	key  = splitmix64(seed)
+//	h    = splitmix64(key + i)            (uint64 arithmetic, i the element index)
+//	u    = h >> 40                        (the top 24 bits, 0 ≤ u < 2^24)
+//	mask[i] = 0 if u < p·2^24, else keep
+//
+// where splitmix64(z) is Steele, Lea and Flood's SplitMix64 output function
+// on the state z + 0x9E3779B97F4A7C15:
+//
+//	z += 0x9E3779B97F4A7C15
+//	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+//	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+//	return z ^ (z >> 31)
+//
+// p·2^24 is exact in float32 and float64 alike (a power-of-two scaling), and
+// u is exact in both, so a kernel comparing float(u) < p*16777216.0f with the
+// float32 p drops exactly the same elements; the integer form of the test is
+// u < ⌈p·2^24⌉. Hashing the seed first keeps nearby seeds from giving masks
+// that are shifts of each other. A dropped fraction is ⌈p·2^24⌉/2^24 in
+// expectation, and p = 0 gives all ones.
+//
+// PEFT applies an independent dropout to the input of each adapted linear,
+// so a training step should use a different seed for every (step, layer,
+// module) and reuse it for that linear's backward pass. mask is laid out
+// like the x it multiplies ([rows, In] for Pair.Forward).
+//
+// DropoutMask panics if p is not in [0, 1).
+func DropoutMask(mask []float32, p float64, seed uint64) {
+	if !(p >= 0 && p < 1) {
+		panic(fmt.Sprintf("lora: DropoutMask: p = %v is not in [0, 1)", p))
+	}
+	keep := float32(1 / (1 - p))
+	threshold := p * (1 << 24)
+	key := splitmix64(seed)
+	for i := range mask {
+		if u := splitmix64(key+uint64(i)) >> 40; float64(u) < threshold {
+			mask[i] = 0
+		} else {
+			mask[i] = keep
+		}
+	}
+}
+
+// splitmix64 is SplitMix64's output for the state z (see DropoutMask).
+func splitmix64(z uint64) uint64 {
+	z += 0x9E3779B97F4A7C15
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+	return z ^ (z >> 31)
+}
+
+// Merge adds the adapter's delta for module of layer into the base weight
+// w [Out, In] (row-major, Hugging Face layout), as PEFT's merge_and_unload
+// does, and reports whether that linear is adapted (w is untouched if not).
+// Each element becomes
+//
+//	w[o,i] + s·(Σ_k B[o,k]·A[k,i])
+//
+// in float32, the sum taken over k in order and s = float32(Scaling()). That
+// is torch's fp32 W + scaling·(B @ A) up to the summation order of the
+// matrix product (about 1e-7 on weights of magnitude 1). A merged model
+// computes x·wᵀ and needs no adapter; Unmerge undoes the merge.
+//
+// Merge panics if len(w) is not Out·In.
+func (a *Adapter) Merge(w []float32, layer int, module string) bool {
+	return a.addDelta(w, layer, module, 1, "Merge")
+}
+
+// Unmerge subtracts what Merge added: each element becomes
+// w[o,i] − s·(Σ_k B[o,k]·A[k,i]), computed as in Merge. Merge followed by
+// Unmerge restores w up to float32 rounding. It reports whether the linear
+// is adapted.
+func (a *Adapter) Unmerge(w []float32, layer int, module string) bool {
+	return a.addDelta(w, layer, module, -1, "Unmerge")
+}
+
+// addDelta adds sign·s·B·A to w.
+func (a *Adapter) addDelta(w []float32, layer int, module string, sign float32, op string) bool {
+	p, ok := a.Pair(layer, module)
+	if !ok {
+		return false
+	}
+	p.check(op)
+	checkLen(op, "w", w, p.Out, p.In)
+	s := sign * float32(a.Config.Scaling())
+	for o := range p.Out {
+		for i := range p.In {
+			var d float32
+			for k := range p.R {
+				d += p.B[o*p.R+k] * p.A[k*p.In+i]
+			}
+			w[o*p.In+i] += s * d
+		}
+	}
+	return true
+}

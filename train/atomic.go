@@ -1,0 +1,206 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+)
+
+// This file holds the crash-safe file and directory writes used by the
+// training run's outputs (trainer_state.json, checkpoints, the loss plot,
+// the truncated training log).
+//
+// The pattern is always the same: write everything under a temporary name
+// in the destination's own directory (so the final rename never crosses a
+// file system), fsync the data, rename into place, then fsync the parent
+// directory so that the rename itself survives a power loss. A reader
+// therefore sees either the old complete file or the new complete file,
+// never a torn one; a crash can at worst leave a stray temporary
+// (".NAME.tmp-RANDOM") behind, which is safe to delete.
+
+// WriteFileAtomic writes data to path so that path holds either its old
+// content or all of data, even if the process or machine dies midway. It
+// creates a temporary file ".BASE.tmp-RANDOM" next to path, writes and
+// fsyncs it, gives it perm, renames it over path and fsyncs the directory.
+// The parent directory must exist. On error the temporary is removed and
+// path is untouched.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+			err = fmt.Errorf("write %s: %w", path, err)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	// CreateTemp makes the file 0600; give it the requested mode (the
+	// umask does not apply to Chmod, as with os.WriteFile's explicit perm
+	// on an existing file).
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// The new content is in place; a failure to sync the directory only
+	// weakens durability, so report it but the file is already correct.
+	if serr := syncDir(dir); serr != nil {
+		return fmt.Errorf("write %s: sync directory: %w", path, serr)
+	}
+	return nil
+}
+
+// TempDir creates a new empty directory ".NAME.tmp-RANDOM" inside parent
+// (creating parent as needed, like mkdir -p) and returns its path. Build a
+// checkpoint or other output directory there, then publish it with
+// CommitDir. Keeping the temporary in the same parent as the final
+// directory keeps the commit a single same-file-system rename, and the
+// leading dot hides half-written directories from globs such as
+// "checkpoint-*".
+func TempDir(parent, name string) (string, error) {
+	if name == "" || filepath.Base(name) != name {
+		return "", fmt.Errorf("temp dir in %s: bad name %q", parent, name)
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", fmt.Errorf("temp dir in %s: %w", parent, err)
+	}
+	dir, err := os.MkdirTemp(parent, "."+name+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("temp dir in %s: %w", parent, err)
+	}
+	return dir, nil
+}
+
+// CommitDir publishes the fully written directory tmp as final.
+//
+// Crash safety: first every file and directory under tmp is fsynced, so
+// its content is durable before it becomes visible under the final name.
+// If final does not exist, tmp is renamed to final in one atomic step. If
+// final exists (a checkpoint being rewritten), it is not deleted first:
+// it is renamed aside to ".BASE.old-RANDOM", tmp is renamed to final, and
+// only then is the old copy removed. So at every instant at least one
+// complete copy exists on disk: before the first rename final is the old
+// copy; between the two renames (a window of two system calls) final is
+// missing but both the old copy (".BASE.old-*") and the new one (tmp) are
+// complete; after the second rename final is the new copy. The parent
+// directory is fsynced after the renames. tmp and final must be in the
+// same directory's file system (TempDir's result with the same parent
+// is).
+func CommitDir(tmp, final string) error {
+	st, err := os.Stat(tmp)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", final, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("commit %s: %s is not a directory", final, tmp)
+	}
+	if err := syncTree(tmp); err != nil {
+		return fmt.Errorf("commit %s: sync %s: %w", final, tmp, err)
+	}
+	parent := filepath.Dir(final)
+	old := ""
+	if _, err := os.Lstat(final); err == nil {
+		// Reserve a unique name next to final (MkdirTemp), free it, and
+		// move final there. Renaming onto the reserved empty directory
+		// would be simpler but some file systems refuse it.
+		old, err = os.MkdirTemp(parent, "."+filepath.Base(final)+".old-*")
+		if err == nil {
+			err = os.Remove(old)
+		}
+		if err != nil {
+			return fmt.Errorf("commit %s: %w", final, err)
+		}
+		if err := os.Rename(final, old); err != nil {
+			return fmt.Errorf("commit %s: move old copy aside: %w", final, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("commit %s: %w", final, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		if old != "" {
+			// Put the old copy back so final keeps its previous content.
+			if rerr := os.Rename(old, final); rerr != nil {
+				return fmt.Errorf("commit %s: %w (and restoring the old copy from %s failed: %v)", final, err, old, rerr)
+			}
+		}
+		return fmt.Errorf("commit %s: %w", final, err)
+	}
+	if err := syncDir(parent); err != nil {
+		return fmt.Errorf("commit %s: sync directory: %w", final, err)
+	}
+	if old != "" {
+		if err := os.RemoveAll(old); err != nil {
+			return fmt.Errorf("commit %s: remove old copy %s: %w", final, old, err)
+		}
+	}
+	return nil
+}
+
+// syncTree fsyncs every regular file and directory under root, children
+// before their directory.
+func syncTree(root string) error {
+	var dirs []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			dirs = append(dirs, p)
+		case d.Type().IsRegular():
+			return syncFile(p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := syncDir(dirs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	serr := f.Sync()
+	cerr := f.Close()
+	if serr != nil {
+		return serr
+	}
+	return cerr
+}
+
+// syncDir fsyncs a directory so that renames and creations in it are
+// durable. Windows cannot open directories for sync; there it is a no-op.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	return syncFile(dir)
+}

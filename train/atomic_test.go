@@ -1,0 +1,136 @@
+package train
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	if err := WriteFileAtomic(path, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileAtomic(path, []byte("two"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := readString(t, path); got != "two" {
+		t.Errorf("content %q", got)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want 0644", st.Mode().Perm())
+	}
+	if names := dirNames(t, dir); len(names) != 1 {
+		t.Errorf("directory holds %v", names)
+	}
+
+	missing := filepath.Join(dir, "no", "such", "file")
+	if err := WriteFileAtomic(missing, []byte("x"), 0o644); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("missing directory: %v", err)
+	}
+	// Renaming onto a directory fails; the temporary must not stay.
+	sub := filepath.Join(dir, "sub")
+	os.Mkdir(sub, 0o755)
+	os.WriteFile(filepath.Join(sub, "f"), nil, 0o644)
+	if err := WriteFileAtomic(sub, []byte("x"), 0o644); err == nil || !strings.Contains(err.Error(), sub) {
+		t.Errorf("onto a directory: %v", err)
+	}
+	if names := dirNames(t, dir); len(names) != 2 {
+		t.Errorf("directory holds %v", names)
+	}
+}
+
+func TestTempDirCommitDir(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "out")
+	tmp, err := TempDir(parent, "checkpoint-10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(tmp) != parent || !strings.HasPrefix(filepath.Base(tmp), ".checkpoint-10.tmp-") {
+		t.Errorf("temp dir %q", tmp)
+	}
+	os.WriteFile(filepath.Join(tmp, "adapter.safetensors"), []byte("new"), 0o644)
+	os.MkdirAll(filepath.Join(tmp, "nested"), 0o755)
+	os.WriteFile(filepath.Join(tmp, "nested", "f"), []byte("n"), 0o644)
+
+	final := filepath.Join(parent, "checkpoint-10")
+	if err := CommitDir(tmp, final); err != nil {
+		t.Fatal(err)
+	}
+	if got := readString(t, filepath.Join(final, "nested", "f")); got != "n" {
+		t.Errorf("nested file %q", got)
+	}
+	if names := dirNames(t, parent); len(names) != 1 || names[0] != "checkpoint-10" {
+		t.Errorf("parent holds %v", names)
+	}
+
+	// Replacing an existing directory: old content gone, nothing left over.
+	tmp2, err := TempDir(parent, "checkpoint-10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(tmp2, "adapter.safetensors"), []byte("newer"), 0o644)
+	if err := CommitDir(tmp2, final); err != nil {
+		t.Fatal(err)
+	}
+	if got := readString(t, filepath.Join(final, "adapter.safetensors")); got != "newer" {
+		t.Errorf("content %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(final, "nested")); !os.IsNotExist(err) {
+		t.Errorf("old content survived: %v", err)
+	}
+	if names := dirNames(t, parent); len(names) != 1 {
+		t.Errorf("parent holds %v", names)
+	}
+
+	// Replacing a plain file.
+	file := filepath.Join(parent, "plainfile")
+	os.WriteFile(file, []byte("x"), 0o644)
+	tmp3, _ := TempDir(parent, "plainfile")
+	if err := CommitDir(tmp3, file); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(file); err != nil || !st.IsDir() {
+		t.Errorf("plainfile not replaced by a directory: %v", err)
+	}
+	if names := dirNames(t, parent); len(names) != 2 {
+		t.Errorf("parent holds %v", names)
+	}
+}
+
+func TestCommitDirErrors(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "final")
+	if err := CommitDir(filepath.Join(dir, "missing"), final); err == nil || !strings.Contains(err.Error(), final) {
+		t.Errorf("missing tmp: %v", err)
+	}
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o644)
+	if err := CommitDir(file, final); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("tmp is a file: %v", err)
+	}
+	if _, err := TempDir(dir, "a/b"); err == nil {
+		t.Error("TempDir with a slash in the name: no error")
+	}
+	if _, err := TempDir(dir, ""); err == nil {
+		t.Error("TempDir with an empty name: no error")
+	}
+	if _, err := TempDir(filepath.Join(file, "sub"), "x"); err == nil || !strings.Contains(err.Error(), file) {
+		t.Errorf("TempDir under a file: %v", err)
+	}
+}

@@ -1,0 +1,832 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/lora"
+	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/qwen/tokenizer"
+	"github.com/tune-dev/tune/safetensors"
+)
+
+// Config is one training run. The zero values of the optional fields
+// mean "off" or Hugging Face's default, as each field says.
+type Config struct {
+	// DataPath is a folder holding train.jsonl (and optionally
+	// validation.jsonl and test.jsonl) or one JSONL file to train on.
+	DataPath string
+	// OutputDir receives checkpoints, the final adapter and the logs.
+	OutputDir string
+	// BaseModel is the Hugging Face model folder to fine-tune.
+	BaseModel string
+	// Tokenizer formats and tokenizes text records; it may be nil when
+	// every record is pre-tokenized.
+	Tokenizer *tokenizer.Tokenizer
+	// WriteTokenizer, when set, writes the tokenizer files into a folder
+	// (the merged model's); nil copies them from BaseModel when present.
+	WriteTokenizer func(dir string) error
+
+	LoRA lora.Config
+	// InitAdapter starts from an existing PEFT adapter folder instead of
+	// a fresh initialization; its config replaces LoRA.
+	InitAdapter string
+	UseQLoRA    bool
+	// QuantBlockSize is the NF4 block size (64 when 0).
+	QuantBlockSize int
+
+	BatchSize, GradAccum, NumEpochs int
+	// MaxSteps, when positive, overrides NumEpochs.
+	MaxSteps    int
+	MaxLength   int
+	Pack        bool
+	Seed        uint64
+	LR          float64
+	Scheduler   string
+	WarmupSteps int
+	WarmupRatio float64
+	AdamW       AdamWConfig
+
+	// LoggingSteps, EvalSteps and SaveSteps are intervals in optimizer
+	// steps (0: log every step; evaluate every LoggingSteps; never save
+	// before the end).
+	LoggingSteps, EvalSteps, SaveSteps int
+	// SaveTotalLimit keeps only the newest checkpoints (0: keep all);
+	// the best one is never deleted.
+	SaveTotalLimit int
+	// EarlyStoppingPatience stops after this many evaluations without a
+	// better eval loss (0: never).
+	EarlyStoppingPatience int
+	// Recompute enables gradient checkpointing.
+	Recompute bool
+	// MergeAdapters writes merged_model/ at the end.
+	MergeAdapters bool
+	// Resume is "" (a fresh run), "latest" or a checkpoint folder.
+	Resume string
+	// Overwrite allows a fresh run in an output folder that holds one.
+	Overwrite bool
+	// EvalOnly evaluates the (initial or resumed) adapter and stops.
+	EvalOnly bool
+
+	// Out receives human-readable messages; Progress the progress bar
+	// (nil for none). ProgressBar draws a bar instead of plain lines.
+	Out, Progress io.Writer
+	ProgressBar   bool
+	// OnStep, when set, is called after every optimizer step with its
+	// loss (tests use it to compare runs).
+	OnStep func(step int, loss float64)
+}
+
+// Result summarizes a run.
+type Result struct {
+	OutputDir    string
+	Steps        int     // optimizer steps taken by the whole run
+	FirstLoss    float64 // loss of the first step of this invocation
+	FinalLoss    float64 // loss of the last step
+	EvalLoss     float64 // last evaluation loss (NaN without validation data)
+	TokensPerSec float64 // trained tokens (real, not padding) per second in this invocation
+	Interrupted  bool
+	StoppedEarly bool
+}
+
+// ErrInterrupted is returned (wrapped) when the context is cancelled; a
+// checkpoint of the last completed step has been saved.
+var ErrInterrupted = errors.New("training interrupted")
+
+// runFiles are the names a run leaves at the root of its output folder.
+var runFiles = []string{"adapter_config.json", "adapter_model.safetensors", "trainer_state.json", "training_args.json",
+	"training_log.jsonl", "loss.png", "runs", "best_model", "merged_model"}
+
+// Validate checks the config before any work starts.
+func (c *Config) Validate() error {
+	switch {
+	case c.DataPath == "":
+		return errors.New("train: no data path")
+	case c.OutputDir == "":
+		return errors.New("train: no output folder")
+	case c.BaseModel == "":
+		return errors.New("train: no base model")
+	case c.BatchSize < 1:
+		return fmt.Errorf("train: batch size %d must be at least 1", c.BatchSize)
+	case c.GradAccum < 1:
+		return fmt.Errorf("train: gradient accumulation steps %d must be at least 1", c.GradAccum)
+	case c.MaxSteps <= 0 && c.NumEpochs < 1:
+		return fmt.Errorf("train: %d epochs and no max steps: nothing to train", c.NumEpochs)
+	case !(c.LR > 0):
+		return fmt.Errorf("train: learning rate %v must be positive", c.LR)
+	case c.MaxLength < 2:
+		return fmt.Errorf("train: max length %d must be at least 2", c.MaxLength)
+	case c.WarmupSteps < 0 || c.WarmupRatio < 0 || c.WarmupRatio > 1:
+		return fmt.Errorf("train: warmup steps %d / ratio %v out of range", c.WarmupSteps, c.WarmupRatio)
+	case c.AdamW.WeightDecay < 0 || c.AdamW.MaxGradNorm < 0:
+		return fmt.Errorf("train: weight decay %v and max grad norm %v must not be negative", c.AdamW.WeightDecay, c.AdamW.MaxGradNorm)
+	}
+	if c.InitAdapter == "" {
+		if err := c.LoRA.Validate(); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	if _, err := NewSchedule(c.Scheduler, c.LR, 0, 0, 1); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// dataFiles resolves DataPath to the train, validation and test files
+// ("" when absent).
+func (c *Config) dataFiles() (trainF, valF, testF string, err error) {
+	st, err := os.Stat(c.DataPath)
+	if err != nil {
+		return "", "", "", fmt.Errorf("train: data: %w", err)
+	}
+	if !st.IsDir() {
+		return c.DataPath, "", "", nil
+	}
+	trainF = filepath.Join(c.DataPath, "train.jsonl")
+	if _, err := os.Stat(trainF); err != nil {
+		return "", "", "", fmt.Errorf("train: data folder %s has no train.jsonl", c.DataPath)
+	}
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"validation.jsonl", &valF}, {"test.jsonl", &testF}} {
+		if _, err := os.Stat(filepath.Join(c.DataPath, p.name)); err == nil {
+			*p.dst = filepath.Join(c.DataPath, p.name)
+		}
+	}
+	return trainF, valF, testF, nil
+}
+
+// checkOutput refuses to start a fresh run over an existing one.
+func (c *Config) checkOutput() error {
+	if c.Resume != "" || c.EvalOnly {
+		return nil
+	}
+	entries, err := os.ReadDir(c.OutputDir)
+	if err != nil {
+		return nil // absent: created later
+	}
+	var found []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "checkpoint-") || containsString(runFiles, e.Name()) {
+			found = append(found, e.Name())
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	if !c.Overwrite {
+		return fmt.Errorf("train: output folder %s already holds a run (%s); resume it with --resume_from_checkpoint latest or pass --overwrite_output_dir", c.OutputDir, strings.Join(found, ", "))
+	}
+	for _, f := range found {
+		if err := os.RemoveAll(filepath.Join(c.OutputDir, f)); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	return nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// LatestCheckpoint returns the checkpoint-N folder of dir with the largest
+// N.
+func LatestCheckpoint(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("train: %w", err)
+	}
+	best, bestN := "", -1
+	for _, e := range entries {
+		n, ok := checkpointStep(e.Name())
+		if ok && e.IsDir() && n > bestN {
+			best, bestN = filepath.Join(dir, e.Name()), n
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("train: %s holds no checkpoint-N folder to resume from", dir)
+	}
+	return best, nil
+}
+
+func checkpointStep(name string) (int, bool) {
+	s, ok := strings.CutPrefix(name, "checkpoint-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+// trainer is one run in progress.
+type trainer struct {
+	cfg      *Config
+	b        backend.Backend
+	m        *qwen.Model
+	tr       *qwen.Trainable
+	opt      *AdamW
+	sched    Schedule
+	loader   *Loader
+	val      *Dataset
+	state    *TrainerState
+	log      *Log
+	tb       *EventWriter
+	out      io.Writer
+	perEpoch int // optimizer steps per epoch
+	total    int
+	bad      int // evaluations since the last improvement
+	trainPts []Point
+	evalPts  []Point
+}
+
+// Run trains (or, with EvalOnly, evaluates) on backend b. Cancelling ctx
+// (Ctrl-C) saves a checkpoint of the last completed step and returns an
+// error wrapping ErrInterrupted.
+func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	trainF, valF, _, err := cfg.dataFiles()
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.checkOutput(); err != nil {
+		return nil, err
+	}
+	resumeDir := ""
+	if cfg.Resume != "" {
+		resumeDir = cfg.Resume
+		if cfg.Resume == "latest" {
+			if resumeDir, err = LatestCheckpoint(cfg.OutputDir); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := os.Stat(filepath.Join(resumeDir, "trainer_state.json")); err != nil {
+			return nil, fmt.Errorf("train: %s is not a checkpoint: %w", resumeDir, err)
+		}
+	}
+
+	ds, err := LoadDataset(trainF, cfg.Tokenizer, cfg.MaxLength)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	fmt.Fprintf(cfg.Out, "train data %s: %s\n", trainF, ds.Stats())
+	t := &trainer{cfg: &cfg, b: b, out: cfg.Out}
+	if valF != "" {
+		if t.val, err = LoadDataset(valF, cfg.Tokenizer, cfg.MaxLength); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		fmt.Fprintf(cfg.Out, "validation data %s: %s\n", valF, t.val.Stats())
+	}
+
+	t.m, err = qwen.LoadWith(cfg.BaseModel, b, qwen.LoadOptions{QLoRA: cfg.UseQLoRA, BlockSize: cfg.QuantBlockSize})
+	if err != nil {
+		return nil, err
+	}
+	defer t.m.Free()
+	a, err := t.adapter(resumeDir)
+	if err != nil {
+		return nil, err
+	}
+	t.tr = t.m.Train(a)
+	fmt.Fprintf(cfg.Out, "model %s: %d layers, hidden %d, %s weights; LoRA r=%d alpha=%g on %s: %d trainable parameters\n",
+		cfg.BaseModel, t.m.Config.NumHiddenLayers, t.m.Config.HiddenSize, map[bool]string{true: "NF4", false: "float32"}[cfg.UseQLoRA],
+		a.Config.R, a.Config.LoraAlpha, strings.Join(a.Config.TargetModules, ","), t.tr.N)
+
+	t.loader = NewLoader(ds, LoaderConfig{BatchSize: cfg.BatchSize, Pack: cfg.Pack, MaxLength: cfg.MaxLength, Seed: cfg.Seed, Shuffle: true, PadID: t.padID()})
+	t.perEpoch = (t.loader.BatchesPerEpoch() + cfg.GradAccum - 1) / cfg.GradAccum
+	t.total = cfg.MaxSteps
+	if t.total <= 0 {
+		t.total = cfg.NumEpochs * t.perEpoch
+	}
+	if t.sched, err = NewSchedule(cfg.Scheduler, cfg.LR, cfg.WarmupSteps, cfg.WarmupRatio, t.total); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	t.opt = NewAdamW(b, t.tr.N, cfg.AdamW)
+	defer t.opt.Free()
+	t.state = NewTrainerState()
+	t.state.LoggingSteps, t.state.EvalSteps, t.state.SaveSteps = cfg.LoggingSteps, t.evalSteps(), cfg.SaveSteps
+	t.state.MaxSteps, t.state.NumTrainEpochs, t.state.TrainBatchSize = t.total, cfg.NumEpochs, cfg.BatchSize
+	if resumeDir != "" {
+		if err := t.resume(resumeDir); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if cfg.EvalOnly {
+		loss, err := t.evaluate()
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(cfg.Out, "eval loss %.6f\n", loss)
+		return &Result{OutputDir: cfg.OutputDir, Steps: t.state.GlobalStep, EvalLoss: loss, FirstLoss: math.NaN(), FinalLoss: math.NaN()}, nil
+	}
+	if t.log, err = OpenLog(filepath.Join(cfg.OutputDir, "training_log.jsonl"), resumeDir != ""); err != nil {
+		return nil, err
+	}
+	defer t.log.Close()
+	if t.tb, err = NewEventWriter(filepath.Join(cfg.OutputDir, "runs")); err != nil {
+		return nil, err
+	}
+	defer t.tb.Close()
+	if err := t.saveArgs(); err != nil {
+		return nil, err
+	}
+	return t.loop(ctx)
+}
+
+// padID is the tokenizer's padding id (0 without a tokenizer or pad
+// token; padded positions are masked, so any valid id works).
+func (t *trainer) padID() int32 {
+	if t.cfg.Tokenizer != nil {
+		if id, ok := t.cfg.Tokenizer.PadID(); ok {
+			return int32(id)
+		}
+	}
+	return 0
+}
+
+// evalSteps is the evaluation interval (LoggingSteps when unset, as in
+// Hugging Face).
+func (t *trainer) evalSteps() int {
+	if t.cfg.EvalSteps > 0 {
+		return t.cfg.EvalSteps
+	}
+	return max(t.cfg.LoggingSteps, 1)
+}
+
+// adapter builds the adapter to train: the checkpoint's when resuming,
+// InitAdapter's, or a fresh seeded initialization.
+func (t *trainer) adapter(resumeDir string) (*lora.Adapter, error) {
+	c := t.m.Config
+	dir := t.cfg.InitAdapter
+	if resumeDir != "" {
+		dir = resumeDir
+	}
+	if dir != "" {
+		a, err := lora.Load(dir, "default", c.NumHiddenLayers, c.ModuleShape)
+		if err != nil {
+			return nil, err
+		}
+		a.Config.InferenceMode = false
+		a.Config.LoraDropout = t.dropout(a.Config.LoraDropout, dir)
+		return a, nil
+	}
+	lc := t.cfg.LoRA
+	lc.BaseModelNameOrPath = t.cfg.BaseModel
+	return lora.New("default", lc, c.NumHiddenLayers, c.ModuleShape, t.cfg.Seed)
+}
+
+// dropout keeps an initial adapter's dropout unless the run sets one.
+func (t *trainer) dropout(saved float64, dir string) float64 {
+	if t.cfg.LoRA.LoraDropout != saved && t.cfg.Resume == "" {
+		fmt.Fprintf(t.out, "adapter %s: using its lora_dropout %g\n", dir, saved)
+	}
+	return saved
+}
+
+// resume restores the optimizer, scheduler, trainer state and logs of a
+// checkpoint (the adapter was loaded by adapter).
+func (t *trainer) resume(dir string) error {
+	st, err := LoadTrainerState(filepath.Join(dir, "trainer_state.json"))
+	if err != nil {
+		return err
+	}
+	if err := t.opt.LoadState(filepath.Join(dir, "optimizer.safetensors")); err != nil {
+		return err
+	}
+	var sc schedulerState
+	if err := readJSON(filepath.Join(dir, "scheduler.json"), &sc); err != nil {
+		return err
+	}
+	if sc.Kind != t.sched.Kind || sc.TotalSteps != t.total {
+		return fmt.Errorf("train: %s: the checkpoint's schedule (%s over %d steps) differs from this run's (%s over %d steps); resume with the same settings", dir, sc.Kind, sc.TotalSteps, t.sched.Kind, t.total)
+	}
+	if st.GlobalStep != t.opt.Steps {
+		return fmt.Errorf("train: %s: trainer_state.json is at step %d but the optimizer at step %d", dir, st.GlobalStep, t.opt.Steps)
+	}
+	st.LoggingSteps, st.EvalSteps, st.SaveSteps = t.state.LoggingSteps, t.state.EvalSteps, t.state.SaveSteps
+	st.MaxSteps, st.NumTrainEpochs, st.TrainBatchSize = t.total, t.cfg.NumEpochs, t.cfg.BatchSize
+	t.state = st
+	for _, e := range st.LogHistory {
+		step, _ := EntryInt(e, "step")
+		if l, ok := EntryFloat(e, "loss"); ok {
+			t.trainPts = append(t.trainPts, Point{Step: step, Loss: l})
+		}
+		if l, ok := EntryFloat(e, "eval_loss"); ok {
+			t.evalPts = append(t.evalPts, Point{Step: step, Loss: l})
+		}
+	}
+	if v, ok := st.Extra["tune_evals_without_improvement"]; ok {
+		if n, ok := numberValue(v); ok {
+			t.bad = int(n)
+		}
+	}
+	logPath := filepath.Join(t.cfg.OutputDir, "training_log.jsonl")
+	if _, err := os.Stat(logPath); err == nil {
+		if err := TruncateLog(logPath, st.GlobalStep); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(t.out, "resuming from %s at step %d\n", dir, st.GlobalStep)
+	return nil
+}
+
+// schedulerState is scheduler.json in a checkpoint.
+type schedulerState struct {
+	Kind        string  `json:"kind"`
+	BaseLR      float64 `json:"base_lr"`
+	WarmupSteps int     `json:"warmup_steps"`
+	TotalSteps  int     `json:"total_steps"`
+	LastStep    int     `json:"last_step"`
+}
+
+// dataState is data_state.json in a checkpoint.
+type dataState struct {
+	Seed     uint64   `json:"seed"`
+	Next     Position `json:"next"`
+	PerEpoch int      `json:"optimizer_steps_per_epoch"`
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("train: %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("train: %s: %w", path, err)
+	}
+	return WriteFileAtomic(path, append(data, '\n'), 0o644)
+}
+
+// saveArgs writes the run's settings as training_args.json (Hugging Face
+// pickles a training_args.bin; this is the JSON equivalent).
+func (t *trainer) saveArgs() error {
+	c := t.cfg
+	return writeJSON(filepath.Join(c.OutputDir, "training_args.json"), map[string]any{
+		"data_path": c.DataPath, "output_dir": c.OutputDir, "base_model": c.BaseModel,
+		"lora_r": t.tr.Adapter.Config.R, "lora_alpha": t.tr.Adapter.Config.LoraAlpha, "lora_dropout": t.tr.Adapter.Config.LoraDropout,
+		"target_modules": t.tr.Adapter.Config.TargetModules, "use_rslora": t.tr.Adapter.Config.UseRSLoRA,
+		"use_qlora": c.UseQLoRA, "batch_size": c.BatchSize, "gradient_accumulation_steps": c.GradAccum,
+		"num_epochs": c.NumEpochs, "max_steps": c.MaxSteps, "total_steps": t.total, "max_length": c.MaxLength,
+		"packing": c.Pack, "seed": c.Seed, "learning_rate": c.LR, "lr_scheduler_type": c.Scheduler,
+		"warmup_steps": t.sched.WarmupSteps, "weight_decay": c.AdamW.WeightDecay, "max_grad_norm": c.AdamW.MaxGradNorm,
+		"adam_beta1": c.AdamW.Beta1, "adam_beta2": c.AdamW.Beta2, "adam_epsilon": c.AdamW.Eps,
+		"logging_steps": c.LoggingSteps, "eval_steps": t.evalSteps(), "save_steps": c.SaveSteps,
+		"save_total_limit": c.SaveTotalLimit, "early_stopping_patience": c.EarlyStoppingPatience,
+		"gradient_checkpointing": c.Recompute, "init_adapter": c.InitAdapter, "backend": t.b.Name(),
+	})
+}
+
+// microBatches returns the micro-batches of optimizer step s (0-based):
+// epoch s/perEpoch, accumulation group s%perEpoch.
+func (t *trainer) microBatches(s int) []Batch {
+	epoch, j := s/t.perEpoch, s%t.perEpoch
+	n := t.loader.BatchesPerEpoch()
+	var out []Batch
+	for i := j * t.cfg.GradAccum; i < min((j+1)*t.cfg.GradAccum, n); i++ {
+		out = append(out, t.loader.Batch(epoch, i))
+	}
+	return out
+}
+
+// dropoutSeed derives the dropout seed of one micro-batch from the run's
+// seed, so a resumed run draws the same masks.
+func dropoutSeed(seed uint64, step, micro int) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "dropout/%d/%d/%d", seed, step, micro)
+	return h.Sum64()
+}
+
+func (t *trainer) epoch(step int) float64 { return float64(step) / float64(t.perEpoch) }
+
+// loop runs the optimizer steps from the current global step to the end.
+func (t *trainer) loop(ctx context.Context) (*Result, error) {
+	c := t.cfg
+	res := &Result{OutputDir: c.OutputDir, FirstLoss: math.NaN(), EvalLoss: math.NaN()}
+	start := t.state.GlobalStep
+	fmt.Fprintf(t.out, "training %d optimizer steps (%d per epoch, %d micro-batches of %d, accumulation %d) from step %d on %s\n",
+		t.total, t.perEpoch, t.loader.BatchesPerEpoch(), c.BatchSize, c.GradAccum, start, t.b.Name())
+	prog := NewProgress(c.Progress, t.total, c.ProgressBar)
+	began := time.Now()
+	var tokens int64
+	var logLoss, logNorm float64
+	var logN int
+	for step := start + 1; step <= t.total; step++ {
+		if ctx.Err() != nil {
+			res.Interrupted = true
+			prog.Finish()
+			if err := t.checkpoint(step - 1); err != nil {
+				return res, err
+			}
+			return res, fmt.Errorf("train: %w at step %d; checkpoint saved in %s", ErrInterrupted, step-1, filepath.Join(c.OutputDir, fmt.Sprintf("checkpoint-%d", step-1)))
+		}
+		loss, norm, ntok, err := t.step(step)
+		if err != nil {
+			prog.Finish()
+			return res, fmt.Errorf("train: step %d: %w; stopped, the last good checkpoint is kept", step, err)
+		}
+		tokens += int64(ntok)
+		t.state.GlobalStep = step
+		t.state.Epoch = t.epoch(step)
+		t.state.NumInputTokensSeen += int64(ntok)
+		if math.IsNaN(res.FirstLoss) {
+			res.FirstLoss = loss
+		}
+		res.FinalLoss, res.Steps = loss, step
+		if c.OnStep != nil {
+			c.OnStep(step, loss)
+		}
+		tps := float64(tokens) / time.Since(began).Seconds()
+		prog.Update(step, loss, tps)
+
+		logLoss += loss
+		logNorm += norm
+		logN++
+		if c.LoggingSteps <= 1 || step%c.LoggingSteps == 0 || step == t.total {
+			if err := t.logTrain(step, logLoss/float64(logN), logNorm/float64(logN), t.sched.LR(step-1), tps); err != nil {
+				return res, err
+			}
+			logLoss, logNorm, logN = 0, 0, 0
+		}
+		stop := false
+		if t.val != nil && (step%t.evalSteps() == 0 || step == t.total) {
+			if res.EvalLoss, stop, err = t.evalStep(step); err != nil {
+				return res, err
+			}
+		}
+		if (c.SaveSteps > 0 && step%c.SaveSteps == 0) || step == t.total || stop {
+			if err := t.checkpoint(step); err != nil {
+				return res, err
+			}
+		}
+		if stop {
+			res.StoppedEarly = true
+			fmt.Fprintf(t.out, "\nearly stopping at step %d: eval loss has not improved for %d evaluations\n", step, t.bad)
+			break
+		}
+	}
+	prog.Finish()
+	res.TokensPerSec = float64(tokens) / time.Since(began).Seconds()
+	return res, t.finish()
+}
+
+// step runs one optimizer step: its micro-batches, normalized by the
+// number of targets of the whole accumulated batch, then AdamW. It returns
+// the mean token loss, the gradient norm before clipping and the real
+// tokens trained.
+func (t *trainer) step(step int) (loss, norm float64, tokens int, err error) {
+	mbs := t.microBatches(step - 1)
+	targets := 0
+	for _, mb := range mbs {
+		targets += mb.Targets
+		tokens += mb.Tokens
+	}
+	if targets == 0 {
+		return 0, 0, 0, errors.New("no target token in the accumulated batch")
+	}
+	t.b.Zero(t.tr.Grads, t.tr.N)
+	var sum float64
+	for i, mb := range mbs {
+		qb := &qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T}
+		s, _, err := t.m.TrainStep(qb, qwen.TrainOptions{LossScale: 1 / float64(targets), DropoutSeed: dropoutSeed(t.cfg.Seed, step, i), Recompute: t.cfg.Recompute})
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		sum += s
+	}
+	loss = sum / float64(targets)
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, 0, 0, fmt.Errorf("loss is %v", loss)
+	}
+	norm = t.opt.Step(t.tr.Params, t.tr.Grads, t.sched.LR(step-1))
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return loss, norm, 0, fmt.Errorf("gradient norm is %v", norm)
+	}
+	return loss, norm, tokens, nil
+}
+
+func (t *trainer) logTrain(step int, loss, norm, lr, tps float64) error {
+	e := TrainLogEntry(t.epoch(step), step, loss, norm, lr)
+	t.state.Log(e)
+	t.trainPts = append(t.trainPts, Point{Step: step, Loss: loss})
+	line := map[string]any{"step": step, "epoch": t.epoch(step), "loss": loss, "learning_rate": lr, "grad_norm": norm, "tokens_per_sec": tps}
+	if err := t.log.Write(line); err != nil {
+		return err
+	}
+	for _, s := range []struct {
+		tag string
+		v   float64
+	}{{"train/loss", loss}, {"train/learning_rate", lr}, {"train/grad_norm", norm}, {"train/epoch", t.epoch(step)}, {"train/tokens_per_sec", tps}} {
+		if err := t.tb.Scalar(s.tag, int64(step), s.v); err != nil {
+			return err
+		}
+	}
+	return t.tb.Flush()
+}
+
+// evalStep evaluates, logs, saves best_model/ on improvement and reports
+// whether early stopping triggers.
+func (t *trainer) evalStep(step int) (float64, bool, error) {
+	began := time.Now()
+	loss, err := t.evaluate()
+	if err != nil {
+		return loss, false, err
+	}
+	rt := time.Since(began).Seconds()
+	e := EvalLogEntry(t.epoch(step), step, loss, rt, len(t.val.Examples), (len(t.val.Examples)+t.cfg.BatchSize-1)/t.cfg.BatchSize)
+	t.state.Log(e)
+	t.evalPts = append(t.evalPts, Point{Step: step, Loss: loss})
+	if err := t.log.Write(map[string]any{"step": step, "epoch": t.epoch(step), "eval_loss": loss, "eval_runtime": rt}); err != nil {
+		return loss, false, err
+	}
+	if err := t.tb.Scalar("eval/loss", int64(step), loss); err != nil {
+		return loss, false, err
+	}
+	best := filepath.Join(t.cfg.OutputDir, "best_model")
+	if t.state.UpdateBest(loss, step, best, false) {
+		t.bad = 0
+		if err := t.saveAdapterDir(best); err != nil {
+			return loss, false, err
+		}
+	} else {
+		t.bad++
+	}
+	p := t.cfg.EarlyStoppingPatience
+	return loss, p > 0 && t.bad >= p, nil
+}
+
+// evaluate returns the validation loss: the mean over every counted
+// target of the validation set (token-weighted, no dropout).
+func (t *trainer) evaluate() (float64, error) {
+	if t.val == nil {
+		return math.NaN(), errors.New("train: no validation data to evaluate (validation.jsonl)")
+	}
+	ld := NewLoader(t.val, LoaderConfig{BatchSize: t.cfg.BatchSize, Seed: t.cfg.Seed, PadID: t.padID()})
+	var sum float64
+	var n int
+	for i := 0; i < ld.BatchesPerEpoch(); i++ {
+		mb := ld.Batch(0, i)
+		res, err := t.m.Loss(&qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Rows: mb.Rows, T: mb.T})
+		if err != nil {
+			return math.NaN(), fmt.Errorf("train: evaluation: %w", err)
+		}
+		sum += res.Sum
+		n += res.Tokens
+	}
+	return sum / float64(n), nil
+}
+
+// saveAdapterDir writes the current adapter as a PEFT folder, atomically.
+func (t *trainer) saveAdapterDir(dir string) error {
+	t.tr.Sync(t.b)
+	tmp, err := TempDir(filepath.Dir(dir), filepath.Base(dir))
+	if err != nil {
+		return err
+	}
+	a := *t.tr.Adapter
+	a.Config.InferenceMode = true
+	if err := a.Save(tmp); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	return CommitDir(tmp, dir)
+}
+
+// checkpoint writes checkpoint-<step>/ completely under a temporary name,
+// renames it into place and applies SaveTotalLimit.
+func (t *trainer) checkpoint(step int) error {
+	if step <= 0 {
+		return nil
+	}
+	c := t.cfg
+	final := filepath.Join(c.OutputDir, fmt.Sprintf("checkpoint-%d", step))
+	tmp, err := TempDir(c.OutputDir, filepath.Base(final))
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		os.RemoveAll(tmp)
+		return err
+	}
+	t.tr.Sync(t.b)
+	a := *t.tr.Adapter
+	a.Config.InferenceMode = true
+	if err := a.Save(tmp); err != nil {
+		return fail(err)
+	}
+	if err := safetensors.WriteFile(filepath.Join(tmp, "optimizer.safetensors"), t.opt.Tensors(), map[string]string{"format": "pt"}); err != nil {
+		return fail(err)
+	}
+	if err := writeJSON(filepath.Join(tmp, "scheduler.json"), schedulerState{Kind: t.sched.Kind, BaseLR: t.sched.BaseLR, WarmupSteps: t.sched.WarmupSteps, TotalSteps: t.total, LastStep: step}); err != nil {
+		return fail(err)
+	}
+	next := Position{Epoch: step / t.perEpoch, Index: (step % t.perEpoch) * c.GradAccum}
+	if err := writeJSON(filepath.Join(tmp, "data_state.json"), dataState{Seed: c.Seed, Next: next, PerEpoch: t.perEpoch}); err != nil {
+		return fail(err)
+	}
+	if t.state.Extra == nil {
+		t.state.Extra = map[string]any{}
+	}
+	t.state.Extra["tune_evals_without_improvement"] = t.bad
+	if err := t.state.Save(filepath.Join(tmp, "trainer_state.json")); err != nil {
+		return fail(err)
+	}
+	if err := CommitDir(tmp, final); err != nil {
+		return fail(err)
+	}
+	if err := t.state.Save(filepath.Join(c.OutputDir, "trainer_state.json")); err != nil {
+		return err
+	}
+	if len(t.trainPts) > 0 {
+		if err := PlotLoss(filepath.Join(c.OutputDir, "loss.png"), t.trainPts, t.evalPts); err != nil {
+			return err
+		}
+	}
+	return t.rotate()
+}
+
+// rotate deletes the oldest checkpoints beyond SaveTotalLimit.
+func (t *trainer) rotate() error {
+	if t.cfg.SaveTotalLimit <= 0 {
+		return nil
+	}
+	entries, err := os.ReadDir(t.cfg.OutputDir)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	var steps []int
+	for _, e := range entries {
+		if n, ok := checkpointStep(e.Name()); ok && e.IsDir() {
+			steps = append(steps, n)
+		}
+	}
+	sort.Ints(steps)
+	for len(steps) > t.cfg.SaveTotalLimit {
+		if err := os.RemoveAll(filepath.Join(t.cfg.OutputDir, fmt.Sprintf("checkpoint-%d", steps[0]))); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		steps = steps[1:]
+	}
+	return nil
+}
+
+// finish writes the final adapter, the plot, the trainer state and, when
+// asked, the merged model.
+func (t *trainer) finish() error {
+	c := t.cfg
+	t.tr.Sync(t.b)
+	a := *t.tr.Adapter
+	a.Config.InferenceMode = true
+	if err := a.Save(c.OutputDir); err != nil {
+		return err
+	}
+	if err := t.state.Save(filepath.Join(c.OutputDir, "trainer_state.json")); err != nil {
+		return err
+	}
+	if len(t.trainPts) > 0 {
+		if err := PlotLoss(filepath.Join(c.OutputDir, "loss.png"), t.trainPts, t.evalPts); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(t.out, "adapter saved in %s\n", c.OutputDir)
+	if c.MergeAdapters {
+		dir := filepath.Join(c.OutputDir, "merged_model")
+		if err := Merge(MergeOptions{BaseModel: c.BaseModel, Adapter: &a, Output: dir, QLoRA: c.UseQLoRA, BlockSize: c.QuantBlockSize, WriteTokenizer: c.WriteTokenizer}); err != nil {
+			return err
+		}
+		fmt.Fprintf(t.out, "merged model saved in %s\n", dir)
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package train_test
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/lora"
+	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/train"
+)
+
+// tinyBase is the goldens' qwen2-tiny model (vocab 1000), used as a base
+// model that needs no tokenizer: the datasets are pre-tokenized.
+var tinyBase = filepath.Join("..", "testdata", "golden", "qwen2-tiny", "base_model")
+
+// writeTokenized writes n pre-tokenized records whose answers follow a
+// pattern the model can learn (each answer token is the prompt's first
+// token plus its offset), so the loss falls.
+func writeTokenized(t *testing.T, path string, n int, seed uint64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var sb strings.Builder
+	for i := 0; i < n; i++ {
+		p, a := 3+rng.IntN(5), 4+rng.IntN(6)
+		ids, labels := make([]int, 0, p+a), make([]int, 0, p+a)
+		first := 10 + rng.IntN(400)
+		for j := 0; j < p; j++ {
+			ids = append(ids, first+j*7)
+			labels = append(labels, -100)
+		}
+		for j := 0; j < a; j++ {
+			ids = append(ids, first+500+j)
+			labels = append(labels, first+500+j)
+		}
+		line, err := json.Marshal(map[string]any{"input_ids": ids, "labels": labels})
+		require.NoError(t, err)
+		sb.Write(line)
+		sb.WriteByte('\n')
+	}
+	require.NoError(t, os.WriteFile(path, []byte(sb.String()), 0o644))
+}
+
+func dataDir(t *testing.T) string {
+	dir := t.TempDir()
+	writeTokenized(t, filepath.Join(dir, "train.jsonl"), 24, 1)
+	writeTokenized(t, filepath.Join(dir, "validation.jsonl"), 6, 2)
+	return dir
+}
+
+func baseConfig(data, out string) train.Config {
+	return train.Config{
+		DataPath: data, OutputDir: out, BaseModel: tinyBase,
+		LoRA:      lora.Config{R: 4, LoraAlpha: 8, LoraDropout: 0.1, TargetModules: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}},
+		BatchSize: 3, GradAccum: 2, NumEpochs: 2, MaxLength: 64, Seed: 7, LR: 3e-3, Scheduler: "linear", WarmupSteps: 2,
+		AdamW:        train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 1},
+		LoggingSteps: 1, EvalSteps: 4, SaveSteps: 3,
+	}
+}
+
+// TestTrainOutputs runs a short training and checks every output the
+// README promises.
+func TestTrainOutputs(t *testing.T) {
+	data, out := dataDir(t), filepath.Join(t.TempDir(), "run")
+	cfg := baseConfig(data, out)
+	cfg.MergeAdapters = true
+	cfg.SaveTotalLimit = 2
+	var losses []float64
+	cfg.OnStep = func(_ int, l float64) { losses = append(losses, l) }
+	res, err := train.Run(context.Background(), cfg, cpu.New(0))
+	require.NoError(t, err)
+	require.Equal(t, 8, res.Steps) // 24 examples / 3 = 8 micro-batches = 4 steps per epoch, 2 epochs
+	require.Less(t, losses[len(losses)-1], losses[0], "loss falls")
+
+	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors", "trainer_state.json", "training_args.json",
+		"training_log.jsonl", "loss.png", "best_model/adapter_model.safetensors", "merged_model/config.json",
+		"merged_model/model.safetensors", "merged_model/generation_config.json", "checkpoint-6/optimizer.safetensors", "checkpoint-8/trainer_state.json"} {
+		require.FileExists(t, filepath.Join(out, f))
+	}
+	require.NoDirExists(t, filepath.Join(out, "checkpoint-3"), "save_total_limit 2 keeps checkpoint-6 and checkpoint-8")
+	events, err := filepath.Glob(filepath.Join(out, "runs", "events.out.tfevents.*"))
+	require.NoError(t, err)
+	require.Len(t, events, 1)
+
+	entries, err := train.ReadLog(filepath.Join(out, "training_log.jsonl"))
+	require.NoError(t, err)
+	var trainLines, evalLines int
+	for _, e := range entries {
+		if _, ok := e["eval_loss"]; ok {
+			evalLines++
+			continue
+		}
+		for _, k := range []string{"step", "epoch", "loss", "learning_rate", "grad_norm"} {
+			require.Contains(t, e, k)
+		}
+		trainLines++
+	}
+	require.Equal(t, 8, trainLines)
+	require.Equal(t, 2, evalLines) // steps 4 and 8
+
+	st, err := train.LoadTrainerState(filepath.Join(out, "trainer_state.json"))
+	require.NoError(t, err)
+	require.Equal(t, 8, st.GlobalStep)
+	require.NotNil(t, st.BestMetric)
+
+	// The saved adapter reloads and reproduces the evaluation loss of the
+	// run's last step, and the merged model gives the same loss.
+	cfgEval := baseConfig(data, out)
+	cfgEval.EvalOnly = true
+	cfgEval.Resume = filepath.Join(out, "checkpoint-8")
+	ev, err := train.Run(context.Background(), cfgEval, cpu.New(0))
+	require.NoError(t, err)
+	last, _ := train.EntryFloat(entries[len(entries)-1], "eval_loss")
+	require.Equal(t, last, ev.EvalLoss, "eval loss of the reloaded checkpoint")
+
+	m, err := qwen.Load(filepath.Join(out, "merged_model"), cpu.New(0))
+	require.NoError(t, err)
+	defer m.Free()
+	a, err := lora.Load(out, "final", m.Config.NumHiddenLayers, m.Config.ModuleShape)
+	require.NoError(t, err)
+	base, err := qwen.Load(tinyBase, cpu.New(0))
+	require.NoError(t, err)
+	defer base.Free()
+	base.SetAdapter(a)
+	ids := []int32{11, 18, 25, 511, 512, 513}
+	b := &qwen.Batch{IDs: ids, Rows: 1, T: len(ids)}
+	l1, err := m.Loss(b)
+	require.NoError(t, err)
+	l2, err := base.Loss(b)
+	require.NoError(t, err)
+	require.InDelta(t, l2.Mean, l1.Mean, 1e-5, "merged model against base + adapter")
+}
+
+// TestResumeBitExact interrupts a run after step 5 (a checkpoint is saved
+// on interruption), resumes it from "latest" and requires every later loss
+// to equal the uninterrupted run's bit for bit, with dropout on.
+func TestResumeBitExact(t *testing.T) {
+	data := dataDir(t)
+	full := map[int]float64{}
+	cfg := baseConfig(data, filepath.Join(t.TempDir(), "full"))
+	cfg.OnStep = func(s int, l float64) { full[s] = l }
+	_, err := train.Run(context.Background(), cfg, cpu.New(0))
+	require.NoError(t, err)
+
+	out := filepath.Join(t.TempDir(), "resumed")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg = baseConfig(data, out)
+	cfg.OnStep = func(s int, l float64) {
+		require.Equal(t, full[s], l, "step %d before the interruption", s)
+		if s == 5 {
+			cancel()
+		}
+	}
+	_, err = train.Run(ctx, cfg, cpu.New(0))
+	require.ErrorIs(t, err, train.ErrInterrupted)
+	require.DirExists(t, filepath.Join(out, "checkpoint-5"))
+
+	cfg = baseConfig(data, out)
+	cfg.Resume = "latest"
+	var resumed []int
+	cfg.OnStep = func(s int, l float64) {
+		resumed = append(resumed, s)
+		require.Equal(t, math.Float64bits(full[s]), math.Float64bits(l), "step %d after resuming: %v, uninterrupted %v", s, l, full[s])
+	}
+	_, err = train.Run(context.Background(), cfg, cpu.New(0))
+	require.NoError(t, err)
+	require.Equal(t, []int{6, 7, 8}, resumed)
+	entries, err := train.ReadLog(filepath.Join(out, "training_log.jsonl"))
+	require.NoError(t, err)
+	steps := 0
+	for _, e := range entries {
+		if _, ok := e["loss"]; ok {
+			steps++
+		}
+	}
+	require.Equal(t, 8, steps, "the log holds each step once after resuming")
+}
+
+func TestTrainBadInput(t *testing.T) {
+	data := dataDir(t)
+	out := filepath.Join(t.TempDir(), "run")
+	require.NoError(t, os.MkdirAll(filepath.Join(out, "checkpoint-2"), 0o755))
+	_, err := train.Run(context.Background(), baseConfig(data, out), cpu.New(0))
+	require.ErrorContains(t, err, "already holds a run")
+
+	cfg := baseConfig(data, filepath.Join(t.TempDir(), "x"))
+	cfg.BaseModel = t.TempDir()
+	_, err = train.Run(context.Background(), cfg, cpu.New(0))
+	require.ErrorContains(t, err, "config.json")
+
+	empty := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(empty, "train.jsonl"), nil, 0o644))
+	_, err = train.Run(context.Background(), baseConfig(empty, filepath.Join(t.TempDir(), "y")), cpu.New(0))
+	require.ErrorContains(t, err, "no records")
+
+	bad := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bad, "train.jsonl"), []byte("{\"input_ids\":[1,2],\"labels\":[1,2]}\n{oops\n"), 0o644))
+	_, err = train.Run(context.Background(), baseConfig(bad, filepath.Join(t.TempDir(), "z")), cpu.New(0))
+	require.ErrorContains(t, err, "train.jsonl:2")
+}
+
+// TestTrainDivergence makes the loss blow up and checks training stops
+// with a message and keeps the last good checkpoint.
+func TestTrainDivergence(t *testing.T) {
+	data := dataDir(t)
+	out := filepath.Join(t.TempDir(), "run")
+	cfg := baseConfig(data, out)
+	cfg.SaveSteps = 1
+	cfg.AdamW.MaxGradNorm = 0
+	cfg.LR = 1e30
+	cfg.WarmupSteps = 0
+	_, err := train.Run(context.Background(), cfg, cpu.New(0))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "last good checkpoint")
+	ck, err2 := train.LatestCheckpoint(out)
+	require.NoError(t, err2, "a checkpoint of the last good step exists")
+	require.FileExists(t, filepath.Join(ck, "adapter_model.safetensors"))
+}
