@@ -29,6 +29,8 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// modelDir is the folder openModel loaded the model from.
+	modelDir string
 }
 
 // Run executes the tune command line args (args[0] is the program name).
@@ -56,6 +58,8 @@ func Run(args []string, assets Assets, stdin io.Reader, stdout, stderr io.Writer
 			e.parseCommand(),
 			e.genDataCommand(),
 			e.evalCommand(),
+			e.trainCommand(),
+			e.mergeCommand(),
 			e.benchCommand(),
 		},
 		Action: func(c *ucli.Context) error {

@@ -179,11 +179,34 @@ func TestScoreReproducesGoldenLoss(t *testing.T) {
 
 func TestDemoGenerateAndEval(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
-	out, _, err := run(t, "", "demo", "--output_dir", dir, "--max_new_tokens", "4")
+	defer func() {
+		// The fine-tuned model, by environment: the adapter, then the
+		// merged model; both answer the same.
+		ft := filepath.Join(dir, "checkpoints", "qwen-legal-lora")
+		t.Setenv("FINETUNING_ENABLED", "true")
+		t.Setenv("FINETUNING_MODEL_PATH", ft)
+		a, stderr, err := run(t, "", "generate", "--base_model", filepath.Join(dir, "model"), "--prompt", "What law governs?", "--max_new_tokens", "5")
+		require.NoError(t, err)
+		require.Contains(t, stderr, "using the adapter in "+ft)
+		t.Setenv("USE_MERGED_MODEL", "true")
+		b, stderr, err := run(t, "", "generate", "--prompt", "What law governs?", "--max_new_tokens", "5")
+		require.NoError(t, err)
+		require.Contains(t, stderr, "using the merged model")
+		require.Equal(t, a, b)
+		t.Setenv("USE_MERGED_MODEL", "maybe")
+		_, _, err = run(t, "", "generate", "--prompt", "x")
+		require.ErrorContains(t, err, "USE_MERGED_MODEL")
+	}()
+	out, _, err := run(t, "", "demo", "--output_dir", dir, "--max_new_tokens", "4", "--steps", "8")
 	require.NoError(t, err)
 	require.Contains(t, out, "mean loss")
+	require.Contains(t, out, "trained adapter")
+	rd := "checkpoints/qwen-legal-lora/"
 	for _, f := range []string{"data/train.jsonl", "data/validation.jsonl", "data/test.jsonl", "data/legal_qa.jsonl",
-		"model/config.json", "model/model.safetensors", "model/tokenizer.json", "evaluation_report.json"} {
+		"model/config.json", "model/model.safetensors", "model/tokenizer.json", "evaluation_report.json",
+		rd + "adapter_config.json", rd + "adapter_model.safetensors", rd + "best_model/adapter_config.json",
+		rd + "merged_model/model.safetensors", rd + "merged_model/tokenizer.json", rd + "training_log.jsonl",
+		rd + "loss.png", rd + "trainer_state.json", rd + "checkpoint-8/optimizer.safetensors"} {
 		_, err := os.Stat(filepath.Join(dir, f))
 		require.NoError(t, err, f)
 	}
@@ -261,4 +284,59 @@ func TestParseAndGenData(t *testing.T) {
 	}
 	_, _, err = run(t, "", "gen-data", "--contract_path", "../testdata/contracts", "--split", "0.5,0.2")
 	require.ErrorContains(t, err, "--split")
+}
+
+// TestTrainAndMergeCommands trains from the command line on pre-tokenized
+// data with a YAML config after the command, resumes, merges with tune
+// merge and scores with the adapter and with the merged model.
+func TestTrainAndMergeCommands(t *testing.T) {
+	base := "../testdata/golden/qwen2-tiny/base_model"
+	data := t.TempDir()
+	var sb strings.Builder
+	for i := 0; i < 12; i++ {
+		ids := []int{5 + i, 6 + i, 7 + i, 500 + i, 501 + i, 502 + i}
+		labels := []int{-100, -100, -100, 500 + i, 501 + i, 502 + i}
+		line, _ := json.Marshal(map[string]any{"input_ids": ids, "labels": labels})
+		sb.Write(append(line, '\n'))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(data, "train.jsonl"), []byte(sb.String()), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(data, "validation.jsonl"), []byte(sb.String()), 0o644))
+	cfg := filepath.Join(t.TempDir(), "train.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("lora_r: 4\nlora_alpha: 8\nbatch_size: 2\ngradient_accumulation_steps: 2\n"), 0o644))
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"train", "--config", cfg, "--base_model", base, "--data_path", data, "--output_dir", out,
+		"--learning_rate", "5e-3", "--warmup_steps", "1", "--logging_steps", "1", "--eval_steps", "3", "--save_steps", "3", "--max_steps", "4"}
+	stdout, _, err := run(t, "", args...)
+	require.NoError(t, err)
+	require.Contains(t, stdout, "trained 4 steps")
+	require.Contains(t, stdout, "trainable parameters")
+	ac, err := os.ReadFile(filepath.Join(out, "adapter_config.json"))
+	require.NoError(t, err)
+	require.Contains(t, string(ac), `"r": 4`, "the YAML config after the command sets lora_r")
+
+	_, _, err = run(t, "", args...)
+	require.ErrorContains(t, err, "already holds a run")
+	_, _, err = run(t, "", append(args, "--resume_from_checkpoint", "latest", "--max_steps", "6")...)
+	require.ErrorContains(t, err, "schedule", "a resumed run must keep its schedule")
+
+	merged := filepath.Join(t.TempDir(), "merged")
+	_, _, err = run(t, "", "merge", "--base_model", base, "--adapter", out, "--output", merged)
+	require.NoError(t, err)
+	s1, _, err := run(t, "", "score", "--base_model", base, "--adapter", out, "--data", filepath.Join(data, "train.jsonl"))
+	require.NoError(t, err)
+	s2, _, err := run(t, "", "score", "--base_model", merged, "--data", filepath.Join(data, "train.jsonl"))
+	require.NoError(t, err)
+	last := func(s string) map[string]float64 {
+		lines := strings.Split(strings.TrimSpace(s), "\n")
+		var m map[string]float64
+		require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &m))
+		return m
+	}
+	require.InDelta(t, last(s1)["mean_loss"], last(s2)["mean_loss"], 1e-5)
+
+	_, _, err = run(t, "", "train", "--base_model", base, "--data_path", data, "--output_dir", filepath.Join(t.TempDir(), "e"), "--eval_only")
+	require.ErrorContains(t, err, "--eval_only needs")
+	stdout, _, err = run(t, "", "train", "--base_model", base, "--data_path", data, "--output_dir", out, "--eval_only", "--init_adapter", out)
+	require.NoError(t, err)
+	require.Contains(t, stdout, "eval loss")
 }

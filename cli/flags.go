@@ -43,7 +43,13 @@ func boolFlag(name, usage string, env ...string) ucli.Flag {
 // TUNE_CONFIG: YAML (.yaml, .yml), JSON (.json) or TOML (.toml), keyed by
 // flag names. Without one it returns an empty source.
 func configSource(c *ucli.Context) (altsrc.InputSourceContext, error) {
-	path := c.String("config")
+	path := ""
+	for _, x := range c.Lineage() {
+		if x.IsSet("config") {
+			path = x.String("config")
+			break
+		}
+	}
 	if path == "" {
 		return altsrc.NewMapInputSource("", map[interface{}]interface{}{}), nil
 	}
@@ -64,11 +70,28 @@ func configSource(c *ucli.Context) (altsrc.InputSourceContext, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
-	return src, nil
+	return lenient{src}, nil
 }
 
-// withConfig makes cmd read its flags' fallbacks from the --config file.
+// lenient accepts a whole number where a float flag is read from a
+// config file ("lora_alpha: 32" in YAML is an integer).
+type lenient struct{ altsrc.InputSourceContext }
+
+func (l lenient) Float64(name string) (float64, error) {
+	f, err := l.InputSourceContext.Float64(name)
+	if err == nil {
+		return f, nil
+	}
+	if i, ierr := l.InputSourceContext.Int(name); ierr == nil {
+		return float64(i), nil
+	}
+	return f, err
+}
+
+// withConfig makes cmd read its flags' fallbacks from the --config file,
+// which may be given before the command (a global flag) or after it.
 func withConfig(cmd *ucli.Command) *ucli.Command {
+	cmd.Flags = append(cmd.Flags, &ucli.StringFlag{Name: "config", Usage: "YAML, JSON or TOML file of flag values (keys are flag names)", EnvVars: []string{"TUNE_CONFIG"}})
 	cmd.Before = altsrc.InitInputSourceWithContext(cmd.Flags, configSource)
 	return cmd
 }

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -20,9 +22,62 @@ func modelFlags() []ucli.Flag {
 	}
 }
 
-// openModel loads --base_model and, if given, --adapter.
+// defaultOutputDir is where tune train writes and where the fine-tuned
+// model is looked for when FINETUNING_ENABLED is set.
+const defaultOutputDir = "checkpoints/qwen-legal-lora"
+
+// fineTuned resolves the FINETUNING_* environment: with
+// FINETUNING_ENABLED true, the model commands use the fine-tuned model in
+// FINETUNING_MODEL_PATH (default checkpoints/qwen-legal-lora): its
+// merged_model/ folder when USE_MERGED_MODEL is true, otherwise the base
+// model plus the adapter at its root. An explicit --adapter wins.
+func fineTuned() (enabled bool, path string, merged bool, err error) {
+	on, err := envBool("FINETUNING_ENABLED")
+	if err != nil || !on {
+		return false, "", false, err
+	}
+	path = os.Getenv("FINETUNING_MODEL_PATH")
+	if path == "" {
+		path = defaultOutputDir
+	}
+	merged, err = envBool("USE_MERGED_MODEL")
+	return true, path, merged, err
+}
+
+// envBool reads a true/false environment variable (unset is false).
+func envBool(name string) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q is not true or false", name, v)
+	}
+	return b, nil
+}
+
+// openModel loads --base_model and, if given, --adapter (or the
+// fine-tuned model the FINETUNING_* variables name).
 func (e *env) openModel(c *ucli.Context) (*qwen.Model, error) {
 	dir := c.String("base_model")
+	adapter := c.String("adapter")
+	on, ft, merged, err := fineTuned()
+	if err != nil {
+		return nil, err
+	}
+	if on && adapter == "" {
+		if merged {
+			dir = filepath.Join(ft, "merged_model")
+			fmt.Fprintf(e.stderr, "tune: FINETUNING_ENABLED and USE_MERGED_MODEL: using the merged model %s\n", dir)
+		} else {
+			adapter = ft
+			fmt.Fprintf(e.stderr, "tune: FINETUNING_ENABLED: using the adapter in %s\n", ft)
+		}
+		if !fileExists(filepath.Join(ft)) {
+			return nil, fmt.Errorf("FINETUNING_ENABLED is set but the fine-tuned model %s does not exist (train one with tune train, or set FINETUNING_MODEL_PATH)", ft)
+		}
+	}
 	if dir == "" {
 		return nil, fmt.Errorf("--base_model (or BASE_MODEL) is required")
 	}
@@ -30,9 +85,11 @@ func (e *env) openModel(c *ucli.Context) (*qwen.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ad := c.String("adapter"); ad != "" {
+	e.modelDir = dir
+	if ad := adapter; ad != "" {
 		a, err := lora.Load(ad, filepath.Base(ad), m.Config.NumHiddenLayers, m.Config.ModuleShape)
 		if err != nil {
+			m.Free()
 			return nil, err
 		}
 		m.SetAdapter(a)
@@ -40,15 +97,11 @@ func (e *env) openModel(c *ucli.Context) (*qwen.Model, error) {
 	return m, nil
 }
 
-// modelTokenizer picks the tokenizer for model m: --tokenizer, else the
-// model folder's tokenizer.json, else the built-in one. It checks that the
+// modelTokenizer picks the tokenizer for model m (opened by openModel):
+// --tokenizer, else the model folder's tokenizer.json, else the built-in one. It checks that the
 // model's vocabulary covers the tokenizer's ids.
 func (e *env) modelTokenizer(c *ucli.Context, m *qwen.Model) (*tokenizer.Tokenizer, error) {
-	path := c.String("tokenizer")
-	if path == "" && fileExists(filepath.Join(c.String("base_model"), "tokenizer.json")) {
-		path = c.String("base_model")
-	}
-	tok, err := e.loadTokenizer(path)
+	tok, path, err := e.tokenizerFor(c, e.modelDir)
 	if err != nil {
 		return nil, err
 	}
@@ -60,4 +113,15 @@ func (e *env) modelTokenizer(c *ucli.Context, m *qwen.Model) (*tokenizer.Tokeniz
 		return nil, fmt.Errorf("%s has %d tokens but the model's vocab_size is %d: pass a matching --tokenizer", name, tok.VocabSize(), m.Config.VocabSize)
 	}
 	return tok, nil
+}
+
+// tokenizerFor picks a model folder's tokenizer: --tokenizer, else the
+// folder's tokenizer.json, else the built-in one (path "").
+func (e *env) tokenizerFor(c *ucli.Context, modelDir string) (*tokenizer.Tokenizer, string, error) {
+	path := c.String("tokenizer")
+	if path == "" && modelDir != "" && fileExists(filepath.Join(modelDir, "tokenizer.json")) {
+		path = modelDir
+	}
+	tok, err := e.loadTokenizer(path)
+	return tok, path, err
 }

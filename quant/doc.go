@@ -26,28 +26,35 @@
 // Quantization follows bitsandbytes' CUDA kernels, the path by which
 // transformers quantizes: the scaled value is the float32 product of the
 // element and the float32 reciprocal of the absmax; the NF4 code is taken
-// with the strict comparisons of the kernel's decision tree against the
-// float32 midpoints of adjacent codes, so a value exactly on a midpoint gets
-// the lower code; the 8-bit code of double quantization is found by the
-// kernel's binary search, which at an exact midpoint keeps its final pivot
-// (the upper or the lower neighbour depending on the search path). An
-// all-zero block has absmax 0, reciprocal +Inf and scaled values NaN, which
-// the kernels map to code 0; it dequantizes to zeros.
+// with the strict comparisons of the kernel's decision tree (dQuantizeNF4)
+// against its float literals, which lie within one unit in the last place
+// (ulp) of the float32 midpoints of adjacent codes, so a value exactly on
+// one gets the lower code; the 8-bit code of double quantization is found
+// by the kernel's binary search (dQuantize), which at an exact midpoint
+// keeps its final pivot, the upper or the lower neighbour depending on the
+// search path. An all-zero block has absmax 0, reciprocal +Inf and scaled
+// values NaN, which both kernels map to code 0; it dequantizes to zeros.
 //
-// bitsandbytes' CPU paths differ in these details: its C++ 8-bit
-// quantizer divides instead of multiplying by the reciprocal, breaks ties
-// towards the lower index and sets code[0] of the map to -1 in place; its
-// PyTorch fallback for 4-bit scales in the weights' own dtype and takes the
-// first of equally near codes. Two further details cannot be matched to the
-// bit: the offset (PyTorch's float32 mean, whose rounding depends on the
-// reduction order) is accumulated here in float64 and rounded once, and the
-// dynamic map depends in its last bits on PyTorch's CPU vector kernel (see
-// [DynamicMap]). Both only move the 8-bit codes of values within a rounding
-// error of a midpoint.
+// Three details cannot be matched to the bit, and each can only move the
+// code of a value lying within about one float32 ulp of a decision
+// boundary: bitsandbytes builds its kernels with --use_fast_math, so on the
+// GPU the reciprocal is the hardware approximation (within one ulp of the
+// IEEE reciprocal used here) and denormals flush to zero; the offset of
+// double quantization is PyTorch's float32 mean, whose last bit depends on
+// the reduction order (here the sum is accumulated in float64 and rounded
+// once); and the dynamic map depends in its last bits on PyTorch's CPU
+// vector kernel (see [DynamicMap]).
 //
-// Dequantization gives the float32 products code value × scale, bit for bit
+// bitsandbytes' CPU paths differ more: its C++ 8-bit quantizer divides by
+// the absmax, breaks ties towards the lower index and overwrites code[0] of
+// the map with -1; its PyTorch fallback for 4-bit scales in the weights'
+// own dtype and takes the first of equally near codes.
+//
+// Dequantization gives the float32 products code value × scale (the scale
+// of double quantization rounded as bitsandbytes rounds it), bit for bit
 // the values bitsandbytes computes before it rounds them to the original
-// dtype (recorded in NF4.DType).
+// dtype recorded in NF4.DType. Loading a checkpoint with [Read] therefore
+// reproduces bitsandbytes' weights exactly.
 //
 // # Serialized layout
 //

@@ -17,10 +17,11 @@ var dynamicMap = buildDynamicMap()
 // torch.linspace(0.1, 1, 2^e+1), plus 0 and 1. bitsandbytes builds it with
 // PyTorch on the CPU, and the last bit of some linspace values depends on
 // the vector kernel PyTorch picks: these are the values of its AVX2 kernel
-// (x86-64 with AVX2, the common case), which differ from those of the
-// generic kernel in 12 entries and from those of the AVX-512 kernel in more,
-// each by one unit in the last place. Checkpoints carry the map they were
-// quantized with, and [Read] uses that one.
+// (x86-64 with AVX2, the common case; checked against PyTorch 1.13). With
+// its generic kernel 12 entries come out one or two units in the last place
+// smaller in magnitude, and an emulation of its AVX-512 kernel differs in 28
+// entries. Checkpoints carry the map they were quantized with, and [Read]
+// uses that one.
 func DynamicMap() [256]float32 { return dynamicMap }
 
 // buildDynamicMap follows create_dynamic_map: float32 linspace boundaries,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // NF4Code holds the 16 values of the NF4 data type in ascending order; code
@@ -31,8 +32,11 @@ var NF4Code = [16]float32{
 }
 
 // nf4Thresholds[k] separates NF4Code[k] from NF4Code[k+1]. They are the
-// float literals of bitsandbytes' CUDA decision tree dQuantizeNF4; each
-// equals the float32 midpoint (NF4Code[k]+NF4Code[k+1])*0.5.
+// float literals of bitsandbytes' CUDA decision tree dQuantizeNF4, which the
+// compiler rounds from decimal straight to float32, as Go does here. Each is
+// within one unit in the last place of the float32 midpoint
+// (NF4Code[k]+NF4Code[k+1])*0.5: equal to it, except thresholds 0, 12 and
+// 14, one below it, and threshold 8, one above it.
 var nf4Thresholds = [15]float32{
 	-0.8480964004993439,
 	-0.6106329262256622,
@@ -53,8 +57,8 @@ var nf4Thresholds = [15]float32{
 
 // quantizeNF4 returns the NF4 code of x, a value already scaled into
 // [-1, 1]: the number of thresholds strictly below x. That is what the
-// decision tree of dQuantizeNF4 returns, ties (x equal to a threshold)
-// included, and like it a NaN gets code 0.
+// decision tree of dQuantizeNF4 returns, for x equal to a threshold (the
+// lower code) too, and like it a NaN gets code 0.
 func quantizeNF4(x float32) byte {
 	var q byte
 	for _, t := range nf4Thresholds {
@@ -136,7 +140,7 @@ func Quantize(w []float32, shape []int, blockSize int, double bool) (*NF4, error
 	}
 	blocks := ceilDiv(n, blockSize)
 	q := &NF4{
-		Shape:     append([]int(nil), shape...),
+		Shape:     slices.Clone(shape),
 		BlockSize: blockSize,
 		Data:      make([]byte, (n+1)/2),
 		Absmax:    make([]float32, blocks),
@@ -220,11 +224,10 @@ func (q *NF4) Dequantize(out []float32) {
 func (q *NF4) DequantizeRange(out []float32, start int) {
 	n := q.Len()
 	if start < 0 || start > n || len(out) > n-start {
-		panic(fmt.Sprintf("quant: DequantizeRange: elements [%d, %d) are not inside the tensor's %d", start, start+len(out), n))
+		panic(fmt.Sprintf("quant: DequantizeRange: range [%d, %d) is not inside the tensor's [0, %d)", start, start+len(out), n))
 	}
 	end := start + len(out)
-	for i := start; i < end; {
-		b := i / q.BlockSize
+	for i, b := start, start/q.BlockSize; i < end; b++ {
 		hi := min((b+1)*q.BlockSize, end)
 		var t [16]float32
 		s := q.scale(b)

@@ -200,9 +200,6 @@ func Read(name string, get func(string) (safetensors.Tensor, bool)) (*NF4, error
 	} else if q.Double, err = readDouble(name, get, s, blocks); err != nil {
 		return nil, err
 	}
-	if err := q.check(); err != nil {
-		return nil, tensorErr(stateName, "%w", err)
-	}
 	return q, nil
 }
 

@@ -145,6 +145,12 @@ func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer, qua
 // the config has one) and model.safetensors (F32 or BF16), sharded when it
 // exceeds maxShardBytes (0: never).
 func SaveRandom(dir string, c *Config, seed uint64, dtype safetensors.DType, maxShardBytes int64) error {
+	return SaveRandomWith(dir, c, seed, dtype, maxShardBytes, nil)
+}
+
+// SaveRandomWith is SaveRandom with adjust, when not nil, applied to each
+// tensor's values before they are written (to scale a gain, say).
+func SaveRandomWith(dir string, c *Config, seed uint64, dtype safetensors.DType, maxShardBytes int64, adjust func(TensorSpec, []float32)) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("qwen: random model: %w", err)
 	}
@@ -154,6 +160,9 @@ func SaveRandom(dir string, c *Config, seed uint64, dtype safetensors.DType, max
 	var ts []safetensors.Tensor
 	for _, s := range c.Specs() {
 		v := RandomTensor(s, seed)
+		if adjust != nil {
+			adjust(s, v)
+		}
 		switch dtype {
 		case safetensors.BF16:
 			ts = append(ts, safetensors.BF16Tensor(s.Name, s.Shape, v))

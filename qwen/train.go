@@ -169,23 +169,38 @@ func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int
 	xf, last, dlast := slot("xfinal", rows*h), slot("last", rows*h), slot("dlast", rows*h)
 	m.B.RMSNorm(last, xf, m.Norm, rows, h, eps)
 
-	// The LM head and the loss, a chunk of rows at a time, so the
+	// The LM head and the loss, only for rows with a target (the prompt's
+	// rows need no logits) and a chunk of them at a time, so the
 	// [rows × vocab] logits never exist whole.
-	loss := make([]float64, chunk)
-	for r0 := 0; r0 < rows; r0 += chunk {
-		n := min(chunk, rows-r0)
-		logits := slot("logits", n*V)
-		x := m.B.Slice(last, r0*h, n*h)
-		m.B.Linear(logits, x, m.LMHead, nil, n, h, V)
-		m.B.CrossEntropy(loss, logits, targets[r0:r0+n], n, V)
-		for i := 0; i < n; i++ {
-			if targets[r0+i] != backend.IgnoreIndex {
-				lossSum += loss[i]
-				tokens++
-			}
+	var scored []int32
+	for i, t := range targets {
+		if t != backend.IgnoreIndex {
+			scored = append(scored, int32(i))
 		}
-		m.B.CrossEntropyBackward(logits, logits, targets[r0:r0+n], n, V, float32(o.LossScale))
-		m.B.LinearBackward(m.B.Slice(dlast, r0*h, n*h), logits, m.LMHead, n, h, V)
+	}
+	m.B.Zero(dlast, rows*h)
+	loss := make([]float64, chunk)
+	tg := make([]int32, chunk)
+	for c0 := 0; c0 < len(scored); c0 += chunk {
+		idx := scored[c0:min(c0+chunk, len(scored))]
+		n := len(idx)
+		x, dx := slot("lm_x", n*h), slot("lm_dx", n*h)
+		logits := slot("logits", n*V)
+		m.B.Embedding(x, last, idx, h) // gathers the scored rows of last
+		for i, r := range idx {
+			tg[i] = targets[r]
+		}
+		m.B.Linear(logits, x, m.LMHead, nil, n, h, V)
+		m.B.CrossEntropy(loss, logits, tg[:n], n, V)
+		for i := 0; i < n; i++ {
+			lossSum += loss[i]
+		}
+		tokens += n
+		m.B.CrossEntropyBackward(logits, logits, tg[:n], n, V, float32(o.LossScale))
+		m.B.LinearBackward(dx, logits, m.LMHead, n, h, V)
+		for i, r := range idx {
+			m.B.AddScaled(m.B.Slice(dlast, int(r)*h, h), m.B.Slice(dx, i*h, h), 1, h)
+		}
 	}
 	if math.IsNaN(lossSum) || math.IsInf(lossSum, 0) {
 		return lossSum, tokens, fmt.Errorf("qwen: loss is %v", lossSum)
@@ -243,6 +258,8 @@ func TrainLayout(c *Config, rows, chunk, loraR int, recompute bool) Layout {
 	l.add("xfinal", rows*h)
 	l.add("last", rows*h)
 	l.add("dlast", rows*h)
+	l.add("lm_x", chunk*h)
+	l.add("lm_dx", chunk*h)
 	l.add("logits", chunk*c.VocabSize)
 	l.add("dx", rows*h)
 	l.add("dhn", rows*h)

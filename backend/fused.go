@@ -1,0 +1,77 @@
+package backend
+
+// Optional fused ops. A backend implements them where fusing pays (the CUDA
+// backend does); callers type-assert and otherwise compose the same result
+// from the ops of Backend, exactly as each op's documentation shows. The
+// CPU needs none of them. backend/conformance.TestFused checks a fused op
+// against that composition on a reference backend.
+
+// LoRAShape gives the sizes of one LoRA-adapted linear layer: Rows tokens
+// of In features in, Out features out, adapter rank Rank, and the adapter's
+// scaling Scale (PEFT's lora_alpha/r).
+type LoRAShape struct {
+	Rows, In, Out, Rank int
+	Scale               float32
+}
+
+// LoRALinear is the linear layer of a (Q)LoRA-adapted projection, fused:
+// the frozen weight W [Out, In] and the adapter A [Rank, In], B [Out, Rank]
+// (PEFT's lora_A and lora_B weights) in one op, forward and backward.
+//
+// W is a buffer from Quant.UploadNF4 (QLoRA) or a float buffer (LoRA);
+// bias [Out] is a float buffer or nil; A, B, dA and dB are buffers from
+// Memory.Alloc. The activations x, y [Rows, In|Out] and dy, dx are buffers
+// from AllocActivation, which may store a narrower type (bfloat16 on the
+// CUDA backend), so the fused op is checked with that type's tolerances.
+type LoRALinear interface {
+	// AllocActivation returns a zero-filled buffer of n elements in the
+	// storage the fused op takes activations in. Upload and Download
+	// convert to and from float32.
+	AllocActivation(n int) Buffer
+
+	// LoRALinearForward computes y = x·Wᵀ + bias + Scale·(x·Aᵀ)·Bᵀ, writing
+	// y with `=`. Its unfused equivalent, with t [Rows, Rank], u [Rows, Out]
+	// and, for an NF4 weight, wf [Out, In] scratch buffers:
+	//
+	//	Dequantize(wf, w)                          // NF4 only; then use wf as w
+	//	Linear(y, x, w, bias, Rows, In, Out)       // y = x·Wᵀ + bias
+	//	Linear(t, x, A, nil, Rows, In, Rank)       // t = x·Aᵀ
+	//	Linear(u, t, B, nil, Rows, Rank, Out)      // u = t·Bᵀ
+	//	AddScaled(y, u, Scale, Rows*Out)           // y += Scale·u
+	LoRALinearForward(y, x, w, bias, a, b Buffer, s LoRAShape)
+
+	// LoRALinearBackward computes, from dy [Rows, Out] and the forward
+	// input x, the input gradient dx = dy·W + Scale·(dy·B)·A with `=` (dx
+	// may be nil to skip it) and accumulates the adapter's gradients
+	// dA += Scale·(dy·B)ᵀ·x and dB += Scale·dyᵀ·(x·Aᵀ) with `+=`, as
+	// LinearWeightGrad does. Its unfused equivalent, with g, gs, t, ts
+	// [Rows, Rank] and e [Rows, In] scratch buffers and wf as above:
+	//
+	//	LinearBackward(dx, dy, w, Rows, In, Out)   // dx = dy·W
+	//	LinearBackward(g, dy, B, Rows, Rank, Out)  // g = dy·B
+	//	LinearBackward(e, g, A, Rows, In, Rank)    // e = g·A
+	//	AddScaled(dx, e, Scale, Rows*In)           // dx += Scale·e
+	//	Zero(gs, Rows*Rank)
+	//	AddScaled(gs, g, Scale, Rows*Rank)         // gs = Scale·g
+	//	LinearWeightGrad(dA, gs, x, Rows, In, Rank) // dA += gsᵀ·x
+	//	Linear(t, x, A, nil, Rows, In, Rank)       // t = x·Aᵀ
+	//	Zero(ts, Rows*Rank)
+	//	AddScaled(ts, t, Scale, Rows*Rank)         // ts = Scale·t
+	//	LinearWeightGrad(dB, dy, ts, Rows, Rank, Out) // dB += dyᵀ·ts
+	LoRALinearBackward(dx, da, db, dy, x, w, a, b Buffer, s LoRAShape)
+}
+
+// ClippedAdamW is one optimizer step with global gradient-norm clipping,
+// fused so that the clipping coefficient never leaves the device.
+type ClippedAdamW interface {
+	// AdamWClipped clips the gradients g of n elements by their global L2
+	// norm as torch.nn.utils.clip_grad_norm_(max_norm=maxNorm) does, takes
+	// one AdamW step (s.GradScale is ignored) and returns the norm before
+	// clipping. Its unfused equivalent:
+	//
+	//	norm := math.Sqrt(SumSquares(g, n))
+	//	s.GradScale = min(1, float32(maxNorm)/(float32(norm)+1e-6))
+	//	AdamW(p, g, m, v, n, s)
+	//	return norm
+	AdamWClipped(p, g, m, v Buffer, n int, s AdamWStep, maxNorm float64) float64
+}

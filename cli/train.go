@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/tune-dev/tune/lora"
+	"github.com/tune-dev/tune/train"
+)
+
+// allModules is the default --target_modules: all seven projections.
+var allModules = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+
+func trainFlags() []ucli.Flag {
+	return []ucli.Flag{
+		strFlag("data_path", "folder with train.jsonl (and validation.jsonl, test.jsonl), or one JSONL file", "data/training"),
+		strFlag("output_dir", "where checkpoints, the adapter and the logs go", defaultOutputDir),
+		strFlag("base_model", "Hugging Face Qwen2 model folder to fine-tune", "", "BASE_MODEL"),
+		strFlag("tokenizer", "tokenizer.json, .json.gz or folder (default: the model folder's, else the built-in Qwen2.5 tokenizer)", "", "TUNE_TOKENIZER"),
+		intFlag("lora_r", "LoRA rank", 16, "LORA_R"),
+		floatFlag("lora_alpha", "LoRA alpha (scaling alpha/r, or alpha/sqrt(r) with --use_rslora)", 32, "LORA_ALPHA"),
+		floatFlag("lora_dropout", "dropout on the LoRA branch's input", 0.05, "LORA_DROPOUT"),
+		strFlag("target_modules", "comma-separated projections to adapt", allModules),
+		boolFlag("use_rslora", "rank-stabilized scaling alpha/sqrt(r)"),
+		strFlag("init_adapter", "start from this PEFT adapter folder (its r, lora_alpha, target_modules and use_rslora win over the flags)", ""),
+		boolFlag("use_qlora", "keep the base projections in 4-bit NF4 with double quantization (QLoRA)"),
+		intFlag("batch_size", "sequences per micro-batch", 4),
+		intFlag("gradient_accumulation_steps", "micro-batches per optimizer step", 4),
+		intFlag("num_epochs", "passes over the training data", 3),
+		intFlag("max_steps", "optimizer steps to run (overrides --num_epochs when positive)", -1),
+		intFlag("max_length", "tokens per record; longer records are truncated (and counted)", 2048),
+		boolFlag("packing", "pack several records into each sequence of --max_length tokens"),
+		floatFlag("learning_rate", "peak learning rate", 2e-4),
+		strFlag("lr_scheduler_type", "linear, cosine, constant or constant_with_warmup", "linear"),
+		intFlag("warmup_steps", "linear warmup steps", 100),
+		floatFlag("warmup_ratio", "warmup as a fraction of all steps (used when --warmup_steps is 0)", 0),
+		floatFlag("weight_decay", "AdamW decoupled weight decay", 0),
+		floatFlag("max_grad_norm", "clip the global gradient norm to this (0: no clipping)", 1),
+		intFlag("seed", "seed for the adapter's initialization, shuffling and dropout", 42),
+		intFlag("logging_steps", "log every this many optimizer steps", 10),
+		intFlag("eval_steps", "evaluate on validation.jsonl every this many steps (0: --logging_steps)", 100),
+		intFlag("save_steps", "save a checkpoint every this many steps", 500),
+		intFlag("save_total_limit", "keep only the newest this many checkpoints (0: all)", 3),
+		intFlag("early_stopping_patience", "stop after this many evaluations without a better eval loss (0: never)", 0),
+		boolFlag("gradient_checkpointing", "recompute each layer's activations in the backward pass (less memory, about 30% slower)"),
+		boolFlag("merge_adapters", "also write merged_model/: the base model with the adapter folded in"),
+		strFlag("resume_from_checkpoint", "continue a run from a checkpoint folder, or \"latest\"", ""),
+		boolFlag("overwrite_output_dir", "start afresh in an output folder that holds a run"),
+		boolFlag("eval_only", "evaluate the adapter (--init_adapter, or --resume_from_checkpoint) on validation.jsonl and stop"),
+	}
+}
+
+func (e *env) trainCommand() *ucli.Command {
+	return withConfig(&ucli.Command{
+		Name:  "train",
+		Usage: "fine-tune a Qwen2 model with LoRA or QLoRA on JSONL records and write a PEFT adapter",
+		Flags: trainFlags(),
+		Action: func(c *ucli.Context) error {
+			cfg, err := e.trainConfig(c)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := train.Run(ctx, cfg, e.backend(c))
+			if err != nil {
+				return err
+			}
+			if cfg.EvalOnly {
+				return nil
+			}
+			msg := fmt.Sprintf("trained %d steps: loss %.4f -> %.4f, %.0f tokens/s", res.Steps, res.FirstLoss, res.FinalLoss, res.TokensPerSec)
+			if !isNaN(res.EvalLoss) {
+				msg += fmt.Sprintf(", eval loss %.4f", res.EvalLoss)
+			}
+			fmt.Fprintln(e.stdout, msg+"; outputs in "+res.OutputDir)
+			return nil
+		},
+	})
+}
+
+func isNaN(x float64) bool { return x != x }
+
+// trainConfig turns the flags into a train.Config.
+func (e *env) trainConfig(c *ucli.Context) (train.Config, error) {
+	base := c.String("base_model")
+	if base == "" {
+		return train.Config{}, errors.New("--base_model (or BASE_MODEL) is required")
+	}
+	if !fileExists(filepath.Join(base, "config.json")) {
+		return train.Config{}, fmt.Errorf("base model folder %s has no config.json", base)
+	}
+	var mods []string
+	for _, m := range strings.Split(c.String("target_modules"), ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			mods = append(mods, m)
+		}
+	}
+	tok, _, err := e.tokenizerFor(c, base)
+	if err != nil {
+		return train.Config{}, err
+	}
+	cfg := train.Config{
+		DataPath: c.String("data_path"), OutputDir: c.String("output_dir"), BaseModel: base, Tokenizer: tok,
+		WriteTokenizer: func(dir string) error { return e.writeTokenizerFiles(c, dir) },
+		LoRA: lora.Config{R: c.Int("lora_r"), LoraAlpha: c.Float64("lora_alpha"), LoraDropout: c.Float64("lora_dropout"),
+			TargetModules: mods, UseRSLoRA: c.Bool("use_rslora")},
+		InitAdapter: c.String("init_adapter"), UseQLoRA: c.Bool("use_qlora"),
+		BatchSize: c.Int("batch_size"), GradAccum: c.Int("gradient_accumulation_steps"), NumEpochs: c.Int("num_epochs"),
+		MaxSteps: c.Int("max_steps"), MaxLength: c.Int("max_length"), Pack: c.Bool("packing"), Seed: uint64(c.Int("seed")),
+		LR: c.Float64("learning_rate"), Scheduler: c.String("lr_scheduler_type"), WarmupSteps: c.Int("warmup_steps"), WarmupRatio: c.Float64("warmup_ratio"),
+		AdamW:        train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: c.Float64("weight_decay"), MaxGradNorm: c.Float64("max_grad_norm")},
+		LoggingSteps: c.Int("logging_steps"), EvalSteps: c.Int("eval_steps"), SaveSteps: c.Int("save_steps"),
+		SaveTotalLimit: c.Int("save_total_limit"), EarlyStoppingPatience: c.Int("early_stopping_patience"),
+		Recompute: c.Bool("gradient_checkpointing"), MergeAdapters: c.Bool("merge_adapters"),
+		Resume: c.String("resume_from_checkpoint"), Overwrite: c.Bool("overwrite_output_dir"), EvalOnly: c.Bool("eval_only"),
+		Out: e.stdout, Progress: e.stderr, ProgressBar: train.IsTerminal(e.stderr),
+	}
+	if cfg.EvalOnly && cfg.InitAdapter == "" && cfg.Resume == "" {
+		return cfg, errors.New("--eval_only needs the adapter to evaluate: --init_adapter DIR or --resume_from_checkpoint DIR|latest")
+	}
+	return cfg, nil
+}
+
+// writeTokenizerFiles puts the tokenizer a run used into a model folder
+// (for a merged model whose base folder has no tokenizer files):
+// tokenizer.json (inflated when gzipped) and tokenizer_config.json when the
+// --tokenizer folder has one.
+func (e *env) writeTokenizerFiles(c *ucli.Context, dir string) error {
+	path := c.String("tokenizer")
+	if path == "" {
+		return writeBuiltinTokenizer(e, dir)
+	}
+	src := path
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		src = filepath.Join(path, "tokenizer.json")
+		if !fileExists(src) {
+			src += ".gz"
+		}
+		if cfg := filepath.Join(path, "tokenizer_config.json"); fileExists(cfg) {
+			data, err := os.ReadFile(cfg)
+			if err != nil {
+				return err
+			}
+			if err := train.WriteFileAtomic(filepath.Join(dir, "tokenizer_config.json"), data, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if strings.HasSuffix(src, ".gz") {
+		if data, err = gunzip(data); err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
+	}
+	return train.WriteFileAtomic(filepath.Join(dir, "tokenizer.json"), data, 0o644)
+}
+
+func (e *env) mergeCommand() *ucli.Command {
+	return withConfig(&ucli.Command{
+		Name:  "merge",
+		Usage: "fold a PEFT LoRA adapter into its base model and write a plain Hugging Face model folder",
+		Flags: []ucli.Flag{
+			strFlag("base_model", "Hugging Face Qwen2 model folder the adapter was trained on", "", "BASE_MODEL"),
+			strFlag("adapter", "PEFT adapter folder (adapter_config.json + adapter_model.safetensors)", "", "TUNE_ADAPTER"),
+			strFlag("output", "folder for the merged model", ""),
+			boolFlag("use_qlora", "merge into the NF4 round trip of the base weights, as a QLoRA run trained them"),
+			strFlag("tokenizer", "tokenizer to write when the base folder has none (default: the built-in Qwen2.5 tokenizer)", "", "TUNE_TOKENIZER"),
+		},
+		Action: func(c *ucli.Context) error {
+			for _, f := range []string{"base_model", "adapter", "output"} {
+				if c.String(f) == "" {
+					return fmt.Errorf("--%s is required", f)
+				}
+			}
+			err := train.Merge(train.MergeOptions{
+				BaseModel: c.String("base_model"), AdapterDir: c.String("adapter"), Output: c.String("output"),
+				QLoRA: c.Bool("use_qlora"), WriteTokenizer: func(dir string) error { return e.writeTokenizerFiles(c, dir) },
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "merged %s into %s: %s\n", c.String("adapter"), c.String("base_model"), c.String("output"))
+			return nil
+		},
+	})
+}

@@ -1,0 +1,73 @@
+// common.cuh: what the library's .cu files share (not part of the ABI).
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <stdint.h>
+
+#include "tune_cuda.h"
+
+// Reusable device scratch, one slot per use, grown on demand and kept for
+// the context's lifetime (a whole-weight bf16 copy is reused across layers).
+enum scratch_slot {
+  SCRATCH_WEIGHT,   // bf16 [out, in]: the merged weight W + scale*B*A
+  SCRATCH_LORA_A,   // bf16 [rank, in]
+  SCRATCH_LORA_B,   // bf16 [out, rank]
+  SCRATCH_T,        // bf16 [rows, rank]: scale * x*A^T
+  SCRATCH_G,        // bf16 [rows, rank]: scale * dy*B
+  SCRATCH_BIAS,     // bf16 [out]
+  SCRATCH_PARTIALS, // double [<= 1024]: per-block sums of squares
+  SCRATCH_SLOTS
+};
+
+struct gemm_cache;  // lora_linear.cu
+
+struct tune_ctx {
+  int device;
+  cudaStream_t stream;
+  cublasLtHandle_t lt;
+  void *workspace;  // cuBLASLt workspace
+  size_t workspace_bytes;
+  double *sum;      // device scalar: the last sum of squares
+  void *scratch[SCRATCH_SLOTS];
+  size_t scratch_bytes[SCRATCH_SLOTS];
+  gemm_cache *gemms; // cuBLASLt plans by shape (lora_linear.cu)
+};
+
+// fail records a formatted message as the calling thread's last error and
+// returns st.
+tune_status fail(tune_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// cuda_fail maps a CUDA runtime error to a status and message about what.
+tune_status cuda_fail(cudaError_t e, const char *what);
+// enter checks ctx and makes its device current on this thread.
+tune_status enter(tune_ctx *ctx);
+// launched checks for a launch error of the kernel just queued.
+tune_status launched(const char *kernel);
+// scratch returns slot of ctx with at least bytes bytes.
+tune_status scratch(tune_ctx *ctx, scratch_slot slot, size_t bytes, void **out);
+// gemm_cache_destroy frees the cuBLASLt plans (lora_linear.cu).
+void gemm_cache_destroy(tune_ctx *ctx);
+
+#define TRY(call)                        \
+  do {                                   \
+    tune_status st_ = (call);            \
+    if (st_ != TUNE_OK) return st_;      \
+  } while (0)
+
+#define TRY_CUDA(call, what)                               \
+  do {                                                     \
+    cudaError_t e_ = (call);                               \
+    if (e_ != cudaSuccess) return cuda_fail(e_, (what));   \
+  } while (0)
+
+// Threads per block of the elementwise kernels.
+constexpr int kThreads = 256;
+
+static inline unsigned blocks_for(int64_t work, int per_block) {
+  return (unsigned)((work + per_block - 1) / per_block);
+}
+
+// misalign returns the address's offset past a 16-byte boundary.
+static inline unsigned misalign(tune_ptr p) { return (unsigned)(p & 15); }

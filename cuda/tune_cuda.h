@@ -1,0 +1,196 @@
+/*
+ * tune_cuda.h: the C ABI of libtune_cuda, the CUDA kernel library of tune.
+ *
+ * Plain C, no CUDA headers: package cuda (Go) includes this file and calls
+ * the library through function pointers found with dlsym, so the Go build
+ * needs no CUDA toolkit.
+ *
+ * Conventions:
+ *  - Every function returns a tune_status. TUNE_OK is 0; on any other value
+ *    tune_last_error() describes the failure (the calling thread's last
+ *    error). The library never exits, aborts or prints.
+ *  - Device memory is named by tune_ptr, a device address (like the driver
+ *    API's CUdeviceptr). 0 is the null address.
+ *  - Every call that takes a tune_ctx runs on the context's device and its
+ *    one stream, in call order. Calls that return host data (downloads,
+ *    sums, norms, event times) wait for the stream; the others may return
+ *    before the device has finished.
+ *  - Matrices are row-major. A linear weight W is [out, in] (y = x*W^T).
+ *  - Element types: TUNE_F32 (float) and TUNE_BF16 (bfloat16, stored as
+ *    uint16_t). Arithmetic accumulates in fp32 (fp64 for sums of squares).
+ */
+#ifndef TUNE_CUDA_H
+#define TUNE_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ABI version: raised whenever a signature, struct or meaning below
+ * changes. Package cuda refuses a library whose tune_abi_version() differs
+ * from the one it was written for. */
+#define TUNE_CUDA_ABI_VERSION 1
+
+#if defined(TUNE_CUDA_BUILD)
+#define TUNE_API __attribute__((visibility("default")))
+#else
+#define TUNE_API
+#endif
+
+typedef enum tune_status {
+  TUNE_OK = 0,
+  TUNE_ERR_ARGUMENT = 1,      /* a bad argument (shape, null pointer, type) */
+  TUNE_ERR_NO_DEVICE = 2,     /* no usable CUDA GPU or driver */
+  TUNE_ERR_OUT_OF_MEMORY = 3, /* a device or host allocation failed */
+  TUNE_ERR_CUDA = 4,          /* any other CUDA runtime error */
+  TUNE_ERR_CUBLAS = 5         /* a cuBLASLt error, or no algorithm for a shape */
+} tune_status;
+
+typedef enum tune_dtype { TUNE_F32 = 0, TUNE_BF16 = 1 } tune_dtype;
+
+typedef uint64_t tune_ptr;
+typedef struct tune_ctx tune_ctx;
+typedef struct tune_event tune_event;
+
+/* --- library, devices, contexts (memory.cu) ----------------------------- */
+
+TUNE_API int tune_abi_version(void);
+/* The calling thread's last error message ("" when none). Valid until the
+ * thread's next call into the library. */
+TUNE_API const char *tune_last_error(void);
+/* The CUDA runtime version the library was built against (e.g. 12040). */
+TUNE_API tune_status tune_runtime_version(int *version);
+/* The number of CUDA devices; TUNE_ERR_NO_DEVICE (with the runtime's
+ * reason) when there is none or no driver. */
+TUNE_API tune_status tune_device_count(int *count);
+
+typedef struct tune_device_info {
+  char name[256];
+  int major, minor;          /* compute capability */
+  int multiprocessors;
+  int driver_version;        /* e.g. 12080 */
+  int runtime_version;       /* of the linked cudart */
+  uint64_t total_memory;     /* bytes */
+  uint64_t l2_bytes;
+} tune_device_info;
+
+/* Creates a context on device: its stream, a cuBLASLt handle and the
+ * scratch the kernels reuse. */
+TUNE_API tune_status tune_create(int device, tune_ctx **ctx);
+TUNE_API tune_status tune_destroy(tune_ctx *ctx);
+TUNE_API tune_status tune_device(tune_ctx *ctx, tune_device_info *info);
+/* Waits for all work queued on the context's stream. */
+TUNE_API tune_status tune_synchronize(tune_ctx *ctx);
+
+/* --- memory (memory.cu) ------------------------------------------------- */
+
+/* Allocates bytes of device memory (256-byte aligned, not cleared). */
+TUNE_API tune_status tune_alloc(tune_ctx *ctx, uint64_t bytes, tune_ptr *out);
+/* Frees memory from tune_alloc; like cudaFree it first waits for the
+ * device. */
+TUNE_API tune_status tune_free(tune_ctx *ctx, tune_ptr p);
+/* Host to device and device to host copies; both return once the copy is
+ * done (ordered after the work queued before them). */
+TUNE_API tune_status tune_upload(tune_ctx *ctx, tune_ptr dst, const void *src, uint64_t bytes);
+TUNE_API tune_status tune_download(tune_ctx *ctx, void *dst, tune_ptr src, uint64_t bytes);
+/* Device to device copy and zero fill, queued on the stream. */
+TUNE_API tune_status tune_copy(tune_ctx *ctx, tune_ptr dst, tune_ptr src, uint64_t bytes);
+TUNE_API tune_status tune_zero(tune_ctx *ctx, tune_ptr dst, uint64_t bytes);
+
+/* Events, for timing work on the stream. */
+TUNE_API tune_status tune_event_create(tune_ctx *ctx, tune_event **ev);
+TUNE_API tune_status tune_event_destroy(tune_ctx *ctx, tune_event *ev);
+TUNE_API tune_status tune_event_record(tune_ctx *ctx, tune_event *ev);
+/* Milliseconds between two recorded events; waits for the later one. */
+TUNE_API tune_status tune_event_elapsed(tune_ctx *ctx, tune_event *start, tune_event *end, float *ms);
+
+/* --- NF4 (nf4.cu) ------------------------------------------------------- */
+
+/* An NF4 tensor in bitsandbytes' layout, in device memory. Element i of
+ * the flattened tensor is code[nibble] * absmax[i / block_size], where the
+ * nibble is the high half of byte data[i/2] for even i and the low half for
+ * odd i. With double quantization (absmax == 0) the block scales are
+ * themselves 8-bit: absmax[b] = code2[qabsmax[b]] * absmax2[b / block_size2]
+ * + offset, each step rounded to fp32 as bitsandbytes does. */
+typedef struct tune_nf4 {
+  tune_ptr data;        /* uint8  [(n+1)/2] */
+  tune_ptr absmax;      /* float  [ceil(n/block_size)], 0 with double quantization */
+  tune_ptr qabsmax;     /* uint8  [ceil(n/block_size)] (double quantization) */
+  tune_ptr absmax2;     /* float  [ceil(ceil(n/block_size)/block_size2)] */
+  tune_ptr code2;       /* float  [256] */
+  int64_t n;            /* logical elements */
+  int32_t block_size;   /* elements per block scale (bitsandbytes: 64) */
+  int32_t block_size2;  /* block scales per second-level scale (256) */
+  float offset;         /* added back to the decoded block scales */
+  float code[16];       /* the NF4 code book */
+} tune_nf4;
+
+/* out[0:n] = dequantized q, as fp32 or bf16 (fp32 product rounded to
+ * nearest even). */
+TUNE_API tune_status tune_nf4_dequantize(tune_ctx *ctx, tune_ptr out, tune_dtype out_type, const tune_nf4 *q);
+
+/* --- linear layers (lora_linear.cu) ------------------------------------- */
+
+/* A linear layer's frozen weight W [out, in]: an NF4 tensor of out*in
+ * elements (is_nf4 != 0), or dense elements of type dtype at ptr. */
+typedef struct tune_weight {
+  int32_t is_nf4;
+  tune_dtype dtype;
+  tune_ptr ptr;
+  tune_nf4 nf4;
+} tune_weight;
+
+typedef struct tune_lora_shape {
+  int64_t rows, in, out, rank;
+  float scale;          /* the LoRA scaling, alpha/rank */
+} tune_lora_shape;
+
+/* y [rows,out] (bf16) = x [rows,in] (bf16) * W^T + bias + scale*(x*A^T)*B^T
+ * with bias [out] (any dtype, 0 for none), A [rank,in] and B [out,rank]
+ * (fp32). */
+TUNE_API tune_status tune_lora_linear_forward(tune_ctx *ctx, tune_ptr y, tune_ptr x, const tune_weight *w,
+                                              tune_ptr bias, tune_dtype bias_type, tune_ptr a, tune_ptr b,
+                                              const tune_lora_shape *s);
+/* dx = dy*W + scale*(dy*B)*A (bf16, dx = 0 to skip), dA += scale*(dy*B)^T*x
+ * and dB += scale*dy^T*(x*A^T) (fp32), from dy [rows,out] and x (bf16). */
+TUNE_API tune_status tune_lora_linear_backward(tune_ctx *ctx, tune_ptr dx, tune_ptr da, tune_ptr db, tune_ptr dy,
+                                               tune_ptr x, const tune_weight *w, tune_ptr a, tune_ptr b,
+                                               const tune_lora_shape *s);
+/* A plain bf16 GEMM through cuBLASLt, the baseline the fused layer is
+ * measured against: c [rows,n] = a [rows,k] * W^T for W [n,k] when
+ * trans_w != 0, else a * W for W [k,n]. All bf16, fp32 accumulation. */
+TUNE_API tune_status tune_matmul_bf16(tune_ctx *ctx, tune_ptr c, tune_ptr a, tune_ptr w, int64_t rows, int64_t k,
+                                      int64_t n, int trans_w);
+
+/* --- optimizer (adamw.cu) ----------------------------------------------- */
+
+/* *out = sum of x[i]^2 over n fp32 elements, accumulated in fp64. */
+TUNE_API tune_status tune_sum_squares(tune_ctx *ctx, tune_ptr x, int64_t n, double *out);
+
+typedef struct tune_adamw_step {
+  double lr, beta1, beta2, eps, weight_decay;
+  int64_t step;         /* counts from 1 */
+  float grad_scale;     /* multiplies every gradient (used when max_norm <= 0) */
+  float max_norm;       /* > 0: clip by the global norm, see tune_adamw */
+} tune_adamw_step;
+
+/* One AdamW update of n fp32 parameters p from gradients g with moments m
+ * and v, in one launch, by PyTorch's rule and float32 operation order:
+ *   g' = g*scale; p *= 1-lr*wd; m = b1*m + (1-b1)*g';
+ *   v = b2*v + ((1-b2)*g')*g'; p += (-lr/(1-b1^t))*m / (sqrt(v)/sqrt(1-b2^t) + eps)
+ * With max_norm > 0 the library first sums g^2 on the device (fp64) and
+ * uses scale = min(1, max_norm/(float(sqrt(sum)) + 1e-6)) as
+ * torch.nn.utils.clip_grad_norm_ does, without a host round trip; else
+ * scale = grad_scale. norm (may be NULL) receives sqrt(sum of g^2) in the
+ * clipping case (waiting for the stream) and is left alone otherwise. */
+TUNE_API tune_status tune_adamw(tune_ctx *ctx, tune_ptr p, tune_ptr g, tune_ptr m, tune_ptr v, int64_t n,
+                                const tune_adamw_step *s, double *norm);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TUNE_CUDA_H */
