@@ -11,17 +11,21 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/train"
 )
 
 // benchResult is what `tune bench` prints as one JSON line.
 type benchResult struct {
 	Shape        string  `json:"shape"`
+	Mode         string  `json:"mode"`
 	Backend      string  `json:"backend"`
 	Batch        int     `json:"batch"`
 	Seq          int     `json:"seq"`
 	Params       int64   `json:"params"`
-	Seconds      float64 `json:"seconds_per_forward"`
+	Trainable    int     `json:"trainable_params,omitempty"`
+	Seconds      float64 `json:"seconds_per_iter"`
 	TokensPerSec float64 `json:"tokens_per_s"`
 	PeakRSSMiB   float64 `json:"peak_rss_mib"`
 }
@@ -34,12 +38,16 @@ func (e *env) benchCommand() *ucli.Command {
 	sort.Strings(shapes)
 	return withConfig(&ucli.Command{
 		Name:  "bench",
-		Usage: "forward-pass throughput and peak memory of a random model in a real Qwen2.5 shape",
+		Usage: "forward-pass (or, with --train, training-step) throughput and peak memory of a random model in a real Qwen2.5 shape",
 		Flags: []ucli.Flag{
 			strFlag("shape", "model shape: "+strings.Join(shapes, ", "), "Qwen2.5-0.5B-Instruct"),
 			intFlag("seq", "tokens per sequence", 256),
 			intFlag("batch", "sequences per forward pass", 1),
-			intFlag("iters", "timed forward passes (after one warm-up)", 2),
+			intFlag("iters", "timed iterations (after one warm-up)", 2),
+			boolFlag("train", "time a whole LoRA training step (forward, backward, AdamW) instead of a forward pass"),
+			boolFlag("use_qlora", "with --train: NF4 base projections (QLoRA)"),
+			intFlag("lora_r", "with --train: LoRA rank on all seven projections", 16),
+			boolFlag("gradient_checkpointing", "with --train: recompute activations in the backward pass"),
 		},
 		Action: func(c *ucli.Context) error {
 			cfg, ok := qwen.Family[c.String("shape")]
@@ -49,6 +57,9 @@ func (e *env) benchCommand() *ucli.Command {
 			seq, batch, iters := c.Int("seq"), c.Int("batch"), c.Int("iters")
 			if seq <= 0 || batch <= 0 || iters <= 0 {
 				return fmt.Errorf("--seq, --batch and --iters must be positive")
+			}
+			if c.Bool("train") {
+				return e.benchTrain(c, &cfg, seq, batch, iters)
 			}
 			m, err := qwen.NewRandom(&cfg, e.backend(c), 1)
 			if err != nil {
@@ -70,13 +81,67 @@ func (e *env) benchCommand() *ucli.Command {
 				}
 			}
 			sec := time.Since(start).Seconds() / float64(iters)
-			r := benchResult{Shape: c.String("shape"), Backend: m.B.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(),
+			r := benchResult{Shape: c.String("shape"), Mode: "forward", Backend: m.B.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(),
 				Seconds: sec, TokensPerSec: float64(batch*seq) / sec, PeakRSSMiB: peakRSSMiB()}
 			out, _ := json.Marshal(r)
 			fmt.Fprintln(e.stdout, string(out))
 			return nil
 		},
 	})
+}
+
+// benchTrain times LoRA training steps: every token is a target (the
+// heaviest case: logits for every row), r on all seven projections,
+// dropout 0.05, AdamW with clipping.
+func (e *env) benchTrain(c *ucli.Context, cfg *qwen.Config, seq, batch, iters int) error {
+	m, err := qwen.NewRandomWith(cfg, e.backend(c), 1, qwen.LoadOptions{QLoRA: c.Bool("use_qlora")})
+	if err != nil {
+		return err
+	}
+	lc := lora.Config{R: c.Int("lora_r"), LoraAlpha: float64(2 * c.Int("lora_r")), LoraDropout: 0.05, TargetModules: strings.Split(allModules, ",")}
+	a, err := lora.New("bench", lc, cfg.NumHiddenLayers, cfg.ModuleShape, 1)
+	if err != nil {
+		return err
+	}
+	tr := m.Train(a)
+	opt := train.NewAdamW(m.B, tr.N, train.DefaultAdamW)
+	rng := rand.New(rand.NewPCG(1, 2))
+	ids := make([]int32, batch*seq)
+	for i := range ids {
+		ids[i] = int32(rng.IntN(cfg.VocabSize))
+	}
+	b := &qwen.Batch{IDs: ids, Rows: batch, T: seq}
+	targets := batch * (seq - 1)
+	step := func(i int) error {
+		m.B.Zero(tr.Grads, tr.N)
+		if _, _, err := m.TrainStep(b, qwen.TrainOptions{LossScale: 1 / float64(targets), DropoutSeed: uint64(i), Recompute: c.Bool("gradient_checkpointing")}); err != nil {
+			return err
+		}
+		opt.Step(tr.Params, tr.Grads, 1e-4)
+		return nil
+	}
+	if err := step(0); err != nil { // warm-up: arena, scratch
+		return err
+	}
+	start := time.Now()
+	for i := 1; i <= iters; i++ {
+		if err := step(i); err != nil {
+			return err
+		}
+	}
+	sec := time.Since(start).Seconds() / float64(iters)
+	mode := "train-lora"
+	if c.Bool("use_qlora") {
+		mode = "train-qlora"
+	}
+	if c.Bool("gradient_checkpointing") {
+		mode += "-recompute"
+	}
+	r := benchResult{Shape: c.String("shape"), Mode: mode, Backend: m.B.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(), Trainable: tr.N,
+		Seconds: sec, TokensPerSec: float64(batch*seq) / sec, PeakRSSMiB: peakRSSMiB()}
+	out, _ := json.Marshal(r)
+	fmt.Fprintln(e.stdout, string(out))
+	return nil
 }
 
 // peakRSSMiB reads the process's peak resident set (VmHWM) from /proc; 0

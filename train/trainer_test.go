@@ -225,3 +225,32 @@ func TestTrainDivergence(t *testing.T) {
 	require.NoError(t, err2, "a checkpoint of the last good step exists")
 	require.FileExists(t, filepath.Join(ck, "adapter_model.safetensors"))
 }
+
+// TestQLoRATrainAndMerge trains with NF4 base weights and checks the
+// merged model (dequantized weights + s·B·A) scores like the QLoRA model
+// with the adapter.
+func TestQLoRATrainAndMerge(t *testing.T) {
+	data, out := dataDir(t), filepath.Join(t.TempDir(), "run")
+	cfg := baseConfig(data, out)
+	cfg.UseQLoRA, cfg.MergeAdapters, cfg.MaxSteps = true, true, 3
+	res, err := train.Run(context.Background(), cfg, cpu.New(0))
+	require.NoError(t, err)
+	require.Equal(t, 3, res.Steps)
+
+	qm, err := qwen.LoadWith(tinyBase, cpu.New(0), qwen.LoadOptions{QLoRA: true})
+	require.NoError(t, err)
+	defer qm.Free()
+	a, err := lora.Load(out, "final", qm.Config.NumHiddenLayers, qm.Config.ModuleShape)
+	require.NoError(t, err)
+	qm.SetAdapter(a)
+	merged, err := qwen.Load(filepath.Join(out, "merged_model"), cpu.New(0))
+	require.NoError(t, err)
+	defer merged.Free()
+	ids := []int32{11, 18, 25, 511, 512, 513, 7}
+	b := &qwen.Batch{IDs: ids, Rows: 1, T: len(ids)}
+	l1, err := qm.Loss(b)
+	require.NoError(t, err)
+	l2, err := merged.Loss(b)
+	require.NoError(t, err)
+	require.InDelta(t, l1.Mean, l2.Mean, 1e-5)
+}
