@@ -1,9 +1,11 @@
 // Package backend defines the op vocabulary that the Qwen2 schedule is
 // written against, once, for every device.
 //
-// The interface is deliberately narrow: explicit forward ops over flat
-// buffers with the shapes passed in, no autograd graph and no tensor
-// objects. Package backend/cpu is the float32 reference implementation, the
+// The interface is deliberately narrow: explicit forward and backward ops
+// over flat buffers with the shapes passed in, no autograd graph and no
+// tensor objects. It comes in groups (Memory, Forward, Backward,
+// Optimizer, Quant); a complete Backend has them all, and the conformance
+// suite tests whichever groups an implementation has. Package backend/cpu is the float32 reference implementation, the
 // oracle every accelerator is checked against; package backend/conformance
 // is the test suite each implementation runs with one call:
 //

@@ -25,6 +25,15 @@
 // by sampling (temperature, top-k, top-p, repetition penalty) and stops on
 // any eos id.
 //
+// Training (train.go): Train attaches an adapter whose factors live in one
+// parameter arena (gradients in another), and TrainStep runs the forward
+// pass keeping what the backward pass needs (or only each layer's input,
+// recomputing the rest: gradient checkpointing), the LM head and loss on
+// the scored rows a chunk at a time, and the backward pass through
+// RMSNorm, RoPE, attention, SwiGLU and the frozen projections (NF4 weights
+// dequantized on the fly for QLoRA), accumulating the LoRA gradients.
+// LoRA dropout masks are regenerated from a seed in the backward pass.
+//
 // Everything is checked against transformers 4.44.2 + peft 0.12.0 goldens
 // in testdata/golden.
 package qwen

@@ -1,7 +1,16 @@
-// Package train holds the training data pipeline: JSONL records
+// Package train fine-tunes a Qwen2 model with LoRA or QLoRA: Run is the
+// whole training loop (trainer.go) over a backend.Backend, with gradient
+// accumulation normalized like Hugging Face's, PyTorch's AdamW with global
+// gradient-norm clipping (optim.go), evaluation, early stopping, the best
+// model, checkpoints written atomically and an exact resume, and Merge
+// folds an adapter into its base model (merge.go).
+//
+// Its data pipeline covers JSONL records
 // (instruction/input/output, chat messages, or pre-tokenized input_ids
 // with labels), their rendering through the Qwen2.5 chat template, and the
-// labels that restrict the loss to the assistant's answers.
+// labels that restrict the loss to the assistant's answers; LoadDataset
+// and Loader turn them into seeded, dynamically padded or packed
+// micro-batches with random access by (epoch, index) (dataset.go).
 //
 // It also holds the training run's outputs: learning-rate schedules with
 // Hugging Face transformers' semantics (schedule.go), a TensorBoard event
