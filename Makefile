@@ -27,10 +27,19 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
+# The CUDA library (see cuda/README.md): CMake in build/cuda, Release, all
+# cores, then libtune_cuda.so beside bin/tune. CUDA_ARCHS picks the GPU
+# architectures, e.g. make cuda CUDA_ARCHS=90.
+CUDA_ARCHS  ?= 80;86;89;90
+CUDA_BUILD  := build/cuda
+CMAKE       ?= cmake
+CUDA_JOBS   ?= $(shell nproc 2>/dev/null || echo 4)
+
 cuda:
-	@echo "make cuda: the CUDA backend is not built yet (it arrives with the CUDA library issue);"
-	@echo "bin/tune runs on the CPU reference path."
-	@exit 2
+	$(CMAKE) -S . -B $(CUDA_BUILD) -DCMAKE_BUILD_TYPE=Release "-DTUNE_CUDA_ARCHITECTURES=$(CUDA_ARCHS)"
+	$(CMAKE) --build $(CUDA_BUILD) -j $(CUDA_JOBS)
+	@mkdir -p bin
+	cp $(CUDA_BUILD)/libtune_cuda.so bin/
 
 clean:
 	rm -rf bin build

@@ -13,7 +13,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/tune-dev/tune/backend"
-	"github.com/tune-dev/tune/backend/cpu"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 )
 
@@ -49,6 +48,7 @@ func Run(args []string, assets Assets, stdin io.Reader, stdout, stderr io.Writer
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "config", Usage: "YAML, JSON or TOML file of flag values (keys are flag names)", EnvVars: []string{"TUNE_CONFIG"}},
 			&ucli.IntFlag{Name: "threads", Usage: "CPU threads per op (0: all cores)", EnvVars: []string{"TUNE_THREADS"}},
+			deviceFlag(),
 		},
 		Commands: []*ucli.Command{
 			e.demoCommand(),
@@ -75,9 +75,10 @@ func Run(args []string, assets Assets, stdin io.Reader, stdout, stderr io.Writer
 	return app.Run(args)
 }
 
-// backend returns the compute backend for the command.
-func (e *env) backend(c *ucli.Context) backend.Backend {
-	return cpu.New(c.Int("threads"))
+// backend returns the compute backend for the command (--device) and
+// says on stderr which one runs.
+func (e *env) backend(c *ucli.Context) (backend.Backend, error) {
+	return selectDevice(c.String("device"), c.Int("threads"), e.stderr)
 }
 
 // gunzip inflates a gzipped asset.

@@ -61,7 +61,11 @@ func (e *env) benchCommand() *ucli.Command {
 			if c.Bool("train") {
 				return e.benchTrain(c, &cfg, seq, batch, iters)
 			}
-			m, err := qwen.NewRandom(&cfg, e.backend(c), 1)
+			be, err := e.backend(c)
+			if err != nil {
+				return err
+			}
+			m, err := qwen.NewRandom(&cfg, be, 1)
 			if err != nil {
 				return err
 			}
@@ -94,7 +98,11 @@ func (e *env) benchCommand() *ucli.Command {
 // heaviest case: logits for every row), r on all seven projections,
 // dropout 0.05, AdamW with clipping.
 func (e *env) benchTrain(c *ucli.Context, cfg *qwen.Config, seq, batch, iters int) error {
-	m, err := qwen.NewRandomWith(cfg, e.backend(c), 1, qwen.LoadOptions{QLoRA: c.Bool("use_qlora")})
+	be, err := e.backend(c)
+	if err != nil {
+		return err
+	}
+	m, err := qwen.NewRandomWith(cfg, be, 1, qwen.LoadOptions{QLoRA: c.Bool("use_qlora")})
 	if err != nil {
 		return err
 	}

@@ -116,7 +116,11 @@ func (e *env) runDemo(c *ucli.Context, o demoOptions) error {
 	if err := writeBuiltinTokenizer(e, modelDir); err != nil {
 		return err
 	}
-	m, err := qwen.Load(modelDir, e.backend(c))
+	be, err := e.backend(c)
+	if err != nil {
+		return err
+	}
+	m, err := qwen.Load(modelDir, be)
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,11 @@ func (e *env) openModel(c *ucli.Context) (*qwen.Model, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("--base_model (or BASE_MODEL) is required")
 	}
-	m, err := qwen.Load(dir, e.backend(c))
+	be, err := e.backend(c)
+	if err != nil {
+		return nil, err
+	}
+	m, err := qwen.Load(dir, be)
 	if err != nil {
 		return nil, err
 	}

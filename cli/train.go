@@ -68,9 +68,13 @@ func (e *env) trainCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
+			be, err := e.backend(c)
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, err := train.Run(ctx, cfg, e.backend(c))
+			res, err := train.Run(ctx, cfg, be)
 			if err != nil {
 				return err
 			}

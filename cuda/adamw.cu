@@ -163,7 +163,8 @@ extern "C" {
 TUNE_API tune_status tune_sum_squares(tune_ctx *ctx, tune_ptr x, int64_t n, double *out) {
   TRY(enter(ctx));
   if (out == nullptr) return fail(TUNE_ERR_ARGUMENT, "tune_sum_squares: null output");
-  if (n < 0 || (n > 0 && x == 0)) return fail(TUNE_ERR_ARGUMENT, "tune_sum_squares: n=%lld, x %s", (long long)n, x ? "set" : "null");
+  if (n < 0 || (n > 0 && x == 0))
+    return fail(TUNE_ERR_ARGUMENT, "tune_sum_squares: n=%lld with x %s", (long long)n, x ? "set" : "null");
   *out = 0;
   if (n == 0) return TUNE_OK;
   TRY(queue_sum_squares(ctx, x, n));

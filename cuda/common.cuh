@@ -12,11 +12,11 @@
 // Reusable device scratch, one slot per use, grown on demand and kept for
 // the context's lifetime (a whole-weight bf16 copy is reused across layers).
 enum scratch_slot {
-  SCRATCH_WEIGHT,   // bf16 [out, in]: the merged weight W + scale*B*A
-  SCRATCH_LORA_A,   // bf16 [rank, in]
-  SCRATCH_LORA_B,   // bf16 [out, rank]
-  SCRATCH_T,        // bf16 [rows, rank]: scale * x*A^T
-  SCRATCH_G,        // bf16 [rows, rank]: scale * dy*B
+  SCRATCH_WEIGHT,   // bf16 [round8(out)+round8(r), round8(in)+round8(r)]: [W | B] over [A | 0]
+  SCRATCH_LORA_A,   // bf16 activation scratch: the copied x or dy with s*t or s*g beside it, or z or e
+  SCRATCH_LORA_B,   // bf16 A and B alone, when dx is skipped
+  SCRATCH_T,        // bf16 [rows, round8(rank)]: scale * x*A^T
+  SCRATCH_G,        // bf16 [rows, round8(rank)]: scale * dy*B
   SCRATCH_BIAS,     // bf16 [out]
   SCRATCH_PARTIALS, // double [<= 1024]: per-block sums of squares
   SCRATCH_SLOTS

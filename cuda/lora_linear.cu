@@ -9,25 +9,66 @@
 //              dB += s·dyᵀ·(x·Aᵀ)                              (`+=`)
 // with x [rows,in], y and dy [rows,out], A [rank,in], B [out,rank].
 //
-// Algebra. Both big products go through one merged weight
-//   W' = W + s·B·A   [out,in], rounded once to bf16,
-// because x·W'ᵀ = x·Wᵀ + s·(x·Aᵀ)·Bᵀ and dy·W' = dy·W + s·(dy·B)·A. The
-// merge kernel reads W once (dequantizing NF4 tiles as bitsandbytes does,
-// see nf4.cu), adds s·B·A from tiles of A and B in shared memory (rank
-// fp32 FMAs per element) and writes W' into a bf16 scratch reused by every
-// layer. Then
-//   forward:  one cuBLASLt GEMM  y = x·W'ᵀ + bias  (bias in the epilogue),
-//             so y is written once and x read once;
-//   backward: one cuBLASLt GEMM  dx = dy·W', and four skinny ones for the
-//             adapter: t = s·x·Aᵀ and g = s·dy·B [rows,rank] (bf16), then
-//             dA += gᵀ·x and dB += dyᵀ·t (fp32, beta = 1).
-// This is the concatenation trick [x | s·x·Aᵀ]·[W | B]ᵀ with the
-// concatenation done on the weight side, where it costs no copy of x or dy.
+// Algebra: the adapter is concatenated along K. With t = x·Aᵀ and
+// u = dy·B [rows,rank],
+//   y  = [x | s·t]·[W | B]ᵀ     (K = in + rank)
+//   dx = [dy | s·u]·[W ; A]     (K = out + rank; [W ; A] is W over A)
+// so the adapter's products ride in the fp32 accumulator of the layer's big
+// GEMM instead of being added to W. One build kernel writes, per call, the
+// bf16 weight scratch Wcat [op,kp]:
+//                columns 0..in-1   in..kx-1   kx..kx+rank-1   ..kp-1
+//   rows 0..out-1        W             0            B             0
+//   rows out..oy-1       0             0            0             0
+//   rows oy..oy+rank-1   A             0            0             0
+//   rows oy+rank..op-1   0             0            0             0
+// with rp = round8(rank), kx = round8(in), kp = kx + rp, oy = round8(out),
+// op = oy + rp. W is dequantized as bitsandbytes does (see nf4.cu) or
+// converted, A and B are converted to bf16, all in one pass that reads W
+// once. Every leading dimension (kp, op, rp) and the start of every block
+// (column kx, row oy) is a multiple of 8 elements (16 bytes), so cuBLASLt
+// stays on its aligned tensor-core paths; the zero rows and columns add
+// exact zeros. The top rows [W 0 B 0] are the forward's weight, the left
+// columns [W ; 0 ; A ; 0] the backward's, and the A rows and B columns the
+// bf16 factors of the skinny GEMMs.
 //
-// Precision: W' and the bias are rounded to bf16 (relative 2^-8 each, as
-// the bf16 weight of a bf16 model is), GEMMs accumulate in fp32, y and dx
-// are rounded to bf16 once, t and g are rounded to bf16 before the weight
-// gradients, which accumulate in fp32.
+// The concatenation puts s·t (or s·u) beside x (or dy) in an activation
+// scratch, which costs a copy of x (or dy): its elements read and written
+// once more. When the output is the narrower side, the same sums are had by
+// writing the adapter's term (z [rows,out], or e [rows,in]) once and
+// letting the big GEMM read it as its C operand (beta = 1, out of place: C
+// is the scratch, D is y or dx), which moves the output's width twice
+// instead. Each call takes the cheaper form (ties: the concatenation, one
+// GEMM):
+//   forward, in <= out:  Xcat [rows,kp] = [x | 0 | s·x·Aᵀ]: a copy kernel
+//                        writes x and the zero columns, a skinny GEMM
+//                        (alpha = s) writes s·x·Aᵀ into columns kx..kp-1
+//                        (A's zero pad rows give zero pad columns); then
+//                        y = Xcat·[W 0 B 0]ᵀ + bias, K = kp, bias in the
+//                        epilogue.
+//   forward, in > out:   t = s·x·Aᵀ [rows,rp]; z = t·Bᵀ + bias [rows,out];
+//                        y = x·Wᵀ + z (C = z).
+//   backward, out <= in: Dcat [rows,op] = [dy | 0 | s·dy·B] likewise;
+//                        dx = Dcat·[W ; 0 ; A ; 0], K = op.
+//   backward, out > in:  g = s·dy·B [rows,rp]; e = g·A [rows,in];
+//                        dx = dy·W + e (C = e).
+// Then, in both, t = s·x·Aᵀ [rows,rp] and the weight gradients
+// dA += gᵀ·x and dB += dyᵀ·t (fp32 D, beta = 1), g being the s·dy·B columns
+// of Dcat or the g scratch. Without dx, W is not read at all: A and B are
+// converted to bf16 alone. At Qwen2.5-7B's shapes every extra pass is then
+// over a 3584- or 512-wide matrix, never over the 18944-wide one.
+//
+// Precision. W is rounded to bf16 once, as a bf16 model's weight is
+// (relative 2^-9), and so is the bias. The adapter enters as bf16 factors
+// rounded relative to themselves (s·t or s·u, A, B; in the C-operand form
+// also z = s·t·Bᵀ + bias and e = g·A, each rounded once relative to
+// itself), and every product is summed in fp32. The adapter's term in y and
+// dx therefore carries a relative error of a few 2^-9 of itself, whatever
+// |W| is, and y and dx are rounded to bf16 once. (Adding s·B·A to W before
+// rounding, as a merged weight does, quantizes the adapter to W's bf16 ulp,
+// about 1.2e-4 at |W| = 0.02: a young adapter vanishes from the forward
+// pass and a grown one keeps errors of several percent; TestTinyAdapter in
+// emulator_test.go measures this.) The weight gradients see t and
+// g = s·u rounded to bf16 and accumulate in fp32.
 
 #include <string.h>
 
@@ -45,7 +86,8 @@ struct gemm_key {
   int64_t m, n, k, lda, ldb, ldd;
   int32_t a_type, b_type, d_type;
   int32_t bias;
-  uint32_t align_a, align_b, align_d, align_bias;
+  int32_t c_apart;  // C is another matrix than D (same type and layout)
+  uint32_t align_a, align_b, align_c, align_d, align_bias;
 };
 
 struct gemm_plan {
@@ -57,6 +99,9 @@ struct gemm_plan {
 };
 
 constexpr int kPlans = 64;
+// Candidates asked of the heuristic when C is apart from D: the first that
+// supports an out-of-place result is taken.
+constexpr int kCandidates = 8;
 
 }  // namespace
 
@@ -67,12 +112,13 @@ struct gemm_cache {
 
 namespace {
 
+// plan_release destroys what plan_build created (all of it, or the part
+// before a failure) and marks the slot free.
 void plan_release(gemm_plan *p) {
-  if (!p->used) return;
-  cublasLtMatrixLayoutDestroy(p->a);
-  cublasLtMatrixLayoutDestroy(p->b);
-  cublasLtMatrixLayoutDestroy(p->d);
-  cublasLtMatmulDescDestroy(p->op);
+  if (p->a != nullptr) cublasLtMatrixLayoutDestroy(p->a);
+  if (p->b != nullptr) cublasLtMatrixLayoutDestroy(p->b);
+  if (p->d != nullptr) cublasLtMatrixLayoutDestroy(p->d);
+  if (p->op != nullptr) cublasLtMatmulDescDestroy(p->op);
   memset(p, 0, sizeof *p);
 }
 
@@ -86,10 +132,11 @@ uint32_t alignment(tune_ptr p) {
 const char *type_name(int32_t t) { return t == CUDA_R_16BF ? "bf16" : t == CUDA_R_32F ? "fp32" : "?"; }
 
 tune_status lt_fail(cublasStatus_t s, const char *what, const gemm_key &k) {
-  return fail(TUNE_ERR_CUBLAS, "cuBLASLt %s (status %d) for m=%lld n=%lld k=%lld, A %s ld %lld op %s, B %s ld %lld op %s, D %s ld %lld",
+  return fail(TUNE_ERR_CUBLAS,
+              "cuBLASLt %s (status %d) for m=%lld n=%lld k=%lld, A %s ld %lld op %s, B %s ld %lld op %s, D %s ld %lld%s",
               what, (int)s, (long long)k.m, (long long)k.n, (long long)k.k, type_name(k.a_type), (long long)k.lda,
               k.trans_a ? "T" : "N", type_name(k.b_type), (long long)k.ldb, k.trans_b ? "T" : "N",
-              type_name(k.d_type), (long long)k.ldd);
+              type_name(k.d_type), (long long)k.ldd, k.c_apart ? ", C apart from D" : "");
 }
 
 #define TRY_LT(call, what, key)                                  \
@@ -97,6 +144,16 @@ tune_status lt_fail(cublasStatus_t s, const char *what, const gemm_key &k) {
     cublasStatus_t s_ = (call);                                  \
     if (s_ != CUBLAS_STATUS_SUCCESS) return lt_fail(s_, what, key); \
   } while (0)
+
+// out_of_place reports whether algo can write D apart from C.
+bool out_of_place(const cublasLtMatmulAlgo_t &algo) {
+  int32_t ok = 0;
+  size_t written = 0;
+  if (cublasLtMatmulAlgoCapGetAttribute(&algo, CUBLASLT_ALGO_CAP_OUT_OF_PLACE_RESULT_SUPPORT, &ok, sizeof ok,
+                                        &written) != CUBLAS_STATUS_SUCCESS)
+    return false;
+  return ok != 0;
+}
 
 tune_status plan_build(tune_ctx *ctx, gemm_plan *p, const gemm_key &k, tune_ptr bias) {
   p->used = true;
@@ -110,7 +167,8 @@ tune_status plan_build(tune_ctx *ctx, gemm_plan *p, const gemm_key &k, tune_ptr 
     TRY_LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue", k);
     TRY_LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "bias", k);
   }
-  // cuBLASLt is column-major: op(A) is m×k, op(B) is k×n, D is m×n.
+  // cuBLASLt is column-major: op(A) is m×k, op(B) is k×n, D is m×n. C,
+  // when apart from D, has D's layout.
   TRY_LT(cublasLtMatrixLayoutCreate(&p->a, (cudaDataType_t)k.a_type, k.trans_a ? k.k : k.m, k.trans_a ? k.m : k.k, k.lda),
          "layout", k);
   TRY_LT(cublasLtMatrixLayoutCreate(&p->b, (cudaDataType_t)k.b_type, k.trans_b ? k.n : k.k, k.trans_b ? k.k : k.n, k.ldb),
@@ -122,16 +180,22 @@ tune_status plan_build(tune_ctx *ctx, gemm_plan *p, const gemm_key &k, tune_ptr 
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &k.align_a, sizeof k.align_a);
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &k.align_b, sizeof k.align_b);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &k.align_d, sizeof k.align_d);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &k.align_c, sizeof k.align_c);
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &k.align_d, sizeof k.align_d);
-  cublasLtMatmulHeuristicResult_t result;
+  cublasLtMatmulHeuristicResult_t results[kCandidates];
   int found = 0;
-  cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(ctx->lt, p->op, p->a, p->b, p->d, p->d, pref, 1, &result, &found);
+  cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(ctx->lt, p->op, p->a, p->b, p->d, p->d, pref,
+                                                    k.c_apart ? kCandidates : 1, results, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   if (s != CUBLAS_STATUS_SUCCESS) return lt_fail(s, "heuristic", k);
-  if (found == 0) return lt_fail(CUBLAS_STATUS_NOT_SUPPORTED, "found no algorithm", k);
-  p->algo = result.algo;
-  return TUNE_OK;
+  for (int i = 0; i < found; i++) {
+    if (results[i].state == CUBLAS_STATUS_SUCCESS && (!k.c_apart || out_of_place(results[i].algo))) {
+      p->algo = results[i].algo;
+      return TUNE_OK;
+    }
+  }
+  return lt_fail(CUBLAS_STATUS_NOT_SUPPORTED, found == 0 ? "found no algorithm" : "found no out-of-place algorithm",
+                 k);
 }
 
 // A row-major matrix operand: stored [rows, cols] with row stride ld, used
@@ -143,11 +207,13 @@ struct mat {
   bool trans;
 };
 
-// gemm computes, row-major, C[M,N] = alpha·op(A)[M,K]·op(B)[K,N] + beta·C
-// (+ bias[N], bf16, when bias is not 0). Row-major C is column-major Cᵀ,
-// so cuBLASLt computes Cᵀ = op(B)ᵀ·op(A)ᵀ with B as its first operand.
-tune_status gemm(tune_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, mat A, mat B, float beta, mat C,
-                 tune_ptr bias) {
+// gemm computes, row-major, D[M,N] = alpha·op(A)[M,K]·op(B)[K,N] + beta·C
+// (+ bias[N], bf16, when bias is not 0), where C is D itself, or the matrix
+// at c (D's type and layout) when c is not 0. Row-major D is column-major
+// Dᵀ, so cuBLASLt computes Dᵀ = op(B)ᵀ·op(A)ᵀ with B as its first operand.
+tune_status gemm(tune_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, mat A, mat B, float beta, mat D,
+                 tune_ptr bias, tune_ptr c = 0) {
+  if (c == 0) c = D.p;
   gemm_key k;
   memset(&k, 0, sizeof k);  // the key is compared bytewise, padding included
   k.trans_a = B.trans;
@@ -157,14 +223,16 @@ tune_status gemm(tune_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, ma
   k.k = K;
   k.lda = B.ld;
   k.ldb = A.ld;
-  k.ldd = C.ld;
+  k.ldd = D.ld;
   k.a_type = B.type;
   k.b_type = A.type;
-  k.d_type = C.type;
+  k.d_type = D.type;
   k.bias = bias != 0;
+  k.c_apart = c != D.p;
   k.align_a = alignment(B.p);
   k.align_b = alignment(A.p);
-  k.align_d = alignment(C.p);
+  k.align_c = alignment(c);
+  k.align_d = alignment(D.p);
   k.align_bias = bias != 0 ? alignment(bias) : 0;
   if (ctx->gemms == nullptr) {
     ctx->gemms = (gemm_cache *)calloc(1, sizeof(gemm_cache));
@@ -190,14 +258,72 @@ tune_status gemm(tune_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, ma
     TRY_LT(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "bias", k);
   }
   TRY_LT(cublasLtMatmul(ctx->lt, plan->op, &alpha, (const void *)(uintptr_t)B.p, plan->a, (const void *)(uintptr_t)A.p,
-                        plan->b, &beta, (const void *)(uintptr_t)C.p, plan->d, (void *)(uintptr_t)C.p, plan->d,
+                        plan->b, &beta, (const void *)(uintptr_t)c, plan->d, (void *)(uintptr_t)D.p, plan->d,
                         &plan->algo, ctx->workspace, ctx->workspace_bytes, ctx->stream),
          "matmul", k);
   return TUNE_OK;
 }
 
 // ---------------------------------------------------------------------------
-// Small conversions to bf16 (LoRA factors, bias).
+// Scratch, as this file uses the slots of common.cuh:
+//   SCRATCH_WEIGHT  Wcat, bf16 [op, kp]
+//   SCRATCH_LORA_A  the activation scratch: Xcat [rows,kp], Dcat [rows,op],
+//                   z [rows,out] or e [rows,in], whichever the call builds
+//   SCRATCH_LORA_B  bf16 A [rank,in] and B [out,rank] (backward without dx)
+//   SCRATCH_T, SCRATCH_G  t and g [rows,rp]; SCRATCH_BIAS  bf16 bias [out]
+constexpr scratch_slot kActivations = SCRATCH_LORA_A, kFactors = SCRATCH_LORA_B;
+
+// Sizes of the concatenated operands (see the contract above).
+struct cat_layout {
+  int64_t in, out, rank;
+  int64_t rp;  // round8(rank)
+  int64_t kx;  // round8(in): B's first column in Wcat, s·t's in Xcat
+  int64_t kp;  // kx + rp: columns (and row stride) of Wcat and Xcat
+  int64_t oy;  // round8(out): A's first row in Wcat, s·u's column in Dcat
+  int64_t op;  // oy + rp: rows of Wcat, columns (and row stride) of Dcat
+};
+
+int64_t round8(int64_t n) { return (n + 7) & ~(int64_t)7; }
+
+cat_layout layout_of(const tune_lora_shape *s) {
+  cat_layout l;
+  l.in = s->in;
+  l.out = s->out;
+  l.rank = s->rank;
+  l.rp = round8(s->rank);
+  l.kx = round8(s->in);
+  l.kp = l.kx + l.rp;
+  l.oy = round8(s->out);
+  l.op = l.oy + l.rp;
+  return l;
+}
+
+// at returns the address of element (row, col) of a bf16 matrix with row
+// stride ld at base.
+tune_ptr at(tune_ptr base, int64_t ld, int64_t row, int64_t col) { return base + 2 * (row * ld + col); }
+
+// Kernels that write groups of 8 bf16 (one 16-byte store) take a 2-D grid:
+// x over the groups of a row, y over rows, kGroupRows rows per thread (their
+// loads are issued before any of their stores).
+constexpr int kGroupRows = 4;
+constexpr int64_t kMaxGridY = 65535;
+
+dim3 group_grid(int64_t rows, int64_t cols8) {
+  int64_t y = (rows + kGroupRows - 1) / kGroupRows;
+  return dim3(blocks_for(cols8 / 8, kThreads), (unsigned)(y < kMaxGridY ? y : kMaxGridY));
+}
+
+__device__ __forceinline__ uint32_t pack2(float a, float b) {
+  __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+  return *reinterpret_cast<uint32_t *>(&h);
+}
+
+__device__ __forceinline__ uint4 pack8(const float (&v)[8]) {
+  return make_uint4(pack2(v[0], v[1]), pack2(v[2], v[3]), pack2(v[4], v[5]), pack2(v[6], v[7]));
+}
+
+// ---------------------------------------------------------------------------
+// Small conversions to bf16 (LoRA factors without dx, bias).
 
 __global__ void __launch_bounds__(kThreads) to_bf16_kernel(__nv_bfloat16 *__restrict__ out, const void *__restrict__ in,
                                                            tune_dtype type, int64_t n) {
@@ -207,55 +333,53 @@ __global__ void __launch_bounds__(kThreads) to_bf16_kernel(__nv_bfloat16 *__rest
                             : static_cast<const __nv_bfloat16 *>(in)[i];
 }
 
-tune_status to_bf16(tune_ctx *ctx, scratch_slot slot, tune_ptr src, tune_dtype type, int64_t n, tune_ptr *out) {
-  void *p = nullptr;
-  TRY(scratch(ctx, slot, (size_t)n * 2, &p));
-  to_bf16_kernel<<<blocks_for(n, kThreads), kThreads, 0, ctx->stream>>>(static_cast<__nv_bfloat16 *>(p),
-                                                                       (const void *)(uintptr_t)src, type, n);
-  *out = (tune_ptr)(uintptr_t)p;
+tune_status convert_bf16(tune_ctx *ctx, tune_ptr dst, tune_ptr src, tune_dtype type, int64_t n) {
+  to_bf16_kernel<<<blocks_for(n, kThreads), kThreads, 0, ctx->stream>>>(
+      reinterpret_cast<__nv_bfloat16 *>(dst), (const void *)(uintptr_t)src, type, n);
   return launched("bf16 conversion kernel");
 }
 
+tune_status to_bf16(tune_ctx *ctx, scratch_slot slot, tune_ptr src, tune_dtype type, int64_t n, tune_ptr *out) {
+  void *p = nullptr;
+  TRY(scratch(ctx, slot, (size_t)n * 2, &p));
+  *out = (tune_ptr)(uintptr_t)p;
+  return convert_bf16(ctx, *out, src, type, n);
+}
+
 // ---------------------------------------------------------------------------
-// The merge kernel: W' = bf16(W + s·B·A), tile by tile.
-//
-// A block of 256 threads makes a tile of 32 rows × 256 columns of W'. Its
-// thread (tx, ty) = (t % 32, t / 32) owns columns 8tx..8tx+7 of rows ty,
-// ty+8, ty+16, ty+24: 32 fp32 accumulators of (B·A). The rank runs in chunks
-// of 16 through shared memory (A: 16×256, B: 32×16, zero-padded). The
-// packed NF4 codes of the thread's rows are loaded before the FMAs so that
-// their latency overlaps the arithmetic. The row's 8 elements are then finished
-// and written with one 16-byte store when in % 8 == 0; other shapes and
-// misaligned dense weights take the per-element path.
+// The build kernel: Wcat (see the contract), one pass, one 16-byte store per
+// 8 elements. A group of 8 columns lies in one block of Wcat (kx and the
+// block starts are multiples of 8). W's groups take the vector path when
+// in % 8 == 0 and the source is aligned (one 4-byte load of 8 NF4 codes and
+// one block scale, since NF4 blocks of a power of two >= 8 hold whole
+// groups; or 16-byte loads of fp32 or bf16); otherwise element by element.
 
-constexpr int kTileRows = 32, kTileCols = 256, kRankChunk = 16, kRowsPerThread = kTileRows / 8;
-
-struct weight_src {
+struct cat_src {
   tune_weight w;
-  int64_t in;
-  bool vector;  // 8 consecutive elements of a row load and store as a group
+  const float *a, *b;
+  cat_layout l;
+  bool w_vector;  // W's groups load as one (see above)
+  bool a_vector;  // A's groups load as two float4 (in % 8 == 0, A aligned)
 };
 
-// base1 returns element i of the flattened weight as fp32 (code: the NF4
-// code book in shared memory).
-__device__ __forceinline__ float base1(const weight_src &src, const float *code, int64_t i) {
-  const tune_weight &w = src.w;
+// base1 returns element i of the flattened W as fp32 (code: the NF4 code
+// book in shared memory).
+__device__ __forceinline__ float base1(const tune_weight &w, const float *code, int64_t i) {
   if (w.is_nf4) {
-    uint8_t byte = reinterpret_cast<const uint8_t *>(w.nf4.data)[i / 2];
+    uint8_t byte = reinterpret_cast<const uint8_t *>(w.nf4.data)[i >> 1];
     int nib = (i & 1) ? (byte & 15) : (byte >> 4);
-    return __fmul_rn(code[nib], nf4_scale(w.nf4, i / w.nf4.block_size));
+    return __fmul_rn(code[nib], nf4_scale(w.nf4, i));
   }
   if (w.dtype == TUNE_F32) return reinterpret_cast<const float *>(w.ptr)[i];
   return __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(w.ptr)[i]);
 }
 
-// base8 loads elements i..i+7 (i % 8 == 0, src.vector) as fp32; for NF4,
-// from the 4 packed bytes prefetched by the caller.
-__device__ __forceinline__ void base8(const weight_src &src, const float *code, int64_t i, uint32_t word,
+// base8 loads elements i..i+7 of W (i % 8 == 0, the vector path) as fp32;
+// for NF4, from the 4 packed bytes the caller loaded.
+__device__ __forceinline__ void base8(const tune_weight &w, const float *code, int64_t i, uint32_t word,
                                       float (&v)[8]) {
-  const tune_weight &w = src.w;
   if (w.is_nf4) {
-    float scale = nf4_scale(w.nf4, i / w.nf4.block_size);
+    float scale = nf4_scale(w.nf4, i);
 #pragma unroll
     for (int j = 0; j < 4; j++) {
       uint32_t byte = (word >> (8 * j)) & 0xff;
@@ -277,109 +401,137 @@ __device__ __forceinline__ void base8(const weight_src &src, const float *code, 
   }
 }
 
-__global__ void __launch_bounds__(kThreads, 2)
-    merge_kernel(__nv_bfloat16 *__restrict__ out, const weight_src src, const float *__restrict__ A,
-                 const float *__restrict__ B, float scale, int64_t rows, int64_t rank) {
-  __shared__ float As[kRankChunk][kTileCols];
-  __shared__ float Bs[kTileRows][kRankChunk + 1];
+// group returns the 8 elements of Wcat at row o, columns c0..c0+7.
+__device__ __forceinline__ void group(const cat_src &src, const float *code, int64_t o, int64_t c0, uint32_t word,
+                                      float (&v)[8]) {
+  const cat_layout &l = src.l;
+#pragma unroll
+  for (int j = 0; j < 8; j++) v[j] = 0.0f;
+  if (o < l.out) {
+    if (c0 < l.kx) {  // W
+      if (src.w_vector) {
+        base8(src.w, code, o * l.in + c0, word, v);
+      } else {
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+          if (c0 + j < l.in) v[j] = base1(src.w, code, o * l.in + c0 + j);
+      }
+    } else {  // B
+#pragma unroll
+      for (int j = 0; j < 8; j++) {
+        int64_t r = c0 - l.kx + j;
+        if (r < l.rank) v[j] = __ldg(src.b + o * l.rank + r);
+      }
+    }
+  } else if (o >= l.oy && o < l.oy + l.rank && c0 < l.kx) {  // A
+    const float *row = src.a + (o - l.oy) * l.in;
+    if (src.a_vector) {
+      float4 a = __ldg(reinterpret_cast<const float4 *>(row + c0)), b = __ldg(reinterpret_cast<const float4 *>(row + c0) + 1);
+      v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; j++)
+        if (c0 + j < l.in) v[j] = __ldg(row + c0 + j);
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) build_kernel(__nv_bfloat16 *__restrict__ out, const cat_src src) {
   __shared__ float code[16];
-  const int t = threadIdx.x, tx = t % 32, ty = t / 32;
-  if (t == 0) {
+  if (threadIdx.x == 0) {
     // Constant indices: a run-time index would copy src to local memory.
 #pragma unroll
     for (int j = 0; j < 16; j++) code[j] = src.w.nf4.code[j];
   }
   __syncthreads();
-  const int64_t in = src.in;
-  const int64_t o0 = (int64_t)blockIdx.y * kTileRows, k0 = (int64_t)blockIdx.x * kTileCols;
-  const int64_t kk = k0 + 8 * tx;
-
-  uint32_t word[kRowsPerThread];
-  const bool nf4 = src.w.is_nf4 && src.vector && kk < in;
+  const cat_layout &l = src.l;
+  const int64_t c0 = 8 * ((int64_t)blockIdx.x * blockDim.x + threadIdx.x);
+  if (c0 >= l.kp) return;
+  const bool nf4 = src.w.is_nf4 && src.w_vector && c0 < l.kx;
+  for (int64_t o0 = (int64_t)blockIdx.y * kGroupRows; o0 < l.op; o0 += (int64_t)gridDim.y * kGroupRows) {
+    uint32_t word[kGroupRows];
 #pragma unroll
-  for (int i = 0; i < kRowsPerThread; i++) {
-    int64_t o = o0 + ty + 8 * i;
-    word[i] = 0;
-    if (nf4 && o < rows)
-      word[i] = __ldg(reinterpret_cast<const uint32_t *>(reinterpret_cast<const uint8_t *>(src.w.nf4.data) + (o * in + kk) / 2));
-  }
-
-  float acc[kRowsPerThread][8];
-#pragma unroll
-  for (int i = 0; i < kRowsPerThread; i++)
-#pragma unroll
-    for (int c = 0; c < 8; c++) acc[i][c] = 0;
-
-  for (int64_t r0 = 0; r0 < rank; r0 += kRankChunk) {
-#pragma unroll
-    for (int j = 0; j < kRankChunk; j++) {
-      int64_t r = r0 + j, k = k0 + t;
-      As[j][t] = (r < rank && k < in) ? __ldg(A + r * in + k) : 0.0f;
+    for (int i = 0; i < kGroupRows; i++) {
+      int64_t o = o0 + i;
+      word[i] = nf4 && o < l.out ? __ldg(reinterpret_cast<const uint32_t *>(src.w.nf4.data + ((o * l.in + c0) >> 1)))
+                                 : 0;
     }
 #pragma unroll
-    for (int q = 0; q < kTileRows * kRankChunk / kThreads; q++) {
-      int e = t + kThreads * q, i = e / kRankChunk, j = e % kRankChunk;
-      int64_t o = o0 + i, r = r0 + j;
-      Bs[i][j] = (o < rows && r < rank) ? __ldg(B + o * rank + r) : 0.0f;
-    }
-    __syncthreads();
-#pragma unroll
-    for (int j = 0; j < kRankChunk; j++) {
-      float4 a0 = *reinterpret_cast<const float4 *>(&As[j][8 * tx]);
-      float4 a1 = *reinterpret_cast<const float4 *>(&As[j][8 * tx + 4]);
-      const float a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
-#pragma unroll
-      for (int i = 0; i < kRowsPerThread; i++) {
-        float b = Bs[ty + 8 * i][j];
-#pragma unroll
-        for (int c = 0; c < 8; c++) acc[i][c] = fmaf(b, a[c], acc[i][c]);
-      }
-    }
-    __syncthreads();
-  }
-
-#pragma unroll
-  for (int i = 0; i < kRowsPerThread; i++) {
-    int64_t o = o0 + ty + 8 * i;
-    if (o >= rows) continue;
-    if (src.vector && kk < in) {
+    for (int i = 0; i < kGroupRows; i++) {
+      int64_t o = o0 + i;
+      if (o >= l.op) break;
       float v[8];
-      base8(src, code, o * in + kk, word[i], v);
-      uint32_t packed[4];
-#pragma unroll
-      for (int j = 0; j < 4; j++) {
-        __nv_bfloat162 h = __floats2bfloat162_rn(fmaf(scale, acc[i][2 * j], v[2 * j]),
-                                                 fmaf(scale, acc[i][2 * j + 1], v[2 * j + 1]));
-        packed[j] = *reinterpret_cast<uint32_t *>(&h);
-      }
-      *reinterpret_cast<uint4 *>(out + o * in + kk) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
-    } else {
-#pragma unroll
-      for (int c = 0; c < 8; c++) {
-        if (kk + c < in) out[o * in + kk + c] = __float2bfloat16_rn(fmaf(scale, acc[i][c], base1(src, code, o * in + kk + c)));
-      }
+      group(src, code, o, c0, word[i], v);
+      reinterpret_cast<uint4 *>(out + o * l.kp)[c0 >> 3] = pack8(v);
     }
   }
 }
 
-// merge writes W' = bf16(W + s·B·A) [out,in] into the weight scratch.
-tune_status merge(tune_ctx *ctx, const tune_weight *w, tune_ptr a, tune_ptr b, const tune_lora_shape *s,
-                  tune_ptr *out) {
+// build writes Wcat into the weight scratch.
+tune_status build(tune_ctx *ctx, const tune_weight *w, tune_ptr a, tune_ptr b, const cat_layout &l, tune_ptr *out) {
   void *p = nullptr;
-  TRY(scratch(ctx, SCRATCH_WEIGHT, (size_t)(s->out * s->in) * 2, &p));
-  weight_src src;
+  TRY(scratch(ctx, SCRATCH_WEIGHT, (size_t)(l.op * l.kp) * 2, &p));
+  cat_src src;
+  memset(&src, 0, sizeof src);
   src.w = *w;
-  src.in = s->in;
+  src.a = reinterpret_cast<const float *>(a);
+  src.b = reinterpret_cast<const float *>(b);
+  src.l = l;
   if (w->is_nf4)
-    src.vector = s->in % 8 == 0 && w->nf4.block_size % 8 == 0 && misalign(w->nf4.data) % 4 == 0;
+    src.w_vector = l.in % 8 == 0 && w->nf4.block_size % 8 == 0 && misalign(w->nf4.data) % 4 == 0;
   else
-    src.vector = s->in % 8 == 0 && misalign(w->ptr) == 0;
-  dim3 grid(blocks_for(s->in, kTileCols), blocks_for(s->out, kTileRows));
-  merge_kernel<<<grid, kThreads, 0, ctx->stream>>>(static_cast<__nv_bfloat16 *>(p), src,
-                                                   reinterpret_cast<const float *>(a),
-                                                   reinterpret_cast<const float *>(b), s->scale, s->out, s->rank);
+    src.w_vector = l.in % 8 == 0 && misalign(w->ptr) == 0;
+  src.a_vector = l.in % 8 == 0 && misalign(a) == 0;
+  build_kernel<<<group_grid(l.op, l.kp), kThreads, 0, ctx->stream>>>(static_cast<__nv_bfloat16 *>(p), src);
   *out = (tune_ptr)(uintptr_t)p;
-  return launched("LoRA merge kernel");
+  return launched("LoRA weight build kernel");
+}
+
+// ---------------------------------------------------------------------------
+// The activation copy: dst[r, 0:round8(n)) = [src[r, 0:n) | 0], dst with
+// row stride ld (a multiple of 8, 16-byte aligned); the columns from
+// round8(n) on are left to the skinny GEMM that follows. 16-byte loads when
+// n % 8 == 0 and src is aligned, else element by element.
+
+__global__ void __launch_bounds__(kThreads) concat_kernel(__nv_bfloat16 *__restrict__ dst, int64_t ld,
+                                                          const uint16_t *__restrict__ src, int64_t rows, int64_t n,
+                                                          bool vector) {
+  const int64_t c0 = 8 * ((int64_t)blockIdx.x * blockDim.x + threadIdx.x);
+  if (c0 >= n) return;  // n <= c0 < round8(n) cannot happen: c0 is a multiple of 8
+  for (int64_t r0 = (int64_t)blockIdx.y * kGroupRows; r0 < rows; r0 += (int64_t)gridDim.y * kGroupRows) {
+    uint4 v[kGroupRows];
+#pragma unroll
+    for (int i = 0; i < kGroupRows; i++) {
+      int64_t r = r0 + i;
+      if (r >= rows) break;
+      if (vector) {
+        v[i] = __ldg(reinterpret_cast<const uint4 *>(src + r * n + c0));
+      } else {
+        uint32_t h[8];
+#pragma unroll
+        for (int j = 0; j < 8; j++) h[j] = c0 + j < n ? src[r * n + c0 + j] : 0;
+        v[i] = make_uint4(h[0] | h[1] << 16, h[2] | h[3] << 16, h[4] | h[5] << 16, h[6] | h[7] << 16);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kGroupRows; i++) {
+      int64_t r = r0 + i;
+      if (r >= rows) break;
+      reinterpret_cast<uint4 *>(dst + r * ld)[c0 >> 3] = v[i];
+    }
+  }
+}
+
+// concat copies src [rows,n] into columns 0..round8(n)-1 of the activation
+// scratch, a [rows,ld] matrix.
+tune_status concat(tune_ctx *ctx, tune_ptr src, int64_t rows, int64_t n, int64_t ld, tune_ptr *out) {
+  void *p = nullptr;
+  TRY(scratch(ctx, kActivations, (size_t)(rows * ld) * 2, &p));
+  bool vector = n % 8 == 0 && misalign(src) == 0;
+  concat_kernel<<<group_grid(rows, round8(n)), kThreads, 0, ctx->stream>>>(
+      static_cast<__nv_bfloat16 *>(p), ld, reinterpret_cast<const uint16_t *>(src), rows, n, vector);
+  *out = (tune_ptr)(uintptr_t)p;
+  return launched("LoRA activation copy kernel");
 }
 
 tune_status check_shape(const tune_lora_shape *s, const tune_weight *w, const char *op) {
@@ -417,11 +569,30 @@ TUNE_API tune_status tune_lora_linear_forward(tune_ctx *ctx, tune_ptr y, tune_pt
   TRY(enter(ctx));
   TRY(check_shape(s, w, "tune_lora_linear_forward"));
   if (y == 0 || x == 0 || a == 0 || b == 0) return fail(TUNE_ERR_ARGUMENT, "tune_lora_linear_forward: null buffer");
-  tune_ptr merged = 0, bias16 = 0;
-  TRY(merge(ctx, w, a, b, s, &merged));
-  if (bias != 0) TRY(to_bf16(ctx, SCRATCH_BIAS, bias, bias_type, s->out, &bias16));
-  return gemm(ctx, s->rows, s->out, s->in, 1.0f, mat{x, BF16, s->in, false}, mat{merged, BF16, s->in, true}, 0.0f,
-              mat{y, BF16, s->out, false}, bias16);
+  const int64_t rows = s->rows, in = s->in, out = s->out;
+  const cat_layout l = layout_of(s);
+  tune_ptr wcat = 0, bias16 = 0;
+  TRY(build(ctx, w, a, b, l, &wcat));
+  const mat wT{wcat, BF16, l.kp, true};                      // [W 0 B 0]ᵀ, or Wᵀ with K = in
+  const mat aT{at(wcat, l.kp, l.oy, 0), BF16, l.kp, true};   // A16ᵀ [in, rp]
+  const mat bT{at(wcat, l.kp, 0, l.kx), BF16, l.kp, true};   // B16ᵀ [rp, out]
+  if (bias != 0) TRY(to_bf16(ctx, SCRATCH_BIAS, bias, bias_type, out, &bias16));
+  if (in <= out) {
+    // Xcat = [x | 0 | s·x·Aᵀ]; y = Xcat·[W 0 B 0]ᵀ + bias.
+    tune_ptr xcat = 0;
+    TRY(concat(ctx, x, rows, in, l.kp, &xcat));
+    TRY(gemm(ctx, rows, l.rp, in, s->scale, mat{x, BF16, in, false}, aT, 0.0f,
+             mat{at(xcat, l.kp, 0, l.kx), BF16, l.kp, false}, 0));
+    return gemm(ctx, rows, out, l.kp, 1.0f, mat{xcat, BF16, l.kp, false}, wT, 0.0f, mat{y, BF16, out, false}, bias16);
+  }
+  // t = s·x·Aᵀ; z = t·Bᵀ + bias; y = x·Wᵀ + z.
+  void *tp = nullptr, *zp = nullptr;
+  TRY(scratch(ctx, SCRATCH_T, (size_t)(rows * l.rp) * 2, &tp));
+  TRY(scratch(ctx, kActivations, (size_t)(rows * out) * 2, &zp));
+  const tune_ptr t = (tune_ptr)(uintptr_t)tp, z = (tune_ptr)(uintptr_t)zp;
+  TRY(gemm(ctx, rows, l.rp, in, s->scale, mat{x, BF16, in, false}, aT, 0.0f, mat{t, BF16, l.rp, false}, 0));
+  TRY(gemm(ctx, rows, out, l.rp, 1.0f, mat{t, BF16, l.rp, false}, bT, 0.0f, mat{z, BF16, out, false}, bias16));
+  return gemm(ctx, rows, out, in, 1.0f, mat{x, BF16, in, false}, wT, 1.0f, mat{y, BF16, out, false}, 0, z);
 }
 
 TUNE_API tune_status tune_lora_linear_backward(tune_ctx *ctx, tune_ptr dx, tune_ptr da, tune_ptr db, tune_ptr dy,
@@ -432,28 +603,57 @@ TUNE_API tune_status tune_lora_linear_backward(tune_ctx *ctx, tune_ptr dx, tune_
   if (da == 0 || db == 0 || dy == 0 || x == 0 || a == 0 || b == 0)
     return fail(TUNE_ERR_ARGUMENT, "tune_lora_linear_backward: null buffer");
   const int64_t rows = s->rows, in = s->in, out = s->out, rank = s->rank;
+  const cat_layout l = layout_of(s);
+  void *tp = nullptr;
+  TRY(scratch(ctx, SCRATCH_T, (size_t)(rows * l.rp) * 2, &tp));
+  const tune_ptr t = (tune_ptr)(uintptr_t)tp;
+  mat g{0, BF16, l.rp, false};  // s·dy·B [rows, >= rank]
+  mat aT{0, BF16, 0, true};     // A16ᵀ [in, >= rank]
+  int64_t tn = l.rp;            // columns of t written
   if (dx != 0) {
-    tune_ptr merged = 0;
-    TRY(merge(ctx, w, a, b, s, &merged));
-    TRY(gemm(ctx, rows, in, out, 1.0f, mat{dy, BF16, out, false}, mat{merged, BF16, in, false}, 0.0f,
-             mat{dx, BF16, in, false}, 0));
+    tune_ptr wcat = 0;
+    TRY(build(ctx, w, a, b, l, &wcat));
+    const mat wcols{wcat, BF16, l.kp, false};               // [W ; 0 ; A ; 0], or W with K = out
+    const mat a16{at(wcat, l.kp, l.oy, 0), BF16, l.kp, false};  // [rp, in]
+    const mat b16{at(wcat, l.kp, 0, l.kx), BF16, l.kp, false};  // [out, rp]
+    aT = mat{a16.p, BF16, l.kp, true};
+    if (out <= in) {
+      // Dcat = [dy | 0 | s·dy·B]; dx = Dcat·[W ; 0 ; A ; 0].
+      tune_ptr dcat = 0;
+      TRY(concat(ctx, dy, rows, out, l.op, &dcat));
+      g = mat{at(dcat, l.op, 0, l.oy), BF16, l.op, false};
+      TRY(gemm(ctx, rows, l.rp, out, s->scale, mat{dy, BF16, out, false}, b16, 0.0f, g, 0));
+      TRY(gemm(ctx, rows, in, l.op, 1.0f, mat{dcat, BF16, l.op, false}, wcols, 0.0f, mat{dx, BF16, in, false}, 0));
+    } else {
+      // g = s·dy·B; e = g·A; dx = dy·W + e.
+      void *gp = nullptr, *ep = nullptr;
+      TRY(scratch(ctx, SCRATCH_G, (size_t)(rows * l.rp) * 2, &gp));
+      TRY(scratch(ctx, kActivations, (size_t)(rows * in) * 2, &ep));
+      const tune_ptr e = (tune_ptr)(uintptr_t)ep;
+      g = mat{(tune_ptr)(uintptr_t)gp, BF16, l.rp, false};
+      TRY(gemm(ctx, rows, l.rp, out, s->scale, mat{dy, BF16, out, false}, b16, 0.0f, g, 0));
+      TRY(gemm(ctx, rows, in, l.rp, 1.0f, g, a16, 0.0f, mat{e, BF16, in, false}, 0));
+      TRY(gemm(ctx, rows, in, out, 1.0f, mat{dy, BF16, out, false}, wcols, 1.0f, mat{dx, BF16, in, false}, 0, e));
+    }
+  } else {
+    // W is not needed: A and B alone, converted into one scratch.
+    const int64_t a_elems = rank * in, b_off = (a_elems * 2 + 255) / 256 * 256;
+    void *fp = nullptr, *gp = nullptr;
+    TRY(scratch(ctx, kFactors, (size_t)b_off + (size_t)(out * rank) * 2, &fp));
+    TRY(scratch(ctx, SCRATCH_G, (size_t)(rows * l.rp) * 2, &gp));
+    const tune_ptr a16 = (tune_ptr)(uintptr_t)fp, b16 = a16 + b_off;
+    TRY(convert_bf16(ctx, a16, a, TUNE_F32, a_elems));
+    TRY(convert_bf16(ctx, b16, b, TUNE_F32, out * rank));
+    aT = mat{a16, BF16, in, true};
+    g = mat{(tune_ptr)(uintptr_t)gp, BF16, l.rp, false};
+    tn = rank;
+    TRY(gemm(ctx, rows, rank, out, s->scale, mat{dy, BF16, out, false}, mat{b16, BF16, rank, false}, 0.0f, g, 0));
   }
-  tune_ptr a16 = 0, b16 = 0;
-  TRY(to_bf16(ctx, SCRATCH_LORA_A, a, TUNE_F32, rank * in, &a16));
-  TRY(to_bf16(ctx, SCRATCH_LORA_B, b, TUNE_F32, out * rank, &b16));
-  void *tp = nullptr, *gp = nullptr;
-  TRY(scratch(ctx, SCRATCH_T, (size_t)(rows * rank) * 2, &tp));
-  TRY(scratch(ctx, SCRATCH_G, (size_t)(rows * rank) * 2, &gp));
-  tune_ptr t = (tune_ptr)(uintptr_t)tp, g = (tune_ptr)(uintptr_t)gp;
-  // t = s·x·Aᵀ [rows,rank]; g = s·dy·B [rows,rank]
-  TRY(gemm(ctx, rows, rank, in, s->scale, mat{x, BF16, in, false}, mat{a16, BF16, in, true}, 0.0f,
-           mat{t, BF16, rank, false}, 0));
-  TRY(gemm(ctx, rows, rank, out, s->scale, mat{dy, BF16, out, false}, mat{b16, BF16, rank, false}, 0.0f,
-           mat{g, BF16, rank, false}, 0));
-  // dA += gᵀ·x [rank,in]; dB += dyᵀ·t [out,rank]
-  TRY(gemm(ctx, rank, in, rows, 1.0f, mat{g, BF16, rank, true}, mat{x, BF16, in, false}, 1.0f,
+  // t = s·x·Aᵀ; dA += gᵀ·x [rank,in]; dB += dyᵀ·t [out,rank].
+  TRY(gemm(ctx, rows, tn, in, s->scale, mat{x, BF16, in, false}, aT, 0.0f, mat{t, BF16, l.rp, false}, 0));
+  TRY(gemm(ctx, rank, in, rows, 1.0f, mat{g.p, BF16, g.ld, true}, mat{x, BF16, in, false}, 1.0f,
            mat{da, F32, in, false}, 0));
-  return gemm(ctx, out, rank, rows, 1.0f, mat{dy, BF16, out, true}, mat{t, BF16, rank, false}, 1.0f,
+  return gemm(ctx, out, rank, rows, 1.0f, mat{dy, BF16, out, true}, mat{t, BF16, l.rp, false}, 1.0f,
               mat{db, F32, rank, false}, 0);
 }
 

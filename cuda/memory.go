@@ -3,21 +3,366 @@
 package cuda
 
 /*
-#include "tune_cuda.h"
-typedef struct tl_lib tl_lib;
-int tl_runtime_version(tl_lib *l, int *v);
-int tl_create(tl_lib *l, int dev, tune_ctx **c);
-int tl_destroy(tl_lib *l, tune_ctx *c);
-int tl_device(tl_lib *l, tune_ctx *c, tune_device_info *i);
-int tl_alloc(tl_lib *l, tune_ctx *c, uint64_t n, tune_ptr *p);
-int tl_free(tl_lib *l, tune_ctx *c, tune_ptr p);
-int tl_upload(tl_lib *l, tune_ctx *c, tune_ptr d, const void *s, uint64_t n);
-int tl_download(tl_lib *l, tune_ctx *c, void *d, tune_ptr s, uint64_t n);
-int tl_copy(tl_lib *l, tune_ctx *c, tune_ptr d, tune_ptr s, uint64_t n);
-int tl_zero(tl_lib *l, tune_ctx *c, tune_ptr d, uint64_t n);
-int tl_event_create(tl_lib *l, tune_ctx *c, tune_event **e);
-int tl_event_destroy(tl_lib *l, tune_ctx *c, tune_event *e);
-int tl_event_record(tl_lib *l, tune_ctx *c, tune_event *e);
-int tl_event_elapsed(tl_lib *l, tune_ctx *c, tune_event *a, tune_event *b, float *ms);
+#include "tl.h"
 */
 import "C"
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"github.com/tune-dev/tune/backend"
+)
+
+// Backend runs tune's ops on one CUDA GPU through libtune_cuda. It
+// implements backend.Memory, backend.Optimizer, backend.Quant and the fused
+// backend.LoRALinear and backend.ClippedAdamW; the whole-model Forward and
+// Backward groups are not written yet. Like every backend it runs one op at
+// a time: it is not safe for concurrent use.
+//
+// Storage: Alloc returns float32 buffers, so the optimizer state, LoRA
+// factors and their gradients stay float32; AllocActivation returns
+// bfloat16 buffers, the activations of the fused linear layer. Upload and
+// Download convert, so every buffer reads and writes as float32.
+type Backend struct {
+	lib  *library
+	ctx  *C.tune_ctx
+	info DeviceInfo
+}
+
+var (
+	_ backend.Memory       = (*Backend)(nil)
+	_ backend.Optimizer    = (*Backend)(nil)
+	_ backend.Quant        = (*Backend)(nil)
+	_ backend.LoRALinear   = (*Backend)(nil)
+	_ backend.ClippedAdamW = (*Backend)(nil)
+)
+
+// DeviceInfo describes the GPU a Backend runs on.
+type DeviceInfo struct {
+	Name            string
+	Major, Minor    int // compute capability
+	Multiprocessors int
+	Memory, L2      uint64 // bytes
+	Driver, Runtime int    // CUDA versions as the runtime reports them, e.g. 12080
+}
+
+// Open loads the CUDA library (see the package documentation for where it
+// looks) and opens GPU 0. Its error says what is missing: the library
+// (errors.Is ErrNotFound), a usable GPU or driver (ErrNoDevice), or a
+// library of the right ABI version.
+func Open() (*Backend, error) {
+	l, err := load()
+	if err != nil {
+		return nil, err
+	}
+	return l.open(0)
+}
+
+func (l *library) open(device int) (*Backend, error) {
+	var ctx *C.tune_ctx
+	if err := l.call(func() C.int { return C.tl_create(l.lib, C.int(device), &ctx) }); err != nil {
+		if errors.Is(err, ErrNoDevice) {
+			v := int(C.tl_cuda_version(l.lib))
+			return nil, fmt.Errorf("cuda: %w: %v (library %s, built for CUDA %s)", ErrNoDevice, err, l.path, cudaVersion(v))
+		}
+		return nil, fmt.Errorf("cuda: %s: %w", l.path, err)
+	}
+	b := &Backend{lib: l, ctx: ctx}
+	var d C.tune_device_info
+	if err := l.call(func() C.int { return C.tl_device(l.lib, ctx, &d) }); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("cuda: %w", err)
+	}
+	b.info = DeviceInfo{
+		Name:  C.GoString(&d.name[0]),
+		Major: int(d.major), Minor: int(d.minor),
+		Multiprocessors: int(d.multiprocessors),
+		Memory:          uint64(d.total_memory), L2: uint64(d.l2_bytes),
+		Driver: int(d.driver_version), Runtime: int(d.runtime_version),
+	}
+	return b, nil
+}
+
+// cudaVersion formats a CUDA version number such as 12080 as "12.8".
+func cudaVersion(v int) string { return fmt.Sprintf("%d.%d", v/1000, v%1000/10) }
+
+// Close releases the GPU context (stream, cuBLASLt handle, scratch). Free
+// buffers first; the backend cannot be used afterwards.
+func (b *Backend) Close() error {
+	if b.ctx == nil {
+		return nil
+	}
+	ctx := b.ctx
+	b.ctx = nil
+	return b.lib.call(func() C.int { return C.tl_destroy(b.lib.lib, ctx) })
+}
+
+// Name implements backend.Memory.
+func (b *Backend) Name() string {
+	d := b.info
+	return fmt.Sprintf("cuda (%s, sm_%d%d, %d SMs, %.0f GiB, CUDA %s)", d.Name, d.Major, d.Minor, d.Multiprocessors,
+		float64(d.Memory)/(1<<30), cudaVersion(d.Runtime))
+}
+
+// Device describes the GPU.
+func (b *Backend) Device() DeviceInfo { return b.info }
+
+// Library is the path of the loaded libtune_cuda.
+func (b *Backend) Library() string { return b.lib.path }
+
+// do runs a library call for op, panicking with the library's message, the
+// op and its shapes when it fails: a device failure inside an op.
+func (b *Backend) do(op string, shapes func() string, f func() C.int) {
+	if b.ctx == nil {
+		panic(fmt.Sprintf("cuda: %s: %v", op, errNoContext))
+	}
+	if err := b.lib.call(f); err != nil {
+		panic(fmt.Sprintf("cuda: %s (%s): %v", op, shapes(), err))
+	}
+}
+
+// dtype is how a buffer stores its elements.
+type dtype int
+
+const (
+	f32 dtype = iota
+	bf16
+)
+
+func (d dtype) size() int {
+	if d == bf16 {
+		return 2
+	}
+	return 4
+}
+
+func (d dtype) c() C.tune_dtype {
+	if d == bf16 {
+		return C.TUNE_BF16
+	}
+	return C.TUNE_F32
+}
+
+func (d dtype) String() string {
+	if d == bf16 {
+		return "bfloat16"
+	}
+	return "float32"
+}
+
+// allocation is one piece of device memory.
+type allocation struct {
+	ptr   uint64
+	freed bool
+}
+
+// buffer is a dense run of elements in an allocation: the whole of it, or
+// a view from Slice.
+type buffer struct {
+	mem  *allocation
+	off  int // elements into mem
+	n    int
+	dt   dtype
+	view bool
+	dead bool // a view passed to Free
+}
+
+func (x *buffer) Len() int { return x.n }
+
+// addr is the device address of the first element.
+func (x *buffer) addr() C.tune_ptr {
+	if x.mem.freed || x.dead {
+		panic("cuda: use of a freed buffer")
+	}
+	return C.tune_ptr(x.mem.ptr + uint64(x.off*x.dt.size()))
+}
+
+// dense returns x as a dense buffer of at least n elements, panicking with
+// op and what when it is another kind of buffer or too small.
+func dense(x backend.Buffer, n int, op, what string) *buffer {
+	d, ok := x.(*buffer)
+	if !ok {
+		panic(fmt.Sprintf("cuda: %s: %s is a %T, not a dense CUDA buffer", op, what, x))
+	}
+	if d.n < n {
+		panic(fmt.Sprintf("cuda: %s: %s holds %d elements, op needs %d", op, what, d.n, n))
+	}
+	return d
+}
+
+// typed is dense that also requires the element type t.
+func typed(x backend.Buffer, n int, t dtype, op, what string) *buffer {
+	d := dense(x, n, op, what)
+	if d.dt != t {
+		from := "Alloc"
+		if t == bf16 {
+			from = "AllocActivation"
+		}
+		panic(fmt.Sprintf("cuda: %s: %s must be a %s buffer (from %s), got %s", op, what, t, from, d.dt))
+	}
+	return d
+}
+
+func (b *Backend) alloc(bytes int, op string) *allocation {
+	if bytes < 0 {
+		panic(fmt.Sprintf("cuda: %s of %d bytes", op, bytes))
+	}
+	var p C.tune_ptr
+	b.do(op, func() string { return fmt.Sprintf("%d bytes", bytes) }, func() C.int {
+		return C.tl_alloc(b.lib.lib, b.ctx, C.uint64_t(bytes), &p)
+	})
+	return &allocation{ptr: uint64(p)}
+}
+
+func (b *Backend) allocTyped(n int, t dtype, op string) backend.Buffer {
+	if n < 0 {
+		panic(fmt.Sprintf("cuda: %s of %d elements", op, n))
+	}
+	x := &buffer{mem: b.alloc(n*t.size(), op), n: n, dt: t}
+	b.Zero(x, n)
+	return x
+}
+
+// Alloc implements backend.Memory: a zero-filled float32 buffer.
+func (b *Backend) Alloc(n int) backend.Buffer { return b.allocTyped(n, f32, "Alloc") }
+
+// AllocActivation implements backend.LoRALinear: a zero-filled bfloat16
+// buffer.
+func (b *Backend) AllocActivation(n int) backend.Buffer {
+	return b.allocTyped(n, bf16, "AllocActivation")
+}
+
+// Free implements backend.Memory. Freeing a buffer frees its device memory
+// and ends every view of it; freeing a view ends only the view.
+func (b *Backend) Free(x backend.Buffer) {
+	switch v := x.(type) {
+	case *buffer:
+		if v.view {
+			v.dead = true
+			return
+		}
+		b.free(v.mem)
+	case *nf4Buffer:
+		b.free(v.mem)
+	default:
+		panic(fmt.Sprintf("cuda: Free of a %T", x))
+	}
+}
+
+func (b *Backend) free(m *allocation) {
+	if m.freed {
+		return
+	}
+	m.freed = true
+	if m.ptr == 0 {
+		return
+	}
+	b.do("Free", func() string { return "" }, func() C.int { return C.tl_free(b.lib.lib, b.ctx, C.tune_ptr(m.ptr)) })
+}
+
+// Slice implements backend.Memory.
+func (b *Backend) Slice(x backend.Buffer, off, n int) backend.Buffer {
+	d := dense(x, 0, "Slice", "buffer")
+	if off < 0 || n < 0 || off+n > d.n {
+		panic(fmt.Sprintf("cuda: Slice [%d:%d] of a buffer of %d elements", off, off+n, d.n))
+	}
+	return &buffer{mem: d.mem, off: d.off + off, n: n, dt: d.dt, view: true}
+}
+
+// Upload implements backend.Memory, rounding to bfloat16 (to nearest, ties
+// to even) for bfloat16 buffers.
+func (b *Backend) Upload(dst backend.Buffer, src []float32) {
+	d := dense(dst, len(src), "Upload", "dst")
+	if len(src) == 0 {
+		return
+	}
+	p, bytes := unsafe.Pointer(&src[0]), 4*len(src)
+	if d.dt == bf16 {
+		h := make([]uint16, len(src))
+		encodeBF16(h, src)
+		p, bytes = unsafe.Pointer(&h[0]), 2*len(h)
+	}
+	b.do("Upload", func() string { return fmt.Sprintf("%d elements", len(src)) }, func() C.int {
+		return C.tl_upload(b.lib.lib, b.ctx, d.addr(), p, C.uint64_t(bytes))
+	})
+}
+
+// Download implements backend.Memory.
+func (b *Backend) Download(dst []float32, src backend.Buffer) {
+	s := dense(src, len(dst), "Download", "src")
+	if len(dst) == 0 {
+		return
+	}
+	shapes := func() string { return fmt.Sprintf("%d elements", len(dst)) }
+	if s.dt == f32 {
+		b.do("Download", shapes, func() C.int {
+			return C.tl_download(b.lib.lib, b.ctx, unsafe.Pointer(&dst[0]), s.addr(), C.uint64_t(4*len(dst)))
+		})
+		return
+	}
+	h := make([]uint16, len(dst))
+	b.do("Download", shapes, func() C.int {
+		return C.tl_download(b.lib.lib, b.ctx, unsafe.Pointer(&h[0]), s.addr(), C.uint64_t(2*len(h)))
+	})
+	decodeBF16(dst, h)
+}
+
+// Zero implements backend.Memory.
+func (b *Backend) Zero(x backend.Buffer, n int) {
+	d := dense(x, n, "Zero", "buffer")
+	if n == 0 {
+		return
+	}
+	b.do("Zero", func() string { return fmt.Sprintf("%d elements", n) }, func() C.int {
+		return C.tl_zero(b.lib.lib, b.ctx, d.addr(), C.uint64_t(n*d.dt.size()))
+	})
+}
+
+// Copy copies the first n elements of src to dst on the device; both must
+// store the same type.
+func (b *Backend) Copy(dst, src backend.Buffer, n int) {
+	d, s := dense(dst, n, "Copy", "dst"), dense(src, n, "Copy", "src")
+	if d.dt != s.dt {
+		panic(fmt.Sprintf("cuda: Copy from a %s buffer to a %s one", s.dt, d.dt))
+	}
+	if n == 0 {
+		return
+	}
+	b.do("Copy", func() string { return fmt.Sprintf("%d elements", n) }, func() C.int {
+		return C.tl_copy(b.lib.lib, b.ctx, d.addr(), s.addr(), C.uint64_t(n*d.dt.size()))
+	})
+}
+
+// Time runs op reps times and returns the GPU time of each run, measured
+// with CUDA events recorded between the runs on the backend's stream.
+func (b *Backend) Time(reps int, op func()) []time.Duration {
+	events := make([]*C.tune_event, reps+1)
+	for i := range events {
+		b.do("Time", func() string { return "event" }, func() C.int { return C.tl_event_create(b.lib.lib, b.ctx, &events[i]) })
+	}
+	defer func() {
+		for _, e := range events {
+			b.do("Time", func() string { return "event" }, func() C.int { return C.tl_event_destroy(b.lib.lib, b.ctx, e) })
+		}
+	}()
+	record := func(e *C.tune_event) {
+		b.do("Time", func() string { return "event" }, func() C.int { return C.tl_event_record(b.lib.lib, b.ctx, e) })
+	}
+	record(events[0])
+	for i := 0; i < reps; i++ {
+		op()
+		record(events[i+1])
+	}
+	times := make([]time.Duration, reps)
+	for i := range times {
+		var ms C.float
+		b.do("Time", func() string { return "event" }, func() C.int {
+			return C.tl_event_elapsed(b.lib.lib, b.ctx, events[i], events[i+1], &ms)
+		})
+		times[i] = time.Duration(float64(ms) * float64(time.Millisecond))
+	}
+	return times
+}

@@ -67,8 +67,8 @@ __global__ void __launch_bounds__(kThreads) dequantize_kernel(T *__restrict__ ou
   int64_t first = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) * 32;
   if (first >= q.n) return;
   if (vector && first + 32 <= q.n) {
-    uint4 packed = __ldg(reinterpret_cast<const uint4 *>(data + first / 2));
-    float s = nf4_scale(q, first / q.block_size);
+    uint4 packed = __ldg(reinterpret_cast<const uint4 *>(data + (first >> 1)));
+    float s = nf4_scale(q, first);
     const uint32_t words[4] = {packed.x, packed.y, packed.z, packed.w};
     float v[32];
 #pragma unroll
@@ -82,9 +82,9 @@ __global__ void __launch_bounds__(kThreads) dequantize_kernel(T *__restrict__ ou
   }
   int64_t last = first + 32 < q.n ? first + 32 : q.n;
   for (int64_t i = first; i < last; i++) {
-    uint8_t byte = data[i / 2];
+    uint8_t byte = data[i >> 1];
     int nib = (i & 1) ? (byte & 15) : (byte >> 4);
-    store_element(out, i, __fmul_rn(code[nib], nf4_scale(q, i / q.block_size)));
+    store_element(out, i, __fmul_rn(code[nib], nf4_scale(q, i)));
   }
 }
 
@@ -97,6 +97,11 @@ tune_status nf4_check(const tune_nf4 *q, const char *op) {
                 q->block_size, q->data == 0 ? "missing" : "present");
   if (q->absmax == 0 && (q->qabsmax == 0 || q->absmax2 == 0 || q->code2 == 0 || q->block_size2 <= 0))
     return fail(TUNE_ERR_ARGUMENT, "%s: NF4 tensor has neither absmax nor a complete double quantization", op);
+  bool pow2 = (q->block_size & (q->block_size - 1)) == 0 &&
+              (q->absmax != 0 || (q->block_size2 & (q->block_size2 - 1)) == 0);
+  if (!pow2)
+    return fail(TUNE_ERR_ARGUMENT, "%s: NF4 block sizes %d and %d: powers of two only", op, q->block_size,
+                q->block_size2);
   return TUNE_OK;
 }
 

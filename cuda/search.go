@@ -29,7 +29,7 @@ var (
 func findLibrary(env string) (string, error) {
 	if env != "" {
 		if _, err := os.Stat(env); err != nil {
-			return "", fmt.Errorf("%w: %s=%s: %v", ErrNotFound, envLib, env, err)
+			return "", fmt.Errorf("cuda: %w: %s=%s: %v", ErrNotFound, envLib, env, err)
 		}
 		return env, nil
 	}
@@ -39,7 +39,7 @@ func findLibrary(env string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%w (looked in %s); build it with make cuda, or set %s", ErrNotFound, strings.Join(paths, ", "), envLib)
+	return "", fmt.Errorf("cuda: %w (looked in %s); build it with make cuda, or set %s", ErrNotFound, strings.Join(paths, ", "), envLib)
 }
 
 // searchPaths lists where the library may be, in order: beside the

@@ -6,9 +6,10 @@
  * needs no CUDA toolkit.
  *
  * Conventions:
- *  - Every function returns a tune_status. TUNE_OK is 0; on any other value
- *    tune_last_error() describes the failure (the calling thread's last
- *    error). The library never exits, aborts or prints.
+ *  - Every function that can fail returns a tune_status (the three that
+ *    cannot return a version or the last error). TUNE_OK is 0; on any other
+ *    value tune_last_error() describes the failure (the calling thread's
+ *    last error). The library never exits, aborts or prints.
  *  - Device memory is named by tune_ptr, a device address (like the driver
  *    API's CUdeviceptr). 0 is the null address.
  *  - Every call that takes a tune_ctx runs on the context's device and its
@@ -61,8 +62,9 @@ TUNE_API int tune_abi_version(void);
 /* The calling thread's last error message ("" when none). Valid until the
  * thread's next call into the library. */
 TUNE_API const char *tune_last_error(void);
-/* The CUDA runtime version the library was built against (e.g. 12040). */
-TUNE_API tune_status tune_runtime_version(int *version);
+/* The CUDA version the library was built with (CUDART_VERSION, e.g.
+ * 12080); it needs a driver of that version or newer. */
+TUNE_API int tune_cuda_version(void);
 /* The number of CUDA devices; TUNE_ERR_NO_DEVICE (with the runtime's
  * reason) when there is none or no driver. */
 TUNE_API tune_status tune_device_count(int *count);
@@ -122,8 +124,8 @@ typedef struct tune_nf4 {
   tune_ptr absmax2;     /* float  [ceil(ceil(n/block_size)/block_size2)] */
   tune_ptr code2;       /* float  [256] */
   int64_t n;            /* logical elements */
-  int32_t block_size;   /* elements per block scale (bitsandbytes: 64) */
-  int32_t block_size2;  /* block scales per second-level scale (256) */
+  int32_t block_size;   /* elements per block scale, a power of two (bitsandbytes: 64) */
+  int32_t block_size2;  /* block scales per second-level scale, a power of two (256) */
   float offset;         /* added back to the decoded block scales */
   float code[16];       /* the NF4 code book */
 } tune_nf4;

@@ -1,0 +1,256 @@
+package conformance
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/quant"
+)
+
+// FusedTol holds the rules of TestFused.
+type FusedTol struct {
+	// Forward is the rule for y of LoRALinearForward; InputGrad for dx and
+	// WeightGrad for dA and dB of LoRALinearBackward.
+	Forward, InputGrad, WeightGrad Tol
+	// AdamW is the rule for p, m and v after AdamWClipped, Norm for the
+	// norm it returns.
+	AdamW, Norm Tol
+}
+
+// TestFused runs the optional fused ops of package backend that b
+// implements (backend.LoRALinear, backend.ClippedAdamW) and compares each
+// with its unfused composition, as the op's documentation writes it, on
+// the reference backend ref (the CPU), under tol. Shapes are awkward (rows
+// 1, 7 and 33; sizes that are not multiples of 32; ranks 1, 3, 5 and 16;
+// NF4 with and without double quantization), outputs are NaN-poisoned and
+// every buffer of b sits between guard zones. Each comparison logs its
+// measured error, max|got-want|/max|want|, so that a run documents the
+// tolerances. A fused op b lacks is logged, not failed.
+func TestFused(t *testing.T, b backend.Memory, ref backend.Backend, tol FusedTol) {
+	h := &harness{t: t, b: b, rng: rand.New(rand.NewPCG(2025, 3))}
+	run := func(name string, f func()) {
+		t.Run(name, func(t *testing.T) { h.t = t; f() })
+	}
+	if f, ok := b.(backend.LoRALinear); ok {
+		run("LoRALinear", func() { h.loraLinear(f, ref, tol) })
+	} else {
+		t.Logf("%s does not implement backend.LoRALinear", b.Name())
+	}
+	if o, ok := b.(backend.ClippedAdamW); ok {
+		run("AdamWClipped", func() { h.adamwClipped(o, ref, tol) })
+	} else {
+		t.Logf("%s does not implement backend.ClippedAdamW", b.Name())
+	}
+}
+
+// activations is b with Alloc giving activation buffers, so that the
+// harness helpers place activations in the storage the fused op takes.
+type activations struct {
+	backend.Memory
+	f backend.LoRALinear
+}
+
+func (a activations) Alloc(n int) backend.Buffer { return a.f.AllocActivation(n) }
+
+// compare is check, logging the measured error first.
+func (h *harness) compare(op, name string, got []float32, want []float64, tol Tol) {
+	h.t.Helper()
+	var maxWant, worst float64
+	for i, w := range want {
+		maxWant = math.Max(maxWant, math.Abs(w))
+		worst = math.Max(worst, math.Abs(float64(got[i])-w))
+	}
+	if maxWant > 0 {
+		h.t.Logf("%s %s: measured error %.2e of max|want| %.3g (rule: %g + %g*max|want|)", op, name, worst/maxWant, maxWant, tol.Atol, tol.Rtol)
+	}
+	check(h.t, op, name, got, want, tol)
+}
+
+// readStored is read for buffers whose storage rounds the sentinel: their
+// guards must hold what the sentinel reads back as.
+func (h *harness) readStored(op string, g guarded) []float32 {
+	h.t.Helper()
+	probe := h.b.Alloc(1)
+	h.b.Upload(probe, []float32{sentinel})
+	stored := make([]float32, 1)
+	h.b.Download(stored, probe)
+	h.b.Free(probe)
+	host := make([]float32, g.n+2*guard)
+	h.b.Download(host, g.whole)
+	for i := 0; i < guard; i++ {
+		if host[i] != stored[0] || host[guard+g.n+i] != stored[0] {
+			h.t.Fatalf("%s: wrote outside its output (guard zone changed)", op)
+		}
+	}
+	return host[guard : guard+g.n]
+}
+
+// stored uploads v to an activation buffer of b (NaN guards) and returns
+// the buffer and the values it holds, as the reference must see them.
+func (h *harness) stored(v []float32) (backend.Buffer, []float32) {
+	buf := h.input(v)
+	got := make([]float32, len(v))
+	h.b.Download(got, buf)
+	return buf, got
+}
+
+func upload(b backend.Backend, v []float32) backend.Buffer {
+	buf := b.Alloc(len(v))
+	b.Upload(buf, v)
+	return buf
+}
+
+func download(b backend.Backend, buf backend.Buffer, n int) []float32 {
+	v := make([]float32, n)
+	b.Download(v, buf)
+	return v
+}
+
+// loraRef holds one layer on the reference backend.
+type loraRef struct {
+	ref           backend.Backend
+	w, bias, a, b backend.Buffer
+	s             backend.LoRAShape
+}
+
+// forward is LoRALinearForward's documented composition.
+func (r *loraRef) forward(x backend.Buffer) []float32 {
+	s, ref := r.s, r.ref
+	y, t, u := ref.Alloc(s.Rows*s.Out), ref.Alloc(s.Rows*s.Rank), ref.Alloc(s.Rows*s.Out)
+	ref.Linear(y, x, r.w, r.bias, s.Rows, s.In, s.Out)
+	ref.Linear(t, x, r.a, nil, s.Rows, s.In, s.Rank)
+	ref.Linear(u, t, r.b, nil, s.Rows, s.Rank, s.Out)
+	ref.AddScaled(y, u, s.Scale, s.Rows*s.Out)
+	return download(ref, y, s.Rows*s.Out)
+}
+
+// backward is LoRALinearBackward's documented composition, from dA and dB
+// holding da0 and db0.
+func (r *loraRef) backward(dy, x backend.Buffer, da0, db0 []float32) (dx, da, db []float32) {
+	s, ref := r.s, r.ref
+	dxb, dab, dbb := ref.Alloc(s.Rows*s.In), upload(ref, da0), upload(ref, db0)
+	g, gs, t, ts, e := ref.Alloc(s.Rows*s.Rank), ref.Alloc(s.Rows*s.Rank), ref.Alloc(s.Rows*s.Rank), ref.Alloc(s.Rows*s.Rank), ref.Alloc(s.Rows*s.In)
+	ref.LinearBackward(dxb, dy, r.w, s.Rows, s.In, s.Out)
+	ref.LinearBackward(g, dy, r.b, s.Rows, s.Rank, s.Out)
+	ref.LinearBackward(e, g, r.a, s.Rows, s.In, s.Rank)
+	ref.AddScaled(dxb, e, s.Scale, s.Rows*s.In)
+	ref.Zero(gs, s.Rows*s.Rank)
+	ref.AddScaled(gs, g, s.Scale, s.Rows*s.Rank)
+	ref.LinearWeightGrad(dab, gs, x, s.Rows, s.In, s.Rank)
+	ref.Linear(t, x, r.a, nil, s.Rows, s.In, s.Rank)
+	ref.Zero(ts, s.Rows*s.Rank)
+	ref.AddScaled(ts, t, s.Scale, s.Rows*s.Rank)
+	ref.LinearWeightGrad(dbb, dy, ts, s.Rows, s.Rank, s.Out)
+	return download(ref, dxb, s.Rows*s.In), download(ref, dab, s.Rank*s.In), download(ref, dbb, s.Out*s.Rank)
+}
+
+func (h *harness) loraLinear(f backend.LoRALinear, ref backend.Backend, tol FusedTol) {
+	q, hasQuant := h.b.(backend.Quant)
+	ah := &harness{t: h.t, b: activations{h.b, f}, rng: h.rng}
+	cases := []struct {
+		rows, in, out, rank int
+		bias, skipDx        bool
+		block               int // NF4 block size; 0: a float weight
+		double              bool
+	}{
+		{1, 37, 45, 1, true, false, 0, false},
+		{7, 64, 130, 3, false, true, 64, true},
+		{33, 211, 67, 16, true, false, 64, false},
+		{33, 96, 200, 16, true, false, 128, true},
+		{7, 136, 33, 5, false, false, 0, false},
+	}
+	for _, c := range cases {
+		s := backend.LoRAShape{Rows: c.rows, In: c.in, Out: c.out, Rank: c.rank, Scale: 0.5}
+		name := fmt.Sprintf("rows=%d in=%d out=%d rank=%d bias=%v", c.rows, c.in, c.out, c.rank, c.bias)
+		wv := h.randn(c.out*c.in, 1/math.Sqrt(float64(c.in)))
+		r := &loraRef{ref: ref, s: s}
+		var w backend.Buffer
+		if c.block == 0 {
+			w, r.w = h.input(wv), upload(ref, wv)
+			name += " float weight"
+		} else {
+			if !hasQuant {
+				h.t.Logf("%s: %s does not implement backend.Quant: NF4 weight not tested", name, h.b.Name())
+				continue
+			}
+			nf, err := quant.Quantize(wv, []int{c.out, c.in}, c.block, c.double)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			w = q.UploadNF4(nf)
+			r.w = ref.Alloc(c.out * c.in)
+			ref.Dequantize(r.w, ref.UploadNF4(nf))
+			name += fmt.Sprintf(" nf4 block=%d double=%v", c.block, c.double)
+		}
+		av := h.randn(c.rank*c.in, 1/math.Sqrt(float64(c.in)))
+		bv := h.randn(c.out*c.rank, 1/math.Sqrt(float64(c.rank)))
+		a, bm := h.input(av), h.input(bv)
+		r.a, r.b = upload(ref, av), upload(ref, bv)
+		var bias backend.Buffer
+		if c.bias {
+			biasv := h.randn(c.out, 0.3)
+			bias, r.bias = h.input(biasv), upload(ref, biasv)
+		}
+		x, xs := ah.stored(h.randn(c.rows*c.in, 1))
+		xr := upload(ref, xs)
+
+		y := ah.output(c.rows * c.out)
+		f.LoRALinearForward(y.view, x, w, bias, a, bm, s)
+		h.compare("LoRALinearForward y", name, ah.readStored("LoRALinearForward y", y), widen(r.forward(xr)), tol.Forward)
+
+		dy, dys := ah.stored(h.randn(c.rows*c.out, 1))
+		da0, db0 := h.randn(c.rank*c.in, 1), h.randn(c.out*c.rank, 1)
+		da, db := h.inPlace(da0), h.inPlace(db0)
+		var dx guarded
+		var dxView backend.Buffer
+		if !c.skipDx {
+			dx = ah.output(c.rows * c.in)
+			dxView = dx.view
+		}
+		f.LoRALinearBackward(dxView, da.view, db.view, dy, x, w, a, bm, s)
+		wantDx, wantDa, wantDb := r.backward(upload(ref, dys), xr, da0, db0)
+		if !c.skipDx {
+			h.compare("LoRALinearBackward dx", name, ah.readStored("LoRALinearBackward dx", dx), widen(wantDx), tol.InputGrad)
+		}
+		h.compare("LoRALinearBackward dA", name, h.read("LoRALinearBackward dA", da), widen(wantDa), tol.WeightGrad)
+		h.compare("LoRALinearBackward dB", name, h.read("LoRALinearBackward dB", db), widen(wantDb), tol.WeightGrad)
+		if c.block != 0 {
+			h.b.Free(w)
+		}
+	}
+}
+
+// adamwClipped runs three clipped steps, with the clipping active (a small
+// max norm) and inactive, against SumSquares and AdamW on ref.
+func (h *harness) adamwClipped(o backend.ClippedAdamW, ref backend.Backend, tol FusedTol) {
+	for _, c := range []struct {
+		n       int
+		maxNorm float64
+	}{{1, 1e-3}, {37, 0.5}, {4099, 1}, {4099, 1e6}} {
+		p := h.randn(c.n, 1)
+		pb, mb, vb := h.inPlace(p), h.inPlace(make([]float32, c.n)), h.inPlace(make([]float32, c.n))
+		rp, rm, rv := upload(ref, p), ref.Alloc(c.n), ref.Alloc(c.n)
+		for step := 1; step <= 3; step++ {
+			gr := h.randn(c.n, 0.1)
+			s := backend.AdamWStep{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, Step: step, GradScale: 7}
+			norm := o.AdamWClipped(pb.view, h.input(gr), mb.view, vb.view, c.n, s, c.maxNorm)
+
+			rg := upload(ref, gr)
+			want := math.Sqrt(ref.SumSquares(rg, c.n))
+			s.GradScale = min(1, float32(c.maxNorm)/(float32(want)+1e-6))
+			ref.AdamW(rp, rg, rm, rv, c.n, s)
+
+			name := fmt.Sprintf("n=%d max_norm=%g step=%d", c.n, c.maxNorm, step)
+			h.t.Logf("AdamWClipped norm %s: measured error %.2e of %.3g", name, math.Abs(norm-want)/want, want)
+			if math.Abs(norm-want) > tol.Norm.Atol+tol.Norm.Rtol*want {
+				h.t.Errorf("AdamWClipped norm %s: got %v, want %v", name, norm, want)
+			}
+			h.compare("AdamWClipped p", name, h.read("AdamWClipped p", pb), widen(download(ref, rp, c.n)), tol.AdamW)
+			h.compare("AdamWClipped m", name, h.read("AdamWClipped m", mb), widen(download(ref, rm, c.n)), tol.AdamW)
+			h.compare("AdamWClipped v", name, h.read("AdamWClipped v", vb), widen(download(ref, rv, c.n)), tol.AdamW)
+		}
+	}
+}
