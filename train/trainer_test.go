@@ -254,3 +254,33 @@ func TestQLoRATrainAndMerge(t *testing.T) {
 	require.NoError(t, err)
 	require.InDelta(t, l1.Mean, l2.Mean, 1e-5)
 }
+
+// TestEarlyStoppingAndInitAdapter starts from an existing adapter (whose
+// rank wins over the config's) with a learning rate too small to move any
+// float32 weight, so the eval loss never improves and patience 2 stops the
+// run at the third evaluation.
+func TestEarlyStoppingAndInitAdapter(t *testing.T) {
+	data := dataDir(t)
+	first := filepath.Join(t.TempDir(), "first")
+	cfg := baseConfig(data, first)
+	cfg.MaxSteps = 2
+	_, err := train.Run(context.Background(), cfg, cpu.New(0))
+	require.NoError(t, err)
+
+	out := filepath.Join(t.TempDir(), "run")
+	cfg = baseConfig(data, out)
+	cfg.InitAdapter = first
+	cfg.LoRA.R, cfg.LoRA.LoraAlpha = 16, 32
+	cfg.LR, cfg.WarmupSteps, cfg.EvalSteps, cfg.EarlyStoppingPatience = 1e-30, 0, 1, 2
+	res, err := train.Run(context.Background(), cfg, cpu.New(0))
+	require.NoError(t, err)
+	require.True(t, res.StoppedEarly)
+	require.Equal(t, 3, res.Steps, "evaluations at steps 1, 2, 3: the best stays at step 1")
+	a, err := lora.LoadConfig(out)
+	require.NoError(t, err)
+	require.Equal(t, 4, a.R, "the initial adapter's rank wins over the flags")
+	st, err := train.LoadTrainerState(filepath.Join(out, "trainer_state.json"))
+	require.NoError(t, err)
+	require.Equal(t, 3, st.GlobalStep)
+	require.FileExists(t, filepath.Join(out, "checkpoint-3", "adapter_model.safetensors"))
+}
