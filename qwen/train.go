@@ -219,9 +219,14 @@ func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int
 }
 
 // lmChunk is the number of rows whose logits TrainStep holds at once:
-// at most 16M logits (64 MiB in float32), at least one row.
+// at most 16M logits (64 MiB in float32), at least one row, a multiple of
+// four rows when that many fit (the CPU's matrix tiles are four rows high).
 func lmChunk(rows, vocab int) int {
-	return max(1, min(rows, (16<<20)/vocab))
+	n := min(rows, (16<<20)/vocab)
+	if n >= 4 {
+		n &^= 3
+	}
+	return max(1, n)
 }
 
 // TrainLayout is the activation arena of TrainStep over rows tokens with

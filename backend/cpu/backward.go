@@ -32,22 +32,6 @@ func (c *Backend) RMSNormBackward(dx, dy, x, w backend.Buffer, rows, dim int, ep
 	})
 }
 
-// transpose writes t [cols, rows] = a [rows, cols]ᵀ.
-func (c *Backend) transpose(t, a []float32, rows, cols int) {
-	const tile = 32
-	c.parallel((cols+tile-1)/tile, func(lo, hi int) {
-		for c0 := lo * tile; c0 < min(hi*tile, cols); c0 += tile {
-			for r0 := 0; r0 < rows; r0 += tile {
-				for r := r0; r < min(r0+tile, rows); r++ {
-					for j := c0; j < min(c0+tile, cols); j++ {
-						t[j*rows+r] = a[r*cols+j]
-					}
-				}
-			}
-		}
-	})
-}
-
 // scratch returns a reusable host slice of n elements (slot i), growing
 // it as needed. Ops run one at a time on a backend, so slots are not shared
 // between concurrent calls.
@@ -58,44 +42,22 @@ func (c *Backend) scratch(i, n int) []float32 {
 	return c.tmp[i][:n]
 }
 
-// gemmNT computes out [m, n] = a [m, k] · b [n, k]ᵀ with the Linear tiles.
-func (c *Backend) gemmNT(out, a, b []float32, m, k, n int) {
-	const rowBlock, featBlock = 64, 16
-	c.parallel((n+3)/4, func(lo, hi int) {
-		oLo, oHi := lo*4, min(hi*4, n)
-		for r0 := 0; r0 < m; r0 += rowBlock {
-			r1 := min(r0+rowBlock, m)
-			for f0 := oLo; f0 < oHi; f0 += featBlock {
-				linearBlock(out, a, b, nil, r0, r1, f0, min(f0+featBlock, oHi), k, n)
-			}
-		}
-	})
-}
-
-// LinearBackward implements backend.Backward: dx = dy·w, computed as
-// dy·(wᵀ)ᵀ over a transposed copy of w so the dot-product tiles apply.
+// LinearBackward implements backend.Backward: dx = dy·w, with dy read in
+// place and w row by row (gemmNN; no transposed copy).
 func (c *Backend) LinearBackward(dx, dy, w backend.Buffer, rows, in, outDim int) {
 	d := data(dx, rows*in, "LinearBackward dx")
 	g := data(dy, rows*outDim, "LinearBackward dy")
 	ws := data(w, outDim*in, "LinearBackward w")
-	wt := c.scratch(0, in*outDim)
-	c.transpose(wt, ws, outDim, in)
-	c.gemmNT(d, g, wt, rows, outDim, in)
+	c.gemmNN(d, in, g, outDim, 1, ws, in, rows, in, outDim, false)
 }
 
-// LinearWeightGrad implements backend.Backward: dw += dyᵀ·x, computed as
-// (dyᵀ)·(xᵀ)ᵀ over transposed copies.
+// LinearWeightGrad implements backend.Backward: dw += dyᵀ·x, reading dy
+// column-wise in place (gemmNN with a = dyᵀ).
 func (c *Backend) LinearWeightGrad(dw, dy, x backend.Buffer, rows, in, outDim int) {
 	d := data(dw, outDim*in, "LinearWeightGrad dw")
 	g := data(dy, rows*outDim, "LinearWeightGrad dy")
 	xs := data(x, rows*in, "LinearWeightGrad x")
-	gt, xt, acc := c.scratch(0, outDim*rows), c.scratch(1, in*rows), c.scratch(2, outDim*in)
-	c.transpose(gt, g, rows, outDim)
-	c.transpose(xt, xs, rows, in)
-	c.gemmNT(acc, gt, xt, outDim, rows, in)
-	for i, v := range acc {
-		d[i] += v
-	}
+	c.gemmNN(d, in, g, 1, outDim, xs, in, outDim, in, rows, true)
 }
 
 // RoPEBackward implements backend.Backward.
@@ -222,7 +184,7 @@ func (c *Backend) CrossEntropyBackward(dlogits, logits backend.Buffer, targets [
 func (c *Backend) Dropout(out, x backend.Buffer, p float32, seed uint64, n int) {
 	o := data(out, n, "Dropout out")
 	xs := data(x, n, "Dropout x")
-	mask := c.scratch(3, n)
+	mask := c.scratch(0, n)
 	lora.DropoutMask(mask, float64(p), seed)
 	for i := range o {
 		o[i] = xs[i] * mask[i]

@@ -17,7 +17,7 @@ func (b *buf) Len() int { return len(b.d) }
 // Backend is the CPU implementation of backend.Backend.
 type Backend struct {
 	threads int
-	tmp     [4][]float32 // scratch slots reused by the backward ops
+	tmp     [1][]float32 // scratch reused by Dropout for its mask
 }
 
 var _ backend.Backend = (*Backend)(nil)

@@ -67,3 +67,24 @@ func axpy(a float32, x, y []float32) {
 		axpyGo(a, x[m:], y[m:])
 	}
 }
+
+// nn4x16avx computes one 4×16 tile of gemmNN over k steps (strides in
+// bytes; see kernel_amd64.s).
+//
+//go:noescape
+func nn4x16avx(k int, a *float32, sa, sk int, b *float32, ldb int, c *float32, ldc int, acc bool)
+
+// nn4x16 is nnTileGo for a full 4×16 tile, vectorized where the processor
+// allows (the same products summed in the same k order, with fused
+// multiply-adds: results differ from nnTileGo by float32 rounding only).
+func nn4x16(k int, a []float32, ao, sa, sk int, b []float32, bo, ldb int, c []float32, co, ldc int, acc bool) {
+	if !useAsm || k == 0 {
+		nnTileGo(k, a, ao, sa, sk, b, bo, ldb, c, co, ldc, 4, 16, acc)
+		return
+	}
+	// Bounds: the last elements each operand reaches.
+	_ = a[ao+3*sa+(k-1)*sk]
+	_ = b[bo+(k-1)*ldb+15]
+	_ = c[co+3*ldc+15]
+	nn4x16avx(k, &a[ao], 4*sa, 4*sk, &b[bo], 4*ldb, &c[co], 4*ldc, acc)
+}

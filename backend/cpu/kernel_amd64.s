@@ -116,3 +116,84 @@ aloop:
 adone:
 	VZEROUPPER
 	RET
+
+// func nn4x16avx(k int, a *float32, sa, sk int, b *float32, ldb int, c *float32, ldc int, acc bool)
+//
+// The 4×16 tile of c (rows 4 apart by ldc bytes) gets Σ_k a(i,k)·b[k, 0:16]
+// for i = 0..3, where a(i,k) is the float32 at a + i·sa + k·sk (bytes) and
+// b's rows are ldb bytes apart; with acc the tile is added to c, otherwise
+// it replaces it. Y0..Y7 hold the tile: two 8-lane registers per row.
+TEXT ·nn4x16avx(SB), NOSPLIT, $0-65
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ sa+16(FP), R8
+	MOVQ sk+24(FP), R9
+	MOVQ b+32(FP), DI
+	MOVQ ldb+40(FP), R10
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R11
+	LEAQ (SI)(R8*1), R12
+	LEAQ (SI)(R8*2), R13
+	LEAQ (R12)(R8*2), BX
+	LEAQ (DX)(R11*1), AX
+	MOVBLZX acc+64(FP), R8
+	TESTQ R8, R8
+	JZ    zero
+	VMOVUPS (DX), Y0
+	VMOVUPS 32(DX), Y1
+	VMOVUPS (AX), Y2
+	VMOVUPS 32(AX), Y3
+	VMOVUPS (DX)(R11*2), Y4
+	VMOVUPS 32(DX)(R11*2), Y5
+	VMOVUPS (AX)(R11*2), Y6
+	VMOVUPS 32(AX)(R11*2), Y7
+	JMP   check
+
+zero:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+check:
+	TESTQ CX, CX
+	JZ    store
+
+kloop:
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (SI), Y8
+	VFMADD231PS  Y12, Y8, Y0
+	VFMADD231PS  Y13, Y8, Y1
+	VBROADCASTSS (R12), Y9
+	VFMADD231PS  Y12, Y9, Y2
+	VFMADD231PS  Y13, Y9, Y3
+	VBROADCASTSS (R13), Y10
+	VFMADD231PS  Y12, Y10, Y4
+	VFMADD231PS  Y13, Y10, Y5
+	VBROADCASTSS (BX), Y11
+	VFMADD231PS  Y12, Y11, Y6
+	VFMADD231PS  Y13, Y11, Y7
+	ADDQ R9, SI
+	ADDQ R9, R12
+	ADDQ R9, R13
+	ADDQ R9, BX
+	ADDQ R10, DI
+	DECQ CX
+	JNZ  kloop
+
+store:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, (AX)
+	VMOVUPS Y3, 32(AX)
+	VMOVUPS Y4, (DX)(R11*2)
+	VMOVUPS Y5, 32(DX)(R11*2)
+	VMOVUPS Y6, (AX)(R11*2)
+	VMOVUPS Y7, 32(AX)(R11*2)
+	VZEROUPPER
+	RET

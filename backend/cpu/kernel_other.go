@@ -16,3 +16,9 @@ func axpy(a float32, x, y []float32) { axpyGo(a, x, y) }
 // useAsm is false: this processor has no assembly kernels (the tests set
 // it to check the portable kernels everywhere).
 var useAsm = false
+
+// nn4x16 is the portable 4×16 gemmNN tile on processors without an
+// assembly kernel.
+func nn4x16(k int, a []float32, ao, sa, sk int, b []float32, bo, ldb int, c []float32, co, ldc int, acc bool) {
+	nnTileGo(k, a, ao, sa, sk, b, bo, ldb, c, co, ldc, 4, 16, acc)
+}
