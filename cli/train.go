@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -82,7 +83,7 @@ func (e *env) trainCommand() *ucli.Command {
 				return nil
 			}
 			msg := fmt.Sprintf("trained %d steps: loss %.4f -> %.4f, %.0f tokens/s", res.Steps, res.FirstLoss, res.FinalLoss, res.TokensPerSec)
-			if !isNaN(res.EvalLoss) {
+			if !math.IsNaN(res.EvalLoss) {
 				msg += fmt.Sprintf(", eval loss %.4f", res.EvalLoss)
 			}
 			fmt.Fprintln(e.stdout, msg+"; outputs in "+res.OutputDir)
@@ -90,8 +91,6 @@ func (e *env) trainCommand() *ucli.Command {
 		},
 	})
 }
-
-func isNaN(x float64) bool { return x != x }
 
 // trainConfig turns the flags into a train.Config.
 func (e *env) trainConfig(c *ucli.Context) (train.Config, error) {

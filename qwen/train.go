@@ -115,6 +115,10 @@ type TrainOptions struct {
 	// and recomputes the rest of the layer before its backward pass
 	// (gradient checkpointing).
 	Recompute bool
+	// Eval scores the batch only: no dropout, no gradient, and (like
+	// Recompute) only each layer's input kept, so evaluation needs little
+	// memory and never holds the [rows × vocab] logits.
+	Eval bool
 }
 
 // TrainStep runs the forward and backward pass of one micro-batch and
@@ -123,7 +127,7 @@ type TrainOptions struct {
 // b.AttentionMask may hold segment ids of packed sequences (see
 // backend.Forward.Attention) and b.Pos their position ids.
 func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int, err error) {
-	if m.trainable == nil {
+	if m.trainable == nil && !o.Eval {
 		panic("qwen: TrainStep without Train")
 	}
 	if err := b.Validate(m.Config); err != nil {
@@ -134,7 +138,8 @@ func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int
 	L := len(m.Layers)
 	h, inter, kvd, V := c.HiddenSize, c.IntermediateSize, c.KVDim(), c.VocabSize
 	chunk := lmChunk(rows, V)
-	lay := TrainLayout(c, rows, chunk, m.loraRank(), o.Recompute)
+	recompute := o.Recompute || o.Eval
+	lay := TrainLayout(c, rows, chunk, m.loraRank(), recompute)
 	slot := m.arena(lay)
 	pos := b.Pos
 	if pos == nil {
@@ -153,7 +158,7 @@ func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int
 			}
 		}
 	}
-	tc := &trainCtx{m: m, slot: slot, rows: rows, b: b, pos: pos, seed: o.DropoutSeed, recompute: o.Recompute}
+	tc := &trainCtx{m: m, slot: slot, rows: rows, b: b, pos: pos, seed: o.DropoutSeed, recompute: recompute, eval: o.Eval}
 
 	// Forward: the residual stream enters layer li in slot L<li>.xin; the
 	// last layer writes "xfinal".
@@ -196,6 +201,9 @@ func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int
 			lossSum += loss[i]
 		}
 		tokens += n
+		if o.Eval {
+			continue
+		}
 		m.B.CrossEntropyBackward(logits, logits, tg[:n], n, V, float32(o.LossScale))
 		m.B.LinearBackward(dx, logits, m.LMHead, n, h, V)
 		for i, r := range idx {
@@ -204,6 +212,9 @@ func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int
 	}
 	if math.IsNaN(lossSum) || math.IsInf(lossSum, 0) {
 		return lossSum, tokens, fmt.Errorf("qwen: loss is %v", lossSum)
+	}
+	if o.Eval {
+		return lossSum, tokens, nil
 	}
 
 	// Backward: dx is the gradient of the residual stream.
@@ -292,6 +303,7 @@ type trainCtx struct {
 	pos       []int32
 	seed      uint64
 	recompute bool
+	eval      bool // no dropout
 }
 
 // names returns the slot prefix holding layer li's saved activations.
@@ -368,7 +380,7 @@ func (tc *trainCtx) linear(out, x backend.Buffer, l *Linear, li int, module stri
 // without dropout), regenerating the same mask in the forward and backward
 // passes from the (layer, module) seed.
 func (tc *trainCtx) dropped(x backend.Buffer, l *Linear, li int, module string) backend.Buffer {
-	if l.LoRA.Dropout == 0 {
+	if l.LoRA.Dropout == 0 || tc.eval {
 		return x
 	}
 	n := tc.rows * l.In

@@ -57,3 +57,18 @@ func TestGoldenGradients(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalStep checks the chunked, memory-light scoring of TrainStep's
+// Eval mode against the goldens' loss, without an adapter attached for
+// training.
+func TestEvalStep(t *testing.T) {
+	for _, name := range []string{"qwen2-tiny", "qwen2-tied"} {
+		g := openGolden(t, name)
+		m := loadModel(t, filepath.Join(g.dir, "base_model"))
+		loadAdapter(t, m, filepath.Join(g.dir, "adapter"))
+		sum, n, err := m.TrainStep(g.batch(t), qwen.TrainOptions{Eval: true})
+		require.NoError(t, err)
+		want, _ := g.floats(t, "loss")
+		compare(t, name+" loss", []float32{float32(sum / float64(n))}, want, tolLoss)
+	}
+}

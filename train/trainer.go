@@ -392,20 +392,14 @@ func (t *trainer) adapter(resumeDir string) (*lora.Adapter, error) {
 			return nil, err
 		}
 		a.Config.InferenceMode = false
-		a.Config.LoraDropout = t.dropout(a.Config.LoraDropout, dir)
+		if resumeDir == "" && a.Config.LoraDropout != t.cfg.LoRA.LoraDropout {
+			fmt.Fprintf(t.out, "adapter %s: using its lora_dropout %g\n", dir, a.Config.LoraDropout)
+		}
 		return a, nil
 	}
 	lc := t.cfg.LoRA
 	lc.BaseModelNameOrPath = t.cfg.BaseModel
 	return lora.New("default", lc, c.NumHiddenLayers, c.ModuleShape, t.cfg.Seed)
-}
-
-// dropout keeps an initial adapter's dropout unless the run sets one.
-func (t *trainer) dropout(saved float64, dir string) float64 {
-	if t.cfg.LoRA.LoraDropout != saved && t.cfg.Resume == "" {
-		fmt.Fprintf(t.out, "adapter %s: using its lora_dropout %g\n", dir, saved)
-	}
-	return saved
 }
 
 // resume restores the optimizer, scheduler, trainer state and logs of a
@@ -688,7 +682,8 @@ func (t *trainer) evalStep(step int) (float64, bool, error) {
 }
 
 // evaluate returns the validation loss: the mean over every counted
-// target of the validation set (token-weighted, no dropout).
+// target of the validation set (token-weighted, no dropout), computed a
+// layer and a chunk of logits at a time.
 func (t *trainer) evaluate() (float64, error) {
 	if t.val == nil {
 		return math.NaN(), errors.New("train: no validation data to evaluate (validation.jsonl)")
@@ -698,12 +693,12 @@ func (t *trainer) evaluate() (float64, error) {
 	var n int
 	for i := 0; i < ld.BatchesPerEpoch(); i++ {
 		mb := ld.Batch(0, i)
-		res, err := t.m.Loss(&qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Rows: mb.Rows, T: mb.T})
+		s, k, err := t.m.TrainStep(&qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T}, qwen.TrainOptions{Eval: true})
 		if err != nil {
 			return math.NaN(), fmt.Errorf("train: evaluation: %w", err)
 		}
-		sum += res.Sum
-		n += res.Tokens
+		sum += s
+		n += k
 	}
 	return sum / float64(n), nil
 }
