@@ -226,13 +226,13 @@ func TestTrainDivergence(t *testing.T) {
 	require.FileExists(t, filepath.Join(ck, "adapter_model.safetensors"))
 }
 
-// TestQLoRATrainAndMerge trains with NF4 base weights and checks the
+// TestQLoRATrainAndMerge trains with NF4 base weights (and packed rows) and checks the
 // merged model (dequantized weights + s·B·A) scores like the QLoRA model
 // with the adapter.
 func TestQLoRATrainAndMerge(t *testing.T) {
 	data, out := dataDir(t), filepath.Join(t.TempDir(), "run")
 	cfg := baseConfig(data, out)
-	cfg.UseQLoRA, cfg.MergeAdapters, cfg.MaxSteps = true, true, 3
+	cfg.UseQLoRA, cfg.MergeAdapters, cfg.MaxSteps, cfg.Pack = true, true, 3, true
 	res, err := train.Run(context.Background(), cfg, cpu.New(0))
 	require.NoError(t, err)
 	require.Equal(t, 3, res.Steps)
