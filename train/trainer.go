@@ -287,6 +287,9 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		}
 	}
 
+	if err := checkBase(&cfg); err != nil {
+		return nil, err
+	}
 	ds, err := LoadDataset(trainF, cfg.Tokenizer, cfg.MaxLength)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -367,6 +370,24 @@ func (t *trainer) padID() int32 {
 		}
 	}
 	return 0
+}
+
+// checkBase checks the base model folder (config, weight files, the
+// tokenizer's vocabulary) before any data is read.
+func checkBase(cfg *Config) error {
+	mc, err := qwen.LoadConfig(cfg.BaseModel)
+	if err != nil {
+		return err
+	}
+	ck, err := safetensors.OpenCheckpoint(cfg.BaseModel)
+	if err != nil {
+		return fmt.Errorf("train: base model: %w", err)
+	}
+	ck.Close()
+	if cfg.Tokenizer != nil && cfg.Tokenizer.VocabSize() > mc.VocabSize {
+		return fmt.Errorf("train: the tokenizer has %d tokens but %s has vocab_size %d: pass the model's tokenizer", cfg.Tokenizer.VocabSize(), cfg.BaseModel, mc.VocabSize)
+	}
+	return nil
 }
 
 // evalSteps is the evaluation interval (LoggingSteps when unset, as in

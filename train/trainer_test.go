@@ -196,6 +196,12 @@ func TestTrainBadInput(t *testing.T) {
 	cfg.BaseModel = t.TempDir()
 	_, err = train.Run(context.Background(), cfg, cpu.New(0))
 	require.ErrorContains(t, err, "config.json")
+	cfgData, err := os.ReadFile(filepath.Join(tinyBase, "config.json"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(cfg.BaseModel, "config.json"), cfgData, 0o644))
+	_, err = train.Run(context.Background(), cfg, cpu.New(0))
+	require.ErrorContains(t, err, "safetensors", "a base model folder without weights")
+	require.NoDirExists(t, cfg.OutputDir, "nothing is written before the checks pass")
 
 	empty := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(empty, "train.jsonl"), nil, 0o644))
