@@ -287,18 +287,25 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		}
 	}
 
-	if err := checkBase(&cfg); err != nil {
+	mc, err := checkBase(&cfg)
+	if err != nil {
 		return nil, err
 	}
 	ds, err := LoadDataset(trainF, cfg.Tokenizer, cfg.MaxLength)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	if err := checkVocab(ds, mc.VocabSize); err != nil {
+		return nil, err
+	}
 	fmt.Fprintf(cfg.Out, "train data %s: %s\n", trainF, ds.Stats())
 	t := &trainer{cfg: &cfg, b: b, out: cfg.Out}
 	if valF != "" {
 		if t.val, err = LoadDataset(valF, cfg.Tokenizer, cfg.MaxLength); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
+		}
+		if err := checkVocab(t.val, mc.VocabSize); err != nil {
+			return nil, err
 		}
 		fmt.Fprintf(cfg.Out, "validation data %s: %s\n", valF, t.val.Stats())
 	}
@@ -372,20 +379,30 @@ func (t *trainer) padID() int32 {
 	return 0
 }
 
-// checkBase checks the base model folder (config, weight files, the
-// tokenizer's vocabulary) before any data is read.
-func checkBase(cfg *Config) error {
+// checkBase checks the base model folder (config and weight files) before
+// any data is read, and returns its config.
+func checkBase(cfg *Config) (*qwen.Config, error) {
 	mc, err := qwen.LoadConfig(cfg.BaseModel)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ck, err := safetensors.OpenCheckpoint(cfg.BaseModel)
 	if err != nil {
-		return fmt.Errorf("train: base model: %w", err)
+		return nil, fmt.Errorf("train: base model: %w", err)
 	}
 	ck.Close()
-	if cfg.Tokenizer != nil && cfg.Tokenizer.VocabSize() > mc.VocabSize {
-		return fmt.Errorf("train: the tokenizer has %d tokens but %s has vocab_size %d: pass the model's tokenizer", cfg.Tokenizer.VocabSize(), cfg.BaseModel, mc.VocabSize)
+	return mc, nil
+}
+
+// checkVocab reports the first token id of ds outside the model's
+// vocabulary, naming its file and line.
+func checkVocab(ds *Dataset, vocab int) error {
+	for _, e := range ds.Examples {
+		for _, id := range e.IDs {
+			if id < 0 || int(id) >= vocab {
+				return fmt.Errorf("train: %s:%d: token id %d is outside the model's vocabulary (vocab_size %d); is the tokenizer the model's?", ds.Path, e.Line, id, vocab)
+			}
+		}
 	}
 	return nil
 }

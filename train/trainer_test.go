@@ -208,6 +208,11 @@ func TestTrainBadInput(t *testing.T) {
 	_, err = train.Run(context.Background(), baseConfig(empty, filepath.Join(t.TempDir(), "y")), cpu.New(0))
 	require.ErrorContains(t, err, "no records")
 
+	big := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(big, "train.jsonl"), []byte("{\"input_ids\":[1,2],\"labels\":[1,2]}\n{\"input_ids\":[5,1000],\"labels\":[5,1000]}\n"), 0o644))
+	_, err = train.Run(context.Background(), baseConfig(big, filepath.Join(t.TempDir(), "v")), cpu.New(0))
+	require.ErrorContains(t, err, "train.jsonl:2: token id 1000 is outside the model's vocabulary")
+
 	bad := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(bad, "train.jsonl"), []byte("{\"input_ids\":[1,2],\"labels\":[1,2]}\n{oops\n"), 0o644))
 	_, err = train.Run(context.Background(), baseConfig(bad, filepath.Join(t.TempDir(), "z")), cpu.New(0))
