@@ -122,8 +122,10 @@ type TrainOptions struct {
 }
 
 // TrainStep runs the forward and backward pass of one micro-batch and
-// accumulates (+=) the LoRA gradients into the Trainable's gradient arena.
-// It returns the summed token loss and the number of counted targets.
+// accumulates (+=) the LoRA gradients into the Trainable's gradient arena
+// (with o.Eval, only the forward pass and the loss, for any model, trained
+// or not). It returns the summed token loss and the number of counted
+// targets.
 // b.AttentionMask may hold segment ids of packed sequences (see
 // backend.Forward.Attention) and b.Pos their position ids.
 func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int, err error) {
