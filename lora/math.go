@@ -237,3 +237,57 @@ func (a *Adapter) addDelta(w []float32, layer int, module string, sign float32, 
 	}
 	return true
 }
+
+// Linear computes the whole adapted layer, overwriting y [rows, Out]:
+//
+//	y = x·Wᵀ + bias + scale·((x⊙mask)·Aᵀ)·Bᵀ
+//
+// with w [Out, In] the frozen weight (Hugging Face layout) and bias nil or
+// [Out]. It is the base product followed by Forward.
+func (p *Pair) Linear(y, x, w, bias []float32, rows int, scale float32, mask []float32) {
+	p.check("Linear")
+	checkLen("Linear", "x", x, rows, p.In)
+	checkLen("Linear", "y", y, rows, p.Out)
+	checkLen("Linear", "w", w, p.Out, p.In)
+	if bias != nil {
+		checkLen("Linear", "bias", bias, 1, p.Out)
+	}
+	for r := range rows {
+		for o := range p.Out {
+			var s float32
+			for i := range p.In {
+				s += x[r*p.In+i] * w[o*p.In+i]
+			}
+			if bias != nil {
+				s += bias[o]
+			}
+			y[r*p.Out+o] = s
+		}
+	}
+	p.Forward(y, x, rows, scale, mask)
+}
+
+// LinearBackward is Linear's backward pass: it overwrites dx [rows, In]
+// with the input gradient through the frozen weight and the adapter,
+//
+//	dx = dy·W + scale·((dy·B)·A)⊙mask
+//
+// and accumulates gA and gB as Backward does. The frozen weight and bias
+// get no gradient.
+func (p *Pair) LinearBackward(dx, gA, gB, dy, x, w []float32, rows int, scale float32, mask []float32) {
+	p.check("LinearBackward")
+	checkLen("LinearBackward", "dx", dx, rows, p.In)
+	checkLen("LinearBackward", "dy", dy, rows, p.Out)
+	checkLen("LinearBackward", "w", w, p.Out, p.In)
+	for r := range rows {
+		d := dx[r*p.In : (r+1)*p.In]
+		clear(d)
+		for o := range p.Out {
+			g := dy[r*p.Out+o]
+			for i := range p.In {
+				d[i] += g * w[o*p.In+i]
+			}
+		}
+	}
+	p.Backward(dx, gA, gB, dy, x, rows, scale, mask)
+}

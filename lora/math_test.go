@@ -291,3 +291,58 @@ func toF64(v []float32) []float64 {
 	}
 	return out
 }
+
+// TestLinearWhole checks the whole adapted layer: Linear equals the merged
+// weight's plain product (plus bias), and LinearBackward's input gradient
+// matches central differences of Linear through both the frozen weight and
+// the adapter (the loss is linear in x, so the differences are exact up to
+// float32 rounding).
+func TestLinearWhole(t *testing.T) {
+	for _, c := range mathShapes {
+		t.Run(fmt.Sprintf("%dx%d→%d r%d p%v", c.rows, c.in, c.out, c.r, c.dropout), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(8, 9))
+			p := randomPair(rng, c.in, c.out, c.r)
+			x, w, bias := randoms(rng, c.rows*c.in), randoms(rng, c.out*c.in), randoms(rng, c.out)
+			g := randoms(rng, c.rows*c.out)
+			mask := maskFor(c.rows, c.in, c.dropout, 5)
+			const scale = 1.5
+			y := make([]float32, c.rows*c.out)
+			p.Linear(y, x, w, bias, c.rows, scale, mask)
+			if mask == nil {
+				a := &lora.Adapter{Config: lora.Config{R: c.r, LoraAlpha: scale * float64(c.r)}, Pairs: map[int]map[string]*lora.Pair{0: {"q_proj": p}}}
+				merged := append([]float32(nil), w...)
+				require.True(t, a.Merge(merged, 0, "q_proj"))
+				for r := 0; r < c.rows; r++ {
+					for o := 0; o < c.out; o++ {
+						var s float64
+						for i := 0; i < c.in; i++ {
+							s += float64(x[r*c.in+i]) * float64(merged[o*c.in+i])
+						}
+						require.InDelta(t, s+float64(bias[o]), float64(y[r*c.out+o]), 1e-5, "y[%d,%d] against the merged weight", r, o)
+					}
+				}
+			}
+			loss := func() float64 {
+				y := make([]float32, c.rows*c.out)
+				p.Linear(y, x, w, bias, c.rows, scale, mask)
+				var l float64
+				for j := range y {
+					l += float64(g[j]) * float64(y[j])
+				}
+				return l
+			}
+			dx := make([]float32, len(x))
+			p.LinearBackward(dx, make([]float32, len(p.A)), make([]float32, len(p.B)), g, x, w, c.rows, scale, mask)
+			for j := range x {
+				orig := x[j]
+				x[j] = orig + 0.5
+				hi, up := loss(), x[j]
+				x[j] = orig - 0.5
+				lo, down := loss(), x[j]
+				x[j] = orig
+				fd := (hi - lo) / float64(up-down)
+				require.InDelta(t, fd, float64(dx[j]), 1e-5*(1+math.Abs(fd)), "d loss / d x[%d]", j)
+			}
+		})
+	}
+}
