@@ -120,16 +120,9 @@ func uploadNF4(ck *safetensors.Checkpoint, b backend.Backend, name string, shape
 // quantize reads one float weight and stores it as NF4 with double
 // quantization.
 func quantize(ck *safetensors.Checkpoint, b backend.Backend, name string, shape []int, blockSize int) (backend.Buffer, error) {
-	t, err := ck.Tensor(name)
+	v, dtype, err := readFloat(ck, name, shape)
 	if err != nil {
-		return nil, fmt.Errorf("qwen: %w", err)
-	}
-	if !slices.Equal(t.Shape, shape) {
-		return nil, fmt.Errorf("qwen: %s: tensor %q has shape %v, config.json implies %v", ck.FileOf(name), name, t.Shape, shape)
-	}
-	v, err := t.Float32s()
-	if err != nil {
-		return nil, fmt.Errorf("qwen: %s: %w", ck.FileOf(name), err)
+		return nil, err
 	}
 	if blockSize == 0 {
 		blockSize = 64
@@ -138,7 +131,7 @@ func quantize(ck *safetensors.Checkpoint, b backend.Backend, name string, shape 
 	if err != nil {
 		return nil, fmt.Errorf("qwen: %s: %w", name, err)
 	}
-	q.DType = dtypeName(t.DType)
+	q.DType = dtypeName(dtype)
 	return b.UploadNF4(q), nil
 }
 
@@ -154,18 +147,28 @@ func dtypeName(d safetensors.DType) string {
 	return "float32"
 }
 
-// upload checks one tensor's shape and copies it, as float32, to b.
-func upload(ck *safetensors.Checkpoint, b backend.Backend, name string, shape []int) (backend.Buffer, error) {
+// readFloat reads one tensor as float32 after checking its shape, and
+// reports its stored dtype.
+func readFloat(ck *safetensors.Checkpoint, name string, shape []int) ([]float32, safetensors.DType, error) {
 	t, err := ck.Tensor(name)
 	if err != nil {
-		return nil, fmt.Errorf("qwen: %w", err)
+		return nil, "", fmt.Errorf("qwen: %w", err)
 	}
 	if !slices.Equal(t.Shape, shape) {
-		return nil, fmt.Errorf("qwen: %s: tensor %q has shape %v, config.json implies %v", ck.FileOf(name), name, t.Shape, shape)
+		return nil, "", fmt.Errorf("qwen: %s: tensor %q has shape %v, config.json implies %v", ck.FileOf(name), name, t.Shape, shape)
 	}
 	v, err := t.Float32s()
 	if err != nil {
-		return nil, fmt.Errorf("qwen: %s: %w", ck.FileOf(name), err)
+		return nil, "", fmt.Errorf("qwen: %s: %w", ck.FileOf(name), err)
+	}
+	return v, t.DType, nil
+}
+
+// upload checks one tensor's shape and copies it, as float32, to b.
+func upload(ck *safetensors.Checkpoint, b backend.Backend, name string, shape []int) (backend.Buffer, error) {
+	v, _, err := readFloat(ck, name, shape)
+	if err != nil {
+		return nil, err
 	}
 	buf := b.Alloc(len(v))
 	b.Upload(buf, v)

@@ -329,6 +329,23 @@ func (tc *trainCtx) attnShape() backend.AttnShape {
 		Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads, HeadDim: c.HeadDim()}
 }
 
+// layerActs are the activations layer li's backward pass reads.
+type layerActs struct {
+	xin, hn1, q, k, v, att, xmid, hn2, gate, up, act backend.Buffer
+}
+
+// acts returns layer li's activation slots.
+func (tc *trainCtx) acts(li int) layerActs {
+	c, rows, s, p := tc.m.Config, tc.rows, tc.slot, tc.names(li)
+	h, kv, in := c.HiddenSize, c.KVDim(), c.IntermediateSize
+	return layerActs{
+		xin: s(fmt.Sprintf("L%d.xin", li), rows*h),
+		hn1: s(p+"hn1", rows*h), q: s(p+"q", rows*h), k: s(p+"k", rows*kv), v: s(p+"v", rows*kv),
+		att: s(p+"att", rows*h), xmid: s(p+"xmid", rows*h), hn2: s(p+"hn2", rows*h),
+		gate: s(p+"gate", rows*in), up: s(p+"up", rows*in), act: s(p+"act", rows*in),
+	}
+}
+
 // layerForward runs decoder layer li from its saved input into out,
 // keeping what the backward pass needs.
 func (tc *trainCtx) layerForward(li int, out backend.Buffer) {
@@ -336,11 +353,8 @@ func (tc *trainCtx) layerForward(li int, out backend.Buffer) {
 	h, kv, in, hd := c.HiddenSize, c.KVDim(), c.IntermediateSize, c.HeadDim()
 	eps := float32(c.RMSNormEps)
 	L := &m.Layers[li]
-	p := tc.names(li)
-	xin := s(fmt.Sprintf("L%d.xin", li), rows*h)
-	hn1, q, k, v := s(p+"hn1", rows*h), s(p+"q", rows*h), s(p+"k", rows*kv), s(p+"v", rows*kv)
-	att, xmid, hn2 := s(p+"att", rows*h), s(p+"xmid", rows*h), s(p+"hn2", rows*h)
-	gate, up, act := s(p+"gate", rows*in), s(p+"up", rows*in), s(p+"act", rows*in)
+	a := tc.acts(li)
+	xin, hn1, q, k, v, att, xmid, hn2, gate, up, act := a.xin, a.hn1, a.q, a.k, a.v, a.att, a.xmid, a.hn2, a.gate, a.up, a.act
 	tmp := s("dtmp", rows*max(h, in, kv))
 
 	m.B.RMSNorm(hn1, xin, L.InputNorm, rows, h, eps)
@@ -442,11 +456,8 @@ func (tc *trainCtx) layerBackward(li int, dx backend.Buffer, needInput bool) {
 	h, kv, in, hd := c.HiddenSize, c.KVDim(), c.IntermediateSize, c.HeadDim()
 	eps := float32(c.RMSNormEps)
 	L := &m.Layers[li]
-	p := tc.names(li)
-	xin := s(fmt.Sprintf("L%d.xin", li), rows*h)
-	hn1, q, k, v := s(p+"hn1", rows*h), s(p+"q", rows*h), s(p+"k", rows*kv), s(p+"v", rows*kv)
-	att, xmid, hn2 := s(p+"att", rows*h), s(p+"xmid", rows*h), s(p+"hn2", rows*h)
-	gate, up, act := s(p+"gate", rows*in), s(p+"up", rows*in), s(p+"act", rows*in)
+	a := tc.acts(li)
+	xin, hn1, q, k, v, att, xmid, hn2, gate, up, act := a.xin, a.hn1, a.q, a.k, a.v, a.att, a.xmid, a.hn2, a.gate, a.up, a.act
 	dhn, datt, dq, dk, dv := s("dhn", rows*h), s("datt", rows*h), s("dq", rows*h), s("dk", rows*kv), s("dv", rows*kv)
 	dgate, dup := s("dgate", rows*in), s("dup", rows*in)
 

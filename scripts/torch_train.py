@@ -21,21 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-SHAPES = {  # hidden, intermediate, layers, heads, kv heads, vocab, tied
-    "Qwen2.5-0.5B-Instruct": (896, 4864, 24, 14, 2, 151936, True),
-    "Qwen2.5-1.5B-Instruct": (1536, 8960, 28, 12, 2, 151936, True),
-    "Qwen2.5-3B-Instruct": (2048, 11008, 36, 16, 2, 151936, True),
-    "Qwen2.5-7B-Instruct": (3584, 18944, 28, 28, 4, 152064, False),
-}
-
-
-def rms(x, w, eps=1e-6):
-    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
-
-
-def rope(x, cos, sin):
-    h = x.shape[-1] // 2
-    return x * cos + torch.cat((-x[..., h:], x[..., :h]), -1) * sin
+from torch_forward import SHAPES, rms, rope  # the shapes and layer helpers shared with the forward benchmark
 
 
 def main():
