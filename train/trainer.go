@@ -169,14 +169,16 @@ func (c *Config) dataFiles() (trainF, valF, testF string, err error) {
 	return trainF, valF, testF, nil
 }
 
-// checkOutput refuses to start a fresh run over an existing one.
-func (c *Config) checkOutput() error {
+// checkOutput refuses to start a fresh run over an existing one, and
+// with Overwrite returns the earlier run's files, to be removed once every
+// other check has passed.
+func (c *Config) checkOutput() ([]string, error) {
 	if c.Resume != "" || c.EvalOnly {
-		return nil
+		return nil, nil
 	}
 	entries, err := os.ReadDir(c.OutputDir)
 	if err != nil {
-		return nil // absent: created later
+		return nil, nil // absent: created later
 	}
 	var found []string
 	for _, e := range entries {
@@ -184,18 +186,10 @@ func (c *Config) checkOutput() error {
 			found = append(found, e.Name())
 		}
 	}
-	if len(found) == 0 {
-		return nil
+	if len(found) > 0 && !c.Overwrite {
+		return nil, fmt.Errorf("train: output folder %s already holds a run (%s); resume it with --resume_from_checkpoint latest or pass --overwrite_output_dir", c.OutputDir, strings.Join(found, ", "))
 	}
-	if !c.Overwrite {
-		return fmt.Errorf("train: output folder %s already holds a run (%s); resume it with --resume_from_checkpoint latest or pass --overwrite_output_dir", c.OutputDir, strings.Join(found, ", "))
-	}
-	for _, f := range found {
-		if err := os.RemoveAll(filepath.Join(c.OutputDir, f)); err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-	}
-	return nil
+	return found, nil
 }
 
 func containsString(list []string, s string) bool {
@@ -271,7 +265,8 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.checkOutput(); err != nil {
+	stale, err := cfg.checkOutput()
+	if err != nil {
 		return nil, err
 	}
 	resumeDir := ""
@@ -341,6 +336,11 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if resumeDir != "" {
 		if err := t.resume(resumeDir); err != nil {
 			return nil, err
+		}
+	}
+	for _, f := range stale { // --overwrite_output_dir, now that every check has passed
+		if err := os.RemoveAll(filepath.Join(cfg.OutputDir, f)); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
 	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {

@@ -191,6 +191,11 @@ func TestTrainBadInput(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(out, "checkpoint-2"), 0o755))
 	_, err := train.Run(context.Background(), baseConfig(data, out), cpu.New(0))
 	require.ErrorContains(t, err, "already holds a run")
+	ow := baseConfig(data, out)
+	ow.Overwrite, ow.BaseModel = true, t.TempDir()
+	_, err = train.Run(context.Background(), ow, cpu.New(0))
+	require.ErrorContains(t, err, "config.json")
+	require.DirExists(t, filepath.Join(out, "checkpoint-2"), "a failed --overwrite_output_dir run removes nothing")
 
 	cfg := baseConfig(data, filepath.Join(t.TempDir(), "x"))
 	cfg.BaseModel = t.TempDir()
