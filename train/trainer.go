@@ -96,7 +96,7 @@ type Result struct {
 	FirstLoss    float64 // loss of the first step of this invocation
 	FinalLoss    float64 // loss of the last step
 	EvalLoss     float64 // last evaluation loss (NaN without validation data)
-	TokensPerSec float64 // trained tokens (real, not padding) per second in this invocation
+	TokensPerSec float64 // trained tokens (real, not padding) per second of training steps in this invocation
 	Interrupted  bool
 	StoppedEarly bool
 }
@@ -571,7 +571,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	fmt.Fprintf(t.out, "training %d optimizer steps (%d per epoch, %d micro-batches of %d, accumulation %d) from step %d on %s\n",
 		t.total, t.perEpoch, t.loader.BatchesPerEpoch(), c.BatchSize, c.GradAccum, start, t.b.Name())
 	prog := NewProgress(c.Progress, t.total, c.ProgressBar)
-	began := time.Now()
+	var busy time.Duration // time spent in training steps (not evaluating or saving)
 	var tokens int64
 	var logLoss, logNorm float64
 	var logN int
@@ -584,7 +584,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			}
 			return res, fmt.Errorf("train: %w at step %d; checkpoint saved in %s", ErrInterrupted, step-1, filepath.Join(c.OutputDir, fmt.Sprintf("checkpoint-%d", step-1)))
 		}
+		stepStart := time.Now()
 		loss, norm, ntok, err := t.step(step)
+		busy += time.Since(stepStart)
 		if err != nil {
 			prog.Finish()
 			return res, fmt.Errorf("train: step %d: %w; stopped, the last good checkpoint is kept", step, err)
@@ -600,7 +602,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		if c.OnStep != nil {
 			c.OnStep(step, loss)
 		}
-		tps := float64(tokens) / time.Since(began).Seconds()
+		tps := float64(tokens) / busy.Seconds()
 		prog.Update(step, loss, tps)
 
 		logLoss += loss
@@ -630,7 +632,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		}
 	}
 	prog.Finish()
-	res.TokensPerSec = float64(tokens) / time.Since(began).Seconds()
+	res.TokensPerSec = float64(tokens) / busy.Seconds()
 	return res, t.finish()
 }
 
