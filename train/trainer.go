@@ -632,7 +632,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		}
 	}
 	prog.Finish()
-	res.TokensPerSec = float64(tokens) / busy.Seconds()
+	if busy > 0 {
+		res.TokensPerSec = float64(tokens) / busy.Seconds()
+	}
 	return res, t.finish()
 }
 
