@@ -4,7 +4,6 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -227,11 +226,7 @@ func writeBuiltinTokenizer(e *env, dir string) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, "tokenizer.json")
-	if err := os.WriteFile(path+".tmp", tok, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(path+".tmp", path)
+	return train.WriteFileAtomic(filepath.Join(dir, "tokenizer.json"), tok, 0o644)
 }
 
 // question pulls the question out of a record's input.

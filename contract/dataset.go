@@ -1,15 +1,17 @@
 package contract
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/tune-dev/tune/internal/atomicfile"
 )
 
 // ParseSplit parses "0.8,0.1,0.1" into train/validation/test ratios. Each
@@ -115,29 +117,17 @@ func WriteDataset(outputPath string, all, train, val, test []Record) error {
 }
 
 func writeJSONL(path string, recs []Record) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("contract: %w", err)
-	}
-	w := bufio.NewWriter(tmp)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	for _, r := range recs {
-		if err = enc.Encode(r); err != nil {
-			break
+	err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		for _, r := range recs {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
 		}
-	}
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
+		return nil
+	})
 	if err != nil {
-		os.Remove(tmp.Name())
 		return fmt.Errorf("contract: write %s: %w", path, err)
 	}
 	return nil

@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"github.com/tune-dev/tune/internal/atomicfile"
 )
 
 // Example is one prediction with its reference answers (at least one).
@@ -227,33 +228,11 @@ func parsePredictionLine(data []byte) (Example, error) {
 // WriteReport writes r as indented JSON to path (mode 0644) atomically: to a
 // temporary file in the same directory, synced, then renamed over path, so
 // readers never see a partial report.
-func WriteReport(path string, r Report) (err error) {
+func WriteReport(path string, r Report) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
 	data = append(data, '\n')
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFile(path, data, 0o644)
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 
 	"github.com/tune-dev/tune/safetensors"
+
+	"github.com/tune-dev/tune/internal/atomicfile"
 )
 
 // Save writes the adapter to dir (created if needed) in PEFT's format, so
@@ -81,7 +83,7 @@ func (a *Adapter) Save(dir string) error {
 	if err := safetensors.WriteFile(filepath.Join(dir, "adapter_model.safetensors"), tensors, map[string]string{"format": "pt"}); err != nil {
 		return fmt.Errorf("lora: saving %s: %w", a.Name, err)
 	}
-	if err := writeAtomic(filepath.Join(dir, "adapter_config.json"), cfg); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "adapter_config.json"), cfg, 0o644); err != nil {
 		return fmt.Errorf("lora: saving %s: %w", a.Name, err)
 	}
 	return nil
@@ -178,32 +180,4 @@ func (f pythonFloat) MarshalJSON() ([]byte, error) {
 		b = append(b, ".0"...)
 	}
 	return b, nil
-}
-
-// writeAtomic writes data to a temporary file in path's folder, syncs it and
-// renames it to path, so path never holds a partial file.
-func writeAtomic(path string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/quant"
 	"github.com/tune-dev/tune/safetensors"
+
+	"github.com/tune-dev/tune/internal/atomicfile"
 )
 
 // TensorSpec names one weight of the checkpoint layout and its shape.
@@ -199,18 +201,14 @@ func SaveRandomWith(dir string, c *Config, seed uint64, dtype safetensors.DType,
 	return safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, md)
 }
 
-// writeJSON writes v, indented, to a temporary file renamed to path.
+// writeJSON writes v, indented, to path atomically.
 func writeJSON(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("qwen: %s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("qwen: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("qwen: %w", err)
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("qwen: %s: %w", path, err)
 	}
 	return nil
 }

@@ -23,6 +23,3 @@ func mapFile(f *os.File, size int64) ([]byte, error) {
 
 // unmapFile is a no-op: the garbage collector frees the buffer.
 func unmapFile([]byte) error { return nil }
-
-// syncDir does nothing: directories cannot be synced portably here.
-func syncDir(string) error { return nil }

@@ -34,16 +34,3 @@ func unmapFile(b []byte) error {
 	}
 	return nil
 }
-
-// syncDir flushes the directory entry of a file just renamed into dir.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}

@@ -6,7 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
+
+	"github.com/tune-dev/tune/internal/atomicfile"
 )
 
 // This file holds the crash-safe file and directory writes used by the
@@ -27,45 +28,9 @@ import (
 // fsyncs it, gives it perm, renames it over path and fsyncs the directory.
 // The parent directory must exist. On error the temporary is removed and
 // path is untouched.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	if err := atomicfile.WriteFile(path, data, perm); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("write %s: %w", path, err)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	// CreateTemp makes the file 0600; give it the requested mode (the
-	// umask does not apply to Chmod, as with os.WriteFile's explicit perm
-	// on an existing file).
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// The new content is in place; a failure to sync the directory only
-	// weakens durability, so report it but the file is already correct.
-	if serr := syncDir(dir); serr != nil {
-		return fmt.Errorf("write %s: sync directory: %w", path, serr)
 	}
 	return nil
 }
@@ -145,7 +110,7 @@ func CommitDir(tmp, final string) error {
 		}
 		return fmt.Errorf("commit %s: %w", final, err)
 	}
-	if err := syncDir(parent); err != nil {
+	if err := atomicfile.SyncDir(parent); err != nil {
 		return fmt.Errorf("commit %s: sync directory: %w", final, err)
 	}
 	if old != "" {
@@ -168,7 +133,7 @@ func syncTree(root string) error {
 		case d.IsDir():
 			dirs = append(dirs, p)
 		case d.Type().IsRegular():
-			return syncFile(p)
+			return atomicfile.SyncFile(p)
 		}
 		return nil
 	})
@@ -176,31 +141,9 @@ func syncTree(root string) error {
 		return err
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := syncDir(dirs[i]); err != nil {
+		if err := atomicfile.SyncDir(dirs[i]); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	serr := f.Sync()
-	cerr := f.Close()
-	if serr != nil {
-		return serr
-	}
-	return cerr
-}
-
-// syncDir fsyncs a directory so that renames and creations in it are
-// durable. Windows cannot open directories for sync; there it is a no-op.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	return syncFile(dir)
 }
