@@ -89,16 +89,7 @@ func (m *Model) Loss(b *Batch) (*LossResult, error) {
 // shifted by one, as transformers' ForCausalLMLoss does.
 func CausalLMLoss(be backend.Backend, logits backend.Buffer, b *Batch, vocab int) *LossResult {
 	rows := b.Rows * b.T
-	targets := make([]int32, rows)
-	for r := 0; r < b.Rows; r++ {
-		for t := 0; t < b.T; t++ {
-			i := r*b.T + t
-			targets[i] = backend.IgnoreIndex
-			if t+1 < b.T {
-				targets[i] = labelAt(b, i+1)
-			}
-		}
-	}
+	targets := b.targets()
 	loss := make([]float64, rows)
 	be.CrossEntropy(loss, logits, targets, rows, vocab)
 	res := &LossResult{RowMean: make([]float64, b.Rows), RowTokens: make([]int, b.Rows), Token: make([]float64, b.Rows*(b.T-1))}
@@ -122,6 +113,23 @@ func CausalLMLoss(be backend.Backend, logits backend.Buffer, b *Batch, vocab int
 		res.Mean = math.NaN()
 	}
 	return res
+}
+
+// targets returns the target of every token: the label of the next token
+// of its row (labels shifted by one, as transformers' ForCausalLMLoss
+// does), IgnoreIndex at the end of each row.
+func (b *Batch) targets() []int32 {
+	targets := make([]int32, b.Rows*b.T)
+	for r := 0; r < b.Rows; r++ {
+		for t := 0; t < b.T; t++ {
+			i := r*b.T + t
+			targets[i] = backend.IgnoreIndex
+			if t+1 < b.T {
+				targets[i] = labelAt(b, i+1)
+			}
+		}
+	}
+	return targets
 }
 
 // labelAt is the target at token i: the label, or the id itself when the

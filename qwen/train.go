@@ -150,16 +150,7 @@ func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int
 			pos[i] = int32(i % b.T)
 		}
 	}
-	targets := make([]int32, rows)
-	for r := 0; r < b.Rows; r++ {
-		for t := 0; t < b.T; t++ {
-			i := r*b.T + t
-			targets[i] = backend.IgnoreIndex
-			if t+1 < b.T {
-				targets[i] = labelAt(b, i+1)
-			}
-		}
-	}
+	targets := b.targets()
 	tc := &trainCtx{m: m, slot: slot, rows: rows, b: b, pos: pos, seed: o.DropoutSeed, recompute: recompute, eval: o.Eval}
 
 	// Forward: the residual stream enters layer li in slot L<li>.xin; the
