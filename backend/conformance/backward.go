@@ -138,13 +138,7 @@ func (h *harness) siluMulBackward(g backend.Backward, tol Tol) {
 func (h *harness) crossEntropyBackward(g backend.Backward, tol Tol) {
 	for _, c := range []struct{ rows, vocab int }{{1, 1}, {1, 97}, {9, 33}, {5, 1001}} {
 		logits := h.randn(c.rows*c.vocab, 3)
-		targets := make([]int32, c.rows)
-		for i := range targets {
-			targets[i] = int32(h.rng.IntN(c.vocab))
-			if i%3 == 1 {
-				targets[i] = backend.IgnoreIndex
-			}
-		}
+		targets := h.targets(c.rows, c.vocab)
 		const scale = 0.37
 		out := h.output(c.rows * c.vocab)
 		g.CrossEntropyBackward(out.view, h.input(logits), targets, c.rows, c.vocab, scale)

@@ -316,16 +316,22 @@ func (h *harness) add(f backend.Forward, tol, tolScaled Tol) {
 	}
 }
 
+// targets draws one random target per row, every third one IgnoreIndex.
+func (h *harness) targets(rows, vocab int) []int32 {
+	targets := make([]int32, rows)
+	for i := range targets {
+		targets[i] = int32(h.rng.IntN(vocab))
+		if i%3 == 1 {
+			targets[i] = backend.IgnoreIndex
+		}
+	}
+	return targets
+}
+
 func (h *harness) crossEntropy(f backend.Forward, tol Tol) {
 	for _, c := range []struct{ rows, vocab int }{{1, 1}, {1, 997}, {9, 33}, {14, 1000}} {
 		logits := h.randn(c.rows*c.vocab, 3)
-		targets := make([]int32, c.rows)
-		for i := range targets {
-			targets[i] = int32(h.rng.IntN(c.vocab))
-			if i%3 == 1 {
-				targets[i] = backend.IgnoreIndex
-			}
-		}
+		targets := h.targets(c.rows, c.vocab)
 		loss := make([]float64, c.rows)
 		for i := range loss {
 			loss[i] = math.NaN()
