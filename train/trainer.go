@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -182,7 +183,7 @@ func (c *Config) checkOutput() ([]string, error) {
 	}
 	var found []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "checkpoint-") || containsString(runFiles, e.Name()) {
+		if strings.HasPrefix(e.Name(), "checkpoint-") || slices.Contains(runFiles, e.Name()) {
 			found = append(found, e.Name())
 		}
 	}
@@ -190,15 +191,6 @@ func (c *Config) checkOutput() ([]string, error) {
 		return nil, fmt.Errorf("train: output folder %s already holds a run (%s); resume it with --resume_from_checkpoint latest or pass --overwrite_output_dir", c.OutputDir, strings.Join(found, ", "))
 	}
 	return found, nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // LatestCheckpoint returns the checkpoint-N folder of dir with the largest
