@@ -140,7 +140,7 @@ type Backward interface {
 	CrossEntropyBackward(dlogits, logits Buffer, targets []int32, rows, vocab int, scale float32)
 
 	// Dropout computes out = x * mask over n elements, where mask[i] is 0
-	// or 1/(1-p) as lora.DropoutMask(mask, p, seed) draws it (a counter-
+	// or 1/(1-p) as backend.DropoutMask(mask, p, seed) draws it (a counter-
 	// based hash, so the backward pass and every backend regenerate the
 	// same mask from the seed). out may alias x.
 	Dropout(out, x Buffer, p float32, seed uint64, n int)

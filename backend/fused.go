@@ -9,9 +9,17 @@ package backend
 // LoRAShape gives the sizes of one LoRA-adapted linear layer: Rows tokens
 // of In features in, Out features out, adapter rank Rank, and the adapter's
 // scaling Scale (PEFT's lora_alpha/r).
+//
+// Dropout is the probability p in [0, 1) of PEFT's lora_dropout on the
+// adapter's input (0: none), and DropoutSeed the seed of its mask:
+// mask = DropoutMask(p, DropoutSeed) laid out [Rows, In] like x, and
+// dropout(x) = x ⊙ mask. The backward pass regenerates the same mask from
+// the seed; nothing is stored between the two calls.
 type LoRAShape struct {
 	Rows, In, Out, Rank int
 	Scale               float32
+	Dropout             float32
+	DropoutSeed         uint64
 }
 
 // LoRALinear is the linear layer of a (Q)LoRA-adapted projection, fused:
@@ -29,32 +37,37 @@ type LoRALinear interface {
 	// convert to and from float32.
 	AllocActivation(n int) Buffer
 
-	// LoRALinearForward computes y = x·Wᵀ + bias + Scale·(x·Aᵀ)·Bᵀ, writing
-	// y with `=`. Its unfused equivalent, with t [Rows, Rank], u [Rows, Out]
-	// and, for an NF4 weight, wf [Out, In] scratch buffers:
+	// LoRALinearForward computes y = x·Wᵀ + bias + Scale·(dropout(x)·Aᵀ)·Bᵀ,
+	// writing y with `=`. Its unfused equivalent, with t [Rows, Rank],
+	// u [Rows, Out], xd [Rows, In] and, for an NF4 weight, wf [Out, In]
+	// scratch buffers (without dropout, xd is x itself):
 	//
 	//	Dequantize(wf, w)                          // NF4 only; then use wf as w
 	//	Linear(y, x, w, bias, Rows, In, Out)       // y = x·Wᵀ + bias
-	//	Linear(t, x, A, nil, Rows, In, Rank)       // t = x·Aᵀ
+	//	Dropout(xd, x, Dropout, DropoutSeed, Rows*In) // xd = dropout(x)
+	//	Linear(t, xd, A, nil, Rows, In, Rank)      // t = xd·Aᵀ
 	//	Linear(u, t, B, nil, Rows, Rank, Out)      // u = t·Bᵀ
 	//	AddScaled(y, u, Scale, Rows*Out)           // y += Scale·u
 	LoRALinearForward(y, x, w, bias, a, b Buffer, s LoRAShape)
 
 	// LoRALinearBackward computes, from dy [Rows, Out] and the forward
-	// input x, the input gradient dx = dy·W + Scale·(dy·B)·A with `=` (dx
-	// may be nil to skip it) and accumulates the adapter's gradients
-	// dA += Scale·(dy·B)ᵀ·x and dB += Scale·dyᵀ·(x·Aᵀ) with `+=`, as
-	// LinearWeightGrad does. Its unfused equivalent, with g, gs, t, ts
-	// [Rows, Rank] and e [Rows, In] scratch buffers and wf as above:
+	// input x, the input gradient dx = dy·W + Scale·mask⊙((dy·B)·A) with `=`
+	// (dx may be nil to skip it) and accumulates the adapter's gradients
+	// dA += Scale·(dy·B)ᵀ·dropout(x) and dB += Scale·dyᵀ·(dropout(x)·Aᵀ)
+	// with `+=`, as LinearWeightGrad does. Its unfused equivalent, with g,
+	// gs, t, ts [Rows, Rank], e and xd [Rows, In] scratch buffers and wf as
+	// above (without dropout, xd is x and the second Dropout is skipped):
 	//
 	//	LinearBackward(dx, dy, w, Rows, In, Out)   // dx = dy·W
 	//	LinearBackward(g, dy, B, Rows, Rank, Out)  // g = dy·B
 	//	LinearBackward(e, g, A, Rows, In, Rank)    // e = g·A
+	//	Dropout(e, e, Dropout, DropoutSeed, Rows*In) // e = mask⊙e
 	//	AddScaled(dx, e, Scale, Rows*In)           // dx += Scale·e
 	//	Zero(gs, Rows*Rank)
 	//	AddScaled(gs, g, Scale, Rows*Rank)         // gs = Scale·g
-	//	LinearWeightGrad(dA, gs, x, Rows, In, Rank) // dA += gsᵀ·x
-	//	Linear(t, x, A, nil, Rows, In, Rank)       // t = x·Aᵀ
+	//	Dropout(xd, x, Dropout, DropoutSeed, Rows*In) // xd = dropout(x)
+	//	LinearWeightGrad(dA, gs, xd, Rows, In, Rank) // dA += gsᵀ·xd
+	//	Linear(t, xd, A, nil, Rows, In, Rank)      // t = xd·Aᵀ
 	//	Zero(ts, Rows*Rank)
 	//	AddScaled(ts, t, Scale, Rows*Rank)         // ts = Scale·t
 	//	LinearWeightGrad(dB, dy, ts, Rows, Rank, Out) // dB += dyᵀ·ts

@@ -13,7 +13,7 @@
 //
 // (a Pair holds A and B; Pair.Forward and Pair.Backward are the host
 // reference of the LoRA term and its gradients, Pair.Linear and
-// Pair.LinearBackward of the whole adapted layer, and DropoutMask draws
+// Pair.LinearBackward of the whole adapted layer; backend.DropoutMask draws
 // the dropout). A starts random and B at zero (New), so training starts from
 // the base model exactly. After training, the update can be folded into the
 // weight, W' = W + s·B·A (Adapter.Merge), giving a plain model with no

@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/tune-dev/tune/backend"
-	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
 )
 
@@ -154,7 +153,7 @@ func (h *harness) crossEntropyBackward(g backend.Backward, tol Tol) {
 	}
 }
 
-// dropout checks the mask against lora.DropoutMask exactly: a backend
+// dropout checks the mask against backend.DropoutMask exactly: a backend
 // must draw the same mask from the same seed.
 func (h *harness) dropout(g backend.Backward) {
 	for _, c := range []struct {
@@ -166,7 +165,7 @@ func (h *harness) dropout(g backend.Backward) {
 		out := h.output(c.n)
 		g.Dropout(out.view, h.input(x), c.p, c.seed, c.n)
 		mask := make([]float32, c.n)
-		lora.DropoutMask(mask, float64(c.p), c.seed)
+		backend.DropoutMask(mask, float64(c.p), c.seed)
 		want := make([]float64, c.n)
 		for i := range want {
 			want[i] = float64(x[i] * mask[i])

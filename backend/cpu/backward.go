@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/tune-dev/tune/backend"
-	"github.com/tune-dev/tune/lora"
 )
 
 // RMSNormBackward implements backend.Backward.
@@ -185,7 +184,7 @@ func (c *Backend) Dropout(out, x backend.Buffer, p float32, seed uint64, n int) 
 	o := data(out, n, "Dropout out")
 	xs := data(x, n, "Dropout x")
 	mask := c.scratch(0, n)
-	lora.DropoutMask(mask, float64(p), seed)
+	backend.DropoutMask(mask, float64(p), seed)
 	for i := range o {
 		o[i] = xs[i] * mask[i]
 	}
