@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/qwen/tokenizer"
@@ -86,7 +88,12 @@ func ParseRecord(line []byte) (Record, error) {
 }
 
 // ReadJSONL calls fn for each non-blank line of path in order. A bad line
-// gets an error naming the file and line number.
+// gets an error naming the file and line number. A line that is not valid
+// UTF-8 is refused rather than read with U+FFFD in place of its bad bytes
+// (what encoding/json does): the model would learn the replacement
+// characters, and the file is likely in another encoding (Latin-1,
+// UTF-16) that should be converted first, as Python's json.loads would
+// also refuse it.
 func ReadJSONL(path string, fn func(line int, r Record) error) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -98,6 +105,9 @@ func ReadJSONL(path string, fn func(line int, r Record) error) error {
 	for n := 1; sc.Scan(); n++ {
 		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
 			continue
+		}
+		if i := invalidUTF8(sc.Bytes()); i >= 0 {
+			return fmt.Errorf("%s:%d: byte %d is not valid UTF-8 (0x%02x); convert the file to UTF-8", path, n, i+1, sc.Bytes()[i])
 		}
 		r, err := ParseRecord(sc.Bytes())
 		if err != nil {
@@ -111,6 +121,38 @@ func ReadJSONL(path string, fn func(line int, r Record) error) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// invalidUTF8 is the offset of the first byte of b that does not start a
+// valid UTF-8 sequence, or -1.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
+
+// emptyAnswer reports whether r is a chat record with answers that are
+// all blank (such a record would train the model to answer with
+// <|im_end|> alone).
+func (r *Record) emptyAnswer() bool {
+	if r.Pretokenized() {
+		return false
+	}
+	answers := 0
+	for _, m := range r.ChatMessages() {
+		if m.Role == "assistant" {
+			if strings.TrimSpace(m.Content) != "" {
+				return false
+			}
+			answers++
+		}
+	}
+	return answers > 0
 }
 
 // segment is a piece of chat text and whether its tokens are trained on.
