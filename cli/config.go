@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -229,9 +231,9 @@ func checkKey(key string, all map[string]ucli.Flag) error {
 	if _, ok := all[key]; ok {
 		return nil
 	}
-	var flags []ucli.Flag
-	for _, f := range all {
-		flags = append(flags, f)
+	var flags []ucli.Flag // in name order, so that a tie always suggests the same flag
+	for _, n := range slices.Sorted(maps.Keys(all)) {
+		flags = append(flags, all[n])
 	}
 	msg := fmt.Sprintf("unknown key %q", key)
 	if ucli.SuggestFlag != nil {
@@ -342,11 +344,11 @@ func scalarText(v any) string {
 
 // describeValue names a config value for type errors.
 func describeValue(v any) string {
-	switch v.(type) {
+	switch x := v.(type) {
 	case []any:
 		return "a list"
 	case string:
-		return strconv.Quote(v.(string))
+		return strconv.Quote(x)
 	}
 	return scalarText(v)
 }

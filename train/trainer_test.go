@@ -343,9 +343,10 @@ func TestCollapseWarning(t *testing.T) {
 	require.Empty(t, warn.String())
 }
 
-// TestTrainSettingsRefused: a dropout of 1 (from the config or left by an
-// initial adapter's config when the run sets its own) and early stopping
-// without validation data are refused before anything is written.
+// TestTrainSettingsRefused: a dropout of 1, early stopping without
+// validation data and a data file that is not UTF-8 are refused before
+// anything is written; an initial adapter whose config says dropout 1 is
+// fine when the run sets its own.
 func TestTrainSettingsRefused(t *testing.T) {
 	data := dataDir(t)
 	cfg := baseConfig(data, filepath.Join(t.TempDir(), "run"))
@@ -358,6 +359,13 @@ func TestTrainSettingsRefused(t *testing.T) {
 	cfg.EarlyStoppingPatience = 2
 	_, err = train.Run(context.Background(), cfg, cpu.New(0))
 	require.ErrorContains(t, err, "early stopping (patience 2) needs validation data, and "+cfg.DataPath+" has no validation.jsonl")
+	require.NoDirExists(t, cfg.OutputDir)
+
+	latin1 := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(latin1, "train.jsonl"), []byte("{\"input_ids\":[1,2]}\n{\"input\": \"caf\xe9\", \"output\": \"y\"}\n"), 0o644))
+	cfg = baseConfig(latin1, filepath.Join(t.TempDir(), "run"))
+	_, err = train.Run(context.Background(), cfg, cpu.New(0))
+	require.ErrorContains(t, err, filepath.Join(latin1, "train.jsonl")+":2: byte 15 is not valid UTF-8 (0xe9)")
 	require.NoDirExists(t, cfg.OutputDir)
 
 	// An adapter whose config says lora_dropout 1.0 (PEFT allows it) is a
