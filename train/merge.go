@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
@@ -21,7 +24,8 @@ type MergeOptions struct {
 	// Adapter is the adapter to merge; when nil, AdapterDir is loaded.
 	Adapter    *lora.Adapter
 	AdapterDir string
-	// Output is the merged model's folder (written atomically).
+	// Output is the merged model's folder (written atomically). It must
+	// not exist, be empty, or hold an earlier merge output (see Merge).
 	Output string
 	// QLoRA merges into the NF4 round trip of the base projections, the
 	// weights a QLoRA run trained against (a checkpoint that is already
@@ -39,12 +43,38 @@ type MergeOptions struct {
 // tokenizerFiles are copied from the base folder into a merged model.
 var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json", "added_tokens.json"}
 
+// MergeMarker is the file Merge writes last into every merged model
+// folder: what was merged, and the list of files the merge wrote. Only a
+// folder holding it and nothing else than those files is ever replaced.
+const MergeMarker = "tune_merge.json"
+
+// mergeRecord is the content of MergeMarker.
+type mergeRecord struct {
+	BaseModel string   `json:"base_model"`
+	Adapter   string   `json:"adapter,omitempty"`
+	QLoRA     bool     `json:"use_qlora"`
+	Files     []string `json:"files"`
+}
+
 // Merge writes base + adapter as a plain Hugging Face model folder:
 // config.json (without a quantization_config), generation_config.json,
 // the weights (model.safetensors, or shards with an index) with every
 // adapted projection replaced by W + s·B·A in the base weight's dtype
-// (bfloat16 for a 4-bit base), and the tokenizer files.
+// (bfloat16 for a 4-bit base), the tokenizer files and MergeMarker.
+//
+// Nothing is lost: before anything is read, Merge refuses an output that
+// is the base model's or the adapter's folder or contains either (paths
+// compared after resolving symbolic links), that lies inside the base
+// model's folder, that is a file, or that is a non-empty folder other
+// than an earlier merge output (MergeMarker and only the files it lists).
+// An output inside the adapter's folder is allowed: a run keeps its
+// merged model in RUN/merged_model beside the adapter. The new folder is
+// written beside the output and swapped in (CommitDir), so an earlier
+// merge output is replaced only once the new one is complete.
 func Merge(o MergeOptions) error {
+	if err := checkMergeOutput(o); err != nil {
+		return err
+	}
 	cfg, err := qwen.LoadConfig(o.BaseModel)
 	if err != nil {
 		return err
@@ -72,6 +102,104 @@ func Merge(o MergeOptions) error {
 		return err
 	}
 	return CommitDir(tmp, o.Output)
+}
+
+// checkMergeOutput refuses an output folder whose replacement would lose
+// data (see Merge).
+func checkMergeOutput(o MergeOptions) error {
+	out, err := resolvePath(o.Output)
+	if err != nil {
+		return fmt.Errorf("merge: output %s: %w", o.Output, err)
+	}
+	// An output inside the adapter's folder is RUN/merged_model.
+	type input struct {
+		what, path string
+		insideOK   bool
+	}
+	inputs := []input{{"base model", o.BaseModel, false}}
+	if o.AdapterDir != "" {
+		inputs = append(inputs, input{"adapter", o.AdapterDir, true})
+	}
+	for _, in := range inputs {
+		p, err := resolvePath(in.path)
+		if err != nil {
+			return fmt.Errorf("merge: %s %s: %w", in.what, in.path, err)
+		}
+		switch {
+		case p == out:
+			return fmt.Errorf("merge: the output folder %s is the %s folder %s; choose a new folder", o.Output, in.what, in.path)
+		case within(p, out):
+			return fmt.Errorf("merge: the output folder %s contains the %s folder %s; choose a new folder", o.Output, in.what, in.path)
+		case !in.insideOK && within(out, p):
+			return fmt.Errorf("merge: the output folder %s is inside the %s folder %s; choose a folder outside it", o.Output, in.what, in.path)
+		}
+	}
+	st, err := os.Stat(out)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("merge: output %s: %w", o.Output, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("merge: the output %s is a file, not a folder; choose a new folder", o.Output)
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return fmt.Errorf("merge: output %s: %w", o.Output, err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(out, MergeMarker))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("merge: the output folder %s is not empty and is not an earlier merge output (it has no %s); refusing to replace it: choose a new or empty folder", o.Output, MergeMarker)
+	}
+	if err != nil {
+		return fmt.Errorf("merge: output %s: %w", o.Output, err)
+	}
+	var rec mergeRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return fmt.Errorf("merge: %s: %w; refusing to replace the folder", filepath.Join(o.Output, MergeMarker), err)
+	}
+	for _, e := range entries {
+		if name := e.Name(); name != MergeMarker && (!e.Type().IsRegular() || !slices.Contains(rec.Files, name)) {
+			return fmt.Errorf("merge: the output folder %s holds %s, which the earlier merge did not write; refusing to replace it: move it away or choose another folder", o.Output, name)
+		}
+	}
+	return nil
+}
+
+// resolvePath makes path absolute with every symbolic link resolved; the
+// part of it that does not exist yet is kept as written.
+func resolvePath(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for {
+		p, err := filepath.EvalSymlinks(abs)
+		if err == nil {
+			return filepath.Join(append([]string{p}, rest...)...), nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(abs)
+		if parent == abs {
+			return "", err
+		}
+		rest = append([]string{filepath.Base(abs)}, rest...)
+		abs = parent
+	}
+}
+
+// within reports whether the resolved path p lies strictly inside the
+// resolved folder dir.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 func writeMerged(o MergeOptions, cfg *qwen.Config, a *lora.Adapter, ck *safetensors.Checkpoint, dir string) error {
@@ -121,7 +249,24 @@ func writeMerged(o MergeOptions, cfg *qwen.Config, a *lora.Adapter, ck *safetens
 			return fmt.Errorf("merge: tokenizer: %w", err)
 		}
 	}
-	return nil
+	return writeMarker(o, dir)
+}
+
+// writeMarker writes MergeMarker, listing every file already in dir.
+func writeMarker(o MergeOptions, dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
+	rec := mergeRecord{BaseModel: o.BaseModel, Adapter: o.AdapterDir, QLoRA: o.QLoRA, Files: []string{}}
+	for _, e := range entries {
+		rec.Files = append(rec.Files, e.Name())
+	}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
+	return WriteFileAtomic(filepath.Join(dir, MergeMarker), append(data, '\n'), 0o644)
 }
 
 // mergedTensor returns one tensor of the merged model.
