@@ -26,8 +26,13 @@ func (e *env) evalCommand() *ucli.Command {
 			intFlag("max_new_tokens", "most tokens per generated answer", 256),
 		),
 		Action: func(c *ucli.Context) error {
+			err := checkOutput(flagPath{"report", c.String("report")}, flagPath{"predictions", c.String("predictions")},
+				flagPath{"data", c.String("data")}, flagPath{"base_model", c.String("base_model")},
+				flagPath{"adapter", c.String("adapter")}, flagPath{"tokenizer", c.String("tokenizer")})
+			if err != nil {
+				return err
+			}
 			var examples []eval.Example
-			var err error
 			switch {
 			case c.String("predictions") != "" && c.String("base_model") != "":
 				return fmt.Errorf("give either --predictions or --base_model with --data, not both")

@@ -9,8 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
+	"github.com/tune-dev/tune/internal/paths"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
 	"github.com/tune-dev/tune/qwen"
@@ -107,7 +107,7 @@ func Merge(o MergeOptions) error {
 // checkMergeOutput refuses an output folder whose replacement would lose
 // data (see Merge).
 func checkMergeOutput(o MergeOptions) error {
-	out, err := resolvePath(o.Output)
+	out, err := paths.Resolve(o.Output)
 	if err != nil {
 		return fmt.Errorf("merge: output %s: %w", o.Output, err)
 	}
@@ -121,16 +121,16 @@ func checkMergeOutput(o MergeOptions) error {
 		inputs = append(inputs, input{"adapter", o.AdapterDir, true})
 	}
 	for _, in := range inputs {
-		p, err := resolvePath(in.path)
+		p, err := paths.Resolve(in.path)
 		if err != nil {
 			return fmt.Errorf("merge: %s %s: %w", in.what, in.path, err)
 		}
 		switch {
 		case p == out:
 			return fmt.Errorf("merge: the output folder %s is the %s folder %s; choose a new folder", o.Output, in.what, in.path)
-		case within(p, out):
+		case paths.Within(p, out):
 			return fmt.Errorf("merge: the output folder %s contains the %s folder %s; choose a new folder", o.Output, in.what, in.path)
-		case !in.insideOK && within(out, p):
+		case !in.insideOK && paths.Within(out, p):
 			return fmt.Errorf("merge: the output folder %s is inside the %s folder %s; choose a folder outside it", o.Output, in.what, in.path)
 		}
 	}
@@ -168,38 +168,6 @@ func checkMergeOutput(o MergeOptions) error {
 		}
 	}
 	return nil
-}
-
-// resolvePath makes path absolute with every symbolic link resolved; the
-// part of it that does not exist yet is kept as written.
-func resolvePath(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	var rest []string
-	for {
-		p, err := filepath.EvalSymlinks(abs)
-		if err == nil {
-			return filepath.Join(append([]string{p}, rest...)...), nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return "", err
-		}
-		parent := filepath.Dir(abs)
-		if parent == abs {
-			return "", err
-		}
-		rest = append([]string{filepath.Base(abs)}, rest...)
-		abs = parent
-	}
-}
-
-// within reports whether the resolved path p lies strictly inside the
-// resolved folder dir.
-func within(p, dir string) bool {
-	rel, err := filepath.Rel(dir, p)
-	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 func writeMerged(o MergeOptions, cfg *qwen.Config, a *lora.Adapter, ck *safetensors.Checkpoint, dir string) error {
