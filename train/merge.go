@@ -244,6 +244,9 @@ func mergedTensor(o MergeOptions, a *lora.Adapter, ck *safetensors.Checkpoint, s
 		if err != nil {
 			return t, fmt.Errorf("merge: %w", err)
 		}
+		if err := t.CheckFinite(); err != nil {
+			return t, fmt.Errorf("merge: %s: %w", ck.FileOf(s.Name), err)
+		}
 		return t, nil
 	}
 	var w []float32
@@ -266,6 +269,9 @@ func mergedTensor(o MergeOptions, a *lora.Adapter, ck *safetensors.Checkpoint, s
 		t, err := ck.Tensor(s.Name)
 		if err != nil {
 			return t, fmt.Errorf("merge: %w", err)
+		}
+		if err := t.CheckFinite(); err != nil {
+			return t, fmt.Errorf("merge: %s: %w", ck.FileOf(s.Name), err)
 		}
 		if w, err = t.Float32s(); err != nil {
 			return t, fmt.Errorf("merge: %s: %w", ck.FileOf(s.Name), err)
