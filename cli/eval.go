@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 
 	ucli "github.com/urfave/cli/v2"
@@ -53,8 +52,9 @@ func (e *env) evalCommand() *ucli.Command {
 			if c.Bool("per_example") {
 				out := bufio.NewWriter(e.stdout)
 				for _, s := range r.PerExample {
-					b, _ := json.Marshal(s)
-					out.Write(append(b, '\n'))
+					if err := printJSON(out, s); err != nil {
+						return err
+					}
 				}
 				if err := out.Flush(); err != nil {
 					return err

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 
@@ -47,6 +49,15 @@ func checkOutput(out flagPath, inputs ...flagPath) error {
 		if oerr == nil && derr == nil && paths.Within(o, d) {
 			return fmt.Errorf("--%s %s is a file inside the --%s folder %s: refusing to overwrite it; choose another --%s", out.flag, out.path, in.flag, in.path, out.flag)
 		}
+	}
+	return nil
+}
+
+// printJSON writes v to w as one line of JSON. A value JSON cannot hold
+// (NaN or an infinity) or a failed write is an error, never a blank line.
+func printJSON(w io.Writer, v any) error {
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		return fmt.Errorf("writing the JSON output: %w", err)
 	}
 	return nil
 }
