@@ -145,3 +145,22 @@ func TestScoreEmptyFile(t *testing.T) {
 		require.Empty(t, stdout)
 	}
 }
+
+// TestInvalidUTF8IsRefused: eval predictions and score data that are not
+// UTF-8 are refused with the file, line and byte, not scored as U+FFFD.
+func TestInvalidUTF8IsRefused(t *testing.T) {
+	dir := t.TempDir()
+	preds := filepath.Join(dir, "preds.jsonl")
+	require.NoError(t, os.WriteFile(preds, []byte(`{"prediction": "ok", "reference": "ok"}`+"\n"+`{"prediction": "caf`+"\xe9"+`", "reference": "café"}`+"\n"), 0o644))
+	report := filepath.Join(dir, "report.json")
+	_, _, err := run(t, "", "eval", "--predictions", preds, "--report", report)
+	require.ErrorContains(t, err, preds+":2: byte 20 (0xe9) is not valid UTF-8")
+	_, err = os.Stat(report)
+	require.True(t, os.IsNotExist(err), "no report written")
+
+	data := filepath.Join(dir, "data.jsonl")
+	require.NoError(t, os.WriteFile(data, []byte(`{"instruction": "`+"\xff"+`", "output": "x"}`+"\n"), 0o644))
+	stdout, _, err := run(t, "", "score", "--base_model", tinyDir+"/base_model", "--data", data)
+	require.ErrorContains(t, err, data+":1: byte 18 (0xff) is not valid UTF-8")
+	require.Empty(t, stdout)
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/tune-dev/tune/internal/atomicfile"
+	"github.com/tune-dev/tune/internal/utf8text"
 )
 
 // Example is one prediction with its reference answers (at least one).
@@ -169,8 +170,9 @@ type predictionRecord struct {
 // "references": [...]}; other fields are ignored and blank lines skipped.
 // A malformed line, a record missing its prediction or reference, a record
 // with both "reference" and "references", or an empty "references" list is
-// a *LineError naming the file and line. A file with no records is an
-// error too.
+// a *LineError naming the file and line, and so is a line that is not
+// UTF-8 (rather than scoring replacement characters). A file with no
+// records is an error too.
 func ReadPredictions(path string) ([]Example, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -185,6 +187,9 @@ func ReadPredictions(path string) ([]Example, error) {
 			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
 		if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 {
+			if err := utf8text.Check(data); err != nil {
+				return nil, &LineError{Path: path, Line: line, Err: err}
+			}
 			ex, perr := parsePredictionLine(trimmed)
 			if perr != nil {
 				return nil, &LineError{Path: path, Line: line, Err: perr}
