@@ -22,7 +22,10 @@
 // ROUGE-2, ROUGE-L (longest common subsequence) and ROUGE-Lsum
 // (summary-level union LCS over sentences split on newlines), each as
 // precision, recall and F-measure in [0, 1]. Tokens are rouge_score's:
-// lowercase, every character outside [a-z0-9] becomes a space, split; with
+// lowercase as Python's str.lower() does (full case mapping: "İ" becomes
+// "i" + U+0307, a final "Σ" becomes "ς"; the same lowercasing serves
+// sacrebleu's lowercase option, SQuAD normalization and the citation
+// metric), every character outside [a-z0-9] becomes a space, split; with
 // stemming, tokens longer than three characters go through PorterStem, the
 // Porter stemmer as NLTK 3.8 implements it in NLTK_EXTENSIONS mode
 // (including its table of irregular forms). With several references the

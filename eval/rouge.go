@@ -20,26 +20,20 @@ type RougeScores struct {
 	RougeLsum RougeScore `json:"rougeLsum"`
 }
 
-// RougeTokenize is rouge_score's default tokenizer: lowercase, replace every
-// run of characters outside [a-z0-9] by a space, split, and (when stem is
-// true) Porter-stem the tokens longer than three characters.
+// RougeTokenize is rouge_score's default tokenizer: lowercase (pyLower,
+// Python's str.lower()), replace every run of characters outside [a-z0-9]
+// by a space, split, and (when stem is true) Porter-stem the tokens longer
+// than three characters. So "İstanbul" gives "i", "stanbul", as in Python,
+// where "İ" lowercases to "i" + U+0307.
 func RougeTokenize(text string, stem bool) []string {
+	lower := pyLower(text)
 	var b strings.Builder
-	b.Grow(len(text))
-	for _, r := range text {
-		// Only characters that lowercase to [a-z0-9] survive: ASCII letters
-		// and digits, plus U+0130 (İ) and U+212A (Kelvin sign), which Python
-		// lowercases to "i̇" and "k".
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case r >= 'A' && r <= 'Z':
-			b.WriteRune(r - 'A' + 'a')
-		case r == 'İ':
-			b.WriteByte('i')
-		case r == 'K':
-			b.WriteByte('k')
-		default:
+	b.Grow(len(lower))
+	// Every byte of a multi-byte character is outside [a-z0-9].
+	for i := 0; i < len(lower); i++ {
+		if c := lower[i]; c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			b.WriteByte(c)
+		} else {
 			b.WriteByte(' ')
 		}
 	}
