@@ -246,6 +246,23 @@ func CitationScores(prediction, reference string) CitationResult {
 	return CitationResult{Precision: p, Recall: r, F1: harmonicMean(p, r)}
 }
 
+// BestCitationScores compares the prediction with each reference
+// (CitationScores) and keeps the comparison with the highest F1, the first
+// on ties: the rule rouge_score's score_multi applies to ROUGE. It panics
+// when references is empty.
+func BestCitationScores(prediction string, references []string) CitationResult {
+	if len(references) == 0 {
+		panic("eval: BestCitationScores needs at least one reference")
+	}
+	best := CitationScores(prediction, references[0])
+	for _, r := range references[1:] {
+		if c := CitationScores(prediction, r); c.F1 > best.F1 {
+			best = c
+		}
+	}
+	return best
+}
+
 // harmonicMean is the F1 of a precision and a recall: 0 when both are 0
 // (rouge_score's scoring.fmeasure).
 func harmonicMean(a, b float64) float64 {

@@ -28,8 +28,9 @@
 // metric), every character outside [a-z0-9] becomes a space, split; with
 // stemming, tokens longer than three characters go through PorterStem, the
 // Porter stemmer as NLTK 3.8 implements it in NLTK_EXTENSIONS mode
-// (including its table of irregular forms). With several references the
-// reports score against the first one (target = refs[0]).
+// (including its table of irregular forms). RougeMulti scores several
+// references like rouge_score's score_multi: per ROUGE type, the reference
+// with the best F-measure (the first on ties); the reports use it.
 //
 // # SQuAD exact match and F1
 //
@@ -64,7 +65,13 @@
 // ScoreExample gives an example's sentence BLEU (0-100), ROUGE F-measures
 // with stemming, exact match and F1. Evaluate aggregates a Report: corpus
 // BLEU (0-100), mean ROUGE F-measures, exact-match rate, mean F1, mean
-// legal metrics (against the first reference), the example count and the
-// first 20 examples with their scores. WriteReport writes it as JSON,
-// atomically.
+// legal metrics (each example's best over its references, as for ROUGE),
+// the example count and the first 20 examples with their scores.
+// WriteReport writes it as JSON, atomically.
+//
+// With several references every metric follows its reference tool:
+// sacrebleu's BLEU takes all of them natively, SQuAD's exact match and F1
+// and rouge_score's score_multi the best one, and the legal metrics, which
+// have no reference tool, the best one too (BestCitationScores,
+// BestTerminologyOverlap).
 package eval

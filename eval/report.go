@@ -26,7 +26,8 @@ type ExampleScores struct {
 	// smoothing, effective order) against all references.
 	BLEU float64 `json:"bleu"`
 	// ROUGE1 .. ROUGELsum are rouge_score F-measures with the Porter
-	// stemmer, against the first reference.
+	// stemmer; with several references each is the best over them
+	// (RougeMulti, rouge_score's score_multi).
 	ROUGE1    float64 `json:"rouge1"`
 	ROUGE2    float64 `json:"rouge2"`
 	ROUGEL    float64 `json:"rougeL"`
@@ -44,8 +45,10 @@ type RougeReport struct {
 	RougeLsum float64 `json:"rougeLsum"`
 }
 
-// LegalReport holds mean legal metrics, each in [0, 1]. Citation scores
-// compare the prediction with the first reference.
+// LegalReport holds mean legal metrics, each in [0, 1]. With several
+// references an example's citation scores are those against the reference
+// with the best citation F1, and its terminology overlap the best over the
+// references (the rule of rouge_score's score_multi).
 type LegalReport struct {
 	CitationPrecision  float64 `json:"citation_precision"`
 	CitationRecall     float64 `json:"citation_recall"`
@@ -88,7 +91,7 @@ func ScoreExample(ex Example) ExampleScores {
 		panic("eval: ScoreExample needs at least one reference")
 	}
 	bleu := SentenceBLEU(ex.Prediction, ex.References, DefaultSentenceBLEUOptions())
-	r := Rouge(ex.References[0], ex.Prediction, true)
+	r := RougeMulti(ex.References, ex.Prediction, true)
 	return ExampleScores{
 		BLEU:       bleu.Score,
 		ROUGE1:     r.Rouge1.FMeasure,
@@ -120,11 +123,11 @@ func Evaluate(examples []Example) Report {
 		rep.Rouge.RougeLsum += s.ROUGELsum
 		rep.ExactMatch += float64(s.ExactMatch)
 		rep.F1 += s.F1
-		c := CitationScores(ex.Prediction, ex.References[0])
+		c := BestCitationScores(ex.Prediction, ex.References)
 		rep.LegalMetrics.CitationPrecision += c.Precision
 		rep.LegalMetrics.CitationRecall += c.Recall
 		rep.LegalMetrics.CitationF1 += c.F1
-		rep.LegalMetrics.TerminologyOverlap += TerminologyOverlap(ex.Prediction, ex.References[0])
+		rep.LegalMetrics.TerminologyOverlap += BestTerminologyOverlap(ex.Prediction, ex.References)
 		if i < maxSamples {
 			rep.Samples = append(rep.Samples, Sample{Prediction: ex.Prediction, References: ex.References, Scores: s})
 		}

@@ -63,6 +63,28 @@ func Rouge(target, prediction string, stem bool) RougeScores {
 	}
 }
 
+// RougeMulti scores prediction against several targets like rouge_score's
+// RougeScorer.score_multi: for each ROUGE type separately, the score
+// against the target with the highest F-measure (the first such target on
+// ties, as numpy's argmax). It panics when targets is empty.
+func RougeMulti(targets []string, prediction string, stem bool) RougeScores {
+	if len(targets) == 0 {
+		panic("eval: RougeMulti needs at least one target")
+	}
+	best := Rouge(targets[0], prediction, stem)
+	for _, t := range targets[1:] {
+		s := Rouge(t, prediction, stem)
+		for _, p := range []struct{ best, s *RougeScore }{
+			{&best.Rouge1, &s.Rouge1}, {&best.Rouge2, &s.Rouge2}, {&best.RougeL, &s.RougeL}, {&best.RougeLsum, &s.RougeLsum},
+		} {
+			if p.s.FMeasure > p.best.FMeasure {
+				*p.best = *p.s
+			}
+		}
+	}
+	return best
+}
+
 func newRougeScore(precision, recall float64) RougeScore {
 	return RougeScore{Precision: precision, Recall: recall, FMeasure: harmonicMean(precision, recall)}
 }
