@@ -104,12 +104,38 @@ func Merge(o MergeOptions) error {
 	return CommitDir(tmp, o.Output)
 }
 
+// checkMergeTarget runs, before training, the checks Merge will run on
+// merged_model/ at the end, so that --merge_adapters cannot fail after the
+// training for a reason known at the start. With Overwrite an earlier
+// merged_model/ goes with the rest of the run, so only the paths count.
+func (c *Config) checkMergeTarget() error {
+	if !c.MergeAdapters || c.EvalOnly {
+		return nil
+	}
+	o := MergeOptions{BaseModel: c.BaseModel, Output: filepath.Join(c.OutputDir, "merged_model")}
+	if c.Overwrite {
+		_, err := checkMergePaths(o)
+		return err
+	}
+	return checkMergeOutput(o)
+}
+
 // checkMergeOutput refuses an output folder whose replacement would lose
 // data (see Merge).
 func checkMergeOutput(o MergeOptions) error {
+	out, err := checkMergePaths(o)
+	if err != nil {
+		return err
+	}
+	return checkMergeContents(o, out)
+}
+
+// checkMergePaths refuses an output that is, contains or (for the base
+// model) lies inside an input folder, and returns the resolved output.
+func checkMergePaths(o MergeOptions) (string, error) {
 	out, err := paths.Resolve(o.Output)
 	if err != nil {
-		return fmt.Errorf("merge: output %s: %w", o.Output, err)
+		return "", fmt.Errorf("merge: output %s: %w", o.Output, err)
 	}
 	// An output inside the adapter's folder is RUN/merged_model.
 	type input struct {
@@ -123,17 +149,23 @@ func checkMergeOutput(o MergeOptions) error {
 	for _, in := range inputs {
 		p, err := paths.Resolve(in.path)
 		if err != nil {
-			return fmt.Errorf("merge: %s %s: %w", in.what, in.path, err)
+			return "", fmt.Errorf("merge: %s %s: %w", in.what, in.path, err)
 		}
 		switch {
 		case p == out:
-			return fmt.Errorf("merge: the output folder %s is the %s folder %s; choose a new folder", o.Output, in.what, in.path)
+			return "", fmt.Errorf("merge: the output folder %s is the %s folder %s; choose a new folder", o.Output, in.what, in.path)
 		case paths.Within(p, out):
-			return fmt.Errorf("merge: the output folder %s contains the %s folder %s; choose a new folder", o.Output, in.what, in.path)
+			return "", fmt.Errorf("merge: the output folder %s contains the %s folder %s; choose a new folder", o.Output, in.what, in.path)
 		case !in.insideOK && paths.Within(out, p):
-			return fmt.Errorf("merge: the output folder %s is inside the %s folder %s; choose a folder outside it", o.Output, in.what, in.path)
+			return "", fmt.Errorf("merge: the output folder %s is inside the %s folder %s; choose a folder outside it", o.Output, in.what, in.path)
 		}
 	}
+	return out, nil
+}
+
+// checkMergeContents refuses an existing output (resolved: out) that is a
+// file, or a non-empty folder other than an earlier merge output.
+func checkMergeContents(o MergeOptions, out string) error {
 	st, err := os.Stat(out)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -1,6 +1,7 @@
 package train_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tune-dev/tune/backend/cpu"
 	"github.com/tune-dev/tune/internal/filetest"
 	"github.com/tune-dev/tune/train"
 )
@@ -97,4 +99,30 @@ func TestMergeRefusesToLoseData(t *testing.T) {
 	siblings, err := os.ReadDir(filepath.Dir(empty))
 	require.NoError(t, err)
 	require.Len(t, siblings, 1, "no temporary folder left beside the output")
+}
+
+// TestTrainChecksMergeTargetFirst: train --merge_adapters refuses, before
+// training, a merged_model/ that Merge would refuse at the end.
+func TestTrainChecksMergeTargetFirst(t *testing.T) {
+	data := dataDir(t)
+	base := filetest.CopyDir(t, tinyBase)
+	cfg := baseConfig(data, filepath.Join(base, "run"))
+	cfg.BaseModel, cfg.MergeAdapters = base, true
+	before := filetest.Snapshot(t, base)
+	for _, overwrite := range []bool{false, true} {
+		cfg.Overwrite = overwrite
+		_, err := train.Run(context.Background(), cfg, cpu.New(0))
+		require.ErrorContains(t, err, "is inside the base model folder")
+		require.Equal(t, before, filetest.Snapshot(t, base), "nothing written")
+	}
+
+	// A resumed run's merged_model/ that an older tune wrote (no marker)
+	// is refused at the start too.
+	out := filepath.Join(t.TempDir(), "run")
+	require.NoError(t, os.MkdirAll(filepath.Join(out, "merged_model"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(out, "merged_model", "model.safetensors"), []byte("old"), 0o644))
+	cfg = baseConfig(data, out)
+	cfg.MergeAdapters, cfg.Resume = true, filepath.Join(out, "checkpoint-2")
+	_, err := train.Run(context.Background(), cfg, cpu.New(0))
+	require.ErrorContains(t, err, "is not an earlier merge output")
 }
