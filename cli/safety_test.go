@@ -17,7 +17,8 @@ import (
 const tinyDir = "../testdata/golden/qwen2-tiny"
 
 // TestOutputIsNotAnInput: a command never writes over a file it reads; the
-// refusal names both flags and leaves the input as it was.
+// refusal names both flags (merge: both folders) and leaves every file as
+// it was.
 func TestOutputIsNotAnInput(t *testing.T) {
 	dir := t.TempDir()
 	preds := filepath.Join(dir, "preds.jsonl")
@@ -27,6 +28,7 @@ func TestOutputIsNotAnInput(t *testing.T) {
 	soft := filepath.Join(dir, "soft.jsonl")
 	require.NoError(t, os.Symlink(preds, soft))
 	base := filetest.CopyDir(t, tinyDir+"/base_model")
+	adapter := filetest.CopyDir(t, tinyDir+"/adapter")
 	contract := filepath.Join(dir, "contract.txt")
 	require.NoError(t, os.WriteFile(contract, []byte("1. Term. This Agreement lasts two years.\n"), 0o644))
 
@@ -40,11 +42,14 @@ func TestOutputIsNotAnInput(t *testing.T) {
 		{[]string{"eval", "--base_model", base, "--data", preds, "--report", preds}, "is the --data file"},
 		{[]string{"eval", "--base_model", base, "--data", preds, "--report", filepath.Join(base, "config.json")}, "is a file inside the --base_model folder " + base},
 		{[]string{"gen-data", "--contract_path", contract, "--output_path", contract}, "--output_path " + contract + " is the --contract_path file"},
+		{[]string{"merge", "--base_model", base, "--adapter", adapter, "--output", adapter}, "the output folder " + adapter + " is the adapter folder"},
+		{[]string{"merge", "--base_model", base, "--adapter", adapter, "--output", base}, "the output folder " + base + " is the base model folder"},
+		{[]string{"merge", "--base_model", base, "--adapter", adapter, "--output", dir}, "is not an earlier merge output"},
 	} {
-		before := []map[string]string{filetest.Snapshot(t, dir), filetest.Snapshot(t, base)}
+		before := []map[string]string{filetest.Snapshot(t, dir), filetest.Snapshot(t, base), filetest.Snapshot(t, adapter)}
 		_, _, err := run(t, "", c.args...)
 		require.ErrorContains(t, err, c.want, c.args)
-		require.Equal(t, before, []map[string]string{filetest.Snapshot(t, dir), filetest.Snapshot(t, base)}, c.args)
+		require.Equal(t, before, []map[string]string{filetest.Snapshot(t, dir), filetest.Snapshot(t, base), filetest.Snapshot(t, adapter)}, c.args)
 	}
 }
 

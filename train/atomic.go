@@ -24,8 +24,9 @@ import (
 
 // WriteFileAtomic writes data to path so that path holds either its old
 // content or all of data, even if the process or machine dies midway. It
-// creates a temporary file ".BASE.tmp-RANDOM" next to path, writes and
-// fsyncs it, gives it perm, renames it over path and fsyncs the directory.
+// creates a temporary file ".BASE.tmp-RANDOM" next to path with mode perm
+// less the umask, writes and fsyncs it, renames it over path and fsyncs
+// the directory.
 // The parent directory must exist. On error the temporary is removed and
 // path is untouched.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
