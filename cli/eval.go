@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 
 	ucli "github.com/urfave/cli/v2"
@@ -26,8 +25,13 @@ func (e *env) evalCommand() *ucli.Command {
 			intFlag("max_new_tokens", "most tokens per generated answer", 256),
 		),
 		Action: func(c *ucli.Context) error {
+			err := checkOutput(flagPath{"report", c.String("report")}, flagPath{"predictions", c.String("predictions")},
+				flagPath{"data", c.String("data")}, flagPath{"base_model", c.String("base_model")},
+				flagPath{"adapter", c.String("adapter")}, flagPath{"tokenizer", c.String("tokenizer")})
+			if err != nil {
+				return err
+			}
 			var examples []eval.Example
-			var err error
 			switch {
 			case c.String("predictions") != "" && c.String("base_model") != "":
 				return fmt.Errorf("give either --predictions or --base_model with --data, not both")
@@ -48,8 +52,9 @@ func (e *env) evalCommand() *ucli.Command {
 			if c.Bool("per_example") {
 				out := bufio.NewWriter(e.stdout)
 				for _, s := range r.PerExample {
-					b, _ := json.Marshal(s)
-					out.Write(append(b, '\n'))
+					if err := printJSON(out, s); err != nil {
+						return err
+					}
 				}
 				if err := out.Flush(); err != nil {
 					return err

@@ -62,7 +62,8 @@ type Shape func(module string) (in, out int)
 // Load reads a PEFT adapter folder (adapter_config.json and
 // adapter_model.safetensors) for a model of layers decoder layers whose
 // linear shapes shape gives. Every targeted module of every layer must be
-// present with the right shapes; the errors name the file and tensor.
+// present with the right shapes and finite values; the errors name the file
+// and tensor.
 func Load(dir, name string, layers int, shape Shape) (*Adapter, error) {
 	cfg, err := LoadConfig(dir)
 	if err != nil {
@@ -115,6 +116,9 @@ func factor(f *safetensors.File, path, key string, rows, cols int) ([]float32, e
 	}
 	if len(t.Shape) != 2 || t.Shape[0] != rows || t.Shape[1] != cols {
 		return nil, fmt.Errorf("lora: %s: tensor %q has shape %v, want [%d %d]", path, key, t.Shape, rows, cols)
+	}
+	if err := t.CheckFinite(); err != nil {
+		return nil, fmt.Errorf("lora: %s: %w", path, err)
 	}
 	v, err := t.Float32s()
 	if err != nil {

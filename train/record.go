@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/internal/utf8text"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 )
 
@@ -85,8 +86,9 @@ func ParseRecord(line []byte) (Record, error) {
 	return r, r.validate()
 }
 
-// ReadJSONL calls fn for each non-blank line of path in order. A bad line
-// gets an error naming the file and line number.
+// ReadJSONL calls fn for each non-blank line of path in order. A bad line,
+// including one that is not UTF-8, gets an error naming the file and line
+// number.
 func ReadJSONL(path string, fn func(line int, r Record) error) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -98,6 +100,9 @@ func ReadJSONL(path string, fn func(line int, r Record) error) error {
 	for n := 1; sc.Scan(); n++ {
 		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
 			continue
+		}
+		if err := utf8text.Check(sc.Bytes()); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, n, err)
 		}
 		r, err := ParseRecord(sc.Bytes())
 		if err != nil {

@@ -261,6 +261,9 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.checkMergeTarget(); err != nil {
+		return nil, err
+	}
 	resumeDir := ""
 	if cfg.Resume != "" {
 		resumeDir = cfg.Resume
