@@ -43,7 +43,8 @@ var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "vocab.
 // config.json (without a quantization_config), generation_config.json,
 // the weights (model.safetensors, or shards with an index) with every
 // adapted projection replaced by W + s·B·A in the base weight's dtype
-// (bfloat16 for a 4-bit base), and the tokenizer files.
+// (bfloat16 for a 4-bit base), the tokenizer files, and the system prompt
+// recorded with the adapter (lora.SystemPromptFile), if any.
 func Merge(o MergeOptions) error {
 	cfg, err := qwen.LoadConfig(o.BaseModel)
 	if err != nil {
@@ -119,6 +120,11 @@ func writeMerged(o MergeOptions, cfg *qwen.Config, a *lora.Adapter, ck *safetens
 	if copied == 0 && o.WriteTokenizer != nil {
 		if err := o.WriteTokenizer(dir); err != nil {
 			return fmt.Errorf("merge: tokenizer: %w", err)
+		}
+	}
+	if a.System != nil { // the merged model answers with the adapter's system prompt by default too
+		if err := a.System.Write(dir); err != nil {
+			return fmt.Errorf("merge: %w", err)
 		}
 	}
 	return nil
