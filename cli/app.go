@@ -43,6 +43,7 @@ func Run(args []string, assets Assets, stdin io.Reader, stdout, stderr io.Writer
 	app := &ucli.App{
 		Name:      "tune",
 		Usage:     "fine-tune Qwen2.5 models with LoRA for question answering over legal contracts",
+		Version:   versionString(),
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags: []ucli.Flag{
