@@ -391,6 +391,7 @@ func TestTrainReportAndSystemPrompt(t *testing.T) {
 	stdout, _, err = run(t, "", append(args, "--resume_from_checkpoint", "latest")...)
 	require.NoError(t, err)
 	require.Contains(t, stdout, "the report of step 2 is already in")
+	require.Contains(t, stdout, "no step left to train; outputs in "+out)
 
 	// tune eval answers the same records the same way as the run did.
 	report := filepath.Join(dir, "eval.json")

@@ -86,7 +86,10 @@ func (e *env) trainCommand() *ucli.Command {
 			if cfg.EvalOnly {
 				return nil
 			}
-			msg := fmt.Sprintf("trained %d steps: loss %.4f -> %.4f, %.0f tokens/s", res.Steps, res.FirstLoss, res.FinalLoss, res.TokensPerSec)
+			msg := "no step left to train" // a resumed run that had finished
+			if !math.IsNaN(res.FirstLoss) {
+				msg = fmt.Sprintf("trained %d steps: loss %.4f -> %.4f, %.0f tokens/s", res.Steps, res.FirstLoss, res.FinalLoss, res.TokensPerSec)
+			}
 			if !math.IsNaN(res.EvalLoss) {
 				msg += fmt.Sprintf(", eval loss %.4f", res.EvalLoss)
 			}
