@@ -63,5 +63,6 @@
 // BLEU (0-100), mean ROUGE F-measures, exact-match rate, mean F1, mean
 // legal metrics (against the first reference), the example count and the
 // first 20 examples with their scores. WriteReport writes it as JSON,
-// atomically.
+// atomically, and Report.Headline gives its main numbers on one line.
+// WritePredictions writes answers in the format ReadPredictions reads.
 package eval
