@@ -67,7 +67,9 @@
 // BLEU (0-100), mean ROUGE F-measures, exact-match rate, mean F1, mean
 // legal metrics (each example's best over its references, as for ROUGE),
 // the example count and the first 20 examples with their scores.
-// WriteReport writes it as JSON, atomically.
+// WriteReport writes it as JSON, atomically, and Report.Headline gives its
+// main numbers on one line. WritePredictions writes answers in the format
+// ReadPredictions reads.
 //
 // With several references every metric follows its reference tool:
 // sacrebleu's BLEU takes all of them natively, SQuAD's exact match and F1

@@ -146,6 +146,13 @@ func Evaluate(examples []Example) Report {
 	return rep
 }
 
+// Headline gives the report's main numbers on one line, as the commands
+// print them.
+func (r *Report) Headline() string {
+	return fmt.Sprintf("%d examples: BLEU %.2f, ROUGE-L %.4f, exact match %.4f, F1 %.4f, citation F1 %.4f",
+		r.N, r.BLEU, r.Rouge.RougeL, r.ExactMatch, r.F1, r.LegalMetrics.CitationF1)
+}
+
 // LineError is an error about one line of a predictions file.
 type LineError struct {
 	Path string
@@ -164,8 +171,8 @@ var ErrMissingField = errors.New("missing field")
 // predictionRecord is one JSON line; pointers tell absent from empty.
 type predictionRecord struct {
 	Prediction *string   `json:"prediction"`
-	Reference  *string   `json:"reference"`
-	References *[]string `json:"references"`
+	Reference  *string   `json:"reference,omitempty"`
+	References *[]string `json:"references,omitempty"`
 }
 
 // ReadPredictions reads a JSONL predictions file: one object a line,

@@ -47,6 +47,10 @@ type Adapter struct {
 	Name   string
 	Config Config
 	Pairs  map[int]map[string]*Pair
+	// System is the system prompt the adapter was trained with (nil when
+	// none is recorded); Save writes it to SystemPromptFile and Load reads
+	// it back.
+	System *SystemPrompt
 }
 
 // Pair returns the factors of module in layer, if that linear is adapted.
@@ -63,7 +67,8 @@ type Shape func(module string) (in, out int)
 // adapter_model.safetensors) for a model of layers decoder layers whose
 // linear shapes shape gives. Every targeted module of every layer must be
 // present with the right shapes and finite values; the errors name the file
-// and tensor.
+// and tensor. The system prompt recorded beside them (SystemPromptFile), if
+// any, goes to System.
 func Load(dir, name string, layers int, shape Shape) (*Adapter, error) {
 	cfg, err := LoadConfig(dir)
 	if err != nil {
@@ -105,6 +110,9 @@ func Load(dir, name string, layers int, shape Shape) (*Adapter, error) {
 	}
 	if n := len(f.Names()); n != used {
 		return nil, fmt.Errorf("lora: %s holds %d tensors but the config targets %d (unexpected tensors such as %s)", path, n, used, extra(f, a))
+	}
+	if a.System, err = ReadSystemPrompt(dir); err != nil {
+		return nil, err
 	}
 	return a, nil
 }

@@ -60,7 +60,9 @@ type mergeRecord struct {
 // config.json (without a quantization_config), generation_config.json,
 // the weights (model.safetensors, or shards with an index) with every
 // adapted projection replaced by W + s·B·A in the base weight's dtype
-// (bfloat16 for a 4-bit base), the tokenizer files and MergeMarker.
+// (bfloat16 for a 4-bit base), the tokenizer files, the system prompt
+// recorded with the adapter (lora.SystemPromptFile), if any, and
+// MergeMarker.
 //
 // Nothing is lost: before anything is read, Merge refuses an output that
 // is the base model's or the adapter's folder or contains either (paths
@@ -247,6 +249,11 @@ func writeMerged(o MergeOptions, cfg *qwen.Config, a *lora.Adapter, ck *safetens
 	if copied == 0 && o.WriteTokenizer != nil {
 		if err := o.WriteTokenizer(dir); err != nil {
 			return fmt.Errorf("merge: tokenizer: %w", err)
+		}
+	}
+	if a.System != nil { // the merged model answers with the adapter's system prompt by default too
+		if err := a.System.Write(dir); err != nil {
+			return fmt.Errorf("merge: %w", err)
 		}
 	}
 	return writeMarker(o, dir)

@@ -145,6 +145,20 @@ func chatSegments(msgs []tokenizer.Message) []segment {
 	return segs
 }
 
+// System returns the system turn the chat template gives the record: its
+// first turn when that is a system turn (an instruction record's
+// instruction), else tokenizer.DefaultSystemPrompt. ok is false for a
+// pre-tokenized record, whose text is unknown.
+func (r *Record) System() (prompt string, ok bool) {
+	if r.Pretokenized() {
+		return "", false
+	}
+	if msgs := r.ChatMessages(); len(msgs) > 0 && msgs[0].Role == "system" {
+		return msgs[0].Content, true
+	}
+	return tokenizer.DefaultSystemPrompt, true
+}
+
 // ChatMessages returns the chat turns of an instruction or messages record.
 func (r *Record) ChatMessages() []tokenizer.Message {
 	if r.Messages != nil {
