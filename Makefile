@@ -1,13 +1,18 @@
 # tune: `make` builds bin/tune, `make test` runs every test.
 GO      ?= go
 BIN     := bin/tune
+# tune --version: git describe and the commit, stamped at link time (empty
+# outside a git checkout; tune then says what it does not know).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/tune-dev/tune/cli.version=$(VERSION) -X github.com/tune-dev/tune/cli.commit=$(COMMIT)
 
 .PHONY: all build test vet fmt fuzz bench cuda clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) .
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 test:
 	$(GO) vet ./...

@@ -43,6 +43,7 @@ func Run(args []string, assets Assets, stdin io.Reader, stdout, stderr io.Writer
 	app := &ucli.App{
 		Name:      "tune",
 		Usage:     "fine-tune Qwen2.5 models with LoRA for question answering over legal contracts",
+		Version:   versionString(),
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Metadata:  map[string]any{stateKey: &runState{args: args, fromConfig: map[string]string{}}},
@@ -80,9 +81,14 @@ func Run(args []string, assets Assets, stdin io.Reader, stdout, stderr io.Writer
 }
 
 // backend returns the compute backend for the command (--device) and
-// says on stderr which one runs.
+// says on stderr which one runs, once per process.
 func (e *env) backend(c *ucli.Context) (backend.Backend, error) {
-	return selectDevice(c.String("device"), c.Int("threads"), e.stderr)
+	b, line, err := selectDevice(c.String("device"), c.Int("threads"), probeGPU)
+	if err != nil {
+		return nil, err
+	}
+	deviceLines.print(e.stderr, line)
+	return b, nil
 }
 
 // gunzip inflates a gzipped asset.

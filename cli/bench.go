@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -84,9 +83,7 @@ func (e *env) benchCommand() *ucli.Command {
 			sec := time.Since(start).Seconds() / float64(iters)
 			r := benchResult{Shape: c.String("shape"), Mode: "forward", Backend: m.B.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(),
 				Seconds: sec, TokensPerSec: float64(batch*seq) / sec, PeakRSSMiB: peakRSSMiB()}
-			out, _ := json.Marshal(r)
-			fmt.Fprintln(e.stdout, string(out))
-			return nil
+			return printJSON(e.stdout, r)
 		},
 	})
 }
@@ -144,9 +141,7 @@ func (e *env) benchTrain(c *ucli.Context, cfg *qwen.Config, seq, batch, iters in
 	}
 	r := benchResult{Shape: c.String("shape"), Mode: mode, Backend: m.B.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(), Trainable: tr.N,
 		Seconds: sec, TokensPerSec: float64(batch*seq) / sec, PeakRSSMiB: peakRSSMiB()}
-	out, _ := json.Marshal(r)
-	fmt.Fprintln(e.stdout, string(out))
-	return nil
+	return printJSON(e.stdout, r)
 }
 
 // peakRSSMiB reads the process's peak resident set (VmHWM) from /proc; 0

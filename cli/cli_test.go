@@ -4,15 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/cli"
+	"github.com/tune-dev/tune/eval"
+	"github.com/tune-dev/tune/internal/testmodel"
+	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
 )
 
@@ -177,7 +182,16 @@ func TestScoreReproducesGoldenLoss(t *testing.T) {
 	require.ErrorContains(t, err, "5000")
 }
 
+// skipSlow skips the end-to-end tests that train through the command line
+// under go test -short; make test (and so CI) runs them.
+func skipSlow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow end-to-end test; run without -short")
+	}
+}
+
 func TestDemoGenerateAndEval(t *testing.T) {
+	skipSlow(t)
 	dir := filepath.Join(t.TempDir(), "demo")
 	defer func() {
 		// The fine-tuned model, by environment: the adapter, then the
@@ -188,10 +202,12 @@ func TestDemoGenerateAndEval(t *testing.T) {
 		a, stderr, err := run(t, "", "generate", "--base_model", filepath.Join(dir, "model"), "--prompt", "What law governs?", "--max_new_tokens", "5")
 		require.NoError(t, err)
 		require.Contains(t, stderr, "using the adapter in "+ft)
+		require.Contains(t, stderr, "system prompt: the adapter's")
 		t.Setenv("USE_MERGED_MODEL", "true")
 		b, stderr, err := run(t, "", "generate", "--prompt", "What law governs?", "--max_new_tokens", "5")
 		require.NoError(t, err)
 		require.Contains(t, stderr, "using the merged model")
+		require.Contains(t, stderr, "system prompt: the model's")
 		require.Equal(t, a, b)
 		t.Setenv("USE_MERGED_MODEL", "maybe")
 		_, _, err = run(t, "", "generate", "--prompt", "x")
@@ -201,9 +217,11 @@ func TestDemoGenerateAndEval(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, out, "mean loss")
 	require.Contains(t, out, "trained adapter")
+	require.Contains(t, out, "the run answered 4 test questions")
 	rd := "checkpoints/qwen-legal-lora/"
 	for _, f := range []string{"data/train.jsonl", "data/validation.jsonl", "data/test.jsonl", "data/legal_qa.jsonl",
-		"model/config.json", "model/model.safetensors", "model/tokenizer.json", "evaluation_report.json",
+		"model/config.json", "model/model.safetensors", "model/tokenizer.json", rd + "evaluation_report.json", rd + "test_predictions.jsonl",
+		rd + "tune_system_prompt.json", rd + "merged_model/tune_system_prompt.json",
 		rd + "adapter_config.json", rd + "adapter_model.safetensors", rd + "best_model/adapter_config.json",
 		rd + "merged_model/model.safetensors", rd + "merged_model/tokenizer.json", rd + "training_log.jsonl",
 		rd + "loss.png", rd + "trainer_state.json", rd + "checkpoint-8/optimizer.safetensors"} {
@@ -216,7 +234,7 @@ func TestDemoGenerateAndEval(t *testing.T) {
 	model := filepath.Join(dir, "model")
 	a, stderr, err := run(t, "", "generate", "--base_model", model, "--prompt", "What law governs?", "--max_new_tokens", "6", "--do_sample", "--seed", "3")
 	require.NoError(t, err)
-	require.Contains(t, stderr, "prompt tokens")
+	require.Contains(t, stderr, "prompt tokens, system prompt: the chat template's default")
 	b, _, err := run(t, "", "generate", "--base_model", model, "--prompt", "What law governs?", "--max_new_tokens", "6", "--do_sample", "--seed", "3")
 	require.NoError(t, err)
 	require.Equal(t, a, b)
@@ -290,6 +308,7 @@ func TestParseAndGenData(t *testing.T) {
 // data with a YAML config after the command, resumes, merges with tune
 // merge and scores with the adapter and with the merged model.
 func TestTrainAndMergeCommands(t *testing.T) {
+	skipSlow(t)
 	base := "../testdata/golden/qwen2-tiny/base_model"
 	data := t.TempDir()
 	var sb strings.Builder
@@ -498,4 +517,100 @@ func TestTrainInitAdapterAndResume(t *testing.T) {
 	stdout, _, err := tr(out, "--init_adapter", first, "--lora_dropout", "0.1", "--resume_from_checkpoint", "latest")
 	require.NoError(t, err)
 	require.Contains(t, stdout, "no step left to train")
+}
+
+// TestTrainReportAndSystemPrompt trains on chat records with a test set
+// through the command line (a tiny model with a byte-level tokenizer): the
+// run ends with the test report, a resumed finished run does not redo it,
+// and generate and eval answer with the system prompt the run recorded by
+// default (--system wins), from the adapter and from the merged model.
+func TestTrainReportAndSystemPrompt(t *testing.T) {
+	dir := t.TempDir()
+	model, data, out := filepath.Join(dir, "model"), filepath.Join(dir, "data"), filepath.Join(dir, "run")
+	require.NoError(t, testmodel.Write(model, 9))
+	require.NoError(t, os.MkdirAll(data, 0o755))
+	const instruction = "Cite the clause."
+	var records strings.Builder
+	for i := range 6 {
+		line, _ := json.Marshal(map[string]string{"instruction": instruction, "input": fmt.Sprintf("Term of Section %d?", i), "output": fmt.Sprintf("Section %d: two years.", i)})
+		records.Write(append(line, '\n'))
+	}
+	for _, f := range []string{"train.jsonl", "test.jsonl"} {
+		require.NoError(t, os.WriteFile(filepath.Join(data, f), []byte(records.String()), 0o644))
+	}
+	args := []string{"train", "--base_model", model, "--data_path", data, "--output_dir", out, "--max_steps", "2", "--batch_size", "2",
+		"--gradient_accumulation_steps", "1", "--warmup_steps", "0", "--lora_r", "2", "--learning_rate", "1e-2",
+		"--eval_max_examples", "4", "--eval_max_new_tokens", "3", "--merge_adapters"}
+	stdout, _, err := run(t, "", args...)
+	require.NoError(t, err)
+	require.Contains(t, stdout, "test set "+filepath.Join(data, "test.jsonl")+": 4 examples: BLEU")
+	for _, f := range []string{"evaluation_report.json", "test_predictions.jsonl", "tune_system_prompt.json", "merged_model/tune_system_prompt.json"} {
+		require.FileExists(t, filepath.Join(out, f))
+	}
+	stdout, _, err = run(t, "", append(args, "--resume_from_checkpoint", "latest")...)
+	require.NoError(t, err)
+	require.Contains(t, stdout, "the report of step 2 is already in")
+	require.Contains(t, stdout, "no step left to train; outputs in "+out)
+
+	// tune eval answers the same records the same way as the run did.
+	report := filepath.Join(dir, "eval.json")
+	_, stderr, err := run(t, "", "eval", "--base_model", model, "--adapter", out, "--data", filepath.Join(data, "test.jsonl"),
+		"--max_new_tokens", "3", "--batch_size", "3", "--report", report)
+	require.NoError(t, err)
+	require.Contains(t, stderr, "system prompt of records without their own: the adapter's")
+	trained, err := eval.ReadPredictions(filepath.Join(out, "test_predictions.jsonl"))
+	require.NoError(t, err)
+	var r struct {
+		Samples []struct {
+			Prediction string `json:"prediction"`
+		} `json:"samples"`
+	}
+	data2, err := os.ReadFile(report)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data2, &r))
+	require.Len(t, r.Samples, 6)
+	for i, p := range trained {
+		require.Equal(t, p.Prediction, r.Samples[i].Prediction, "record %d", i+1)
+	}
+
+	// generate: the adapter's recorded prompt, the same from the merged
+	// model, and the same as giving it with --system.
+	gen := func(args ...string) (string, string) {
+		out, stderr, err := run(t, "", append([]string{"generate", "--prompt", "Term of Section 9?", "--max_new_tokens", "4"}, args...)...)
+		require.NoError(t, err)
+		return out, stderr
+	}
+	a, stderr := gen("--base_model", model, "--adapter", out)
+	require.Contains(t, stderr, "system prompt: the adapter's (tune_system_prompt.json)")
+	b, stderr := gen("--base_model", filepath.Join(out, "merged_model"))
+	require.Contains(t, stderr, "system prompt: the model's ("+filepath.Join(out, "merged_model", "tune_system_prompt.json")+")")
+	c, stderr := gen("--base_model", model, "--adapter", out, "--system", instruction)
+	require.Contains(t, stderr, "system prompt: --system")
+	require.Equal(t, a, b)
+	require.Equal(t, a, c)
+	merged := filepath.Join(dir, "merged")
+	_, _, err = run(t, "", "merge", "--base_model", model, "--adapter", out, "--output", merged)
+	require.NoError(t, err)
+	e, stderr := gen("--base_model", merged)
+	require.Contains(t, stderr, "system prompt: the model's")
+	require.Equal(t, a, e, "tune merge carries the system prompt too")
+	d, _ := gen("--base_model", model, "--adapter", out, "--system", tokenizer.DefaultSystemPrompt)
+	require.NotEqual(t, a, d, "the template's default prompt answers otherwise, so the comparisons above see the prompt")
+	_, stderr = gen("--base_model", model)
+	require.Contains(t, stderr, "system prompt: the chat template's default")
+
+	// --skip_test_eval, and the flag's bounds.
+	skipped := filepath.Join(dir, "skipped")
+	_, _, err = run(t, "", append(slices.Clone(args[:len(args)-1]), "--output_dir", skipped, "--skip_test_eval")...)
+	require.NoError(t, err)
+	require.NoFileExists(t, filepath.Join(skipped, "evaluation_report.json"))
+	_, _, err = run(t, "", append(args, "--output_dir", filepath.Join(dir, "x"), "--eval_max_new_tokens", "0")...)
+	require.ErrorContains(t, err, "--eval_max_new_tokens 0: must be at least 1")
+}
+
+func TestVersion(t *testing.T) {
+	out, _, err := run(t, "", "--version")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(out, "tune version "), out)
+	require.Equal(t, 1, strings.Count(out, "\n"))
 }

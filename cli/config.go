@@ -17,7 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 	ucli "github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // A --config file holds flag values at its top level, keyed by flag name.

@@ -55,6 +55,9 @@ func (e *env) genDataCommand() *ucli.Command {
 			if path == "" {
 				return fmt.Errorf("--contract_path is required")
 			}
+			if err := checkOutput(flagPath{"output_path", c.String("output_path")}, flagPath{"contract_path", path}); err != nil {
+				return err
+			}
 			split, err := contract.ParseSplit(c.String("split"))
 			if err != nil {
 				return fmt.Errorf("--split: %w", err)

@@ -10,7 +10,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/tune-dev/tune/contract"
-	"github.com/tune-dev/tune/eval"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
@@ -146,7 +145,8 @@ func (e *env) runDemo(c *ucli.Context, o demoOptions) error {
 		LR: o.lr, Scheduler: train.ScheduleLinear, WarmupSteps: o.steps / 10,
 		AdamW:        train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1},
 		LoggingSteps: 1, EvalSteps: o.steps / 4, SaveSteps: o.steps / 2, SaveTotalLimit: 2, MergeAdapters: true, Overwrite: true,
-		Out: indent{e.stdout}, Progress: indent{e.stdout},
+		TestMaxExamples: o.answers, TestMaxNewTokens: o.maxNewTokens,
+		Out: prefixed{e.stdout, "   "}, Progress: prefixed{e.stdout, "   "},
 	}, m.B)
 	if err != nil {
 		return err
@@ -165,31 +165,13 @@ func (e *env) runDemo(c *ucli.Context, o demoOptions) error {
 	}
 	say("6. scored the test records with the trained adapter: mean loss %.3f -> %.3f", before, after)
 
-	// 6. Answer a few test questions and evaluate the answers.
-	n := min(o.answers, len(te))
-	var prompts [][]int32
-	var refs []string
-	for _, r := range te[:n] {
-		rec := train.Record{Instruction: r.Instruction, Input: r.Input}
-		msgs := rec.ChatMessages()
-		prompts = append(prompts, encode(tok, tokenizer.ApplyChatTemplate(msgs, true)))
-		refs = append(refs, r.Output)
+	// 6. The run answered the first test questions with the adapter and
+	// evaluated the answers (the end-of-training report).
+	if res.Test == nil || res.Test.N == 0 {
+		return fmt.Errorf("demo: the training run made no test report")
 	}
-	g := qwen.DefaultGenerationConfig()
-	g.MaxNewTokens = o.maxNewTokens
-	g.EOSTokenIDs = tok.EOSIDs()
-	examples, err := answer(m, tok, prompts, refs, g, n, e.stderr)
-	if err != nil {
-		return err
-	}
-	r := eval.Evaluate(examples)
-	report := filepath.Join(o.outputDir, "evaluation_report.json")
-	if err := eval.WriteReport(report, r); err != nil {
-		return err
-	}
-	say("7. answered %d test questions greedily with the adapter; e.g. %q", n, examples[0].Prediction)
-	say("   BLEU %.2f, ROUGE-L %.3f, exact match %.2f, citation F1 %.2f (report: %s)", r.BLEU, r.Rouge.RougeL, r.ExactMatch, r.LegalMetrics.CitationF1, report)
-	say("The run folder %s holds the adapter, checkpoints, best_model/, merged_model/, runs/ (TensorBoard), training_log.jsonl and loss.png.", runDir)
+	say("7. the run answered %d test questions greedily with the adapter and scored the answers (above); e.g. %q", res.Test.N, res.Test.Samples[0].Prediction)
+	say("The run folder %s holds the adapter, checkpoints, best_model/, merged_model/, runs/ (TensorBoard), training_log.jsonl, loss.png, evaluation_report.json and test_predictions.jsonl.", runDir)
 	say("A model this small learns the answers' common words, not the contract: the demo shows the pipeline end to end.")
 	return nil
 }
@@ -209,12 +191,16 @@ func demoLoss(m *qwen.Model, tok *tokenizer.Tokenizer, recs []contract.Record) (
 	return sum / float64(tokens), tokens, nil
 }
 
-// indent prefixes every line written through it with three spaces.
-type indent struct{ w io.Writer }
+// prefixed writes each line written through it to w with prefix before
+// it (each Write is whole lines).
+type prefixed struct {
+	w      io.Writer
+	prefix string
+}
 
-func (d indent) Write(p []byte) (int, error) {
-	s := strings.ReplaceAll(strings.TrimRight(string(p), "\n"), "\n", "\n   ")
-	if _, err := io.WriteString(d.w, "   "+s+"\n"); err != nil {
+func (d prefixed) Write(p []byte) (int, error) {
+	s := strings.ReplaceAll(strings.TrimRight(string(p), "\n"), "\n", "\n"+d.prefix)
+	if _, err := io.WriteString(d.w, d.prefix+s+"\n"); err != nil {
 		return 0, err
 	}
 	return len(p), nil

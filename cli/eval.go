@@ -2,14 +2,11 @@ package cli
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/tune-dev/tune/eval"
-	"github.com/tune-dev/tune/qwen"
-	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/train"
 )
 
@@ -24,10 +21,16 @@ func (e *env) evalCommand() *ucli.Command {
 			strFlag("report", "where to write the JSON report", "evaluation_report.json"),
 			intFlag("batch_size", "prompts generated at once with --base_model", 8),
 			intFlag("max_new_tokens", "most tokens per generated answer", 256),
+			systemFlag("with --base_model: system prompt of the --data records that have none of their own"),
 		),
 		Action: func(c *ucli.Context) error {
+			err := checkOutput(flagPath{"report", c.String("report")}, flagPath{"predictions", c.String("predictions")},
+				flagPath{"data", c.String("data")}, flagPath{"base_model", c.String("base_model")},
+				flagPath{"adapter", c.String("adapter")}, flagPath{"tokenizer", c.String("tokenizer")})
+			if err != nil {
+				return err
+			}
 			var examples []eval.Example
-			var err error
 			switch {
 			case c.String("predictions") != "" && c.String("base_model") != "":
 				return fmt.Errorf("give either --predictions or --base_model with --data, not both")
@@ -48,8 +51,9 @@ func (e *env) evalCommand() *ucli.Command {
 			if c.Bool("per_example") {
 				out := bufio.NewWriter(e.stdout)
 				for _, s := range r.PerExample {
-					b, _ := json.Marshal(s)
-					out.Write(append(b, '\n'))
+					if err := printJSON(out, s); err != nil {
+						return err
+					}
 				}
 				if err := out.Flush(); err != nil {
 					return err
@@ -58,8 +62,7 @@ func (e *env) evalCommand() *ucli.Command {
 			if err := eval.WriteReport(c.String("report"), r); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "tune: %d examples: BLEU %.2f, ROUGE-L %.4f, exact match %.4f, F1 %.4f, citation F1 %.4f; report in %s\n",
-				r.N, r.BLEU, r.Rouge.RougeL, r.ExactMatch, r.F1, r.LegalMetrics.CitationF1, c.String("report"))
+			fmt.Fprintf(e.stderr, "tune: %s; report in %s\n", r.Headline(), c.String("report"))
 			return nil
 		},
 	})
@@ -72,32 +75,26 @@ func (e *env) generateExamples(c *ucli.Context) ([]eval.Example, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer m.Free()
 	tok, err := e.modelTokenizer(c, m)
 	if err != nil {
 		return nil, err
 	}
-	var prompts [][]int32
-	var refs []string
-	err = train.ReadJSONL(c.String("data"), func(line int, r train.Record) error {
-		msgs := r.ChatMessages()
-		if r.Pretokenized() || len(msgs) == 0 || msgs[len(msgs)-1].Role != "assistant" {
-			return fmt.Errorf("record has no assistant answer to use as the reference")
-		}
-		prompts = append(prompts, encode(tok, tokenizer.ApplyChatTemplate(msgs[:len(msgs)-1], true)))
-		refs = append(refs, msgs[len(msgs)-1].Content)
-		return nil
-	})
+	system, source, err := e.systemPrompt(c, m)
 	if err != nil {
 		return nil, err
 	}
-	// Greedy whatever the model folder says, so scores are deterministic;
-	// the folder still decides where answers stop.
-	gc, err := modelGenerationConfig(c, m, tok)
+	q, err := train.LoadQA(c.String("data"), tok, system, 0)
 	if err != nil {
 		return nil, err
 	}
-	g := qwen.DefaultGenerationConfig()
-	g.MaxNewTokens = c.Int("max_new_tokens")
-	g.EOSTokenIDs = gc.EOSTokenIDs
-	return answer(m, tok, prompts, refs, g, max(c.Int("batch_size"), 1), e.stderr)
+	if err := q.Check(m.Config, c.Int("max_new_tokens")); err != nil {
+		return nil, err
+	}
+	g, err := train.GreedyGeneration(e.modelDir, m.Config, tok, c.Int("max_new_tokens"))
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(e.stderr, "tune: answering %d records greedily; system prompt of records without their own: %s\n", len(q.Prompts), source)
+	return q.Answer(c.Context, m, tok, g, c.Int("batch_size"), prefixed{e.stderr, "tune: "})
 }

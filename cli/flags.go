@@ -166,6 +166,8 @@ var flagBounds = map[string]bound{
 	"save_steps":                  atLeast(0, " (0: only at the end)"),
 	"save_total_limit":            atLeast(0, " (0: keep all)"),
 	"early_stopping_patience":     atLeast(0, " (0: never stop early)"),
+	"eval_max_examples":           atLeast(0, " (0: every test record)"),
+	"eval_max_new_tokens":         atLeast(1, ""),
 
 	"steps":              atLeast(1, ""),
 	"max_new_tokens":     atLeast(1, ""),

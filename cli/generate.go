@@ -8,6 +8,7 @@ import (
 
 	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
+	"github.com/tune-dev/tune/train"
 )
 
 func (e *env) generateCommand() *ucli.Command {
@@ -16,7 +17,7 @@ func (e *env) generateCommand() *ucli.Command {
 		Usage: "answer a prompt with a model (and adapter), streaming the answer",
 		Flags: append(modelFlags(),
 			strFlag("prompt", "the user message (or the raw text with --raw)", ""),
-			strFlag("system", "system prompt (default: the chat template's)", ""),
+			systemFlag("system prompt"),
 			boolFlag("raw", "feed --prompt to the model as is, without the chat template"),
 			intFlag("max_new_tokens", "most tokens to generate", 256),
 			altsrc.NewBoolFlag(&ucli.BoolFlag{Name: "do_sample", Usage: "sample instead of greedy decoding", DefaultText: "generation_config.json's, else false"}),
@@ -39,24 +40,24 @@ func (e *env) generateCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			g, err := generationConfig(c, m, tok)
+			g, err := e.generationConfig(c, m, tok)
 			if err != nil {
 				return err
 			}
-			text := c.String("prompt")
+			text, status := c.String("prompt"), "raw prompt"
 			if !c.Bool("raw") {
-				var msgs []tokenizer.Message
-				if s := c.String("system"); s != "" {
-					msgs = append(msgs, tokenizer.Message{Role: "system", Content: s})
+				system, source, err := e.systemPrompt(c, m)
+				if err != nil {
+					return err
 				}
-				msgs = append(msgs, tokenizer.Message{Role: "user", Content: text})
-				text = tokenizer.ApplyChatTemplate(msgs, true)
+				text = tokenizer.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: text}}, true)
+				status = "system prompt: " + source
 			}
 			var prompt []int32
 			for _, id := range tok.Encode(text) {
 				prompt = append(prompt, int32(id))
 			}
-			fmt.Fprintf(e.stderr, "tune: %s, %d prompt tokens\n", m.B.Name(), len(prompt))
+			fmt.Fprintf(e.stderr, "tune: %s, %d prompt tokens, %s\n", m.B.Name(), len(prompt), status)
 			stream := tok.NewStreamDecoder(true)
 			_, err = m.Generate(prompt, g, func(id int32) bool {
 				fmt.Fprint(e.stdout, stream.Add(int(id)))
@@ -70,8 +71,8 @@ func (e *env) generateCommand() *ucli.Command {
 
 // generationConfig starts from the model folder's generation_config.json
 // and applies the decoding flags that were set.
-func generationConfig(c *ucli.Context, m *qwen.Model, tok *tokenizer.Tokenizer) (qwen.GenerationConfig, error) {
-	g, err := modelGenerationConfig(c, m, tok)
+func (e *env) generationConfig(c *ucli.Context, m *qwen.Model, tok *tokenizer.Tokenizer) (qwen.GenerationConfig, error) {
+	g, err := train.ModelGeneration(e.modelDir, m.Config, tok)
 	if err != nil {
 		return g, err
 	}
@@ -96,17 +97,4 @@ func generationConfig(c *ucli.Context, m *qwen.Model, tok *tokenizer.Tokenizer) 
 		g.RepetitionPenalty = c.Float64("repetition_penalty")
 	}
 	return g, g.Validate()
-}
-
-// modelGenerationConfig reads the model folder's generation_config.json;
-// without eos ids there (or in config.json) it stops on the tokenizer's.
-func modelGenerationConfig(c *ucli.Context, m *qwen.Model, tok *tokenizer.Tokenizer) (qwen.GenerationConfig, error) {
-	g, err := qwen.LoadGenerationConfig(c.String("base_model"), m.Config)
-	if err != nil {
-		return g, err
-	}
-	if len(g.EOSTokenIDs) == 0 {
-		g.EOSTokenIDs = tok.EOSIDs()
-	}
-	return g, nil
 }

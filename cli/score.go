@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"math"
 
@@ -43,10 +42,11 @@ func (e *env) scoreCommand() *ucli.Command {
 			}
 			var tok *tokenizer.Tokenizer
 			out := bufio.NewWriter(e.stdout)
-			defer out.Flush()
+			defer out.Flush() // the lines scored before an error
 			var sum float64
-			var total int
+			var total, records int
 			err = train.ReadJSONL(path, func(line int, r train.Record) error {
+				records++
 				if !r.Pretokenized() && tok == nil {
 					if tok, err = e.modelTokenizer(c, m); err != nil {
 						return err
@@ -56,18 +56,22 @@ func (e *env) scoreCommand() *ucli.Command {
 				if err != nil {
 					return err
 				}
+				if !isFinite(res.Sum) {
+					return fmt.Errorf("the loss is %v: the model's outputs are not finite numbers (weights too large, or an adapter that diverged)", res.Sum)
+				}
 				l := scoreLine{Tokens: res.Tokens}
 				if res.Tokens > 0 {
 					l.Loss = &res.Mean
 					sum += res.Sum
 					total += res.Tokens
 				}
-				b, _ := json.Marshal(l)
-				out.Write(append(b, '\n'))
-				return nil
+				return printJSON(out, l)
 			})
 			if err != nil {
 				return err
+			}
+			if records == 0 {
+				return fmt.Errorf("--data %s holds no records", path)
 			}
 			s := scoreSummary{Tokens: total}
 			if total > 0 {
@@ -75,12 +79,16 @@ func (e *env) scoreCommand() *ucli.Command {
 				ppl := math.Exp(mean)
 				s.MeanLoss, s.Perplexity = &mean, &ppl
 			}
-			b, _ := json.Marshal(s)
-			out.Write(append(b, '\n'))
-			return nil
+			if err := printJSON(out, s); err != nil {
+				return err
+			}
+			return out.Flush()
 		},
 	})
 }
+
+// isFinite reports whether x is neither NaN nor infinite.
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 // recordLoss is the causal-LM loss of one record, scored alone.
 func recordLoss(m *qwen.Model, tok *tokenizer.Tokenizer, r train.Record) (*qwen.LossResult, error) {

@@ -23,7 +23,7 @@ func (e *env) tokenizeCommand() *ucli.Command {
 			in := bufio.NewScanner(e.stdin)
 			in.Buffer(make([]byte, 1<<20), 1<<30)
 			out := bufio.NewWriter(e.stdout)
-			defer out.Flush()
+			defer out.Flush() // what was answered before an error
 			for line := 1; in.Scan(); line++ {
 				if len(in.Bytes()) == 0 {
 					continue
@@ -41,15 +41,17 @@ func (e *env) tokenizeCommand() *ucli.Command {
 				if ids == nil {
 					ids = []int{}
 				}
-				b, _ := json.Marshal(struct {
+				err := printJSON(out, struct {
 					IDs []int `json:"ids"`
 				}{ids})
-				out.Write(append(b, '\n'))
+				if err != nil {
+					return err
+				}
 			}
 			if err := in.Err(); err != nil {
 				return fmt.Errorf("stdin: %w", err)
 			}
-			return nil
+			return out.Flush()
 		},
 	})
 }

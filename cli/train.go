@@ -56,6 +56,10 @@ func trainFlags() []ucli.Flag {
 		strFlag("resume_from_checkpoint", "continue a run from a checkpoint folder, or \"latest\"", ""),
 		boolFlag("overwrite_output_dir", "start afresh in an output folder that holds a run"),
 		boolFlag("eval_only", "evaluate the adapter (--init_adapter, or --resume_from_checkpoint) on validation.jsonl and stop"),
+		strFlag("test_file", "JSONL of chat records answered with the trained adapter and scored after training (default: test.jsonl in the --data_path folder)", ""),
+		boolFlag("skip_test_eval", "no end-of-training report on the test set"),
+		intFlag("eval_max_examples", "answer only the first N test records after training (0: all)", 100),
+		intFlag("eval_max_new_tokens", "most tokens per test answer after training", 256),
 	}
 }
 
@@ -82,11 +86,10 @@ func (e *env) trainCommand() *ucli.Command {
 			if cfg.EvalOnly {
 				return nil
 			}
-			if math.IsNaN(res.FirstLoss) {
-				fmt.Fprintln(e.stdout, "no step left to train: the run had reached its last step; outputs in "+res.OutputDir)
-				return nil
+			msg := "no step left to train" // a resumed run that had finished
+			if !math.IsNaN(res.FirstLoss) {
+				msg = fmt.Sprintf("trained %d steps: loss %.4f -> %.4f, %.0f tokens/s", res.Steps, res.FirstLoss, res.FinalLoss, res.TokensPerSec)
 			}
-			msg := fmt.Sprintf("trained %d steps: loss %.4f -> %.4f, %.0f tokens/s", res.Steps, res.FirstLoss, res.FinalLoss, res.TokensPerSec)
 			if !math.IsNaN(res.EvalLoss) {
 				msg += fmt.Sprintf(", eval loss %.4f", res.EvalLoss)
 			}
@@ -125,6 +128,8 @@ func (e *env) trainConfig(c *ucli.Context) (train.Config, error) {
 		SaveTotalLimit: c.Int("save_total_limit"), EarlyStoppingPatience: c.Int("early_stopping_patience"),
 		Recompute: c.Bool("gradient_checkpointing"), MergeAdapters: c.Bool("merge_adapters"),
 		Resume: c.String("resume_from_checkpoint"), Overwrite: c.Bool("overwrite_output_dir"), EvalOnly: c.Bool("eval_only"),
+		TestFile: c.String("test_file"), SkipTestEval: c.Bool("skip_test_eval"),
+		TestMaxExamples: c.Int("eval_max_examples"), TestMaxNewTokens: c.Int("eval_max_new_tokens"),
 		Out: e.stdout, Warn: e.stderr, Progress: e.stderr, ProgressBar: train.IsTerminal(e.stderr),
 	}
 	if cfg.InitAdapter != "" {

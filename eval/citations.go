@@ -49,7 +49,7 @@ func Citations(text string) []string {
 		}
 	}
 	for _, loc := range citationKeyword.FindAllStringIndex(text, -1) {
-		kw := strings.ToLower(text[loc[0]:loc[1]])
+		kw := pyLower(text[loc[0]:loc[1]])
 		plural := kw == "§§" || strings.HasSuffix(kw, "s")
 		rest := text[loc[1]:]
 		id, rest, ok := parseCitationItem(rest)
@@ -161,7 +161,7 @@ func parseSubclause(s, id string) (sub, rest string, ok bool) {
 	if end < 0 {
 		return "", s, false
 	}
-	inner := strings.ToLower(s[1:end])
+	inner := pyLower(s[1:end])
 	if !validSubclause(inner) {
 		return "", s, false
 	}
@@ -192,7 +192,7 @@ func romanValue(s string) (int, bool) {
 		return 0, false
 	}
 	values := map[byte]int{'i': 1, 'v': 5, 'x': 10, 'l': 50, 'c': 100, 'd': 500, 'm': 1000}
-	s = strings.ToLower(s)
+	s = pyLower(s)
 	total := 0
 	for i := range len(s) {
 		v := values[s[i]]
@@ -244,6 +244,23 @@ func CitationScores(prediction, reference string) CitationResult {
 	p := float64(both) / float64(len(pred))
 	r := float64(both) / float64(len(ref))
 	return CitationResult{Precision: p, Recall: r, F1: harmonicMean(p, r)}
+}
+
+// BestCitationScores compares the prediction with each reference
+// (CitationScores) and keeps the comparison with the highest F1, the first
+// on ties: the rule rouge_score's score_multi applies to ROUGE. It panics
+// when references is empty.
+func BestCitationScores(prediction string, references []string) CitationResult {
+	if len(references) == 0 {
+		panic("eval: BestCitationScores needs at least one reference")
+	}
+	best := CitationScores(prediction, references[0])
+	for _, r := range references[1:] {
+		if c := CitationScores(prediction, r); c.F1 > best.F1 {
+			best = c
+		}
+	}
+	return best
 }
 
 // harmonicMean is the F1 of a precision and a recall: 0 when both are 0

@@ -22,11 +22,15 @@
 // ROUGE-2, ROUGE-L (longest common subsequence) and ROUGE-Lsum
 // (summary-level union LCS over sentences split on newlines), each as
 // precision, recall and F-measure in [0, 1]. Tokens are rouge_score's:
-// lowercase, every character outside [a-z0-9] becomes a space, split; with
+// lowercase as Python's str.lower() does (full case mapping: "İ" becomes
+// "i" + U+0307, a final "Σ" becomes "ς"; the same lowercasing serves
+// sacrebleu's lowercase option, SQuAD normalization and the citation
+// metric), every character outside [a-z0-9] becomes a space, split; with
 // stemming, tokens longer than three characters go through PorterStem, the
 // Porter stemmer as NLTK 3.8 implements it in NLTK_EXTENSIONS mode
-// (including its table of irregular forms). With several references the
-// reports score against the first one (target = refs[0]).
+// (including its table of irregular forms). RougeMulti scores several
+// references like rouge_score's score_multi: per ROUGE type, the reference
+// with the best F-measure (the first on ties); the reports use it.
 //
 // # SQuAD exact match and F1
 //
@@ -61,7 +65,15 @@
 // ScoreExample gives an example's sentence BLEU (0-100), ROUGE F-measures
 // with stemming, exact match and F1. Evaluate aggregates a Report: corpus
 // BLEU (0-100), mean ROUGE F-measures, exact-match rate, mean F1, mean
-// legal metrics (against the first reference), the example count and the
-// first 20 examples with their scores. WriteReport writes it as JSON,
-// atomically.
+// legal metrics (each example's best over its references, as for ROUGE),
+// the example count and the first 20 examples with their scores.
+// WriteReport writes it as JSON, atomically, and Report.Headline gives its
+// main numbers on one line. WritePredictions writes answers in the format
+// ReadPredictions reads.
+//
+// With several references every metric follows its reference tool:
+// sacrebleu's BLEU takes all of them natively, SQuAD's exact match and F1
+// and rouge_score's score_multi the best one, and the legal metrics, which
+// have no reference tool, the best one too (BestCitationScores,
+// BestTerminologyOverlap).
 package eval

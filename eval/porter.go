@@ -26,7 +26,7 @@ var porterIrregular = map[string]string{
 // The word is expected to be ASCII letters (rouge_score only stems [a-z0-9]
 // tokens); other bytes are treated as consonants.
 func PorterStem(word string) string {
-	w := strings.ToLower(word)
+	w := pyLower(word)
 	if s, ok := porterIrregular[w]; ok {
 		return s
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/tune-dev/tune/internal/atomicfile"
+	"github.com/tune-dev/tune/internal/utf8text"
 )
 
 // Example is one prediction with its reference answers (at least one).
@@ -25,7 +26,8 @@ type ExampleScores struct {
 	// smoothing, effective order) against all references.
 	BLEU float64 `json:"bleu"`
 	// ROUGE1 .. ROUGELsum are rouge_score F-measures with the Porter
-	// stemmer, against the first reference.
+	// stemmer; with several references each is the best over them
+	// (RougeMulti, rouge_score's score_multi).
 	ROUGE1    float64 `json:"rouge1"`
 	ROUGE2    float64 `json:"rouge2"`
 	ROUGEL    float64 `json:"rougeL"`
@@ -43,8 +45,10 @@ type RougeReport struct {
 	RougeLsum float64 `json:"rougeLsum"`
 }
 
-// LegalReport holds mean legal metrics, each in [0, 1]. Citation scores
-// compare the prediction with the first reference.
+// LegalReport holds mean legal metrics, each in [0, 1]. With several
+// references an example's citation scores are those against the reference
+// with the best citation F1, and its terminology overlap the best over the
+// references (the rule of rouge_score's score_multi).
 type LegalReport struct {
 	CitationPrecision  float64 `json:"citation_precision"`
 	CitationRecall     float64 `json:"citation_recall"`
@@ -87,7 +91,7 @@ func ScoreExample(ex Example) ExampleScores {
 		panic("eval: ScoreExample needs at least one reference")
 	}
 	bleu := SentenceBLEU(ex.Prediction, ex.References, DefaultSentenceBLEUOptions())
-	r := Rouge(ex.References[0], ex.Prediction, true)
+	r := RougeMulti(ex.References, ex.Prediction, true)
 	return ExampleScores{
 		BLEU:       bleu.Score,
 		ROUGE1:     r.Rouge1.FMeasure,
@@ -119,11 +123,11 @@ func Evaluate(examples []Example) Report {
 		rep.Rouge.RougeLsum += s.ROUGELsum
 		rep.ExactMatch += float64(s.ExactMatch)
 		rep.F1 += s.F1
-		c := CitationScores(ex.Prediction, ex.References[0])
+		c := BestCitationScores(ex.Prediction, ex.References)
 		rep.LegalMetrics.CitationPrecision += c.Precision
 		rep.LegalMetrics.CitationRecall += c.Recall
 		rep.LegalMetrics.CitationF1 += c.F1
-		rep.LegalMetrics.TerminologyOverlap += TerminologyOverlap(ex.Prediction, ex.References[0])
+		rep.LegalMetrics.TerminologyOverlap += BestTerminologyOverlap(ex.Prediction, ex.References)
 		if i < maxSamples {
 			rep.Samples = append(rep.Samples, Sample{Prediction: ex.Prediction, References: ex.References, Scores: s})
 		}
@@ -140,6 +144,13 @@ func Evaluate(examples []Example) Report {
 		}
 	}
 	return rep
+}
+
+// Headline gives the report's main numbers on one line, as the commands
+// print them.
+func (r *Report) Headline() string {
+	return fmt.Sprintf("%d examples: BLEU %.2f, ROUGE-L %.4f, exact match %.4f, F1 %.4f, citation F1 %.4f",
+		r.N, r.BLEU, r.Rouge.RougeL, r.ExactMatch, r.F1, r.LegalMetrics.CitationF1)
 }
 
 // LineError is an error about one line of a predictions file.
@@ -160,8 +171,8 @@ var ErrMissingField = errors.New("missing field")
 // predictionRecord is one JSON line; pointers tell absent from empty.
 type predictionRecord struct {
 	Prediction *string   `json:"prediction"`
-	Reference  *string   `json:"reference"`
-	References *[]string `json:"references"`
+	Reference  *string   `json:"reference,omitempty"`
+	References *[]string `json:"references,omitempty"`
 }
 
 // ReadPredictions reads a JSONL predictions file: one object a line,
@@ -169,8 +180,9 @@ type predictionRecord struct {
 // "references": [...]}; other fields are ignored and blank lines skipped.
 // A malformed line, a record missing its prediction or reference, a record
 // with both "reference" and "references", or an empty "references" list is
-// a *LineError naming the file and line. A file with no records is an
-// error too.
+// a *LineError naming the file and line, and so is a line that is not
+// UTF-8 (rather than scoring replacement characters). A file with no
+// records is an error too.
 func ReadPredictions(path string) ([]Example, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -185,6 +197,9 @@ func ReadPredictions(path string) ([]Example, error) {
 			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
 		if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 {
+			if err := utf8text.Check(data); err != nil {
+				return nil, &LineError{Path: path, Line: line, Err: err}
+			}
 			ex, perr := parsePredictionLine(trimmed)
 			if perr != nil {
 				return nil, &LineError{Path: path, Line: line, Err: perr}

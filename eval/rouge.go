@@ -20,26 +20,20 @@ type RougeScores struct {
 	RougeLsum RougeScore `json:"rougeLsum"`
 }
 
-// RougeTokenize is rouge_score's default tokenizer: lowercase, replace every
-// run of characters outside [a-z0-9] by a space, split, and (when stem is
-// true) Porter-stem the tokens longer than three characters.
+// RougeTokenize is rouge_score's default tokenizer: lowercase (pyLower,
+// Python's str.lower()), replace every run of characters outside [a-z0-9]
+// by a space, split, and (when stem is true) Porter-stem the tokens longer
+// than three characters. So "İstanbul" gives "i", "stanbul", as in Python,
+// where "İ" lowercases to "i" + U+0307.
 func RougeTokenize(text string, stem bool) []string {
+	lower := pyLower(text)
 	var b strings.Builder
-	b.Grow(len(text))
-	for _, r := range text {
-		// Only characters that lowercase to [a-z0-9] survive: ASCII letters
-		// and digits, plus U+0130 (İ) and U+212A (Kelvin sign), which Python
-		// lowercases to "i̇" and "k".
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case r >= 'A' && r <= 'Z':
-			b.WriteRune(r - 'A' + 'a')
-		case r == 'İ':
-			b.WriteByte('i')
-		case r == 'K':
-			b.WriteByte('k')
-		default:
+	b.Grow(len(lower))
+	// Every byte of a multi-byte character is outside [a-z0-9].
+	for i := 0; i < len(lower); i++ {
+		if c := lower[i]; c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			b.WriteByte(c)
+		} else {
 			b.WriteByte(' ')
 		}
 	}
@@ -67,6 +61,28 @@ func Rouge(target, prediction string, stem bool) RougeScores {
 		RougeL:    scoreLCS(t, p),
 		RougeLsum: scoreSummaryLCS(rougeSentences(target, stem), rougeSentences(prediction, stem)),
 	}
+}
+
+// RougeMulti scores prediction against several targets like rouge_score's
+// RougeScorer.score_multi: for each ROUGE type separately, the score
+// against the target with the highest F-measure (the first such target on
+// ties, as numpy's argmax). It panics when targets is empty.
+func RougeMulti(targets []string, prediction string, stem bool) RougeScores {
+	if len(targets) == 0 {
+		panic("eval: RougeMulti needs at least one target")
+	}
+	best := Rouge(targets[0], prediction, stem)
+	for _, t := range targets[1:] {
+		s := Rouge(t, prediction, stem)
+		for _, p := range []struct{ best, s *RougeScore }{
+			{&best.Rouge1, &s.Rouge1}, {&best.Rouge2, &s.Rouge2}, {&best.RougeL, &s.RougeL}, {&best.RougeLsum, &s.RougeLsum},
+		} {
+			if p.s.FMeasure > p.best.FMeasure {
+				*p.best = *p.s
+			}
+		}
+	}
+	return best
 }
 
 func newRougeScore(precision, recall float64) RougeScore {

@@ -227,3 +227,13 @@ func TerminologyOverlap(prediction, reference string) float64 {
 	}
 	return float64(both) / float64(union)
 }
+
+// BestTerminologyOverlap is the highest TerminologyOverlap of prediction
+// with any of the references (0 when there are none).
+func BestTerminologyOverlap(prediction string, references []string) float64 {
+	best := 0.0
+	for _, r := range references {
+		best = max(best, TerminologyOverlap(prediction, r))
+	}
+	return best
+}

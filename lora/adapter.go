@@ -47,6 +47,10 @@ type Adapter struct {
 	Name   string
 	Config Config
 	Pairs  map[int]map[string]*Pair
+	// System is the system prompt the adapter was trained with (nil when
+	// none is recorded); Save writes it to SystemPromptFile and Load reads
+	// it back.
+	System *SystemPrompt
 }
 
 // Pair returns the factors of module in layer, if that linear is adapted.
@@ -62,7 +66,9 @@ type Shape func(module string) (in, out int)
 // Load reads a PEFT adapter folder (adapter_config.json and
 // adapter_model.safetensors) for a model of layers decoder layers whose
 // linear shapes shape gives. Every targeted module of every layer must be
-// present with the right shapes; the errors name the file and tensor.
+// present with the right shapes and finite values; the errors name the file
+// and tensor. The system prompt recorded beside them (SystemPromptFile), if
+// any, goes to System.
 func Load(dir, name string, layers int, shape Shape) (*Adapter, error) {
 	cfg, err := LoadConfig(dir)
 	if err != nil {
@@ -105,6 +111,9 @@ func Load(dir, name string, layers int, shape Shape) (*Adapter, error) {
 	if n := len(f.Names()); n != used {
 		return nil, fmt.Errorf("lora: %s holds %d tensors but the config targets %d (unexpected tensors such as %s)", path, n, used, extra(f, a))
 	}
+	if a.System, err = ReadSystemPrompt(dir); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -115,6 +124,9 @@ func factor(f *safetensors.File, path, key string, rows, cols int) ([]float32, e
 	}
 	if len(t.Shape) != 2 || t.Shape[0] != rows || t.Shape[1] != cols {
 		return nil, fmt.Errorf("lora: %s: tensor %q has shape %v, want [%d %d]", path, key, t.Shape, rows, cols)
+	}
+	if err := t.CheckFinite(); err != nil {
+		return nil, fmt.Errorf("lora: %s: %w", path, err)
 	}
 	v, err := t.Float32s()
 	if err != nil {

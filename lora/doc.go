@@ -50,6 +50,10 @@
 //     {"format": "pt"}. The names carry no adapter name (PEFT strips
 //     ".default").
 //
+// tune adds a third file that PEFT does not read: tune_system_prompt.json
+// (SystemPromptFile), the system prompt the adapter was trained with, so
+// that inference can use the same one by default.
+//
 // All matrices in this package are row-major float32 slices, in the same
 // layouts as the files: weights [out, in] and activations [rows, features].
 package lora

@@ -32,6 +32,9 @@ import (
 //     auto_mapping, layer_replication, layers_pattern, layers_to_transform,
 //     megatron_config, modules_to_save and revision.
 //
+// The system prompt, when a.System records one, goes to SystemPromptFile
+// beside them (a stale one from another adapter is removed).
+//
 // Each file is written to a temporary name in dir and renamed into place,
 // the weights first, so an existing adapter is replaced file by file and
 // never left half-written. LoadConfig of the saved folder gives back
@@ -86,7 +89,7 @@ func (a *Adapter) Save(dir string) error {
 	if err := atomicfile.WriteFile(filepath.Join(dir, "adapter_config.json"), cfg, 0o644); err != nil {
 		return fmt.Errorf("lora: saving %s: %w", a.Name, err)
 	}
-	return nil
+	return a.saveSystemPrompt(dir)
 }
 
 // peftConfig is adapter_config.json as PEFT 0.12 and 0.13 write a

@@ -270,7 +270,8 @@ func need(get func(string) (safetensors.Tensor, bool), name string) (safetensors
 	return t, nil
 }
 
-// float32s returns the F32 tensor name, which must have shape [n].
+// float32s returns the F32 tensor name, which must have shape [n] and
+// finite elements (the scales and code tables of a 4-bit weight).
 func float32s(get func(string) (safetensors.Tensor, bool), name string, n int) ([]float32, error) {
 	t, err := need(get, name)
 	if err != nil {
@@ -280,6 +281,9 @@ func float32s(get func(string) (safetensors.Tensor, bool), name string, n int) (
 		return nil, tensorErr(name, "%s %v, want F32 [%d]", t.DType, t.Shape, n)
 	}
 	v, err := t.Float32s()
+	if err == nil {
+		err = t.CheckFinite()
+	}
 	if err != nil {
 		return nil, tensorErr(name, "%w", err)
 	}

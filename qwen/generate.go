@@ -104,6 +104,7 @@ func (g *GenerationConfig) isEOS(id int32) bool {
 
 // Generate continues prompt with up to g.MaxNewTokens tokens, using a KV
 // cache, and stops after any eos id (which is included in the result).
+// Logits that are not finite stop it with an error.
 // onToken, when not nil, sees each new token as it is chosen and may stop
 // generation by returning false. It returns the new tokens only.
 func (m *Model) Generate(prompt []int32, g GenerationConfig, onToken func(id int32) bool) ([]int32, error) {
@@ -180,7 +181,11 @@ func (m *Model) GenerateBatch(prompts [][]int32, g GenerationConfig, onToken fun
 			if done[r] {
 				continue
 			}
-			id := pick(logits[r*m.Config.VocabSize:(r+1)*m.Config.VocabSize], seen[r], &g, rng)
+			row := logits[r*m.Config.VocabSize : (r+1)*m.Config.VocabSize]
+			if err := checkLogits(row); err != nil {
+				return nil, fmt.Errorf("qwen: new token %d of prompt %d: %w", n+1, r, err)
+			}
+			id := pick(row, seen[r], &g, rng)
 			cur[r] = id
 			out[r] = append(out[r], id)
 			seen[r] = append(seen[r], id)
@@ -203,6 +208,18 @@ func (m *Model) GenerateBatch(prompts [][]int32, g GenerationConfig, onToken fun
 		step = Step{IDs: cur, Pos: pos[:rows], Batch: rows, T: 1, Start: at, KeyMask: mask, Cache: cache, LogitRows: last}
 	}
 	return out, nil
+}
+
+// checkLogits refuses a row of logits holding NaN or an infinity: the
+// argmax or draw over it would be meaningless (a NaN row decodes as token
+// 0, "!", forever).
+func checkLogits(row []float32) error {
+	for i, v := range row {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("the logit of token id %d is %v: the model's outputs are not finite numbers (weights too large, or an adapter that diverged)", i, v)
+		}
+	}
+	return nil
 }
 
 // pick chooses the next token from one row of logits following

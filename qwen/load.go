@@ -147,8 +147,9 @@ func dtypeName(d safetensors.DType) string {
 	return "float32"
 }
 
-// readFloat reads one tensor as float32 after checking its shape, and
-// reports its stored dtype.
+// readFloat reads one tensor as float32 after checking its shape and that
+// every element is finite (a NaN weight would silently turn every output
+// into NaN), and reports its stored dtype.
 func readFloat(ck *safetensors.Checkpoint, name string, shape []int) ([]float32, safetensors.DType, error) {
 	t, err := ck.Tensor(name)
 	if err != nil {
@@ -156,6 +157,9 @@ func readFloat(ck *safetensors.Checkpoint, name string, shape []int) ([]float32,
 	}
 	if !slices.Equal(t.Shape, shape) {
 		return nil, "", fmt.Errorf("qwen: %s: tensor %q has shape %v, config.json implies %v", ck.FileOf(name), name, t.Shape, shape)
+	}
+	if err := t.CheckFinite(); err != nil {
+		return nil, "", fmt.Errorf("qwen: %s: %w", ck.FileOf(name), err)
 	}
 	v, err := t.Float32s()
 	if err != nil {

@@ -9,21 +9,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// copyDir copies the regular files of src into a new temporary folder.
-func copyDir(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	entries, err := os.ReadDir(src)
-	require.NoError(t, err)
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644))
-	}
-	return dst
-}
+	"github.com/tune-dev/tune/internal/filetest"
+)
 
 // editIndex rewrites the index in dir through edit.
 func editIndex(t *testing.T, dir string, edit func(idx map[string]any)) {
@@ -113,7 +101,7 @@ func TestOpenCheckpointRejectsBadIndex(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var dir string
 			if tt.golden {
-				dir = copyDir(t, tinySharded)
+				dir = filetest.CopyDir(t, tinySharded)
 			} else {
 				dir = smallSharded(t)
 			}
@@ -136,7 +124,7 @@ func TestOpenCheckpointRejectsBadIndex(t *testing.T) {
 
 // A corrupt shard is reported with the shard's own path and tensor.
 func TestOpenCheckpointCorruptShard(t *testing.T) {
-	dir := copyDir(t, tinySharded)
+	dir := filetest.CopyDir(t, tinySharded)
 	shard := filepath.Join(dir, "model-00001-of-00002.safetensors")
 	st, err := os.Stat(shard)
 	require.NoError(t, err)
@@ -150,7 +138,7 @@ func TestOpenCheckpointCorruptShard(t *testing.T) {
 func TestOpenCheckpointPaths(t *testing.T) {
 	// A folder with both model.safetensors and an index opens the single
 	// file, as Hugging Face's loader does.
-	both := copyDir(t, tinySharded)
+	both := filetest.CopyDir(t, tinySharded)
 	single := filepath.Join(both, SingleFileName)
 	require.NoError(t, WriteFile(single, []Tensor{I64Tensor("only", []int{1}, []int64{7})}, nil))
 	c, err := OpenCheckpoint(both)

@@ -25,8 +25,9 @@ import (
 
 // WriteFileAtomic writes data to path so that path holds either its old
 // content or all of data, even if the process or machine dies midway. It
-// creates a temporary file ".BASE.tmp-RANDOM" next to path, writes and
-// fsyncs it, gives it perm, renames it over path and fsyncs the directory.
+// creates a temporary file ".BASE.tmp-RANDOM" next to path with mode perm
+// less the umask, writes and fsyncs it, renames it over path and fsyncs
+// the directory.
 // The parent directory must exist. On error the temporary is removed and
 // path is untouched.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
@@ -37,7 +38,9 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 }
 
 // TempDir creates a new empty directory ".NAME.tmp-RANDOM" inside parent
-// (creating parent as needed, like mkdir -p) and returns its path. Build a
+// (creating parent as needed, like mkdir -p) with mode 0755 less the
+// umask, so that the published directory is readable like one made by
+// os.MkdirAll, and returns its path. Build a
 // checkpoint or other output directory there, then publish it with
 // CommitDir. Keeping the temporary in the same parent as the final
 // directory keeps the commit a single same-file-system rename, and the
@@ -47,10 +50,10 @@ func TempDir(parent, name string) (string, error) {
 	if name == "" || filepath.Base(name) != name {
 		return "", fmt.Errorf("temp dir in %s: bad name %q", parent, name)
 	}
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := os.MkdirAll(parent, atomicfile.DirMode); err != nil {
 		return "", fmt.Errorf("temp dir in %s: %w", parent, err)
 	}
-	dir, err := os.MkdirTemp(parent, "."+name+".tmp-*")
+	dir, err := atomicfile.MkdirTemp(parent, "."+name+".tmp-")
 	if err != nil {
 		return "", fmt.Errorf("temp dir in %s: %w", parent, err)
 	}

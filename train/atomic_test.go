@@ -32,9 +32,6 @@ func TestWriteFileAtomic(t *testing.T) {
 	if got := readString(t, path); got != "two" {
 		t.Errorf("content %q", got)
 	}
-	if st, _ := os.Stat(path); st.Mode().Perm() != 0o644 {
-		t.Errorf("mode %v, want 0644", st.Mode().Perm())
-	}
 	if names := dirNames(t, dir); len(names) != 1 {
 		t.Errorf("directory holds %v", names)
 	}

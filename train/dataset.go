@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 )
 
@@ -48,6 +49,10 @@ type Dataset struct {
 	// all blank: they are dropped, since they would only teach the model
 	// to answer nothing.
 	EmptyAnswers []int
+	// systems are the distinct system turns of the kept chat records in
+	// the order first seen, with their counts in systemCount.
+	systems     []string
+	systemCount map[string]int
 }
 
 // LoadDataset reads a JSONL file of instruction/input/output, messages or
@@ -60,7 +65,7 @@ type Dataset struct {
 // are all blank are dropped and listed in EmptyAnswers. An empty file, or
 // one with no usable record, is an error naming the file.
 func LoadDataset(path string, tok *tokenizer.Tokenizer, maxLength int) (*Dataset, error) {
-	ds := &Dataset{Path: path}
+	ds := &Dataset{Path: path, systemCount: map[string]int{}}
 	records := 0
 	err := ReadJSONL(path, func(line int, r Record) error {
 		records++
@@ -83,6 +88,12 @@ func LoadDataset(path string, tok *tokenizer.Tokenizer, maxLength int) (*Dataset
 			return nil
 		}
 		ds.Examples = append(ds.Examples, ex)
+		if sys, ok := r.System(); ok {
+			if ds.systemCount[sys] == 0 {
+				ds.systems = append(ds.systems, sys)
+			}
+			ds.systemCount[sys]++
+		}
 		return nil
 	})
 	if err != nil {
@@ -95,6 +106,24 @@ func LoadDataset(path string, tok *tokenizer.Tokenizer, maxLength int) (*Dataset
 		return nil, fmt.Errorf("%s: none of the %d records has a target left (%d with an empty answer, max length %d); nothing to train on", path, records, len(ds.EmptyAnswers), maxLength)
 	}
 	return ds, nil
+}
+
+// SystemPrompt is the system prompt to record with an adapter trained on
+// d: the most common system turn of its kept chat records (the first seen
+// among equals), with counts; nil when d holds no chat record.
+func (d *Dataset) SystemPrompt() *lora.SystemPrompt {
+	if len(d.systems) == 0 {
+		return nil
+	}
+	p := &lora.SystemPrompt{Distinct: len(d.systems)}
+	for _, s := range d.systems {
+		n := d.systemCount[s]
+		p.ChatRecords += n
+		if n > p.Records {
+			p.Prompt, p.Records = s, n
+		}
+	}
+	return p
 }
 
 // DatasetStats summarizes a dataset for printing.

@@ -2,8 +2,12 @@
 // whole training loop (trainer.go) over a backend.Backend, with gradient
 // accumulation normalized like Hugging Face's, PyTorch's AdamW with global
 // gradient-norm clipping (optim.go), evaluation, early stopping, the best
-// model, checkpoints written atomically and an exact resume, and Merge
-// folds an adapter into its base model (merge.go).
+// model, checkpoints written atomically and an exact resume, the
+// end-of-training report on the test set (testreport.go), and Merge folds
+// an adapter into its base model (merge.go). QA answers chat records with a
+// model and pairs the answers with their references (answer.go), for that
+// report and for tune eval. A run records its system prompt with every
+// adapter it writes (Dataset.SystemPrompt).
 //
 // Its data pipeline covers JSONL records
 // (instruction/input/output, chat messages, or pre-tokenized input_ids

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
+	"github.com/tune-dev/tune/internal/paths"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
 	"github.com/tune-dev/tune/qwen"
@@ -21,7 +24,8 @@ type MergeOptions struct {
 	// Adapter is the adapter to merge; when nil, AdapterDir is loaded.
 	Adapter    *lora.Adapter
 	AdapterDir string
-	// Output is the merged model's folder (written atomically).
+	// Output is the merged model's folder (written atomically). It must
+	// not exist, be empty, or hold an earlier merge output (see Merge).
 	Output string
 	// QLoRA merges into the NF4 round trip of the base projections, the
 	// weights a QLoRA run trained against (a checkpoint that is already
@@ -39,12 +43,40 @@ type MergeOptions struct {
 // tokenizerFiles are copied from the base folder into a merged model.
 var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json", "added_tokens.json"}
 
+// MergeMarker is the file Merge writes last into every merged model
+// folder: what was merged, and the list of files the merge wrote. Only a
+// folder holding it and nothing else than those files is ever replaced.
+const MergeMarker = "tune_merge.json"
+
+// mergeRecord is the content of MergeMarker.
+type mergeRecord struct {
+	BaseModel string   `json:"base_model"`
+	Adapter   string   `json:"adapter,omitempty"`
+	QLoRA     bool     `json:"use_qlora"`
+	Files     []string `json:"files"`
+}
+
 // Merge writes base + adapter as a plain Hugging Face model folder:
 // config.json (without a quantization_config), generation_config.json,
 // the weights (model.safetensors, or shards with an index) with every
 // adapted projection replaced by W + s·B·A in the base weight's dtype
-// (bfloat16 for a 4-bit base), and the tokenizer files.
+// (bfloat16 for a 4-bit base), the tokenizer files, the system prompt
+// recorded with the adapter (lora.SystemPromptFile), if any, and
+// MergeMarker.
+//
+// Nothing is lost: before anything is read, Merge refuses an output that
+// is the base model's or the adapter's folder or contains either (paths
+// compared after resolving symbolic links), that lies inside the base
+// model's folder, that is a file, or that is a non-empty folder other
+// than an earlier merge output (MergeMarker and only the files it lists).
+// An output inside the adapter's folder is allowed: a run keeps its
+// merged model in RUN/merged_model beside the adapter. The new folder is
+// written beside the output and swapped in (CommitDir), so an earlier
+// merge output is replaced only once the new one is complete.
 func Merge(o MergeOptions) error {
+	if err := checkMergeOutput(o); err != nil {
+		return err
+	}
 	cfg, err := qwen.LoadConfig(o.BaseModel)
 	if err != nil {
 		return err
@@ -72,6 +104,104 @@ func Merge(o MergeOptions) error {
 		return err
 	}
 	return CommitDir(tmp, o.Output)
+}
+
+// checkMergeTarget runs, before training, the checks Merge will run on
+// merged_model/ at the end, so that --merge_adapters cannot fail after the
+// training for a reason known at the start. With Overwrite an earlier
+// merged_model/ goes with the rest of the run, so only the paths count.
+func (c *Config) checkMergeTarget() error {
+	if !c.MergeAdapters || c.EvalOnly {
+		return nil
+	}
+	o := MergeOptions{BaseModel: c.BaseModel, Output: filepath.Join(c.OutputDir, "merged_model")}
+	if c.Overwrite {
+		_, err := checkMergePaths(o)
+		return err
+	}
+	return checkMergeOutput(o)
+}
+
+// checkMergeOutput refuses an output folder whose replacement would lose
+// data (see Merge).
+func checkMergeOutput(o MergeOptions) error {
+	out, err := checkMergePaths(o)
+	if err != nil {
+		return err
+	}
+	return checkMergeContents(o, out)
+}
+
+// checkMergePaths refuses an output that is, contains or (for the base
+// model) lies inside an input folder, and returns the resolved output.
+func checkMergePaths(o MergeOptions) (string, error) {
+	out, err := paths.Resolve(o.Output)
+	if err != nil {
+		return "", fmt.Errorf("merge: output %s: %w", o.Output, err)
+	}
+	// An output inside the adapter's folder is RUN/merged_model.
+	type input struct {
+		what, path string
+		insideOK   bool
+	}
+	inputs := []input{{"base model", o.BaseModel, false}}
+	if o.AdapterDir != "" {
+		inputs = append(inputs, input{"adapter", o.AdapterDir, true})
+	}
+	for _, in := range inputs {
+		p, err := paths.Resolve(in.path)
+		if err != nil {
+			return "", fmt.Errorf("merge: %s %s: %w", in.what, in.path, err)
+		}
+		switch {
+		case p == out:
+			return "", fmt.Errorf("merge: the output folder %s is the %s folder %s; choose a new folder", o.Output, in.what, in.path)
+		case paths.Within(p, out):
+			return "", fmt.Errorf("merge: the output folder %s contains the %s folder %s; choose a new folder", o.Output, in.what, in.path)
+		case !in.insideOK && paths.Within(out, p):
+			return "", fmt.Errorf("merge: the output folder %s is inside the %s folder %s; choose a folder outside it", o.Output, in.what, in.path)
+		}
+	}
+	return out, nil
+}
+
+// checkMergeContents refuses an existing output (resolved: out) that is a
+// file, or a non-empty folder other than an earlier merge output.
+func checkMergeContents(o MergeOptions, out string) error {
+	st, err := os.Stat(out)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("merge: output %s: %w", o.Output, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("merge: the output %s is a file, not a folder; choose a new folder", o.Output)
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return fmt.Errorf("merge: output %s: %w", o.Output, err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(out, MergeMarker))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("merge: the output folder %s is not empty and is not an earlier merge output (it has no %s); refusing to replace it: choose a new or empty folder", o.Output, MergeMarker)
+	}
+	if err != nil {
+		return fmt.Errorf("merge: output %s: %w", o.Output, err)
+	}
+	var rec mergeRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return fmt.Errorf("merge: %s: %w; refusing to replace the folder", filepath.Join(o.Output, MergeMarker), err)
+	}
+	for _, e := range entries {
+		if name := e.Name(); name != MergeMarker && (!e.Type().IsRegular() || !slices.Contains(rec.Files, name)) {
+			return fmt.Errorf("merge: the output folder %s holds %s, which the earlier merge did not write; refusing to replace it: move it away or choose another folder", o.Output, name)
+		}
+	}
+	return nil
 }
 
 func writeMerged(o MergeOptions, cfg *qwen.Config, a *lora.Adapter, ck *safetensors.Checkpoint, dir string) error {
@@ -121,7 +251,29 @@ func writeMerged(o MergeOptions, cfg *qwen.Config, a *lora.Adapter, ck *safetens
 			return fmt.Errorf("merge: tokenizer: %w", err)
 		}
 	}
-	return nil
+	if a.System != nil { // the merged model answers with the adapter's system prompt by default too
+		if err := a.System.Write(dir); err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
+	}
+	return writeMarker(o, dir)
+}
+
+// writeMarker writes MergeMarker, listing every file already in dir.
+func writeMarker(o MergeOptions, dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
+	rec := mergeRecord{BaseModel: o.BaseModel, Adapter: o.AdapterDir, QLoRA: o.QLoRA, Files: []string{}}
+	for _, e := range entries {
+		rec.Files = append(rec.Files, e.Name())
+	}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
+	return WriteFileAtomic(filepath.Join(dir, MergeMarker), append(data, '\n'), 0o644)
 }
 
 // mergedTensor returns one tensor of the merged model.
@@ -130,6 +282,9 @@ func mergedTensor(o MergeOptions, a *lora.Adapter, ck *safetensors.Checkpoint, s
 		t, err := ck.Tensor(s.Name)
 		if err != nil {
 			return t, fmt.Errorf("merge: %w", err)
+		}
+		if err := t.CheckFinite(); err != nil {
+			return t, fmt.Errorf("merge: %s: %w", ck.FileOf(s.Name), err)
 		}
 		return t, nil
 	}
@@ -153,6 +308,9 @@ func mergedTensor(o MergeOptions, a *lora.Adapter, ck *safetensors.Checkpoint, s
 		t, err := ck.Tensor(s.Name)
 		if err != nil {
 			return t, fmt.Errorf("merge: %w", err)
+		}
+		if err := t.CheckFinite(); err != nil {
+			return t, fmt.Errorf("merge: %s: %w", ck.FileOf(s.Name), err)
 		}
 		if w, err = t.Float32s(); err != nil {
 			return t, fmt.Errorf("merge: %s: %w", ck.FileOf(s.Name), err)

@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/internal/utf8text"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 )
 
@@ -87,13 +87,9 @@ func ParseRecord(line []byte) (Record, error) {
 	return r, r.validate()
 }
 
-// ReadJSONL calls fn for each non-blank line of path in order. A bad line
-// gets an error naming the file and line number. A line that is not valid
-// UTF-8 is refused rather than read with U+FFFD in place of its bad bytes
-// (what encoding/json does): the model would learn the replacement
-// characters, and the file is likely in another encoding (Latin-1,
-// UTF-16) that should be converted first, as Python's json.loads would
-// also refuse it.
+// ReadJSONL calls fn for each non-blank line of path in order. A bad line,
+// including one that is not UTF-8, gets an error naming the file and line
+// number.
 func ReadJSONL(path string, fn func(line int, r Record) error) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -106,8 +102,8 @@ func ReadJSONL(path string, fn func(line int, r Record) error) error {
 		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
 			continue
 		}
-		if i := invalidUTF8(sc.Bytes()); i >= 0 {
-			return fmt.Errorf("%s:%d: byte %d is not valid UTF-8 (0x%02x); convert the file to UTF-8", path, n, i+1, sc.Bytes()[i])
+		if err := utf8text.Check(sc.Bytes()); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, n, err)
 		}
 		r, err := ParseRecord(sc.Bytes())
 		if err != nil {
@@ -121,19 +117,6 @@ func ReadJSONL(path string, fn func(line int, r Record) error) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
-}
-
-// invalidUTF8 is the offset of the first byte of b that does not start a
-// valid UTF-8 sequence, or -1.
-func invalidUTF8(b []byte) int {
-	for i := 0; i < len(b); {
-		r, n := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && n == 1 {
-			return i
-		}
-		i += n
-	}
-	return -1
 }
 
 // emptyAnswer reports whether r is a chat record with answers that are
@@ -180,6 +163,20 @@ func chatSegments(msgs []tokenizer.Message) []segment {
 			segment{text: "\n"})
 	}
 	return segs
+}
+
+// System returns the system turn the chat template gives the record: its
+// first turn when that is a system turn (an instruction record's
+// instruction), else tokenizer.DefaultSystemPrompt. ok is false for a
+// pre-tokenized record, whose text is unknown.
+func (r *Record) System() (prompt string, ok bool) {
+	if r.Pretokenized() {
+		return "", false
+	}
+	if msgs := r.ChatMessages(); len(msgs) > 0 && msgs[0].Role == "system" {
+		return msgs[0].Content, true
+	}
+	return tokenizer.DefaultSystemPrompt, true
 }
 
 // ChatMessages returns the chat turns of an instruction or messages record.

@@ -19,8 +19,8 @@ import (
 const argsFile = "training_args.json"
 
 // runFiles are the names a run leaves at the root of its output folder.
-var runFiles = []string{"adapter_config.json", "adapter_model.safetensors", "trainer_state.json", argsFile,
-	LogFileName, "loss.png", "runs", "best_model", "merged_model"}
+var runFiles = []string{"adapter_config.json", "adapter_model.safetensors", lora.SystemPromptFile, "trainer_state.json", argsFile,
+	LogFileName, "loss.png", "runs", "best_model", "merged_model", reportFile, predictionsFile}
 
 // logFiles are the run files written before the first checkpoint. An
 // output folder whose run files are all among them holds the logs of a
@@ -83,11 +83,6 @@ func (c *Config) planOutput() (outputPlan, error) {
 		p.stale, p.why = found, "the earlier run (--overwrite_output_dir)"
 	default:
 		return p, fmt.Errorf("train: output folder %s already holds a run (%s); resume it with --resume_from_checkpoint latest or pass --overwrite_output_dir", c.OutputDir, strings.Join(found, ", "))
-	}
-	if p.resumeDir != "" {
-		if _, err := os.Stat(filepath.Join(p.resumeDir, "trainer_state.json")); err != nil {
-			return p, fmt.Errorf("train: %s is not a checkpoint: %w", p.resumeDir, err)
-		}
 	}
 	return p, nil
 }

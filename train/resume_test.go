@@ -11,24 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/internal/filetest"
 	"github.com/tune-dev/tune/train"
 )
-
-// snapshot reads the files of dir (recursively) into a map, to show that a
-// refused run changed nothing.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	files := map[string]string{}
-	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		files[p] = string(data)
-		return err
-	}))
-	return files
-}
 
 // TestResumeKeepsHyperparameters resumes a run with a changed learning
 // rate, seed and dropout, and with a longer linear schedule: each is
@@ -40,7 +25,7 @@ func TestResumeKeepsHyperparameters(t *testing.T) {
 	cfg.MaxSteps = 4
 	_, err := train.Run(context.Background(), cfg, cpu.New(0))
 	require.NoError(t, err)
-	before := snapshot(t, out)
+	before := filetest.Snapshot(t, out)
 
 	cfg = baseConfig(data, out)
 	cfg.MaxSteps, cfg.Resume = 4, "latest"
@@ -53,7 +38,7 @@ func TestResumeKeepsHyperparameters(t *testing.T) {
 	cfg.MaxSteps, cfg.Resume = 6, "latest"
 	_, err = train.Run(context.Background(), cfg, cpu.New(0))
 	require.ErrorContains(t, err, "total_steps 6 from --max_steps/--num_epochs (recorded 4: the linear schedule decays over the total steps")
-	require.Equal(t, before, snapshot(t, out), "a refused resume changes no file")
+	require.Equal(t, before, filetest.Snapshot(t, out), "a refused resume changes no file")
 
 	var msgs bytes.Buffer
 	cfg = baseConfig(data, out)
@@ -152,12 +137,12 @@ func TestKilledBeforeFirstCheckpoint(t *testing.T) {
 
 	dir := killed()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "best_model"), 0o755))
-	before := snapshot(t, dir)
+	before := filetest.Snapshot(t, dir)
 	cfg := baseConfig(data, dir)
 	_, err = train.Run(context.Background(), cfg, cpu.New(0))
 	require.ErrorContains(t, err, "already holds a run (best_model, runs, training_args.json, training_log.jsonl)")
 	cfg.Resume = "latest"
 	_, err = train.Run(context.Background(), cfg, cpu.New(0))
 	require.ErrorContains(t, err, "holds no checkpoint-N folder to resume from")
-	require.Equal(t, before, snapshot(t, dir))
+	require.Equal(t, before, filetest.Snapshot(t, dir))
 }

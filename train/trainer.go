@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/eval"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
@@ -90,6 +91,16 @@ type Config struct {
 	// EvalOnly evaluates the (initial or resumed) adapter and stops.
 	EvalOnly bool
 
+	// TestFile is the JSONL of chat records that the end-of-training
+	// report answers with the trained adapter and scores ("": test.jsonl
+	// of DataPath when that is a folder holding one). SkipTestEval turns
+	// the report off; EvalOnly runs never write one.
+	TestFile     string
+	SkipTestEval bool
+	// TestMaxExamples answers only the first this many test records (0:
+	// all); TestMaxNewTokens caps each answer (0: 256, as tune eval).
+	TestMaxExamples, TestMaxNewTokens int
+
 	// Out receives human-readable messages; Warn the warnings (nil: Out);
 	// Progress the progress bar (nil for none). ProgressBar draws a bar
 	// instead of plain lines.
@@ -110,12 +121,21 @@ type Result struct {
 	TokensPerSec float64 // trained tokens (real, not padding) per second of training steps in this invocation
 	Interrupted  bool
 	StoppedEarly bool
+	// Test is the end-of-training report on the test set (nil when none
+	// was made).
+	Test *eval.Report
 }
 
 // ErrInterrupted is returned (wrapped) when the context is cancelled; a
 // checkpoint of the last completed step has been saved, unless the run
 // had completed no step (the message says which).
 var ErrInterrupted = errors.New("training interrupted")
+
+// The end-of-training report's files in the output folder.
+const (
+	reportFile      = "evaluation_report.json"
+	predictionsFile = "test_predictions.jsonl"
+)
 
 // Validate checks the config before any work starts.
 func (c *Config) Validate() error {
@@ -140,6 +160,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: warmup steps %d / ratio %v out of range", c.WarmupSteps, c.WarmupRatio)
 	case c.AdamW.WeightDecay < 0 || c.AdamW.MaxGradNorm < 0:
 		return fmt.Errorf("train: weight decay %v and max grad norm %v must not be negative", c.AdamW.WeightDecay, c.AdamW.MaxGradNorm)
+	case c.TestMaxExamples < 0:
+		return fmt.Errorf("train: --eval_max_examples %d must not be negative (0: every test record)", c.TestMaxExamples)
+	case c.TestMaxNewTokens < 0:
+		return fmt.Errorf("train: --eval_max_new_tokens %d must not be negative", c.TestMaxNewTokens)
 	}
 	if err := c.LoRA.Validate(); err != nil {
 		return fmt.Errorf("train: %w", err)
@@ -154,26 +178,30 @@ func (c *Config) Validate() error {
 }
 
 // dataFiles resolves DataPath to the train, validation and test files
-// ("" when absent).
+// ("" when absent); TestFile, when set, is the test file.
 func (c *Config) dataFiles() (trainF, valF, testF string, err error) {
 	st, err := os.Stat(c.DataPath)
 	if err != nil {
 		return "", "", "", fmt.Errorf("train: data: %w", err)
 	}
+	if c.TestFile != "" {
+		if _, err := os.Stat(c.TestFile); err != nil {
+			return "", "", "", fmt.Errorf("train: --test_file: %w", err)
+		}
+		testF = c.TestFile
+	}
 	if !st.IsDir() {
-		return c.DataPath, "", "", nil
+		return c.DataPath, "", testF, nil
 	}
 	trainF = filepath.Join(c.DataPath, "train.jsonl")
 	if _, err := os.Stat(trainF); err != nil {
 		return "", "", "", fmt.Errorf("train: data folder %s has no train.jsonl", c.DataPath)
 	}
-	for _, p := range []struct {
-		name string
-		dst  *string
-	}{{"validation.jsonl", &valF}, {"test.jsonl", &testF}} {
-		if _, err := os.Stat(filepath.Join(c.DataPath, p.name)); err == nil {
-			*p.dst = filepath.Join(c.DataPath, p.name)
-		}
+	if _, err := os.Stat(filepath.Join(c.DataPath, "validation.jsonl")); err == nil {
+		valF = filepath.Join(c.DataPath, "validation.jsonl")
+	}
+	if _, err := os.Stat(filepath.Join(c.DataPath, "test.jsonl")); err == nil && testF == "" {
+		testF = filepath.Join(c.DataPath, "test.jsonl")
 	}
 	return trainF, valF, testF, nil
 }
@@ -228,6 +256,7 @@ type trainer struct {
 	bad      int // evaluations since the last improvement
 	trainPts []Point
 	evalPts  []Point
+	test     *QA // the test set of the end-of-training report, nil for none
 }
 
 // Run trains (or, with EvalOnly, evaluates) on backend b. Cancelling ctx
@@ -244,7 +273,7 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if cfg.Warn == nil {
 		cfg.Warn = cfg.Out
 	}
-	trainF, valF, _, err := cfg.dataFiles()
+	trainF, valF, testF, err := cfg.dataFiles()
 	if err != nil {
 		return nil, err
 	}
@@ -255,10 +284,15 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if plan.resumeDir == "" {
-		if err := cfg.checkAdapterConfig(cfg.InitAdapter, false); err != nil {
-			return nil, err
+	if err := cfg.checkMergeTarget(); err != nil {
+		return nil, err
+	}
+	if plan.resumeDir != "" {
+		if _, err := os.Stat(filepath.Join(plan.resumeDir, "trainer_state.json")); err != nil {
+			return nil, fmt.Errorf("train: %s is not a checkpoint: %w", plan.resumeDir, err)
 		}
+	} else if err := cfg.checkAdapterConfig(cfg.InitAdapter, false); err != nil {
+		return nil, err
 	}
 
 	mc, err := checkBase(&cfg)
@@ -274,6 +308,10 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		if t.val, err = t.loadData(valF, "validation", mc.VocabSize); err != nil {
 			return nil, err
 		}
+	}
+	system := ds.SystemPrompt()
+	if err := t.loadTest(testF, system, mc); err != nil {
+		return nil, err
 	}
 	t.loader = NewLoader(ds, LoaderConfig{BatchSize: cfg.BatchSize, Pack: cfg.Pack, MaxLength: cfg.MaxLength, Seed: cfg.Seed, Shuffle: true, PadID: t.padID})
 	t.perEpoch = (t.loader.BatchesPerEpoch() + cfg.GradAccum - 1) / cfg.GradAccum
@@ -298,6 +336,11 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	a, err := t.adapter(plan.resumeDir)
 	if err != nil {
 		return nil, err
+	}
+	a.System = system
+	if system != nil && system.Distinct > 1 {
+		fmt.Fprintf(cfg.Out, "train data: %d distinct system prompts; the most common, of %d of the %d chat records, is recorded with the adapter (%s)\n",
+			system.Distinct, system.Records, system.ChatRecords, lora.SystemPromptFile)
 	}
 	t.tr = t.m.Train(a)
 	fmt.Fprintf(cfg.Out, "model %s: %d layers, hidden %d, %s weights; LoRA r=%d alpha=%g dropout=%g on %s: %d trainable parameters\n",
@@ -647,7 +690,10 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	if busy > 0 {
 		res.TokensPerSec = float64(tokens) / busy.Seconds()
 	}
-	return res, t.finish()
+	if err := t.finish(); err != nil {
+		return res, err
+	}
+	return res, t.testReport(ctx, res)
 }
 
 // step runs one optimizer step: its micro-batches, normalized by the

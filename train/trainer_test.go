@@ -365,7 +365,7 @@ func TestTrainSettingsRefused(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(latin1, "train.jsonl"), []byte("{\"input_ids\":[1,2]}\n{\"input\": \"caf\xe9\", \"output\": \"y\"}\n"), 0o644))
 	cfg = baseConfig(latin1, filepath.Join(t.TempDir(), "run"))
 	_, err = train.Run(context.Background(), cfg, cpu.New(0))
-	require.ErrorContains(t, err, filepath.Join(latin1, "train.jsonl")+":2: byte 15 is not valid UTF-8 (0xe9)")
+	require.ErrorContains(t, err, filepath.Join(latin1, "train.jsonl")+":2: byte 15 (0xe9) is not valid UTF-8")
 	require.NoDirExists(t, cfg.OutputDir)
 
 	// An adapter whose config says lora_dropout 1.0 (PEFT allows it) is a

@@ -4,23 +4,40 @@
 // synced, renamed over the destination, and the folder is synced so the
 // rename itself is durable. A crash can at worst leave a stray
 // ".NAME.tmp-RANDOM" file behind, which is safe to delete.
+//
+// Files and folders get the modes os.WriteFile and os.MkdirAll would give
+// them (the requested mode less the process umask), not the owner-only
+// modes of os.CreateTemp and os.MkdirTemp: tune's outputs are read by
+// other users, such as a service that loads an adapter.
 package atomicfile
 
 import (
 	"bufio"
+	"errors"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 )
 
+// DirMode is the mode (less the umask) of the folders tune creates.
+const DirMode os.FileMode = 0o755
+
 // Write streams a file to path: write fills a buffered temporary file,
-// which gets mode perm, is synced and renamed over path. On error the
-// temporary is removed and path is untouched. Errors are returned as the
-// operation reported them; callers name the file.
+// created with mode perm less the umask, which is synced and renamed over
+// path. On error the temporary is removed and path is untouched. Errors
+// are returned as the operation reported them; callers name the file.
 func Write(path string, perm os.FileMode, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	var tmp *os.File
+	_, err = tempName(dir, "."+filepath.Base(path)+".tmp-", func(name string) error {
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		tmp = f
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -35,11 +52,6 @@ func Write(path string, perm os.FileMode, write func(io.Writer) error) (err erro
 		return err
 	}
 	if err := w.Flush(); err != nil {
-		return err
-	}
-	// CreateTemp makes the file 0600; Chmod gives the requested mode
-	// (the umask does not apply, as with os.WriteFile on an existing file).
-	if err := tmp.Chmod(perm); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
@@ -60,6 +72,27 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 		_, err := w.Write(data)
 		return err
 	})
+}
+
+// MkdirTemp creates a new folder prefix+RANDOM in dir with DirMode less
+// the umask (os.MkdirTemp would make it 0700) and returns its path.
+func MkdirTemp(dir, prefix string) (string, error) {
+	return tempName(dir, prefix, func(name string) error { return os.Mkdir(name, DirMode) })
+}
+
+// tempName calls create with dir/prefix+RANDOM until a name is free
+// (create returns an fs.ErrExist error for a taken one) and returns the
+// name it created.
+func tempName(dir, prefix string, create func(name string) error) (string, error) {
+	for range 10000 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		err := create(name)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return name, err
+	}
+	return "", &fs.PathError{Op: "createtemp", Path: filepath.Join(dir, prefix+"*"), Err: fs.ErrExist}
 }
 
 // SyncFile fsyncs one file.

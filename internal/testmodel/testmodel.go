@@ -1,0 +1,81 @@
+package testmodel
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/safetensors"
+)
+
+// Special token ids of the tokenizer, after the 256 byte tokens.
+const (
+	EndOfText = 256 // <|endoftext|>, the padding token
+	IMStart   = 257 // <|im_start|>
+	IMEnd     = 258 // <|im_end|>, where answers stop
+)
+
+// Config is the model's config: two layers, hidden size 32 and a
+// vocabulary of 288, above the tokenizer's 259 tokens.
+func Config() *qwen.Config {
+	eos := IMEnd
+	return &qwen.Config{
+		ModelType: "qwen2", VocabSize: 288, HiddenSize: 32, IntermediateSize: 64, NumHiddenLayers: 2,
+		NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 1024, RMSNormEps: 1e-6,
+		RopeTheta: 10000, HiddenAct: "silu", EOSTokenID: &eos,
+	}
+}
+
+// Write makes dir a Hugging Face model folder: config.json,
+// generation_config.json and model.safetensors of a random model of Config
+// drawn from seed, and tokenizer.json.
+func Write(dir string, seed uint64) error {
+	if err := qwen.SaveRandom(dir, Config(), seed, safetensors.F32, 0); err != nil {
+		return err
+	}
+	data, err := json.Marshal(tokenizerJSON())
+	if err != nil {
+		return fmt.Errorf("testmodel: %w", err)
+	}
+	return os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644)
+}
+
+// qwen2Pattern is the Qwen2 pre-tokenizer's split pattern, the only one
+// the tokenizer package implements.
+const qwen2Pattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+
+// tokenizerJSON is a byte-level BPE tokenizer.json without merges: byte b
+// is token b, spelt as GPT-2's bytes_to_unicode spells it.
+func tokenizerJSON() map[string]any {
+	vocab := map[string]int{}
+	next := rune(256)
+	for b := range 256 {
+		r := rune(b)
+		if !('!' <= b && b <= '~' || 0xA1 <= b && b <= 0xAC || 0xAE <= b && b <= 0xFF) {
+			r = next
+			next++
+		}
+		vocab[string(r)] = b
+	}
+	var added []any
+	for _, t := range []struct {
+		id      int
+		content string
+	}{{EndOfText, "<|endoftext|>"}, {IMStart, "<|im_start|>"}, {IMEnd, "<|im_end|>"}} {
+		added = append(added, map[string]any{"id": t.id, "content": t.content, "single_word": false, "lstrip": false,
+			"rstrip": false, "normalized": false, "special": true})
+	}
+	return map[string]any{
+		"version":      "1.0",
+		"added_tokens": added,
+		"normalizer":   nil,
+		"pre_tokenizer": map[string]any{"type": "Sequence", "pretokenizers": []any{
+			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": qwen2Pattern}, "behavior": "Isolated", "invert": false},
+			map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false},
+		}},
+		"decoder": map[string]any{"type": "ByteLevel"},
+		"model":   map[string]any{"type": "BPE", "vocab": vocab, "merges": []any{}},
+	}
+}
