@@ -229,7 +229,17 @@ func (b *Backend) allocTyped(n int, t dtype, op string) backend.Buffer {
 // Alloc implements backend.Memory: a zero-filled float32 buffer.
 func (b *Backend) Alloc(n int) backend.Buffer { return b.allocTyped(n, f32, "Alloc") }
 
-// AllocActivation implements backend.LoRALinear: a zero-filled bfloat16
+// Ops implements backend.Memory: the optimizer, NF4 and fused ops, the
+// groups libtune_cuda runs so far.
+func (b *Backend) Ops() backend.OpSet {
+	return backend.OptimizerOps | backend.QuantOps | backend.FusedOps
+}
+
+// ActivationDType implements backend.Memory: bfloat16, with the kernels
+// accumulating in float32.
+func (b *Backend) ActivationDType() backend.DType { return backend.BFloat16 }
+
+// AllocActivation implements backend.Memory: a zero-filled bfloat16
 // buffer.
 func (b *Backend) AllocActivation(n int) backend.Buffer {
 	return b.allocTyped(n, bf16, "AllocActivation")
