@@ -727,12 +727,12 @@ func (t *trainer) evaluate() (float64, error) {
 	var n int
 	for i := 0; i < ld.BatchesPerEpoch(); i++ {
 		mb := ld.Batch(0, i)
-		s, k, err := t.m.TrainStep(&qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T}, qwen.TrainOptions{Eval: true})
+		res, err := t.m.Loss(&qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T})
 		if err != nil {
 			return math.NaN(), fmt.Errorf("train: evaluation: %w", err)
 		}
-		sum += s
-		n += k
+		sum += res.Sum
+		n += res.Tokens
 	}
 	return sum / float64(n), nil
 }
