@@ -320,7 +320,9 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if t.sched, err = NewSchedule(cfg.Scheduler, cfg.LR, cfg.WarmupSteps, cfg.WarmupRatio, t.total); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	t.opt = NewAdamW(b, t.tr.N, cfg.AdamW)
+	if t.opt, err = NewAdamW(b, t.tr.N, cfg.AdamW); err != nil {
+		return nil, err
+	}
 	defer t.opt.Free()
 	t.state = NewTrainerState()
 	t.state.LoggingSteps, t.state.EvalSteps, t.state.SaveSteps = cfg.LoggingSteps, t.evalSteps(), cfg.SaveSteps
