@@ -182,7 +182,7 @@ func (h *harness) sumSquares(o backend.Optimizer, tol Tol) {
 		for _, v := range x {
 			want += float64(v) * float64(v)
 		}
-		if math.Abs(got-want) > tol.Atol+tol.Rtol*want {
+		if !(math.Abs(got-want) <= tol.Atol+tol.Rtol*want) {
 			h.t.Errorf("SumSquares n=%d: got %v, want %v", n, got, want)
 		}
 	}
