@@ -124,12 +124,13 @@ func (b *Backend) do(op string, shapes func() string, f func() C.int) {
 	}
 }
 
-// dtype is how a buffer stores its elements.
+// dtype is how a buffer stores its elements; its values are the library's
+// tune_dtype.
 type dtype int
 
 const (
-	f32 dtype = iota
-	bf16
+	f32  dtype = C.TUNE_F32
+	bf16 dtype = C.TUNE_BF16
 )
 
 func (d dtype) size() int {
@@ -139,18 +140,16 @@ func (d dtype) size() int {
 	return 4
 }
 
-func (d dtype) c() C.tune_dtype {
-	if d == bf16 {
-		return C.TUNE_BF16
-	}
-	return C.TUNE_F32
-}
+func (d dtype) c() C.tune_dtype { return C.tune_dtype(d) }
 
 func (d dtype) String() string {
-	if d == bf16 {
+	switch d {
+	case f32:
+		return "float32"
+	case bf16:
 		return "bfloat16"
 	}
-	return "float32"
+	return fmt.Sprintf("dtype(%d)", int(d))
 }
 
 // allocation is one piece of device memory.
