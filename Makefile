@@ -87,18 +87,19 @@ cuda-emu: $(EMU_LIB) $(EMU_ASAN_LIB)
 
 # test-cuda-emu runs every GPU test of package cuda (the tests named
 # Test...CUDA) against the emulated library: under the schedules low and
-# high, then with AddressSanitizer and UBSan under a random schedule; and
-# checks that a library finding no GPU is reported as such. Without g++ or
+# high, then with AddressSanitizer and UBSan under a random schedule. It
+# also checks that a library finding no GPU is reported as such, and that
+# the benchmarks scripts/gpu-check.sh runs on a GPU do run. Without g++ or
 # cgo it says so and passes, unless CUDA_EMU_REQUIRED is set (CI sets it).
 EMU_HAVE := $(shell command -v $(CXX) >/dev/null 2>&1 && [ "$$($(GO) env CGO_ENABLED 2>/dev/null)" = 1 ] && echo yes)
 EMU_TESTS := $(CUDA_EMU_DIR)/cuda.test
 # emu_run: the GPU tests in cuda/ with the environment $(1) and library $(2).
 emu_run = cd cuda && $(1) TUNE_CUDA_EXPECT=gpu TUNE_CUDA_LIB=$(abspath $(2)) \
-	  ../$(EMU_TESTS) -test.run 'CUDA$$' -test.count=1
+	  $(abspath $(EMU_TESTS)) -test.run 'CUDA$$' -test.count=1
 ifeq ($(EMU_HAVE),yes)
 test-cuda-emu: cuda-emu
 	$(GO) test -c -o $(EMU_TESTS) ./cuda
-	@echo "== the GPU tests:" $$(cd cuda && ../$(EMU_TESTS) -test.list 'CUDA$$')
+	@echo "== the GPU tests:" $$(cd cuda && $(abspath $(EMU_TESTS)) -test.list 'CUDA$$')
 	@echo "== on the emulated library, schedule low"
 	$(call emu_run,TUNE_EMU_SCHED=low,$(EMU_LIB))
 	@echo "== schedule high"
@@ -107,7 +108,10 @@ test-cuda-emu: cuda-emu
 	$(call emu_run,TUNE_EMU_SCHED=random LD_PRELOAD=$$($(CXX) -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0,$(EMU_ASAN_LIB))
 	@echo "== a library that finds no GPU"
 	cd cuda && TUNE_EMU_NO_DEVICE=1 TUNE_CUDA_EXPECT=no-device TUNE_CUDA_LIB=$(abspath $(EMU_LIB)) \
-	  ../$(EMU_TESTS) -test.run '^TestOpenSaysWhatIsMissing$$' -test.count=1
+	  $(abspath $(EMU_TESTS)) -test.run '^TestOpenSaysWhatIsMissing$$' -test.count=1
+	@echo "== the GPU benchmarks run (once each, at 1/64 of their sizes)"
+	cd cuda && TUNE_CUDA_LIB=$(abspath $(EMU_LIB)) $(abspath $(EMU_TESTS)) -test.run '^$$' -test.bench . \
+	  -test.benchtime 1x -test.short >/dev/null
 else
 test-cuda-emu:
 	@echo "test-cuda-emu: skipped: running the CUDA sources on the CPU needs $(CXX) and cgo (install g++)"
