@@ -65,9 +65,10 @@
 //                        dx = dy·W + e (C = e).
 // Then, in both, t = s·x·Aᵀ [rows,rp] and the weight gradients
 // dA += gᵀ·x and dB += dyᵀ·t (fp32 D, beta = 1), g being the s·dy·B columns
-// of Dcat or the g scratch (with dropout, x0 and keep as above). Without dx, W is not read at all: A and B are
-// converted to bf16 alone. At Qwen2.5-7B's shapes every extra pass is then
-// over a 3584- or 512-wide matrix, never over the 18944-wide one.
+// of Dcat or the g scratch (with dropout, x0 and keep as above). Without
+// dx, W is not read at all: A and B are converted to bf16 alone. At
+// Qwen2.5-7B's shapes every extra pass is then over a 3584- or 512-wide
+// matrix, never over the 18944-wide one.
 //
 // Precision. W is rounded to bf16 once, as a bf16 model's weight is
 // (relative 2^-9), and so is the bias. The adapter enters as bf16 factors

@@ -165,7 +165,8 @@ func TestLoRALinearPlanReuseCUDA(t *testing.T) {
 // output element is 0 exactly where the mask drops it. One shape takes the
 // concatenated forward (in <= out), one the C-operand form; x is aligned
 // in one (the drop kernel's 16-byte path) and a misaligned view in the
-// other.
+// other. Besides round values of p, each seed gets the p at which element
+// 0's draw equals the threshold ⌈p·2²⁴⌉ exactly (kept: the test is u < it).
 func TestDropoutMaskCUDA(t *testing.T) {
 	b := openOrSkip(t)
 	for _, c := range []struct{ rows, in, out, offset int }{{300, 13, 16, 0}, {64, 40, 24, 1}} {
@@ -191,8 +192,8 @@ func TestDropoutMaskCUDA(t *testing.T) {
 		w, ab, bb := b.Alloc(c.out*c.in), up(b.Alloc(len(a)), a), up(b.Alloc(len(bm)), bm)
 		y, dx := b.AllocActivation(c.rows*c.out), b.AllocActivation(c.rows*c.in)
 		da, db := b.Alloc(len(a)), b.Alloc(len(bm))
-		for _, p := range []float32{0, 0.05, 0.5, 0.9} {
-			for _, seed := range []uint64{0, 1, 1 << 40, ^uint64(0)} {
+		for _, seed := range []uint64{0, 1, 1 << 40, ^uint64(0)} {
+			for _, p := range []float32{0, 0.05, 0.5, 0.9, boundaryP(seed)} {
 				s := backend.LoRAShape{Rows: c.rows, In: c.in, Out: c.out, Rank: c.in, Scale: 1, Dropout: p, DropoutSeed: seed}
 				b.LoRALinearForward(y, x, w, nil, ab, bb, s)
 				b.LoRALinearBackward(dx, da, db, dy, x, w, ab, bb, s)
@@ -225,6 +226,23 @@ func TestDropoutMaskCUDA(t *testing.T) {
 			b.Free(buf)
 		}
 	}
+}
+
+// boundaryP returns k/2²⁴ for k the 24-bit draw of element 0 of seed's
+// mask (exact in float32), found with backend.DropoutMask itself: the
+// smallest k at which element 0 is dropped at p = (k+1)/2²⁴.
+func boundaryP(seed uint64) float32 {
+	mask := make([]float32, 1)
+	dropped := func(k int) bool { backend.DropoutMask(mask, float64(k)/(1<<24), seed); return mask[0] == 0 }
+	lo, hi := 0, 1<<24-1 // element 0 is dropped at hi+1 at the latest
+	for lo < hi {
+		if mid := (lo + hi) / 2; dropped(mid + 1) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return float32(lo) / (1 << 24)
 }
 
 // TestLoRALinearRejectsArgumentsCUDA checks the library's own validation of

@@ -186,8 +186,9 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
   return CUBLAS_STATUS_SUCCESS;
 }
 
-cublasStatus_t cublasLtMatmulAlgoCapGetAttribute(const cublasLtMatmulAlgo_t *, cublasLtMatmulAlgoCapAttributes_t attr,
-                                                 void *value, size_t bytes, size_t *written) {
+cublasStatus_t cublasLtMatmulAlgoCapGetAttribute(const cublasLtMatmulAlgo_t *,
+                                                 cublasLtMatmulAlgoCapAttributes_t attr, void *value, size_t bytes,
+                                                 size_t *written) {
   if (attr != CUBLASLT_ALGO_CAP_OUT_OF_PLACE_RESULT_SUPPORT || bytes != 4) return CUBLAS_STATUS_INVALID_VALUE;
   int32_t yes = 1;
   memcpy(value, &yes, 4);

@@ -139,8 +139,8 @@ void fiber_main() {
 void prepare(unsigned t) {
   fiber &f = run.fibers[t];
   if (f.stack == nullptr) {
-    void *m = mmap(nullptr, kGuardBytes + kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    void *m = mmap(nullptr, kGuardBytes + kStackBytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) die("mmap of a %zu-byte fiber stack failed", kStackBytes);
     mprotect(m, kGuardBytes, PROT_NONE);
     f.stack = static_cast<char *>(m) + kGuardBytes;
@@ -196,9 +196,11 @@ void open_barrier() {
     fiber &f = run.fibers[t];
     if (f.st != state::barrier) continue;
     if (site == nullptr) site = f.site;
-    if (strcmp(site, f.site) != 0) die("threads wait at different __syncthreads: %s and %s (thread %u)", site, f.site, t);
+    if (strcmp(site, f.site) != 0)
+      die("threads wait at different __syncthreads: %s and %s (thread %u)", site, f.site, t);
   }
-  if (run.done > 0) die("__syncthreads at %s after %u threads of the block returned (undefined in CUDA)", site, run.done);
+  if (run.done > 0)
+    die("__syncthreads at %s after %u threads of the block returned (undefined in CUDA)", site, run.done);
   for (unsigned t = 0; t < run.n; t++)
     if (run.fibers[t].st == state::barrier) run.fibers[t].st = state::ready;
   run.at_barrier = 0;
@@ -234,8 +236,8 @@ void settle_warp(unsigned w) {
 void deadlock() {
   unsigned shuffling = 0;
   for (unsigned t = 0; t < run.n; t++) shuffling += run.fibers[t].st == state::shuffle;
-  die("the block cannot go on: %u threads wait at __syncthreads, %u in shuffles, %u returned", run.at_barrier, shuffling,
-      run.done);
+  die("the block cannot go on: %u threads wait at __syncthreads, %u in shuffles, %u returned", run.at_barrier,
+      shuffling, run.done);
 }
 
 void run_block() {
