@@ -115,7 +115,7 @@ test-cuda-emu: cuda-emu
 else
 test-cuda-emu:
 	@echo "test-cuda-emu: skipped: running the CUDA sources on the CPU needs $(CXX) and cgo (install g++)"
-	@test -z "$(CUDA_EMU_REQUIRED)"
+	@test -z "$(CUDA_EMU_REQUIRED)" || { echo "test-cuda-emu: CUDA_EMU_REQUIRED is set, so that is a failure"; exit 1; }
 endif
 
 clean:
