@@ -14,25 +14,43 @@ import (
 
 // The kernel benchmarks that scripts/gpu-check.sh runs and tabulates. Each
 // reports the median GPU time of b.N runs, measured with CUDA events, as
-// ns/op, and its rate as GB/s (bytes read plus bytes written) or TFLOP/s.
-// Shapes are Qwen2.5-7B's: hidden 3584, intermediate 18944, 512-wide k and
-// v projections, a 4096-token batch and LoRA rank 16 on every projection
-// (40,370,176 adapter parameters).
+// ns/op, and the memory-bound ones their rate in GB/s (bytes read plus
+// bytes written). Shapes are Qwen2.5-7B's: hidden 3584, intermediate 18944,
+// 512-wide k and v projections, a 4096-token batch and LoRA rank 16 on
+// every projection (40,370,176 adapter parameters). With -test.short every
+// size but the rank is divided by 64, so that the benchmarks can be tried
+// quickly, for example on the emulated library.
 
-const (
-	benchRows   = 4096
-	benchRank   = 16
-	adapterSize = 28 * 16 * (2*(3584+3584) + 2*(3584+512) + 3*(3584+18944))
-)
+const benchRank = 16
 
-var benchShapes = []struct {
+// benchDiv divides the benchmarks' sizes: 64 with -test.short, else 1.
+func benchDiv() int {
+	if testing.Short() {
+		return 64
+	}
+	return 1
+}
+
+func benchRows() int { return 4096 / benchDiv() }
+
+func adapterSize() int {
+	h, kv, ff := 3584/benchDiv(), 512/benchDiv(), 18944/benchDiv()
+	return 28 * benchRank * (2*(h+h) + 2*(h+kv) + 3*(h+ff))
+}
+
+type benchShape struct {
 	name    string
 	in, out int
-}{
-	{"3584to3584", 3584, 3584},   // q_proj, o_proj
-	{"3584to512", 3584, 512},     // k_proj, v_proj
-	{"3584to18944", 3584, 18944}, // gate_proj, up_proj
-	{"18944to3584", 18944, 3584}, // down_proj
+}
+
+func benchShapes() []benchShape {
+	h, kv, ff := 3584/benchDiv(), 512/benchDiv(), 18944/benchDiv()
+	return []benchShape{
+		{"3584to3584", h, h},   // q_proj, o_proj
+		{"3584to512", h, kv},   // k_proj, v_proj
+		{"3584to18944", h, ff}, // gate_proj, up_proj
+		{"18944to3584", ff, h}, // down_proj
+	}
 }
 
 var (
@@ -109,9 +127,8 @@ func upload(g *Backend, buf backend.Buffer, v []float32) backend.Buffer {
 }
 
 // measure times op on the GPU after two warm-up runs (plans, scratch) and
-// reports the median as ns/op and work per second in unit (work is bytes
-// for GB/s, floating-point operations for TFLOP/s).
-func measure(b *testing.B, g *Backend, op func(), work float64, unit string) {
+// reports the median as ns/op and, when bytes > 0, the rate in GB/s.
+func measure(b *testing.B, g *Backend, op func(), bytes float64) {
 	op()
 	op()
 	b.ResetTimer()
@@ -119,25 +136,23 @@ func measure(b *testing.B, g *Backend, op func(), work float64, unit string) {
 	slices.Sort(times)
 	med := times[len(times)/2]
 	b.ReportMetric(float64(med.Nanoseconds()), "ns/op")
-	scale := 1e9
-	if unit == "TFLOP/s" {
-		scale = 1e12
+	if bytes > 0 {
+		b.ReportMetric(bytes/med.Seconds()/1e9, "GB/s")
 	}
-	b.ReportMetric(work/med.Seconds()/scale, unit)
 }
 
 func BenchmarkCopy(b *testing.B) {
 	g := gpu(b)
-	const n = 1 << 28 // 1 GiB of float32
+	n := (1 << 28) / benchDiv() // 1 GiB of float32
 	bufs := cached("copy", func() [2]backend.Buffer {
 		return [2]backend.Buffer{upload(g, g.Alloc(n), fill(n, 1, 1)), g.Alloc(n)}
 	})
-	measure(b, g, func() { g.Copy(bufs[1], bufs[0], n) }, 2*4*n, "GB/s")
+	measure(b, g, func() { g.Copy(bufs[1], bufs[0], n) }, float64(8*n))
 }
 
 func BenchmarkDequantNF4(b *testing.B) {
 	g := gpu(b)
-	const out, in = 18944, 3584
+	out, in := 18944/benchDiv(), 3584/benchDiv()
 	type data struct {
 		q, y  backend.Buffer
 		bytes float64
@@ -147,12 +162,12 @@ func BenchmarkDequantNF4(b *testing.B) {
 		bytes := len(nf.Data) + len(nf.Double.QAbsmax) + 4*len(nf.Double.Absmax) + 2*out*in
 		return data{g.UploadNF4(nf), g.AllocActivation(out * in), float64(bytes)}
 	})
-	measure(b, g, func() { g.Dequantize(d.y, d.q) }, d.bytes, "GB/s")
+	measure(b, g, func() { g.Dequantize(d.y, d.q) }, d.bytes)
 }
 
 func BenchmarkAdamW(b *testing.B) {
 	g := gpu(b)
-	const n = adapterSize
+	n := adapterSize()
 	bufs := cached("adamw", func() [4]backend.Buffer {
 		v := fill(n, 4, 1e-6)
 		for i := range v {
@@ -165,77 +180,92 @@ func BenchmarkAdamW(b *testing.B) {
 	// The training step: norm (read g), clip and update, the norm copied
 	// back; 32 bytes per parameter.
 	b.Run("clipped", func(b *testing.B) {
-		measure(b, g, func() { g.AdamWClipped(bufs[0], bufs[1], bufs[2], bufs[3], n, s, 1) }, 32*n, "GB/s")
+		measure(b, g, func() { g.AdamWClipped(bufs[0], bufs[1], bufs[2], bufs[3], n, s, 1) }, float64(32*n))
 	})
 	// The update alone: 28 bytes per parameter.
 	b.Run("update", func(b *testing.B) {
-		measure(b, g, func() { g.AdamW(bufs[0], bufs[1], bufs[2], bufs[3], n, s) }, 28*n, "GB/s")
+		measure(b, g, func() { g.AdamW(bufs[0], bufs[1], bufs[2], bufs[3], n, s) }, float64(28*n))
 	})
 }
 
-// linearData holds one layer shape's buffers.
+// linearData holds one layer shape's buffers: the fused layer's, and for
+// the baseline's weight-gradient GEMMs gᵀ [rank, rows], dyᵀ [out, rows] and
+// t [rows, rank] with bf16 results dA16 and dB16.
 type linearData struct {
 	x, y, dy, dx, w16, w, a, bm, da, db backend.Buffer
+	gT, dyT, t, da16, db16              backend.Buffer
 }
 
 func linearBuffers(g *Backend, in, out int) linearData {
+	rows := benchRows()
 	return cached(fmt.Sprintf("linear %dx%d", in, out), func() linearData {
 		return linearData{
-			x:   upload(g, g.AllocActivation(benchRows*in), fill(benchRows*in, 1, 1)),
-			y:   g.AllocActivation(benchRows * out),
-			dy:  upload(g, g.AllocActivation(benchRows*out), fill(benchRows*out, 2, 1e-2)),
-			dx:  g.AllocActivation(benchRows * in),
-			w16: upload(g, g.AllocActivation(out*in), fill(out*in, 3, 0.02)),
-			w:   g.UploadNF4(randomNF4(out, in, 4)),
-			a:   upload(g, g.Alloc(benchRank*in), fill(benchRank*in, 5, 0.02)),
-			bm:  upload(g, g.Alloc(out*benchRank), fill(out*benchRank, 6, 0.01)),
-			da:  g.Alloc(benchRank * in),
-			db:  g.Alloc(out * benchRank),
+			x:    upload(g, g.AllocActivation(rows*in), fill(rows*in, 1, 1)),
+			y:    g.AllocActivation(rows * out),
+			dy:   upload(g, g.AllocActivation(rows*out), fill(rows*out, 2, 1e-2)),
+			dx:   g.AllocActivation(rows * in),
+			w16:  upload(g, g.AllocActivation(out*in), fill(out*in, 3, 0.02)),
+			w:    g.UploadNF4(randomNF4(out, in, 4)),
+			a:    upload(g, g.Alloc(benchRank*in), fill(benchRank*in, 5, 0.02)),
+			bm:   upload(g, g.Alloc(out*benchRank), fill(out*benchRank, 6, 0.01)),
+			da:   g.Alloc(benchRank * in),
+			db:   g.Alloc(out * benchRank),
+			gT:   upload(g, g.AllocActivation(benchRank*rows), fill(benchRank*rows, 7, 1e-2)),
+			dyT:  upload(g, g.AllocActivation(out*rows), fill(out*rows, 8, 1e-2)),
+			t:    upload(g, g.AllocActivation(rows*benchRank), fill(rows*benchRank, 9, 1)),
+			da16: g.AllocActivation(benchRank * in),
+			db16: g.AllocActivation(out * benchRank),
 		}
 	})
 }
 
-// BenchmarkGEMM is the baseline: plain cuBLASLt bf16 GEMMs of the layer's
-// shapes, y = x·Wᵀ (fwd) and dx = dy·W (bwd).
+// BenchmarkGEMM times the baselines, plain cuBLASLt bf16 GEMMs of the
+// products a LoRA layer cannot do without: fwd is y = x·Wᵀ; bwd is
+// dx = dy·W plus the adapter's two weight-gradient GEMMs, dA = gᵀ·x
+// [rank, in] and dB = dyᵀ·t [out, rank] (g = s·dy·B and t = s·x·Aᵀ being
+// [rows, rank]), in one timed run. scripts/gpu-check.sh divides the fused
+// layer's times by these.
 func BenchmarkGEMM(b *testing.B) {
 	g := gpu(b)
-	for _, sh := range benchShapes {
+	rows := benchRows()
+	for _, sh := range benchShapes() {
 		d := linearBuffers(g, sh.in, sh.out)
-		flops := 2 * float64(benchRows) * float64(sh.in) * float64(sh.out)
 		b.Run(sh.name+"/fwd", func(b *testing.B) {
-			measure(b, g, func() { g.MatMulBF16(d.y, d.x, d.w16, benchRows, sh.in, sh.out, true) }, flops, "TFLOP/s")
+			measure(b, g, func() { g.MatMulBF16(d.y, d.x, d.w16, rows, sh.in, sh.out, true) }, 0)
 		})
 		b.Run(sh.name+"/bwd", func(b *testing.B) {
-			measure(b, g, func() { g.MatMulBF16(d.dx, d.dy, d.w16, benchRows, sh.out, sh.in, false) }, flops, "TFLOP/s")
+			measure(b, g, func() {
+				g.MatMulBF16(d.dx, d.dy, d.w16, rows, sh.out, sh.in, false)
+				g.MatMulBF16(d.da16, d.gT, d.x, benchRank, rows, sh.in, false)
+				g.MatMulBF16(d.db16, d.dyT, d.t, sh.out, rows, benchRank, false)
+			}, 0)
 		})
 	}
 }
 
-// BenchmarkLoRALinearForward and BenchmarkLoRALinearBackward count the
-// floating-point operations of the unfused math (the base GEMM and the
-// adapter's products), not what the kernels add to them: the weight build,
-// the copy of x or dy (or the C operand), the zero padding of K. See
-// cuda/README.md for the rates these are expected to reach.
+// BenchmarkLoRALinearForward and BenchmarkLoRALinearBackward time the fused
+// layer (NF4 weight, no bias, no dropout), everything it does included: the
+// weight build, the copy of x or dy (or the C operand), the adapter's GEMMs.
+// See cuda/README.md for the ratios to BenchmarkGEMM they are expected to
+// reach.
 func BenchmarkLoRALinearForward(b *testing.B) {
 	g := gpu(b)
-	for _, sh := range benchShapes {
+	for _, sh := range benchShapes() {
 		d := linearBuffers(g, sh.in, sh.out)
-		s := backend.LoRAShape{Rows: benchRows, In: sh.in, Out: sh.out, Rank: benchRank, Scale: 2}
-		flops := 2 * float64(benchRows) * (float64(sh.in)*float64(sh.out) + benchRank*float64(sh.in+sh.out))
+		s := backend.LoRAShape{Rows: benchRows(), In: sh.in, Out: sh.out, Rank: benchRank, Scale: 2}
 		b.Run(sh.name, func(b *testing.B) {
-			measure(b, g, func() { g.LoRALinearForward(d.y, d.x, d.w, nil, d.a, d.bm, s) }, flops, "TFLOP/s")
+			measure(b, g, func() { g.LoRALinearForward(d.y, d.x, d.w, nil, d.a, d.bm, s) }, 0)
 		})
 	}
 }
 
 func BenchmarkLoRALinearBackward(b *testing.B) {
 	g := gpu(b)
-	for _, sh := range benchShapes {
+	for _, sh := range benchShapes() {
 		d := linearBuffers(g, sh.in, sh.out)
-		s := backend.LoRAShape{Rows: benchRows, In: sh.in, Out: sh.out, Rank: benchRank, Scale: 2}
-		flops := 2 * float64(benchRows) * (float64(sh.in)*float64(sh.out) + benchRank*float64(3*sh.in+2*sh.out))
+		s := backend.LoRAShape{Rows: benchRows(), In: sh.in, Out: sh.out, Rank: benchRank, Scale: 2}
 		b.Run(sh.name, func(b *testing.B) {
-			measure(b, g, func() { g.LoRALinearBackward(d.dx, d.da, d.db, d.dy, d.x, d.w, d.a, d.bm, s) }, flops, "TFLOP/s")
+			measure(b, g, func() { g.LoRALinearBackward(d.dx, d.da, d.db, d.dy, d.x, d.w, d.a, d.bm, s) }, 0)
 		})
 	}
 }

@@ -18,6 +18,7 @@ enum scratch_slot {
   SCRATCH_T,        // bf16 [rows, round8(rank)]: scale * x*A^T
   SCRATCH_G,        // bf16 [rows, round8(rank)]: scale * dy*B
   SCRATCH_BIAS,     // bf16 [out]
+  SCRATCH_DROP,     // bf16 [rows, in]: x with the elements dropout drops zeroed
   SCRATCH_PARTIALS, // double [<= 1024]: per-block sums of squares
   SCRATCH_SLOTS
 };

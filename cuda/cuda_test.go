@@ -17,12 +17,28 @@ import (
 	"github.com/tune-dev/tune/quant"
 )
 
+// envExpect names the environment variable that says what the tests must
+// find, where a run is meant to reach the library:
+//   - "gpu" (make test-cuda-emu, scripts/gpu-check.sh): the GPU tests fail,
+//     instead of skipping, when the backend does not open;
+//   - "no-device" (make test-cuda-emu, with a library that finds no GPU):
+//     TestOpenSaysWhatIsMissing requires ErrNoDevice.
+const envExpect = "TUNE_CUDA_EXPECT"
+
 // openOrSkip opens the GPU backend, or skips the test saying why there is
-// none (no library, no GPU).
+// none (no library, no GPU). Every test that calls it is named Test...CUDA:
+// make test-cuda-emu and scripts/gpu-check.sh select the GPU tests with
+// -test.run 'CUDA$', so a GPU test named otherwise would never run there.
 func openOrSkip(t testing.TB) *Backend {
 	t.Helper()
+	if name, _, _ := strings.Cut(t.Name(), "/"); !strings.HasSuffix(name, "CUDA") {
+		t.Fatalf("%s opens the GPU, so its name must end in CUDA (the GPU test runs select -test.run 'CUDA$')", name)
+	}
 	b, err := Open()
 	if err != nil {
+		if os.Getenv(envExpect) == "gpu" {
+			t.Fatalf("%s=gpu, but the CUDA backend does not open: %v", envExpect, err)
+		}
 		t.Skipf("no CUDA backend here: %v", err)
 	}
 	t.Cleanup(func() {
@@ -42,15 +58,25 @@ func TestFusedCUDA(t *testing.T) {
 	conformance.TestFused(t, openOrSkip(t), cpu.New(0), fusedTolerances)
 }
 
+// TestTinyAdapterCUDA runs TestTinyAdapter's check on the GPU's kernels.
+func TestTinyAdapterCUDA(t *testing.T) { runTinyAdapter(t, openOrSkip(t)) }
+
 // TestOpenSaysWhatIsMissing runs everywhere: without a GPU, Open must fail
 // with ErrNotFound (no library) or ErrNoDevice (a library, no GPU).
 func TestOpenSaysWhatIsMissing(t *testing.T) {
 	b, err := Open()
+	expect := os.Getenv(envExpect)
 	if err == nil {
 		b.Close()
+		if expect == "no-device" {
+			t.Fatalf("%s=no-device, but %s opened", envExpect, b.Name())
+		}
 		t.Skip("a GPU and the library are present")
 	}
 	t.Log(err)
+	if expect == "no-device" && !errors.Is(err, ErrNoDevice) {
+		t.Fatalf("%s=no-device: Open: %v, want ErrNoDevice", envExpect, err)
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if !strings.Contains(err.Error(), "looked in") && !strings.Contains(err.Error(), envLib) {
@@ -123,10 +149,10 @@ func randn(rng *rand.Rand, n int, scale float64) []float32 {
 	return v
 }
 
-// TestDequantizeExact checks both output types on 16-byte aligned buffers
+// TestDequantizeExactCUDA checks both output types on 16-byte aligned buffers
 // (the vector path) and on odd sizes (the per-element tail) bit for bit
 // against package quant.
-func TestDequantizeExact(t *testing.T) {
+func TestDequantizeExactCUDA(t *testing.T) {
 	b := openOrSkip(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []struct {
@@ -161,10 +187,10 @@ func TestDequantizeExact(t *testing.T) {
 	}
 }
 
-// TestAdamWMatchesCPU checks the vector path (slices of one arena sharing
+// TestAdamWMatchesCPUCUDA checks the vector path (slices of one arena sharing
 // their alignment, with a scalar head and tail) and the scalar path
 // (differently aligned slices) bit for bit against backend/cpu.
-func TestAdamWMatchesCPU(t *testing.T) {
+func TestAdamWMatchesCPUCUDA(t *testing.T) {
 	b := openOrSkip(t)
 	c := cpu.New(0)
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -203,71 +229,6 @@ func TestAdamWMatchesCPU(t *testing.T) {
 		}
 		for _, a := range arenas {
 			b.Free(a)
-		}
-	}
-}
-
-// TestLoRALinearAligned runs the fused layer on 16-byte aligned buffers
-// with in % 8 == 0, the vector paths the model takes (conformance.TestFused
-// puts every buffer between guard zones, which misaligns dense weights),
-// against the CPU emulation of the kernels.
-func TestLoRALinearAligned(t *testing.T) {
-	b := openOrSkip(t)
-	e := emulator{cpu.New(0)}
-	rng := rand.New(rand.NewPCG(5, 6))
-	s := backend.LoRAShape{Rows: 24, In: 264, Out: 136, Rank: 16, Scale: 2}
-	wv := randn(rng, s.Out*s.In, 1/math.Sqrt(float64(s.In)))
-	nf, err := quant.Quantize(wv, []int{s.Out, s.In}, 64, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	av, bv := randn(rng, s.Rank*s.In, 0.06), randn(rng, s.Out*s.Rank, 0.25)
-	xv, dyv, biasv := randn(rng, s.Rows*s.In, 1), randn(rng, s.Rows*s.Out, 1), randn(rng, s.Out, 0.3)
-	type side struct {
-		be                         backend.Memory
-		f                          backend.LoRALinear
-		weights                    map[string]backend.Buffer
-		x, dy, a, bm, bias, da, db backend.Buffer
-	}
-	setup := func(be interface {
-		backend.Memory
-		backend.Quant
-		backend.LoRALinear
-	}) *side {
-		up := func(buf backend.Buffer, v []float32) backend.Buffer { be.Upload(buf, v); return buf }
-		w32, w16 := up(be.Alloc(len(wv)), wv), up(be.AllocActivation(len(wv)), wv)
-		return &side{be: be, f: be,
-			weights: map[string]backend.Buffer{"nf4": be.UploadNF4(nf), "float32": w32, "bfloat16": w16},
-			x:       up(be.AllocActivation(len(xv)), xv), dy: up(be.AllocActivation(len(dyv)), dyv),
-			a: up(be.Alloc(len(av)), av), bm: up(be.Alloc(len(bv)), bv), bias: up(be.Alloc(len(biasv)), biasv),
-			da: be.Alloc(len(av)), db: be.Alloc(len(bv))}
-	}
-	gpu, ref := setup(b), setup(e)
-	for _, kind := range []string{"nf4", "float32", "bfloat16"} {
-		outs := make([][]float32, 2)
-		for i, sd := range []*side{gpu, ref} {
-			y, dx := sd.f.AllocActivation(s.Rows*s.Out), sd.f.AllocActivation(s.Rows*s.In)
-			sd.f.LoRALinearForward(y, sd.x, sd.weights[kind], sd.bias, sd.a, sd.bm, s)
-			sd.be.Zero(sd.da, len(av))
-			sd.be.Zero(sd.db, len(bv))
-			sd.f.LoRALinearBackward(dx, sd.da, sd.db, sd.dy, sd.x, sd.weights[kind], sd.a, sd.bm, s)
-			for _, r := range []struct {
-				buf backend.Buffer
-				n   int
-			}{{y, s.Rows * s.Out}, {dx, s.Rows * s.In}, {sd.da, len(av)}, {sd.db, len(bv)}} {
-				v := make([]float32, r.n)
-				sd.be.Download(v, r.buf)
-				outs[i] = append(outs[i], v...)
-			}
-		}
-		var maxRef, worst float64
-		for j := range outs[0] {
-			maxRef = math.Max(maxRef, math.Abs(float64(outs[1][j])))
-			worst = math.Max(worst, math.Abs(float64(outs[0][j]-outs[1][j])))
-		}
-		t.Logf("%s weight: max difference from the emulation %.2e of max %.3g", kind, worst/maxRef, maxRef)
-		if worst > fusedTolerances.Forward.Rtol*maxRef {
-			t.Errorf("%s weight: GPU and emulation differ by %.3g (max %.3g)", kind, worst, maxRef)
 		}
 	}
 }

@@ -2,12 +2,24 @@
 // and the plain cuBLASLt bf16 GEMM it is measured against.
 //
 // Contract (row-major; x, y, dx, dy bf16; A, B, dA, dB fp32; W [out,in]
-// NF4, fp32 or bf16; bias any of fp32/bf16 or none; s = scale):
-//   forward:   y  = x·Wᵀ + bias + s·(x·Aᵀ)·Bᵀ                 (`=`)
-//   backward:  dx = dy·W + s·(dy·B)·A                          (`=`, skipped when dx is 0)
-//              dA += s·(dy·B)ᵀ·x                               (`+=`)
-//              dB += s·dyᵀ·(x·Aᵀ)                              (`+=`)
-// with x [rows,in], y and dy [rows,out], A [rank,in], B [out,rank].
+// NF4, fp32 or bf16; bias fp32, bf16 or none; s = scale):
+//   forward:   y  = x·Wᵀ + bias + s·(xd·Aᵀ)·Bᵀ                (`=`)
+//   backward:  dx = dy·W + s·mask⊙((dy·B)·A)                   (`=`, skipped when dx is 0)
+//              dA += s·(dy·B)ᵀ·xd                              (`+=`)
+//              dB += s·dyᵀ·(xd·Aᵀ)                             (`+=`)
+// with x [rows,in], y and dy [rows,out], A [rank,in], B [out,rank], and
+// xd = dropout(x) = x⊙mask, the LoRA dropout on the adapter's input
+// (xd = x when p = 0; the mask is defined in tune_cuda.h).
+//
+// Dropout. mask = keep·m with keep = float(1/(1-p)) and m [rows,in] of 0
+// and 1, which the kernels regenerate from (seed, element index) in both
+// calls. A drop kernel writes x0 = x⊙m (x with the dropped elements zeroed:
+// exact in bf16), and keep rides in the alpha of the GEMMs that read x0:
+// t = (s·keep)·x0·Aᵀ and dA += keep·gᵀ·x0. In the backward, the mask
+// applies to the adapter's part of dx alone, which the concatenation below
+// cannot separate, so with p > 0 dx always takes the C-operand form:
+// e = keep·g·A, zeroed where m is 0 by the same drop kernel, then
+// dx = dy·W + e. The base GEMMs read x and dy undropped.
 //
 // Algebra: the adapter is concatenated along K. With t = x·Aᵀ and
 // u = dy·B [rows,rank],
@@ -53,9 +65,10 @@
 //                        dx = dy·W + e (C = e).
 // Then, in both, t = s·x·Aᵀ [rows,rp] and the weight gradients
 // dA += gᵀ·x and dB += dyᵀ·t (fp32 D, beta = 1), g being the s·dy·B columns
-// of Dcat or the g scratch. Without dx, W is not read at all: A and B are
-// converted to bf16 alone. At Qwen2.5-7B's shapes every extra pass is then
-// over a 3584- or 512-wide matrix, never over the 18944-wide one.
+// of Dcat or the g scratch (with dropout, x0 and keep as above). Without
+// dx, W is not read at all: A and B are converted to bf16 alone. At
+// Qwen2.5-7B's shapes every extra pass is then over a 3584- or 512-wide
+// matrix, never over the 18944-wide one.
 //
 // Precision. W is rounded to bf16 once, as a bf16 model's weight is
 // (relative 2^-9), and so is the bias. The adapter enters as bf16 factors
@@ -70,6 +83,7 @@
 // emulator_test.go measures this.) The weight gradients see t and
 // g = s·u rounded to bf16 and accumulate in fp32.
 
+#include <math.h>
 #include <string.h>
 
 #include "common.cuh"
@@ -79,8 +93,8 @@
 // cuBLASLt GEMMs, with a cache of plans (descriptors and the heuristic's
 // algorithm) by shape, so repeated layers cost no heuristic query.
 
-namespace {
-
+// The plan types are outside the anonymous namespace: gemm_cache, which
+// common.cuh declares, holds them.
 struct gemm_key {
   int32_t trans_a, trans_b;
   int64_t m, n, k, lda, ldb, ldd;
@@ -97,6 +111,8 @@ struct gemm_plan {
   cublasLtMatrixLayout_t a, b, d;
   cublasLtMatmulAlgo_t algo;
 };
+
+namespace {
 
 constexpr int kPlans = 64;
 // Candidates asked of the heuristic when C is apart from D: the first that
@@ -271,6 +287,7 @@ tune_status gemm(tune_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, ma
 //                   z [rows,out] or e [rows,in], whichever the call builds
 //   SCRATCH_LORA_B  bf16 A [rank,in] and B [out,rank] (backward without dx)
 //   SCRATCH_T, SCRATCH_G  t and g [rows,rp]; SCRATCH_BIAS  bf16 bias [out]
+//   SCRATCH_DROP    x0, bf16 [rows, in] (dropout only)
 constexpr scratch_slot kActivations = SCRATCH_LORA_A, kFactors = SCRATCH_LORA_B;
 
 // Sizes of the concatenated operands (see the contract above).
@@ -534,11 +551,89 @@ tune_status concat(tune_ctx *ctx, tune_ptr src, int64_t rows, int64_t n, int64_t
   return launched("LoRA activation copy kernel");
 }
 
+// ---------------------------------------------------------------------------
+// Dropout (see the contract): the mask of package backend's DropoutMask,
+// regenerated per element from the seed.
+
+// splitmix64 is SplitMix64's output function for the state z.
+__host__ __device__ __forceinline__ uint64_t splitmix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+struct dropout_mask {
+  uint64_t key;        // splitmix64(seed)
+  uint32_t threshold;  // ceil(p·2^24): element i is dropped when its 24-bit draw is below it
+  float keep;          // float(1/(1-p)), 1 without dropout
+};
+
+dropout_mask dropout_of(const tune_lora_shape *s) {
+  dropout_mask m;
+  m.key = splitmix64(s->dropout_seed);
+  // p·2^24 is exact in double, and the draw u < p·2^24 exactly when
+  // u < ceil(p·2^24) for an integer u.
+  m.threshold = (uint32_t)ceil((double)s->dropout * 16777216.0);
+  m.keep = (float)(1.0 / (1.0 - (double)s->dropout));
+  return m;
+}
+
+__device__ __forceinline__ bool dropped(const dropout_mask &m, uint64_t i) {
+  return (uint32_t)(splitmix64(m.key + i) >> 40) < m.threshold;
+}
+
+// drop_kernel writes dst[i] = src[i] where the mask keeps element i and 0
+// where it drops it, for i < n (dst may be src). Each thread takes groups
+// of 8 elements: one 16-byte load and store when vector (both pointers
+// 16-byte aligned) and the group is whole, else element by element.
+__global__ void __launch_bounds__(kThreads) drop_kernel(uint16_t *dst, const uint16_t *src, int64_t n,
+                                                        dropout_mask m, bool vector) {
+  const int64_t stride = 8 * (int64_t)gridDim.x * blockDim.x;
+  for (int64_t i0 = 8 * ((int64_t)blockIdx.x * blockDim.x + threadIdx.x); i0 < n; i0 += stride) {
+    if (vector && i0 + 8 <= n) {
+      uint4 v = *reinterpret_cast<const uint4 *>(src + i0);
+      uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+      for (int j = 0; j < 8; j++)  // element i0+j is the low half of w[j/2] when j is even
+        if (dropped(m, i0 + j)) w[j / 2] &= j % 2 ? 0x0000ffffu : 0xffff0000u;
+      *reinterpret_cast<uint4 *>(dst + i0) = make_uint4(w[0], w[1], w[2], w[3]);
+    } else {
+      for (int64_t i = i0; i < i0 + 8 && i < n; i++) dst[i] = dropped(m, i) ? 0 : src[i];
+    }
+  }
+}
+
+// drop zeroes, from src into dst, the elements of a [rows, in] matrix that
+// the mask drops.
+tune_status drop(tune_ctx *ctx, tune_ptr dst, tune_ptr src, int64_t n, const dropout_mask &m) {
+  const int64_t groups = (n + 7) / 8;
+  const unsigned grid = blocks_for(groups < (int64_t)1 << 24 ? groups : (int64_t)1 << 24, kThreads);
+  drop_kernel<<<grid, kThreads, 0, ctx->stream>>>(reinterpret_cast<uint16_t *>(dst),
+                                                  reinterpret_cast<const uint16_t *>(src), n, m,
+                                                  misalign(dst) == 0 && misalign(src) == 0);
+  return launched("LoRA dropout kernel");
+}
+
+// adapter_input returns what the adapter's GEMMs read for x: x itself, or
+// with dropout x0 = x⊙m in its scratch.
+tune_status adapter_input(tune_ctx *ctx, tune_ptr x, const tune_lora_shape *s, const dropout_mask &m,
+                          tune_ptr *out) {
+  *out = x;
+  if (s->dropout == 0) return TUNE_OK;
+  void *p = nullptr;
+  TRY(scratch(ctx, SCRATCH_DROP, (size_t)(s->rows * s->in) * 2, &p));
+  *out = (tune_ptr)(uintptr_t)p;
+  return drop(ctx, *out, x, s->rows * s->in, m);
+}
+
 tune_status check_shape(const tune_lora_shape *s, const tune_weight *w, const char *op) {
   if (s == nullptr || w == nullptr) return fail(TUNE_ERR_ARGUMENT, "%s: null shape or weight", op);
   if (s->rows < 1 || s->in < 1 || s->out < 1 || s->rank < 1)
     return fail(TUNE_ERR_ARGUMENT, "%s: shape rows=%lld in=%lld out=%lld rank=%lld (each must be >= 1)", op,
                 (long long)s->rows, (long long)s->in, (long long)s->out, (long long)s->rank);
+  if (!(s->dropout >= 0 && s->dropout < 1))
+    return fail(TUNE_ERR_ARGUMENT, "%s: dropout p = %g (want 0 <= p < 1)", op, (double)s->dropout);
   if (w->is_nf4) {
     TRY(nf4_check(&w->nf4, op));
     if (w->nf4.n != s->out * s->in)
@@ -569,28 +664,34 @@ TUNE_API tune_status tune_lora_linear_forward(tune_ctx *ctx, tune_ptr y, tune_pt
   TRY(enter(ctx));
   TRY(check_shape(s, w, "tune_lora_linear_forward"));
   if (y == 0 || x == 0 || a == 0 || b == 0) return fail(TUNE_ERR_ARGUMENT, "tune_lora_linear_forward: null buffer");
+  if (bias != 0 && bias_type != TUNE_F32 && bias_type != TUNE_BF16)
+    return fail(TUNE_ERR_ARGUMENT, "tune_lora_linear_forward: bias type %d (want TUNE_F32 or TUNE_BF16)",
+                (int)bias_type);
   const int64_t rows = s->rows, in = s->in, out = s->out;
   const cat_layout l = layout_of(s);
-  tune_ptr wcat = 0, bias16 = 0;
+  const dropout_mask m = dropout_of(s);
+  const float ts = s->scale * m.keep;  // t = ts·x0·Aᵀ
+  tune_ptr wcat = 0, bias16 = 0, x0 = 0;
   TRY(build(ctx, w, a, b, l, &wcat));
   const mat wT{wcat, BF16, l.kp, true};                      // [W 0 B 0]ᵀ, or Wᵀ with K = in
   const mat aT{at(wcat, l.kp, l.oy, 0), BF16, l.kp, true};   // A16ᵀ [in, rp]
   const mat bT{at(wcat, l.kp, 0, l.kx), BF16, l.kp, true};   // B16ᵀ [rp, out]
   if (bias != 0) TRY(to_bf16(ctx, SCRATCH_BIAS, bias, bias_type, out, &bias16));
+  TRY(adapter_input(ctx, x, s, m, &x0));
   if (in <= out) {
-    // Xcat = [x | 0 | s·x·Aᵀ]; y = Xcat·[W 0 B 0]ᵀ + bias.
+    // Xcat = [x | 0 | s·x0·Aᵀ]; y = Xcat·[W 0 B 0]ᵀ + bias.
     tune_ptr xcat = 0;
     TRY(concat(ctx, x, rows, in, l.kp, &xcat));
-    TRY(gemm(ctx, rows, l.rp, in, s->scale, mat{x, BF16, in, false}, aT, 0.0f,
+    TRY(gemm(ctx, rows, l.rp, in, ts, mat{x0, BF16, in, false}, aT, 0.0f,
              mat{at(xcat, l.kp, 0, l.kx), BF16, l.kp, false}, 0));
     return gemm(ctx, rows, out, l.kp, 1.0f, mat{xcat, BF16, l.kp, false}, wT, 0.0f, mat{y, BF16, out, false}, bias16);
   }
-  // t = s·x·Aᵀ; z = t·Bᵀ + bias; y = x·Wᵀ + z.
+  // t = s·x0·Aᵀ; z = t·Bᵀ + bias; y = x·Wᵀ + z.
   void *tp = nullptr, *zp = nullptr;
   TRY(scratch(ctx, SCRATCH_T, (size_t)(rows * l.rp) * 2, &tp));
   TRY(scratch(ctx, kActivations, (size_t)(rows * out) * 2, &zp));
   const tune_ptr t = (tune_ptr)(uintptr_t)tp, z = (tune_ptr)(uintptr_t)zp;
-  TRY(gemm(ctx, rows, l.rp, in, s->scale, mat{x, BF16, in, false}, aT, 0.0f, mat{t, BF16, l.rp, false}, 0));
+  TRY(gemm(ctx, rows, l.rp, in, ts, mat{x0, BF16, in, false}, aT, 0.0f, mat{t, BF16, l.rp, false}, 0));
   TRY(gemm(ctx, rows, out, l.rp, 1.0f, mat{t, BF16, l.rp, false}, bT, 0.0f, mat{z, BF16, out, false}, bias16));
   return gemm(ctx, rows, out, in, 1.0f, mat{x, BF16, in, false}, wT, 1.0f, mat{y, BF16, out, false}, 0, z);
 }
@@ -604,6 +705,7 @@ TUNE_API tune_status tune_lora_linear_backward(tune_ctx *ctx, tune_ptr dx, tune_
     return fail(TUNE_ERR_ARGUMENT, "tune_lora_linear_backward: null buffer");
   const int64_t rows = s->rows, in = s->in, out = s->out, rank = s->rank;
   const cat_layout l = layout_of(s);
+  const dropout_mask m = dropout_of(s);
   void *tp = nullptr;
   TRY(scratch(ctx, SCRATCH_T, (size_t)(rows * l.rp) * 2, &tp));
   const tune_ptr t = (tune_ptr)(uintptr_t)tp;
@@ -617,7 +719,7 @@ TUNE_API tune_status tune_lora_linear_backward(tune_ctx *ctx, tune_ptr dx, tune_
     const mat a16{at(wcat, l.kp, l.oy, 0), BF16, l.kp, false};  // [rp, in]
     const mat b16{at(wcat, l.kp, 0, l.kx), BF16, l.kp, false};  // [out, rp]
     aT = mat{a16.p, BF16, l.kp, true};
-    if (out <= in) {
+    if (out <= in && s->dropout == 0) {
       // Dcat = [dy | 0 | s·dy·B]; dx = Dcat·[W ; 0 ; A ; 0].
       tune_ptr dcat = 0;
       TRY(concat(ctx, dy, rows, out, l.op, &dcat));
@@ -625,14 +727,15 @@ TUNE_API tune_status tune_lora_linear_backward(tune_ctx *ctx, tune_ptr dx, tune_
       TRY(gemm(ctx, rows, l.rp, out, s->scale, mat{dy, BF16, out, false}, b16, 0.0f, g, 0));
       TRY(gemm(ctx, rows, in, l.op, 1.0f, mat{dcat, BF16, l.op, false}, wcols, 0.0f, mat{dx, BF16, in, false}, 0));
     } else {
-      // g = s·dy·B; e = g·A; dx = dy·W + e.
+      // g = s·dy·B; e = keep·g·A, zeroed where dropped; dx = dy·W + e.
       void *gp = nullptr, *ep = nullptr;
       TRY(scratch(ctx, SCRATCH_G, (size_t)(rows * l.rp) * 2, &gp));
       TRY(scratch(ctx, kActivations, (size_t)(rows * in) * 2, &ep));
       const tune_ptr e = (tune_ptr)(uintptr_t)ep;
       g = mat{(tune_ptr)(uintptr_t)gp, BF16, l.rp, false};
       TRY(gemm(ctx, rows, l.rp, out, s->scale, mat{dy, BF16, out, false}, b16, 0.0f, g, 0));
-      TRY(gemm(ctx, rows, in, l.rp, 1.0f, g, a16, 0.0f, mat{e, BF16, in, false}, 0));
+      TRY(gemm(ctx, rows, in, l.rp, m.keep, g, a16, 0.0f, mat{e, BF16, in, false}, 0));
+      if (s->dropout != 0) TRY(drop(ctx, e, e, rows * in, m));
       TRY(gemm(ctx, rows, in, out, 1.0f, mat{dy, BF16, out, false}, wcols, 1.0f, mat{dx, BF16, in, false}, 0, e));
     }
   } else {
@@ -649,9 +752,11 @@ TUNE_API tune_status tune_lora_linear_backward(tune_ctx *ctx, tune_ptr dx, tune_
     tn = rank;
     TRY(gemm(ctx, rows, rank, out, s->scale, mat{dy, BF16, out, false}, mat{b16, BF16, rank, false}, 0.0f, g, 0));
   }
-  // t = s·x·Aᵀ; dA += gᵀ·x [rank,in]; dB += dyᵀ·t [out,rank].
-  TRY(gemm(ctx, rows, tn, in, s->scale, mat{x, BF16, in, false}, aT, 0.0f, mat{t, BF16, l.rp, false}, 0));
-  TRY(gemm(ctx, rank, in, rows, 1.0f, mat{g.p, BF16, g.ld, true}, mat{x, BF16, in, false}, 1.0f,
+  // t = s·x0·Aᵀ; dA += keep·gᵀ·x0 [rank,in]; dB += dyᵀ·t [out,rank].
+  tune_ptr x0 = 0;
+  TRY(adapter_input(ctx, x, s, m, &x0));
+  TRY(gemm(ctx, rows, tn, in, s->scale * m.keep, mat{x0, BF16, in, false}, aT, 0.0f, mat{t, BF16, l.rp, false}, 0));
+  TRY(gemm(ctx, rank, in, rows, m.keep, mat{g.p, BF16, g.ld, true}, mat{x0, BF16, in, false}, 1.0f,
            mat{da, F32, in, false}, 0));
   return gemm(ctx, out, rank, rows, 1.0f, mat{dy, BF16, out, true}, mat{t, BF16, l.rp, false}, 1.0f,
               mat{db, F32, rank, false}, 0);

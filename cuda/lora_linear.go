@@ -32,23 +32,28 @@ func weight(w backend.Buffer, n int, op string) C.tune_weight {
 	return cw
 }
 
+// loraShape converts s for the library, which checks the dropout
+// probability (its error names it).
 func loraShape(s backend.LoRAShape, op string) C.tune_lora_shape {
 	if s.Rows < 1 || s.In < 1 || s.Out < 1 || s.Rank < 1 {
 		panic(fmt.Sprintf("cuda: %s: shape %+v (every size must be at least 1)", op, s))
 	}
 	return C.tune_lora_shape{rows: C.int64_t(s.Rows), in: C.int64_t(s.In), out: C.int64_t(s.Out),
-		rank: C.int64_t(s.Rank), scale: C.float(s.Scale)}
+		rank: C.int64_t(s.Rank), scale: C.float(s.Scale), dropout: C.float(s.Dropout),
+		dropout_seed: C.uint64_t(s.DropoutSeed)}
 }
 
 func shapeString(s backend.LoRAShape) func() string {
 	return func() string {
-		return fmt.Sprintf("rows=%d in=%d out=%d rank=%d scale=%g", s.Rows, s.In, s.Out, s.Rank, s.Scale)
+		return fmt.Sprintf("rows=%d in=%d out=%d rank=%d scale=%g dropout=%g seed=%d", s.Rows, s.In, s.Out, s.Rank,
+			s.Scale, s.Dropout, s.DropoutSeed)
 	}
 }
 
 // LoRALinearForward implements backend.LoRALinear with the fused kernels
 // of lora_linear.cu: x and y are bfloat16 (AllocActivation), A and B
-// float32 (Alloc), w NF4 or dense, bias float32, bfloat16 or nil.
+// float32 (Alloc), w NF4 or dense, bias float32, bfloat16 or nil. The
+// dropout mask is drawn on the device from s.DropoutSeed.
 func (b *Backend) LoRALinearForward(y, x, w, bias, loraA, loraB backend.Buffer, s backend.LoRAShape) {
 	const op = "LoRALinearForward"
 	cs := loraShape(s, op)

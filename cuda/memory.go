@@ -124,11 +124,14 @@ func (b *Backend) do(op string, shapes func() string, f func() C.int) {
 	}
 }
 
-// dtype is how a buffer stores its elements, with the library's element
-// size and enum.
-type dtype struct{ backend.DType }
+// dtype is how a buffer stores its elements; its values are the library's
+// tune_dtype.
+type dtype int
 
-var f32, bf16 = dtype{backend.Float32}, dtype{backend.BFloat16}
+const (
+	f32  dtype = C.TUNE_F32
+	bf16 dtype = C.TUNE_BF16
+)
 
 func (d dtype) size() int {
 	if d == bf16 {
@@ -137,11 +140,16 @@ func (d dtype) size() int {
 	return 4
 }
 
-func (d dtype) c() C.tune_dtype {
-	if d == bf16 {
-		return C.TUNE_BF16
+func (d dtype) c() C.tune_dtype { return C.tune_dtype(d) }
+
+func (d dtype) String() string {
+	switch d {
+	case f32:
+		return backend.Float32.String()
+	case bf16:
+		return backend.BFloat16.String()
 	}
-	return C.TUNE_F32
+	return fmt.Sprintf("dtype(%d)", int(d))
 }
 
 // allocation is one piece of device memory.
@@ -228,7 +236,7 @@ func (b *Backend) Ops() backend.OpSet {
 
 // ActivationDType implements backend.Memory: bfloat16, with the kernels
 // accumulating in float32.
-func (b *Backend) ActivationDType() backend.DType { return bf16.DType }
+func (b *Backend) ActivationDType() backend.DType { return backend.BFloat16 }
 
 // AllocActivation implements backend.Memory: a zero-filled bfloat16
 // buffer.

@@ -33,7 +33,7 @@ extern "C" {
 /* The ABI version: raised whenever a signature, struct or meaning below
  * changes. Package cuda refuses a library whose tune_abi_version() differs
  * from the one it was written for. */
-#define TUNE_CUDA_ABI_VERSION 1
+#define TUNE_CUDA_ABI_VERSION 2
 
 #if defined(TUNE_CUDA_BUILD)
 #define TUNE_API __attribute__((visibility("default")))
@@ -148,16 +148,26 @@ typedef struct tune_weight {
 typedef struct tune_lora_shape {
   int64_t rows, in, out, rank;
   float scale;          /* the LoRA scaling, alpha/rank */
+  float dropout;        /* p in [0, 1) of the dropout on the adapter's input; 0: none */
+  uint64_t dropout_seed;
 } tune_lora_shape;
 
-/* y [rows,out] (bf16) = x [rows,in] (bf16) * W^T + bias + scale*(x*A^T)*B^T
- * with bias [out] (any dtype, 0 for none), A [rank,in] and B [out,rank]
- * (fp32). */
+/* The dropout mask (package backend's DropoutMask) is [rows,in] like x:
+ * element i = row*in + col is dropped when splitmix64(splitmix64(seed) + i)
+ * >> 40 < ceil(p * 2^24), and kept and scaled by float(1/(1-p)) otherwise;
+ * dropout(x) = x (.) mask. The kernels regenerate it from the seed in the
+ * forward and the backward call alike; nothing is stored between them.
+ *
+ * y [rows,out] (bf16) = x [rows,in] (bf16) * W^T + bias
+ *                       + scale*(dropout(x)*A^T)*B^T
+ * with bias [out] (bias_type TUNE_F32 or TUNE_BF16, 0 for none), A
+ * [rank,in] and B [out,rank] (fp32). */
 TUNE_API tune_status tune_lora_linear_forward(tune_ctx *ctx, tune_ptr y, tune_ptr x, const tune_weight *w,
                                               tune_ptr bias, tune_dtype bias_type, tune_ptr a, tune_ptr b,
                                               const tune_lora_shape *s);
-/* dx = dy*W + scale*(dy*B)*A (bf16, dx = 0 to skip), dA += scale*(dy*B)^T*x
- * and dB += scale*dy^T*(x*A^T) (fp32), from dy [rows,out] and x (bf16). */
+/* dx = dy*W + scale*mask(.)((dy*B)*A) (bf16, dx = 0 to skip),
+ * dA += scale*(dy*B)^T*dropout(x) and dB += scale*dy^T*(dropout(x)*A^T)
+ * (fp32), from dy [rows,out] and the forward's x (bf16) and shape. */
 TUNE_API tune_status tune_lora_linear_backward(tune_ctx *ctx, tune_ptr dx, tune_ptr da, tune_ptr db, tune_ptr dy,
                                                tune_ptr x, const tune_weight *w, tune_ptr a, tune_ptr b,
                                                const tune_lora_shape *s);

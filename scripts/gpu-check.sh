@@ -2,8 +2,9 @@
 # gpu-check.sh: every check of the CUDA library that needs a GPU, in one
 # command, for a GPU machine with the CUDA toolkit and CMake but no Go.
 #
-# The Go binaries are built elsewhere (any machine with Go; no GPU, no CUDA),
-# from the repository root:
+# The Go binaries are built elsewhere (any machine with Go and a C compiler,
+# for the GPU machine's architecture; no GPU, no CUDA), from the repository
+# root:
 #
 #   go build -o bin/tune . && go test -c -o bin/cuda.test ./cuda
 #
@@ -12,12 +13,15 @@
 #   scripts/gpu-check.sh                  # builds for sm_90 (H100, H200)
 #   CUDA_ARCHS=80 scripts/gpu-check.sh    # another GPU
 #
-# It builds libtune_cuda (make cuda, or CMake directly where make is
-# missing), runs the package's tests verbosely (the backend conformance
-# suite, the fused-op conformance against the CPU reference, bit-exactness
-# and aligned-path checks), shows what bin/tune says about the GPU, runs the
-# kernel benchmarks, and prints a summary table last. Logs land in $LOGS
-# (default build/gpu-check). It exits non-zero when the build or a test
+# It checks the toolkit and the binaries first (nvcc on PATH or in
+# /usr/local/cuda/bin, CMake; a test binary for this machine's architecture,
+# built with cgo, that starts here), builds libtune_cuda (make cuda, or
+# CMake directly where make is missing), runs the GPU tests (the backend
+# conformance suite, the fused ops against the CPU reference, bit-exactness,
+# the dropout mask, aligned paths and cached plans) failing if the backend
+# does not open, shows what bin/tune says about the GPU, runs the kernel
+# benchmarks, and prints a summary last. Logs land in $LOGS (default
+# build/gpu-check). It exits non-zero when a check, the build or a test
 # fails. About 3 minutes on an H100, most of it the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,15 +32,57 @@ LOGS=${LOGS:-build/gpu-check}
 BENCHTIME=${BENCHTIME:-30x}
 mkdir -p "$LOGS"
 
-if [ ! -x bin/cuda.test ]; then
-  echo "gpu-check: bin/cuda.test is missing; on a machine with Go run:" >&2
-  echo "  go build -o bin/tune . && go test -c -o bin/cuda.test ./cuda" >&2
+die() {
+  echo "gpu-check: $*" >&2
   exit 2
-fi
+}
+
+# elf_arch prints the uname -m name of an ELF executable's machine.
+elf_arch() {
+  case "$(od -An -tx1 -j18 -N2 "$1" | tr -d ' \n')" in
+    3e00) echo x86_64 ;;
+    b700) echo aarch64 ;;
+    *) echo "another architecture" ;;
+  esac
+}
+
+# check_binary dies unless the Go binary $1 is for this machine and
+# starts; $2... is a harmless command line to start it with.
+check_binary() {
+  local bin=$1 arch
+  shift
+  arch=$(elf_arch "$bin")
+  [ "$arch" = "$(uname -m)" ] ||
+    die "$bin is built for $arch, this machine is $(uname -m): build it with GOARCH=$([ "$(uname -m)" = aarch64 ] && echo arm64 || echo amd64)"
+  if ! "$bin" "$@" >/dev/null 2>"$LOGS/start.err"; then
+    echo "gpu-check: $bin does not start here:" >&2
+    cat "$LOGS/start.err" >&2
+    die "build it where the C library is no newer than here ($(ldd --version 2>&1 | head -n 1))"
+  fi
+}
 
 echo "== GPU"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "(nvidia-smi failed)"
-nvcc --version | tail -n 2
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "(nvidia-smi failed: is the NVIDIA driver installed?)"
+if ! command -v nvcc >/dev/null; then
+  [ -x /usr/local/cuda/bin/nvcc ] ||
+    die "no nvcc on PATH or in /usr/local/cuda/bin: install the CUDA toolkit (12 or 13; 11.8 compiles) or put its bin/ on PATH"
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
+echo "nvcc: $(command -v nvcc), $(nvcc --version | grep -m1 release)"
+command -v cmake >/dev/null || die "no cmake: the library needs CMake 3.18 or newer"
+
+echo "== binaries"
+[ -x bin/cuda.test ] || die "bin/cuda.test is missing; on a machine with Go run: go test -c -o bin/cuda.test ./cuda"
+check_binary bin/cuda.test -test.list .
+gpu_tests=$(cd cuda && ../bin/cuda.test -test.list 'CUDA$')
+[ -n "$gpu_tests" ] ||
+  die "bin/cuda.test has no GPU tests: it was built without cgo; build it with CGO_ENABLED=1 and a C compiler"
+echo "bin/cuda.test ($(uname -m)), GPU tests:" $gpu_tests
+if [ -x bin/tune ]; then
+  check_binary bin/tune --help
+else
+  echo "(no bin/tune: its step is skipped; go build -o bin/tune . builds it)"
+fi
 
 echo "== build libtune_cuda (CUDA_ARCHS=$ARCHS, $JOBS jobs)"
 if command -v make >/dev/null; then
@@ -49,65 +95,43 @@ fi
 grep -E "^-- tune:" "$LOGS/build.log" || true
 
 status=0
-echo "== tests (bin/cuda.test -test.v)"
+echo "== GPU tests, and the CPU emulation of the fused layer (bin/cuda.test -test.v)"
 # Test binaries run in their package's folder, as go test runs them.
-(cd cuda && ../bin/cuda.test -test.v -test.count=1) >"$LOGS/test.log" 2>&1 || status=1
-grep -E "^(=== RUN|--- (PASS|FAIL|SKIP)|PASS|FAIL|ok)|Error|panic|no CUDA backend|cuda \(" "$LOGS/test.log" |
-  grep -vE "^=== RUN" || true
-if grep -q "no CUDA backend here" "$LOGS/test.log"; then
-  echo "gpu-check: the CUDA backend did not open, so the GPU tests were skipped (see above)"
-  status=1
-fi
+# TUNE_CUDA_EXPECT=gpu: a test fails, instead of skipping, when the backend
+# does not open.
+(cd cuda && TUNE_CUDA_EXPECT=gpu ../bin/cuda.test -test.run 'CUDA$|^TestFusedAlgebra$' -test.v -test.count=1) \
+  >"$LOGS/test.log" 2>&1 || status=1
+grep -E "^(--- (PASS|FAIL|SKIP)|PASS|FAIL|ok)|Error|panic|does not open|cuda \(" "$LOGS/test.log" || true
 
 echo "== what tune says"
 if [ -x bin/tune ]; then
-  bin/tune --device cuda demo --output_dir "$LOGS/demo" 2>&1 | head -n 3 || true
-else
-  echo "(no bin/tune)"
+  # The demo selects its device after writing its data; stdout is the
+  # demo's, stderr the device line or the error.
+  bin/tune --device cuda demo --output_dir "$LOGS/demo" 2>&1 >/dev/null | grep -E "^tune:" || true
 fi
 
 echo "== benchmarks (-test.benchtime $BENCHTIME)"
-(cd cuda && ../bin/cuda.test -test.run '^$' -test.bench . -test.benchtime "$BENCHTIME") >"$LOGS/bench.log" 2>&1 || status=1
+(cd cuda && ../bin/cuda.test -test.run '^$' -test.bench . -test.benchtime "$BENCHTIME") >"$LOGS/bench.log" 2>&1 ||
+  status=1
 grep -E "^Benchmark|FAIL|panic" "$LOGS/bench.log" || true
 
 echo
 echo "== measured errors of the fused ops, max over cases, relative to max|want| (tolerance 1.6e-2)"
-awk '/^=== (RUN|NAME|CONT)/ { test = $3 }
+awk 'function show(side, op) { return (side, op) in worst ? sprintf("%.2e", worst[side, op]) : "n/a" }
+     /^=== (RUN|NAME|CONT)/ { test = $3 }
      /measured error/ {
        side = test ~ /^TestFusedCUDA/ ? "gpu" : test ~ /^TestFusedAlgebra/ ? "cpu" : ""
        if (side == "") next
-       for (i = 1; i <= NF; i++) if ($i == "measured") { op = $2 " " $3; e = $(i + 2) + 0 }
-       ops[op] = 1; if (e > worst[side, op]) worst[side, op] = e
+       for (i = 1; i <= NF; i++) if ($i == "measured") { op = $2 " " $3; err = $(i + 2) + 0 }
+       ops[op] = 1
+       if (!((side, op) in worst) || err > worst[side, op]) worst[side, op] = err
      }
      END {
        printf "  %-28s %10s %14s\n", "", "GPU", "CPU emulation"
-       for (op in ops) printf "  %-28s %10.2e %14.2e\n", op, worst["gpu", op], worst["cpu", op]
+       for (op in ops) printf "  %-28s %10s %14s\n", op, show("gpu", op), show("cpu", op)
      }' "$LOGS/test.log" | sort
 
 echo
 echo "== summary ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1))"
-awk '
-  /^Benchmark/ {
-    name = $1; sub(/-[0-9]+$/, "", name)
-    for (i = 2; i <= NF; i++) if ($i == "GB/s" || $i == "TFLOP/s") rate[name] = $(i - 1) + 0
-  }
-  function pct(a, b) { return b > 0 ? sprintf("%3.0f%%", 100 * a / b) : "  n/a" }
-  END {
-    copy = rate["BenchmarkCopy"]
-    printf "%-44s %10s %12s %8s\n", "memory-bound kernel", "GB/s", "of copy", "target"
-    printf "%-44s %10.0f %12s %8s\n", "device-to-device copy, 1 GiB", copy, "", ""
-    printf "%-44s %10.0f %12s %8s\n", "NF4 dequantize 18944x3584 (double) -> bf16", rate["BenchmarkDequantNF4"], pct(rate["BenchmarkDequantNF4"], copy), "80%"
-    printf "%-44s %10.0f %12s %8s\n", "AdamW 40.4M params: norm, clip, update", rate["BenchmarkAdamW/clipped"], pct(rate["BenchmarkAdamW/clipped"], copy), "80%"
-    printf "%-44s %10.0f %12s %8s\n", "AdamW 40.4M params: update only", rate["BenchmarkAdamW/update"], pct(rate["BenchmarkAdamW/update"], copy), ""
-    print ""
-    printf "%-30s %9s %9s %6s %9s %9s %6s  %s\n", "NF4+LoRA linear, 4096 x r=16", "fwd", "GEMM", "fwd%", "bwd", "GEMM", "bwd%", "(TFLOP/s; target 85%)"
-    n = split("3584to3584 3584to512 3584to18944 18944to3584", shapes, " ")
-    for (k = 1; k <= n; k++) {
-      s = shapes[k]
-      f = rate["BenchmarkLoRALinearForward/" s]; gf = rate["BenchmarkGEMM/" s "/fwd"]
-      b = rate["BenchmarkLoRALinearBackward/" s]; gb = rate["BenchmarkGEMM/" s "/bwd"]
-      label = s; sub(/to/, " -> ", label)
-      printf "%-30s %9.1f %9.1f %6s %9.1f %9.1f %6s\n", label, f, gf, pct(f, gf), b, gb, pct(b, gb)
-    }
-  }' "$LOGS/bench.log"
+awk -f scripts/gpu-summary.awk "$LOGS/bench.log"
 exit $status

@@ -25,10 +25,11 @@ type FusedTol struct {
 // with its unfused composition, as the op's documentation writes it, on
 // the reference backend ref (the CPU), under tol. Shapes are awkward (rows
 // 1, 7 and 33; sizes that are not multiples of 32; ranks 1, 3, 5 and 16;
-// NF4 with and without double quantization), outputs are NaN-poisoned and
-// every buffer of b sits between guard zones. Each comparison logs its
-// measured error, max|got-want|/max|want|, so that a run documents the
-// tolerances. A fused op b lacks is logged, not failed.
+// NF4 with and without double quantization; LoRA dropout off, 0.05 and 0.5
+// with several seeds), outputs are NaN-poisoned and every buffer of b sits
+// between guard zones. Each comparison logs its measured error,
+// max|got-want|/max|want|, so that a run documents the tolerances. A fused
+// op b lacks is logged, not failed.
 func TestFused(t *testing.T, b backend.Memory, ref backend.Backend, tol FusedTol) {
 	h := &harness{t: t, b: b, rng: rand.New(rand.NewPCG(2025, 3))}
 	run := func(name string, f func()) {
@@ -55,11 +56,15 @@ type activations struct {
 
 func (a activations) Alloc(n int) backend.Buffer { return a.f.AllocActivation(n) }
 
-// compare is check, logging the measured error first.
+// compare is check, logging the measured error first. A non-finite
+// reference value fails too: it would make every comparison pass.
 func (h *harness) compare(op, name string, got []float32, want []float64, tol Tol) {
 	h.t.Helper()
 	var maxWant, worst float64
 	for i, w := range want {
+		if math.IsNaN(w) || math.IsInf(w, 0) {
+			h.t.Fatalf("%s %s: the reference's element %d is %v", op, name, i, w)
+		}
 		maxWant = math.Max(maxWant, math.Abs(w))
 		worst = math.Max(worst, math.Abs(float64(got[i])-w))
 	}
@@ -116,12 +121,24 @@ type loraRef struct {
 	s             backend.LoRAShape
 }
 
+// dropout is the adapter's input dropout(x) on the reference: x itself
+// without dropout.
+func (r *loraRef) dropout(x backend.Buffer) backend.Buffer {
+	s := r.s
+	if s.Dropout == 0 {
+		return x
+	}
+	xd := r.ref.Alloc(s.Rows * s.In)
+	r.ref.Dropout(xd, x, s.Dropout, s.DropoutSeed, s.Rows*s.In)
+	return xd
+}
+
 // forward is LoRALinearForward's documented composition.
 func (r *loraRef) forward(x backend.Buffer) []float32 {
 	s, ref := r.s, r.ref
 	y, t, u := ref.Alloc(s.Rows*s.Out), ref.Alloc(s.Rows*s.Rank), ref.Alloc(s.Rows*s.Out)
 	ref.Linear(y, x, r.w, r.bias, s.Rows, s.In, s.Out)
-	ref.Linear(t, x, r.a, nil, s.Rows, s.In, s.Rank)
+	ref.Linear(t, r.dropout(x), r.a, nil, s.Rows, s.In, s.Rank)
 	ref.Linear(u, t, r.b, nil, s.Rows, s.Rank, s.Out)
 	ref.AddScaled(y, u, s.Scale, s.Rows*s.Out)
 	return download(ref, y, s.Rows*s.Out)
@@ -136,11 +153,15 @@ func (r *loraRef) backward(dy, x backend.Buffer, da0, db0 []float32) (dx, da, db
 	ref.LinearBackward(dxb, dy, r.w, s.Rows, s.In, s.Out)
 	ref.LinearBackward(g, dy, r.b, s.Rows, s.Rank, s.Out)
 	ref.LinearBackward(e, g, r.a, s.Rows, s.In, s.Rank)
+	if s.Dropout != 0 {
+		ref.Dropout(e, e, s.Dropout, s.DropoutSeed, s.Rows*s.In)
+	}
 	ref.AddScaled(dxb, e, s.Scale, s.Rows*s.In)
 	ref.Zero(gs, s.Rows*s.Rank)
 	ref.AddScaled(gs, g, s.Scale, s.Rows*s.Rank)
-	ref.LinearWeightGrad(dab, gs, x, s.Rows, s.In, s.Rank)
-	ref.Linear(t, x, r.a, nil, s.Rows, s.In, s.Rank)
+	xd := r.dropout(x)
+	ref.LinearWeightGrad(dab, gs, xd, s.Rows, s.In, s.Rank)
+	ref.Linear(t, xd, r.a, nil, s.Rows, s.In, s.Rank)
 	ref.Zero(ts, s.Rows*s.Rank)
 	ref.AddScaled(ts, t, s.Scale, s.Rows*s.Rank)
 	ref.LinearWeightGrad(dbb, dy, ts, s.Rows, s.Rank, s.Out)
@@ -155,16 +176,29 @@ func (h *harness) loraLinear(f backend.LoRALinear, ref backend.Backend, tol Fuse
 		bias, skipDx        bool
 		block               int // NF4 block size; 0: a float weight
 		double              bool
+		dropout             float32
+		seed                uint64
 	}{
-		{1, 37, 45, 1, true, false, 0, false},
-		{7, 64, 130, 3, false, true, 64, true},
-		{33, 211, 67, 16, true, false, 64, false},
-		{33, 96, 200, 16, true, false, 128, true},
-		{7, 136, 33, 5, false, false, 0, false},
+		{1, 37, 45, 1, true, false, 0, false, 0, 0},
+		{7, 64, 130, 3, false, true, 64, true, 0, 0},
+		{33, 211, 67, 16, true, false, 64, false, 0, 0},
+		{33, 96, 200, 16, true, false, 128, true, 0, 0},
+		{7, 136, 33, 5, false, false, 0, false, 0, 0},
+		// Dropout on the adapter's input, in both forms of each direction
+		// (in < out and in > out), with dx skipped, and seeds small, large
+		// and at the top of the range.
+		{1, 37, 45, 1, true, false, 0, false, 0.5, 1},
+		{33, 211, 67, 16, true, false, 64, false, 0.05, 7},
+		{33, 96, 200, 16, false, false, 128, true, 0.5, 1 << 40},
+		{7, 64, 130, 3, true, true, 64, true, 0.05, ^uint64(0)},
+		{7, 136, 33, 5, false, false, 0, false, 0.5, 12345},
+		{33, 211, 67, 16, false, true, 0, false, 0.5, 3},
 	}
 	for _, c := range cases {
-		s := backend.LoRAShape{Rows: c.rows, In: c.in, Out: c.out, Rank: c.rank, Scale: 0.5}
-		name := fmt.Sprintf("rows=%d in=%d out=%d rank=%d bias=%v", c.rows, c.in, c.out, c.rank, c.bias)
+		s := backend.LoRAShape{Rows: c.rows, In: c.in, Out: c.out, Rank: c.rank, Scale: 0.5, Dropout: c.dropout,
+			DropoutSeed: c.seed}
+		name := fmt.Sprintf("rows=%d in=%d out=%d rank=%d bias=%v dropout=%g seed=%d", c.rows, c.in, c.out, c.rank,
+			c.bias, c.dropout, c.seed)
 		wv := h.randn(c.out*c.in, 1/math.Sqrt(float64(c.in)))
 		r := &loraRef{ref: ref, s: s}
 		var w backend.Buffer
@@ -245,7 +279,7 @@ func (h *harness) adamwClipped(o backend.ClippedAdamW, ref backend.Backend, tol 
 
 			name := fmt.Sprintf("n=%d max_norm=%g step=%d", c.n, c.maxNorm, step)
 			h.t.Logf("AdamWClipped norm %s: measured error %.2e of %.3g", name, math.Abs(norm-want)/want, want)
-			if math.Abs(norm-want) > tol.Norm.Atol+tol.Norm.Rtol*want {
+			if !(math.Abs(norm-want) <= tol.Norm.Atol+tol.Norm.Rtol*want) {
 				h.t.Errorf("AdamWClipped norm %s: got %v, want %v", name, norm, want)
 			}
 			h.compare("AdamWClipped p", name, h.read("AdamWClipped p", pb), widen(download(ref, rp, c.n)), tol.AdamW)

@@ -19,7 +19,10 @@ func (c *Backend) SumSquares(x backend.Buffer, n int) float64 {
 // AdamW implements backend.Optimizer with PyTorch's single-tensor AdamW
 // arithmetic: every tensor op in float32, the Python-float scalars
 // (bias corrections, step size) computed in float64 and rounded to float32
-// where torch casts them.
+// where torch casts them. Each product that is added is converted to
+// float32 explicitly: Go may otherwise fuse x*y + z into one multiply-add
+// rounded once (on arm64, and on amd64 with GOAMD64=v3), which PyTorch
+// and the CUDA kernel do not.
 func (c *Backend) AdamW(p, g, m, v backend.Buffer, n int, s backend.AdamWStep) {
 	ps := data(p, n, "AdamW p")
 	gs := data(g, n, "AdamW g")
@@ -35,8 +38,8 @@ func (c *Backend) AdamW(p, g, m, v backend.Buffer, n int, s backend.AdamWStep) {
 		for i := lo; i < hi; i++ {
 			gi := gs[i] * s.GradScale
 			ps[i] *= decay
-			ms[i] = ms[i]*b1 + gi*c1
-			vs[i] = vs[i]*b2 + c2*gi*gi // addcmul: value*t1*t2, left to right
+			ms[i] = float32(ms[i]*b1) + float32(gi*c1)
+			vs[i] = float32(vs[i]*b2) + float32(c2*gi*gi) // addcmul: value*t1*t2, left to right
 			denom := float32(math.Sqrt(float64(vs[i])))/bc2 + eps
 			ps[i] += -stepSize * ms[i] / denom // addcdiv: value*t1/t2, left to right
 		}

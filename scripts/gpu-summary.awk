@@ -1,0 +1,43 @@
+#!/usr/bin/awk -f
+# gpu-summary.awk BENCH_LOG: the summary table of scripts/gpu-check.sh, from
+# the output of bin/cuda.test -test.bench (see cuda/bench_test.go).
+#
+# Memory-bound kernels: GB/s, against a device-to-device copy of the same
+# run. The fused NF4 + LoRA linear layer: its time against the baseline's,
+# plain cuBLASLt bf16 GEMMs of the products any LoRA layer needs (forward
+# x·Wᵀ; backward dy·W and the two weight-gradient GEMMs of the adapter),
+# as a ratio: 1.18 is the 85% target (the baseline's time / 0.85).
+/^Benchmark/ {
+  name = $1
+  sub(/-[0-9]+$/, "", name)
+  for (i = 2; i <= NF; i++) {
+    if ($i == "GB/s") rate[name] = $(i - 1) + 0
+    if ($i == "ns/op") ns[name] = $(i - 1) + 0
+  }
+}
+function pct(a, b) { return b > 0 ? sprintf("%3.0f%%", 100 * a / b) : "  n/a" }
+function ratio(a, b) { return a > 0 && b > 0 ? sprintf("%5.2f", a / b) : "  n/a" }
+function us(t) { return t > 0 ? sprintf("%9.1f", t / 1000) : "      n/a" }
+END {
+  copy = rate["BenchmarkCopy"]
+  printf "%-44s %10s %8s %8s\n", "memory-bound kernel", "GB/s", "of copy", "target"
+  printf "%-44s %10.0f %8s %8s\n", "device-to-device copy, 1 GiB", copy, "", ""
+  printf "%-44s %10.0f %8s %8s\n", "NF4 dequantize 18944x3584 (double) -> bf16", rate["BenchmarkDequantNF4"],
+    pct(rate["BenchmarkDequantNF4"], copy), "80%"
+  printf "%-44s %10.0f %8s %8s\n", "AdamW 40.4M params: norm, clip, update", rate["BenchmarkAdamW/clipped"],
+    pct(rate["BenchmarkAdamW/clipped"], copy), "80%"
+  printf "%-44s %10.0f %8s %8s\n", "AdamW 40.4M params: update only", rate["BenchmarkAdamW/update"],
+    pct(rate["BenchmarkAdamW/update"], copy), ""
+  print ""
+  print "NF4+LoRA linear, 4096 tokens, r=16: time in µs, and fused / baseline (target <= 1.18, 85% of the GEMMs' rate)"
+  printf "%-16s %9s %9s %6s   %9s %9s %6s\n", "", "fwd", "GEMM", "ratio", "bwd", "3 GEMMs", "ratio"
+  n = split("3584to3584 3584to512 3584to18944 18944to3584", shapes, " ")
+  for (k = 1; k <= n; k++) {
+    s = shapes[k]
+    f = ns["BenchmarkLoRALinearForward/" s]; gf = ns["BenchmarkGEMM/" s "/fwd"]
+    b = ns["BenchmarkLoRALinearBackward/" s]; gb = ns["BenchmarkGEMM/" s "/bwd"]
+    label = s
+    sub(/to/, " -> ", label)
+    printf "%-16s %9s %9s %6s   %9s %9s %6s\n", label, us(f), us(gf), ratio(f, gf), us(b), us(gb), ratio(b, gb)
+  }
+}
