@@ -214,7 +214,9 @@ func parseReducto(path string, doc *reductoDoc) *Contract {
 	}
 	c := &Contract{Source: path, Format: FormatReducto}
 	var sb strings.Builder
-	var heads []heading
+	marks := map[int]bool{}
+	type pageStart struct{ start, page int }
+	var pages []pageStart
 	for _, b := range blocks {
 		content := strings.TrimSpace(b.Content)
 		if content == "" {
@@ -223,26 +225,34 @@ func parseReducto(path string, doc *reductoDoc) *Contract {
 		if sb.Len() > 0 {
 			sb.WriteString("\n\n")
 		}
-		start := sb.Len()
-		sb.WriteString(content)
+		pages = append(pages, pageStart{sb.Len(), b.BBox.Page})
 		switch b.Type {
 		case "Title":
 			if c.Title == "" {
 				c.Title = content
 			}
 		case "Section Header":
-			if h, ok := matchHeadingLine(content); ok {
-				h.start = start
-				h.page = b.BBox.Page
-				heads = append(heads, h)
-			}
+			marks[sb.Len()] = true
 		}
+		sb.WriteString(content)
 	}
 	c.Text = sb.String()
-	buildTree(c, heads)
-	if len(heads) == 0 {
-		c.Warnings = append(c.Warnings, "no numbered Section Header blocks; clauses are paragraphs")
+	// Every block starts a line, so a Text or List Item block that opens
+	// with a clause number ("2.1 Transition Services ...") is a heading
+	// candidate like a Section Header; the chain search decides.
+	heads, warnings := detectHeadings(c.Text, marks)
+	c.Warnings = warnings
+	if numbered(heads) < 2 {
+		heads = nil
+		c.Warnings = append(c.Warnings, "no numbered headings in the blocks; clauses are paragraphs")
 	}
+	for i := range heads {
+		k := sort.Search(len(pages), func(k int) bool { return pages[k].start > heads[i].start }) - 1
+		if k >= 0 {
+			heads[i].page = pages[k].page
+		}
+	}
+	buildTree(c, heads)
 	finish(c)
 	return c
 }
@@ -315,19 +325,14 @@ func labelFor(c *Clause) string {
 
 // finish fills parties and title from the text when the input lacked them.
 func finish(c *Contract) {
-	if c.Title == "" {
-		c.Title = detectTitle(c.Text)
+	head := c.Text[:min(len(c.Text), 3000)]
+	if len(c.Clauses) > 0 && c.Clauses[0].Kind == KindPreamble {
+		head = c.Text[c.Clauses[0].Start:c.Clauses[0].End]
 	}
 	if c.Title == "" {
-		c.Title = strings.TrimSuffix(filepath.Base(c.Source), filepath.Ext(c.Source))
+		c.Title = detectTitle(head)
 	}
 	if len(c.Parties) == 0 {
-		pre := c.Text
-		if len(c.Clauses) > 0 && c.Clauses[0].Kind == KindPreamble {
-			pre = c.Text[c.Clauses[0].Start:c.Clauses[0].End]
-		} else if len(pre) > 2000 {
-			pre = pre[:2000]
-		}
-		c.Parties = detectParties(pre)
+		c.Parties = detectParties(head)
 	}
 }
