@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -53,8 +54,6 @@ var questions = map[string][]string{
 	FactWarrantyPeriod:         {"What is the warranty period?", "How long does the warranty last?", "For what duration are the products warranted?"},
 	FactDefectLiability:        {"What is the defect liability period?", "How long is the contractor liable for defects?", "For how long must defects be remedied?"},
 	FactPaymentTerms:           {"What are the payment terms?", "When is payment due under the agreement?", "Within what time must invoices be paid?"},
-	FactAmount:                 {"What monetary amounts does the contract specify?", "Which fees or sums are stated in the agreement?", "What amount of money is set out in the contract?"},
-	FactPercentage:             {"What percentages does the contract specify?", "Which rate or percentage is set out in the agreement?", "What percentage figure applies under the contract?"},
 	FactGoverningLaw:           {"Which law governs this agreement?", "What is the governing law of the contract?", "Under which jurisdiction's laws is the agreement construed?"},
 	FactJurisdiction:           {"Where must disputes be resolved?", "Which courts or forum have jurisdiction over disputes?", "What is the venue for disputes under the agreement?"},
 	FactLiabilityCap:           {"Is there a cap on liability?", "What limits apply to a party's liability?", "How is liability limited under the agreement?"},
@@ -66,7 +65,7 @@ var questions = map[string][]string{
 	FactAuditRights:            {"Does a party have audit or inspection rights?", "What audit rights does the contract grant?", "Can records or facilities be inspected?"},
 	FactIndemnification:        {"What indemnification obligations does the contract impose?", "Who must indemnify whom under the agreement?", "What does the indemnity cover?"},
 	FactNonCompete:             {"Is there a non-compete restriction?", "Does the contract restrict competing activities?", "What competition restrictions apply?"},
-	FactNonSolicit:             {"Is there a non-solicitation clause?", "Does the contract restrict soliciting employees or customers?", "What non-solicitation obligations apply?"},
+	FactNonSolicit:             {"Is there a restriction on soliciting or hiring employees?", "Does the contract restrict hiring the other party's employees?", "What non-solicitation obligations apply to employees?"},
 	FactExclusivity:            {"Does the contract grant exclusivity?", "What exclusive rights are granted?", "Is the appointment or licence exclusive?"},
 	FactForceMajeure:           {"What happens in a force majeure event?", "Does the contract excuse performance for events beyond a party's control?", "How does the force majeure clause operate?"},
 	FactNotices:                {"How must notices be given under the agreement?", "What are the requirements for sending notices?", "Where and how should formal notices be delivered?"},
@@ -80,13 +79,13 @@ var absentPhrases = map[string]string{
 	FactRenewalNotice: "a notice period to prevent renewal", FactTerminationNotice: "a notice period for termination",
 	FactTerminationConvenience: "a right to terminate for convenience", FactCurePeriod: "a cure period",
 	FactWarrantyPeriod: "a warranty period", FactDefectLiability: "a defect liability period",
-	FactPaymentTerms: "payment terms", FactAmount: "any monetary amount", FactPercentage: "any percentage",
+	FactPaymentTerms: "payment terms",
 	FactGoverningLaw: "a governing law", FactJurisdiction: "a forum or jurisdiction for disputes",
 	FactLiabilityCap: "a cap on liability", FactConsequential: "an exclusion of consequential damages",
 	FactLiquidatedDamages: "liquidated damages or a termination fee", FactInsurance: "insurance requirements",
 	FactConfidentiality: "confidentiality obligations", FactAssignment: "restrictions on assignment",
 	FactAuditRights: "audit or inspection rights", FactIndemnification: "indemnification obligations",
-	FactNonCompete: "a non-compete restriction", FactNonSolicit: "a non-solicitation restriction",
+	FactNonCompete: "a non-compete restriction", FactNonSolicit: "a restriction on soliciting or hiring employees",
 	FactExclusivity: "exclusivity", FactForceMajeure: "a force majeure clause", FactNotices: "how notices are to be given",
 }
 
@@ -197,15 +196,20 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// reHeadingToken is a clause number at the start of clause text:
+// "ARTICLE V -", "Section 3.1.", "§ 4", "10.0", "5.2(a)", "(b)".
+var reHeadingToken = regexp.MustCompile(`^(?:(?:ARTICLE|Article|SECTION|Section|§)\s*)?(?:[IVXLC]+|\d{1,3}(?:\.\d{1,3})*)?\.?(?:\([a-z]\))?\s*[:.\-–—]?\s*`)
+
 // clauseBody is the clause text without its leading number and title.
 func clauseBody(cl *Clause) string {
 	t := cl.Text
-	id := cl.ID
-	if i := strings.LastIndexByte(id, '('); i > 0 {
-		id = id[i:] // a lettered paragraph's text starts with "(a)"
+	if cl.Kind == KindPreamble || strings.HasPrefix(cl.ID, "¶") {
+		return t
 	}
-	if i := strings.Index(t[:min(len(t), 30)], id); i >= 0 && cl.Kind != KindPreamble {
-		t = strings.TrimLeft(t[i+len(id):], ".:-–— \t")
+	if cl.Kind == KindExhibit {
+		t = strings.TrimLeft(strings.TrimPrefix(t, cl.ID), ".:-–— \t")
+	} else if m := reHeadingToken.FindString(t); m != "" {
+		t = t[len(m):]
 	}
 	if cl.Title != "" && strings.HasPrefix(t, cl.Title) {
 		t = strings.TrimLeft(t[len(cl.Title):], ".:;-–— \t")
@@ -214,7 +218,9 @@ func clauseBody(cl *Clause) string {
 }
 
 // summarize gives the extractive summary of a clause: its heading plus its
-// first sentence(s), up to about 350 bytes.
+// first whole sentences, up to about 350 bytes (always at least one; a
+// sentence longer than maxQuote counts through its first part that stands
+// alone). A clause with no quotable sentence gets no summary.
 func summarize(cl *Clause) (string, bool) {
 	if cl.Kind == KindPreamble {
 		return "", false
@@ -224,20 +230,23 @@ func summarize(cl *Clause) (string, bool) {
 		return "", false
 	}
 	var sb strings.Builder
-	for _, s := range Sentences(body) {
-		if sb.Len() > 0 && sb.Len()+len(s) > 350 {
+	for _, u := range units(cl) {
+		if sb.Len() > 0 && sb.Len()+len(u) > 350 {
 			break
 		}
 		if sb.Len() > 0 {
 			sb.WriteString(" ")
 		}
-		sb.WriteString(s)
+		sb.WriteString(u)
+	}
+	if sb.Len() == 0 {
+		return "", false
 	}
 	head := cl.Label
 	if cl.Title != "" {
 		head += " (" + cl.Title + ")"
 	}
-	return head + " provides: " + trimSentence(sb.String(), 420), true
+	return head + " provides: " + sb.String(), true
 }
 
 // block renders a clause for a context, at most maxBlock bytes, keeping the

@@ -36,8 +36,11 @@ var (
 	// reBoundary finds where an inline heading may start inside a long line:
 	// after a sentence end or a rule of dashes.
 	reBoundary = regexp.MustCompile(`(?:[.:;]["”)]?|-{3,}|_{3,}|={3,})[ \t]+`)
-	reFooter   = regexp.MustCompile(`Source: [^\n]{1,80}?\d{1,2}/\d{1,2}/\d{4}|(?m)^[ \t]*(?:Page[ \t]+)?-?[ \t]*\d{1,3}[ \t]*-?(?:[ \t]+of[ \t]+\d+)?[ \t]*$`)
-	reSpaces   = regexp.MustCompile(`\s+`)
+	// reFooter removes page furniture: EDGAR footers ("Source: ...,
+	// 7/29/2019"), page-number lines and inline page markers ("-15-"), and
+	// the SEC redaction legend repeated on every page of a filed exhibit.
+	reFooter = regexp.MustCompile(`Source: [^\n]{1,80}?\d{1,2}/\d{1,2}/\d{4}|(?m)^[ \t]*(?:Page[ \t]+)?-?[ \t]*\d{1,3}[ \t]*-?(?:[ \t]+of[ \t]+\d+)?[ \t]*$|(?:^|[ \t])-[ \t]?\d{1,3}[ \t]?-(?:[ \t]|$)|\[\*(?:[ \t]?\*)*\][ \t]*=[ \t]*Certain[^.]{0,200}?omitted[^.]{0,200}?\.`)
+	reSpaces = regexp.MustCompile(`\s+`)
 	// reColumns is a run of spaces wide enough to separate table columns
 	// (contracts flattened from PDF often have two spaces between words).
 	reColumns = regexp.MustCompile(`\t|[ ]{3,}`)
@@ -234,11 +237,15 @@ func candidates(text string) []heading {
 // means ...") and never runs into a table on the same line.
 func extractTitle(s string, lineStart, ownLine bool) string {
 	t := findTitle(s, lineStart, ownLine)
-	if t == "" || strings.ContainsAny(t[:1], "\"“'") || strings.Contains(t, " means") || strings.Contains(t, " shall mean") {
-		return ""
+	words := strings.Fields(t)
+	if len(words) == 0 || strings.ContainsAny(t[:1], "\"“'") || reTitleVerb.MatchString(t) || minorWords[strings.ToLower(words[len(words)-1])] {
+		return "" // a definition, a sentence ("Payment ... shall be in U.") or a cut phrase ("Payments to")
 	}
 	return t
 }
+
+// reTitleVerb finds a verb that no heading holds.
+var reTitleVerb = regexp.MustCompile(`(?i)\b(?:shall|will|may|must|is|are|means|agrees|hereby)\b`)
 
 func findTitle(s string, lineStart, ownLine bool) string {
 	if m := reTitleStop.FindStringIndex(s); m != nil && m[0] <= 100 {
@@ -276,7 +283,8 @@ func findTitle(s string, lineStart, ownLine bool) string {
 	for n < len(words) && n < 10 && isUpperWord(words[n]) {
 		n++
 	}
-	if n > 0 && n < len(words) && n < 10 && !isUpperWord(words[n]) {
+	if n > 0 && n < len(words) && n < 10 && !isUpperWord(words[n]) && isCapitalized(words[n]) {
+		// "TERM This Agreement ...", not "STAAR warrants that ..."
 		return strings.TrimRight(strings.Join(words[:n], " "), ".:;,")
 	}
 	return ""
