@@ -237,6 +237,19 @@ func cleanUnit(s, title string) string {
 			s = s[len(m):]
 		}
 	}
+	// a heading run into the sentence: "GOVERNING LAW AND JURISDICTION This
+	// Agreement ...", "ASSIGNMENT: This Confidentiality Agreement ..."
+	words := strings.Fields(s)
+	n := 0
+	for n < len(words) && n < 8 && isUpperWord(strings.TrimRight(words[n], ":")) && len(words[n]) > 1 && !strings.HasSuffix(words[n], ",") {
+		n++
+		if strings.HasSuffix(words[n-1], ":") {
+			break
+		}
+	}
+	if n > 0 && n < len(words) && (strings.HasSuffix(words[n-1], ":") || (!isUpperWord(words[n]) && isCapitalized(words[n]))) {
+		s = strings.Join(words[n:], " ")
+	}
 	if title != "" && strings.HasPrefix(s, title) {
 		rest := strings.TrimLeft(s[len(title):], ".:;-–— ")
 		if rest != "" && unicode.IsUpper(rune(rest[0])) {
@@ -261,7 +274,7 @@ func standsAlone(p string) bool {
 func quote(s string) string {
 	s = strings.TrimRight(s, ".;:, ")
 	words := strings.Fields(s)
-	if len(words) > 1 && sentenceStarters[words[0]] && !isUpperWord(words[1]) {
+	if len(words) > 1 && (sentenceStarters[words[0]] || words[0] == "A" || words[0] == "An") && !isUpperWord(words[1]) {
 		s = strings.ToLower(s[:1]) + s[1:]
 	}
 	return s + "."

@@ -30,12 +30,12 @@ func re(p string) *regexp.Regexp { return regexp.MustCompile(`(?i)` + p) }
 var (
 	reThisAgreement = re(`\b(?:this|the)\s+(?:[a-z\-]+\s+){0,4}(?:agreement|contract|letter|lease|deed|memorandum|amendment)\b|\bhereunder\b|\bherein\b|\bhereof\b`)
 	// Governing law: "governed by ... the laws of the State of New York".
-	reGovLaw = regexp.MustCompile(`(?i:govern(?:ed|s|ing)?|constru(?:ed|ction)|interpret(?:ed|ation))[^.;]{0,200}?\b(?i:laws?)\b,?\s+(?:(?i:of|in)\s+)?(?i:the\s+)?(?:(State|state|Commonwealth|Province|province|Republic|Kingdom|Federal Republic|People's Republic|People’s Republic|Grand Duchy|Canton)\s+of\s+)?((?:the\s+)?[A-Z][A-Za-z'’.\-]*(?:\s+(?:(?:of|and|the)\s+)?[A-Z][A-Za-z'’\-]*){0,4})`)
+	reGovLaw = regexp.MustCompile(`(?i:govern(?:ed|s|ing)?|constru(?:ed|ction)|interpret(?:ed|ation))[^.;]{0,200}?\b(?i:laws?)\b,?\s+(?:(?i:of|in)\s+)?(?i:the\s+)?(?:(State|state|Commonwealth|Province|province|Republic|Kingdom|Federal Republic|People's Republic|People’s Republic|Grand Duchy|Canton)\s+of\s+)?((?:the\s+)?[A-Z][A-Za-z'’\-]*(?:\s+(?:(?:of|and|the)\s+)?[A-Z][A-Za-z'’\-]*){0,4})`)
 	reVenue  = regexp.MustCompile(`(?i:courts?|arbitration|tribunal|venue|forum)[^.]{0,120}?\b(?:in|of|at)\s+(?:the\s+)?(?:(?:State|City|County|Commonwealth|Borough|Province)\s+of\s+)?([A-Z][A-Za-z]+(?:,?\s+[A-Z][A-Za-z]+){0,3})`)
 	reForum  = re(`exclusive jurisdiction|non-exclusive jurisdiction|submits? (?:itself |themselves )?to the (?:exclusive |non-exclusive )?jurisdiction|irrevocably submit|(?:shall|will|must) be (?:brought|filed|commenced|heard|resolved|settled|litigated|determined)[^.]{0,80}\b(?:courts?|arbitration)|venue|(?:arbitration|proceedings?) (?:shall|will) (?:be held|take place|be conducted|be seated)|seat of (?:the )?arbitration|place of arbitration`)
 	// Effective date.
-	reEffectiveBlank   = re(`effective\s+(?:as\s+of|on|from)\s+(?:the\s+)?(?:_{3,}|\[\s*\]|…{2,}|\.{5,})`)
-	reEffectiveDefined = re(`(?:this|the)\s+(?:[a-z\-]+\s+){0,4}(?:agreement|contract)\b[^;]{0,80}?\b(?:shall|will)\s+(?:be(?:come)?|take)\s+effect|\(\s*(?:the\s+|this\s+)?["“]effective date["”]\s*\)|["“]effective date["”]\s+(?:means|shall mean|shall be|is)|the effective date of (?:this|the) (?:agreement|contract) (?:shall be|is|will be|means)|is (?:made )?effective (?:as of|on|from)|(?:made|entered into|dated)(?: and entered into)?,?\s+(?:to be\s+)?effective`)
+	reEffectiveBlank   = re(`effective\s+(?:as\s+of|on|from)\s+(?:the\s+)?(?:_{3,}|\[\s*\]|…{2,}|\.{5,})|(?:as\s+of|dated|on)\s+(?:_{3,}|…+|\.{4,})[^()]{0,20}\(\s*(?:the\s+)?["“']?effective date`)
+	reEffectiveDefined = re(`(?:^|,\s*|\bthat\s+)(?:this|the)\s+(?:[a-z\-]+\s+){0,4}(?:agreement|contract)\b[^;]{0,80}?\b(?:shall|will)\s+(?:be(?:come)?|take)\s+effect|\(\s*(?:the\s+|this\s+)?["“]effective date["”]\s*\)|["“]effective date["”]\s+(?:means|shall mean|shall be|is)|the effective date of (?:this|the) (?:agreement|contract) (?:shall be|is|will be|means)|is (?:made )?effective (?:as of|on|from)|(?:made|entered into|dated)(?: and entered into)?,?\s+(?:to be\s+)?effective`)
 	reEffectiveAfter   = re(`^\W{0,3}\(?\s*(?:the\s+)?["“]effective date`)
 	reEffectiveNear    = re(`effective(?:\s+as\s+of|\s+on|\s+from)?\s*(?:the\s+)?$|["“]?effective date["”]?\s*\)?\s*$`)
 	// Term.
@@ -78,16 +78,19 @@ var (
 	reCompete          = re(`compet(?:e|es|ing|itive|itor)|non-compet|noncompet`)
 	reCompeteActivity  = re(`\b(?:sell|market|develop|manufactur\w*|commerciali[sz]e|promot\w*|distribut\w*|participate|engage|offer|procure|produce)\b[^.]{0,150}(?:\b(?:similar|substantially similar|identical|same|compet\w*)|\(?other than (?:the )?(?:Products|Services)\b)`)
 	rePeriod           = re(`during the term|throughout the term|during the period|for a period of|thereafter|after (?:the )?(?:expiration|termination|expiry)|following (?:the )?(?:expiration|termination|expiry)|from the date of (?:termination|expiration)|while this agreement`)
-	reNotCovenant      = re(`suit|action or proceeding|interfere|severab|invalid|unenforceable|free (?:and without restriction )?to|nothing (?:in this agreement|herein)|confidential`)
+	reNotCovenant      = re(`not (?:preclude|prevent|prohibit|restrict|apply to|limit)|suit|action or proceeding|interfere|severab|invalid|unenforceable|free (?:and without restriction )?to|nothing (?:in this agreement|herein)|confidential`)
 	reSolicit          = re(`\b(?:solicit(?:s|ing)?|hire|hiring|employ|employing|engage|recruit(?:ing)?|induce|entice)\b[^.]{0,200}\b(?:employees?|personnel|staff|officers?|consultants?|workers?)\b|\b(?:employees?|personnel|staff)\b[^.]{0,120}\b(?:solicit(?:ed|ing)?|hired?|employed|recruited)\b`)
 	reExclusiveGrant   = re(`(?:appoints?|appointed|grants?|granted|hereby (?:grants?|appoints?)|shall be|is)\s+(?:[\w\-,"“”()]+\s+){0,12}?exclusive\s+(?:right|distributor|reseller|licen[cs]e|agent|representative|supplier|provider|partner|manufacturer|rights)|(?:right|rights)[^.]{0,120}\bshall be exclusive|(?:solely|exclusively) from|from any (?:source|person|supplier|third party|one) other than|exclusive right to (?:use|sell|distribute|market)`)
 	reExclusiveDealing = re(`\b(?:sell|offer for sale|market|promote|distribute|purchase|procure)\b[^.]{0,120}\((?:other than|except) (?:the )?(?:Products|Services)\)|from granting any rights?[^.]{0,200}\bother than\b`)
 	reExclusiveNot     = re(`non-exclusive|nonexclusive|option|maintain|subject to[^.]{0,60}milestone|cancel|notwithstanding|terminat|lose|losing|remed|jurisdiction|dispute|indemnif|exclusive of\b`)
-	reNotices          = re(`\b(?:all|any)\s+(?:such\s+)?(?:notices?|communications?)\b[^.]{0,250}\b(?:shall|must|will)\s+be\s+(?:in writing|given|sent|delivered|deemed|made|addressed|effective)|\bnotices?\b[^.]{0,40}\b(?:shall|must) be (?:in writing|given|sent|delivered|addressed)`)
+	reNotices          = re(`^[^.]{0,60}?\b(?:all|any|each)\s+(?:such\s+)?(?:notices?|communications?)\b[^.]{0,250}\b(?:shall|must|will)\s+be\s+(?:in writing|given|sent|delivered|deemed|made|addressed|effective|served)|^[^.]{0,30}?\bnotices?\b[^.]{0,40}\b(?:shall|must) be (?:in writing|given|sent|delivered|addressed)`)
 	reCure             = re(`\b(?:to cure|cure (?:such|the|any|its|said)|cured|remedied|unremedied|uncured|remedy (?:such|the|any|its|said))\b`)
 	reWarrantyStart    = re(`(?:from|after|following|of)\s+(?:the\s+)?(?:date\s+of\s+)?(?:the\s+)?(?:delivery|shipment|installation|acceptance|purchase|sale|completion|date)|warranty period`)
 	reDefinition       = re(`^["“][^"”]{1,60}["”]\s+(?:means|shall mean|has the meaning|includes)`)
 )
+
+// placeholderPlace are words a template leaves where a place belongs.
+var placeholderPlace = map[string]bool{"State": true, "Country": true, "Province": true, "Jurisdiction": true, "Commonwealth": true, "The": true}
 
 var sentenceRules = []sentenceRule{
 	{FactGoverningLaw, false, func(s, ls string, _ []Duration) (string, string, bool) {
@@ -104,13 +107,16 @@ var sentenceRules = []sentenceRule{
 		if m == nil || !reThisAgreement.MatchString(s) {
 			return "", "", false
 		}
-		place := strings.TrimPrefix(m[2], "the ")
+		place := strings.TrimRight(strings.TrimPrefix(m[2], "the "), ".")
+		if placeholderPlace[place] {
+			return "", "", false // "the laws of the State of ____"
+		}
 		if m[1] != "" {
 			place = "the " + m[1] + " of " + place
 		} else if strings.HasPrefix(m[2], "the ") {
 			place = m[2]
 		}
-		return m[2], "this Agreement is governed by the laws of " + place + ".", true
+		return strings.TrimRight(m[2], "."), "this Agreement is governed by the laws of " + place + ".", true
 	}},
 	{FactJurisdiction, false, func(s, ls string, _ []Duration) (string, string, bool) {
 		if !reForum.MatchString(s) || reDefinition.MatchString(s) {
@@ -123,7 +129,7 @@ var sentenceRules = []sentenceRule{
 		return m[1], quote(s), true
 	}},
 	{FactEffectiveDate, true, func(s, ls string, _ []Duration) (string, string, bool) {
-		if !strings.Contains(ls, "effective") || strings.Contains(ls, "amend") {
+		if !strings.Contains(ls, "effective") || hasAny(ls, "amend", "in witness") {
 			return "", "", false
 		}
 		if reEffectiveBlank.MatchString(s) {
@@ -139,7 +145,7 @@ var sentenceRules = []sentenceRule{
 				return d.String(), "this Agreement is effective as of " + d.String() + ".", true
 			}
 		}
-		if reEffectiveDefined.MatchString(s) && len(s) <= 400 {
+		if reEffectiveDefined.MatchString(s) && len(s) <= 400 && !reListOpen.MatchString(s) && !strings.Contains(ls, "between") {
 			return "", quote(s), true
 		}
 		return "", "", false
@@ -335,7 +341,7 @@ var sentenceRules = []sentenceRule{
 		return (hasAny(ls, "non-compet", "noncompet", "covenant not to compete") || reCompete.MatchString(s) || reCompeteActivity.MatchString(s)) && rePeriod.MatchString(s)
 	})},
 	{FactNonSolicit, false, extractive(func(s, ls string) bool {
-		return reSolicit.MatchString(s) && reProhibit.MatchString(s) && !strings.Contains(ls, "solicitor")
+		return reSolicit.MatchString(s) && reProhibit.MatchString(s) && !strings.Contains(ls, "solicitor") && !hasAny(ls, "not preclude", "not prevent", "not prohibit", "not restrict", "not apply to", "not limit")
 	})},
 	{FactExclusivity, false, extractive(func(s, ls string) bool {
 		if reExclusiveDealing.MatchString(s) && reProhibit.MatchString(s) {
