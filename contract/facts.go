@@ -115,9 +115,12 @@ func ExtractFacts(c *Contract) []Fact {
 		seen := map[string]bool{}
 		for _, u := range units(cl) {
 			lu := strings.ToLower(u)
-			durs := FindDurations(u)
+			var durs []Duration
+			if hasAny(lu, "day", "week", "month", "year") {
+				durs = FindDurations(u)
+			}
 			for _, r := range sentenceRules {
-				if seen[r.typ] || (cl.Kind == KindPreamble && !r.preamble) {
+				if seen[r.typ] || (cl.Kind == KindPreamble && !r.preamble) || !hasAny(lu, r.needs...) {
 					continue
 				}
 				if v, st, ok := r.match(u, lu, durs); ok {
@@ -334,7 +337,7 @@ func signatureDate(c *Contract) (Date, *Clause, bool) {
 	start := locs[len(locs)-1][0]
 	// blank out page footers (an EDGAR filing date is no signature date),
 	// keeping offsets
-	block := reFooter.ReplaceAllStringFunc(c.Text[start:min(len(c.Text), start+3000)], func(m string) string {
+	block := stripFooters(c.Text[start:min(len(c.Text), start+3000)], func(m string) string {
 		return strings.Repeat(" ", len(m))
 	})
 	var best Date

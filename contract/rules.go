@@ -10,7 +10,8 @@ import (
 // durations; it answers only when that unit states the fact by itself.
 type sentenceRule struct {
 	typ      string
-	preamble bool // may answer from the preamble
+	preamble bool     // may answer from the preamble
+	needs    []string // the rule runs only on units holding one of these (lower case)
 	match    func(s, ls string, durs []Duration) (value, statement string, ok bool)
 }
 
@@ -93,7 +94,7 @@ var (
 var placeholderPlace = map[string]bool{"State": true, "Country": true, "Province": true, "Jurisdiction": true, "Commonwealth": true, "The": true}
 
 var sentenceRules = []sentenceRule{
-	{FactGoverningLaw, false, func(s, ls string, _ []Duration) (string, string, bool) {
+	{FactGoverningLaw, false, []string{"govern", "constru"}, func(s, ls string, _ []Duration) (string, string, bool) {
 		if !strings.Contains(ls, "govern") && !strings.Contains(ls, "constru") {
 			return "", "", false
 		}
@@ -118,7 +119,7 @@ var sentenceRules = []sentenceRule{
 		}
 		return strings.TrimRight(m[2], "."), "this Agreement is governed by the laws of " + place + ".", true
 	}},
-	{FactJurisdiction, false, func(s, ls string, _ []Duration) (string, string, bool) {
+	{FactJurisdiction, false, []string{"court", "arbitrat", "venue", "jurisdiction", "tribunal", "forum"}, func(s, ls string, _ []Duration) (string, string, bool) {
 		if !reForum.MatchString(s) || reDefinition.MatchString(s) {
 			return "", "", false
 		}
@@ -128,7 +129,7 @@ var sentenceRules = []sentenceRule{
 		}
 		return m[1], quote(s), true
 	}},
-	{FactEffectiveDate, true, func(s, ls string, _ []Duration) (string, string, bool) {
+	{FactEffectiveDate, true, []string{"effective"}, func(s, ls string, _ []Duration) (string, string, bool) {
 		if !strings.Contains(ls, "effective") || hasAny(ls, "amend", "in witness") {
 			return "", "", false
 		}
@@ -150,7 +151,7 @@ var sentenceRules = []sentenceRule{
 		}
 		return "", "", false
 	}},
-	{FactRenewalTerm, false, func(s, ls string, durs []Duration) (string, string, bool) {
+	{FactRenewalTerm, false, []string{"renew", "extend", "extension"}, func(s, ls string, durs []Duration) (string, string, bool) {
 		loc := reRenew.FindStringIndex(s)
 		if loc == nil || !reRenewTarget.MatchString(s) {
 			return "", "", false
@@ -177,7 +178,7 @@ var sentenceRules = []sentenceRule{
 		}
 		return "", "", false
 	}},
-	{FactRenewalNotice, false, func(s, ls string, durs []Duration) (string, string, bool) {
+	{FactRenewalNotice, false, []string{"renew", "extend", "extension"}, func(s, ls string, durs []Duration) (string, string, bool) {
 		if !reRenew.MatchString(s) || !hasAny(ls, "notice", "notif", "request") {
 			return "", "", false
 		}
@@ -195,7 +196,7 @@ var sentenceRules = []sentenceRule{
 		}
 		return "", "", false
 	}},
-	{FactTerm, false, func(s, ls string, durs []Duration) (string, string, bool) {
+	{FactTerm, false, []string{"term", "continue", "remain", "expire", "commence", "effect"}, func(s, ls string, durs []Duration) (string, string, bool) {
 		loc := reTermTrigger.FindStringIndex(s)
 		if loc == nil || hasAny(strings.ToLower(s[max(0, loc[0]-20):loc[0]]), "during", "throughout", "within", "after", "expiration of", "termination of", "end of", "beyond") {
 			return "", "", false
@@ -222,7 +223,7 @@ var sentenceRules = []sentenceRule{
 		}
 		return "", "", false
 	}},
-	{FactWarrantyPeriod, false, func(s, ls string, durs []Duration) (string, string, bool) {
+	{FactWarrantyPeriod, false, []string{"warrant"}, func(s, ls string, durs []Duration) (string, string, bool) {
 		if !hasAny(ls, "warrants that", "warranty period", "warranted", "warranty shall", "warranty will", "limited warranty", "warranty of", "warrant that") ||
 			hasAny(ls, "notice", "unremedied", "fails to", "stock", "warrants to purchase") {
 			return "", "", false
@@ -235,13 +236,13 @@ var sentenceRules = []sentenceRule{
 		}
 		return "", "", false
 	}},
-	{FactDefectLiability, false, func(s, ls string, durs []Duration) (string, string, bool) {
+	{FactDefectLiability, false, []string{"defect"}, func(s, ls string, durs []Duration) (string, string, bool) {
 		if !hasAny(ls, "defect liability period", "defects liability period") || len(durs) == 0 {
 			return "", "", false
 		}
 		return durs[0].Normal(), withQuote("the defect liability period is "+durationText(durs[0])+".", s), true
 	}},
-	{FactTerminationConvenience, false, func(s, ls string, durs []Duration) (string, string, bool) {
+	{FactTerminationConvenience, false, []string{"terminat"}, func(s, ls string, durs []Duration) (string, string, bool) {
 		if !reMayTerminate.MatchString(s) || hasAny(ls, "renew", "surviv") {
 			return "", "", false
 		}
@@ -256,7 +257,7 @@ var sentenceRules = []sentenceRule{
 		}
 		return v, quote(s), true
 	}},
-	{FactTerminationNotice, false, func(s, ls string, durs []Duration) (string, string, bool) {
+	{FactTerminationNotice, false, []string{"terminat"}, func(s, ls string, durs []Duration) (string, string, bool) {
 		if !reMayTerminate.MatchString(s) || reRenew.MatchString(s) || !reThisAgreement.MatchString(s) {
 			return "", "", false
 		}
@@ -266,7 +267,7 @@ var sentenceRules = []sentenceRule{
 		}
 		return d.Normal(), quote(s), true
 	}},
-	{FactCurePeriod, false, func(s, ls string, durs []Duration) (string, string, bool) {
+	{FactCurePeriod, false, []string{"cure", "remed"}, func(s, ls string, durs []Duration) (string, string, bool) {
 		if !hasAny(ls, "cure", "remed") || !hasAny(ls, "breach", "default", "fail") {
 			return "", "", false
 		}
@@ -281,7 +282,7 @@ var sentenceRules = []sentenceRule{
 		}
 		return "", "", false
 	}},
-	{FactPaymentTerms, false, func(s, ls string, durs []Duration) (string, string, bool) {
+	{FactPaymentTerms, false, []string{"pay", "invoice", "remit"}, func(s, ls string, durs []Duration) (string, string, bool) {
 		if !hasAny(ls, "pay", "invoice", "remit") || hasAny(ls, "terminat", "renew", "notice of", "cure", "breach") {
 			return "", "", false
 		}
@@ -297,21 +298,21 @@ var sentenceRules = []sentenceRule{
 		}
 		return "", "", false
 	}},
-	{FactLiabilityCap, false, extractive(func(s, ls string) bool {
+	{FactLiabilityCap, false, []string{"liab", "exceed", "remedy"}, extractive(func(s, ls string) bool {
 		return (strings.Contains(ls, "liab") || reCapOther.MatchString(s)) && reCap.MatchString(s) && !reForceMajeure.MatchString(s) && !hasAny(ls, "beyond its reasonable control", "beyond the reasonable control", "insurance", "indemnify")
 	})},
-	{FactConsequential, false, extractive(func(s, ls string) bool {
+	{FactConsequential, false, []string{"damage", "profit"}, extractive(func(s, ls string) bool {
 		return reDamagesKinds.MatchString(s) && reNoLiability.MatchString(s) && !hasAny(ls, "indemnify", "hold harmless")
 	})},
-	{FactLiquidatedDamages, false, extractive(func(s, ls string) bool {
+	{FactLiquidatedDamages, false, []string{"liquidated", "fee", "payment", "charge"}, extractive(func(s, ls string) bool {
 		// "neither party shall have a liability for ... liquidated damages"
 		// excludes them
 		return reLiquidated.MatchString(s) && !reNoLiability.MatchString(s) && !reNeitherLiable.MatchString(s)
 	})},
-	{FactInsurance, false, extractive(func(s, ls string) bool {
+	{FactInsurance, false, []string{"insur"}, extractive(func(s, ls string) bool {
 		return reInsurance.MatchString(s) && !reDefinition.MatchString(s)
 	})},
-	{FactConfidentiality, false, func(s, ls string, durs []Duration) (string, string, bool) {
+	{FactConfidentiality, false, []string{"confiden"}, func(s, ls string, durs []Duration) (string, string, bool) {
 		if !strings.Contains(ls, "confiden") || !reConfidential.MatchString(s) || reDefinition.MatchString(s) {
 			return "", "", false
 		}
@@ -325,34 +326,34 @@ var sentenceRules = []sentenceRule{
 		}
 		return v, quote(s), true
 	}},
-	{FactAssignment, false, extractive(func(s, ls string) bool {
+	{FactAssignment, false, []string{"assign"}, extractive(func(s, ls string) bool {
 		return (reAssignActive.MatchString(s) || reAssignPassive.MatchString(s)) && reAssignLimit.MatchString(s) && !reAssignNot.MatchString(s)
 	})},
-	{FactAuditRights, false, extractive(func(s, ls string) bool {
+	{FactAuditRights, false, []string{"audit", "inspect", "examin", "access to"}, extractive(func(s, ls string) bool {
 		return reAudit.MatchString(s) && reAuditObject.MatchString(s) && reAuditRight.MatchString(s) && !reDefinition.MatchString(s)
 	})},
-	{FactIndemnification, false, extractive(func(s, ls string) bool {
+	{FactIndemnification, false, []string{"indemn", "harmless"}, extractive(func(s, ls string) bool {
 		return reIndemnify.MatchString(s) && !reDefinition.MatchString(s)
 	})},
-	{FactNonCompete, false, extractive(func(s, ls string) bool {
+	{FactNonCompete, false, []string{"compet", "similar", "identical", "other than"}, extractive(func(s, ls string) bool {
 		if !reProhibit.MatchString(s) || reNotCovenant.MatchString(s) || reSolicit.MatchString(s) || hasAny(ls, "from granting", "granting any right") {
 			return false
 		}
 		return (hasAny(ls, "non-compet", "noncompet", "covenant not to compete") || reCompete.MatchString(s) || reCompeteActivity.MatchString(s)) && rePeriod.MatchString(s)
 	})},
-	{FactNonSolicit, false, extractive(func(s, ls string) bool {
+	{FactNonSolicit, false, []string{"solicit", "hire", "hiring", "employ", "recruit", "induce", "entice", "engage"}, extractive(func(s, ls string) bool {
 		return reSolicit.MatchString(s) && reProhibit.MatchString(s) && !strings.Contains(ls, "solicitor") && !hasAny(ls, "not preclude", "not prevent", "not prohibit", "not restrict", "not apply to", "not limit")
 	})},
-	{FactExclusivity, false, extractive(func(s, ls string) bool {
+	{FactExclusivity, false, []string{"exclusiv", "solely", "other than"}, extractive(func(s, ls string) bool {
 		if reExclusiveDealing.MatchString(s) && reProhibit.MatchString(s) {
 			return true // "shall not sell ... products (other than the Products)"
 		}
 		return reExclusiveGrant.MatchString(s) && !reExclusiveNot.MatchString(s)
 	})},
-	{FactForceMajeure, false, extractive(func(s, ls string) bool {
+	{FactForceMajeure, false, []string{"force majeure", "act of god", "acts of god"}, extractive(func(s, ls string) bool {
 		return reForceMajeure.MatchString(s) && reFMEffect.MatchString(s) && !hasAny(ls, "other than an event of force majeure", "other than force majeure", "other than a force majeure")
 	})},
-	{FactNotices, false, extractive(func(s, ls string) bool {
+	{FactNotices, false, []string{"notice", "communication"}, extractive(func(s, ls string) bool {
 		return reNotices.MatchString(s)
 	})},
 }

@@ -36,10 +36,19 @@ var (
 	// reBoundary finds where an inline heading may start inside a long line:
 	// after a sentence end or a rule of dashes.
 	reBoundary = regexp.MustCompile(`(?:[.:;]["”)]?|-{3,}|_{3,}|={3,})[ \t]+`)
-	// reFooter removes page furniture: EDGAR footers ("Source: ...,
-	// 7/29/2019"), page-number lines and inline page markers ("-15-"), and
+	// footers are page furniture, each with a literal that must be present
+	// for its pattern to be tried: EDGAR footers ("Source: ...,
+	// 7/29/2019"), page-number lines, inline page markers ("-15-"), and
 	// the SEC redaction legend repeated on every page of a filed exhibit.
-	reFooter = regexp.MustCompile(`Source: [^\n]{1,80}?\d{1,2}/\d{1,2}/\d{4}|(?m)^[ \t]*(?:Page[ \t]+)?-?[ \t]*\d{1,3}[ \t]*-?(?:[ \t]+of[ \t]+\d+)?[ \t]*$|(?:^|[ \t])-[ \t]?\d{1,3}[ \t]?-(?:[ \t]|$)|\[\*(?:[ \t]?\*)*\][ \t]*=[ \t]*Certain[^.]{0,200}?omitted[^.]{0,200}?\.`)
+	footers = []struct {
+		literal string
+		re      *regexp.Regexp
+	}{
+		{"Source:", regexp.MustCompile(`Source: [^\n]{1,80}?\d{1,2}/\d{1,2}/\d{4}`)},
+		{"\n", regexp.MustCompile(`(?m)^[ \t]*(?:Page[ \t]+)?-?[ \t]*\d{1,3}[ \t]*-?(?:[ \t]+of[ \t]+\d+)?[ \t]*$`)},
+		{"-", regexp.MustCompile(`(?:^|[ \t])-[ \t]?\d{1,3}[ \t]?-(?:[ \t]|$)`)},
+		{"[*", regexp.MustCompile(`\[\*(?:[ \t]?\*)*\][ \t]*=[ \t]*Certain[^.]{0,200}?omitted[^.]{0,200}?\.`)},
+	}
 	reSpaces = regexp.MustCompile(`\s+`)
 	// reColumns is a run of spaces wide enough to separate table columns
 	// (contracts flattened from PDF often have two spaces between words).
@@ -84,8 +93,18 @@ func numberParts(s string) []int {
 // cleanText removes page footers and page-number lines and collapses
 // whitespace.
 func cleanText(s string) string {
-	s = reFooter.ReplaceAllString(s, " ")
+	s = stripFooters(s, func(string) string { return " " })
 	return strings.TrimSpace(reSpaces.ReplaceAllString(s, " "))
+}
+
+// stripFooters replaces each page footer in s with repl(footer).
+func stripFooters(s string, repl func(string) string) string {
+	for _, f := range footers {
+		if strings.Contains(s, f.literal) {
+			s = f.re.ReplaceAllStringFunc(s, repl)
+		}
+	}
+	return s
 }
 
 // matchNumbered recognises a numbered heading at the start of s.
