@@ -3,7 +3,8 @@
 // destination's own folder (so the rename never crosses a file system), is
 // synced, renamed over the destination, and the folder is synced so the
 // rename itself is durable. A crash can at worst leave a stray
-// ".NAME.tmp-RANDOM" file behind, which is safe to delete.
+// ".NAME.tmp-RANDOM" file behind, which is safe to delete. WriteSet does the
+// same for files that must change together.
 package atomicfile
 
 import (
@@ -18,11 +19,24 @@ import (
 // which gets mode perm, is synced and renamed over path. On error the
 // temporary is removed and path is untouched. Errors are returned as the
 // operation reported them; callers name the file.
-func Write(path string, perm os.FileMode, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
+	tmp, err := writeTemp(path, perm, write)
 	if err != nil {
 		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// writeTemp writes, chmods, syncs and closes a temporary file beside path
+// and returns its name; on error it leaves nothing behind.
+func writeTemp(path string, perm os.FileMode, write func(io.Writer) error) (name string, err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", err
 	}
 	defer func() {
 		if err != nil {
@@ -32,26 +46,23 @@ func Write(path string, perm os.FileMode, write func(io.Writer) error) (err erro
 	}()
 	w := bufio.NewWriterSize(tmp, 1<<20)
 	if err := write(w); err != nil {
-		return err
+		return "", err
 	}
 	if err := w.Flush(); err != nil {
-		return err
+		return "", err
 	}
 	// CreateTemp makes the file 0600; Chmod gives the requested mode
 	// (the umask does not apply, as with os.WriteFile on an existing file).
 	if err := tmp.Chmod(perm); err != nil {
-		return err
+		return "", err
 	}
 	if err := tmp.Sync(); err != nil {
-		return err
+		return "", err
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return "", err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return SyncDir(dir)
+	return tmp.Name(), nil
 }
 
 // WriteFile writes data to path atomically (see Write).
