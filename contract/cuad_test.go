@@ -12,8 +12,7 @@ const cuadDir = "../testdata/cuad"
 
 func loadCUAD(t *testing.T) ([]*Contract, map[string]*Contract) {
 	t.Helper()
-	cs, err := ParsePath(filepath.Join(cuadDir, "contracts"))
-	require.NoError(t, err)
+	cs := mustParse(t, filepath.Join(cuadDir, "contracts"))
 	byID := map[string]*Contract{}
 	for _, c := range cs {
 		byID[CUADContractID(c.Source)] = c
@@ -26,8 +25,7 @@ func TestCUADQuality(t *testing.T) {
 	cs, byID := loadCUAD(t)
 	gold, err := LoadCUADQA(filepath.Join(cuadDir, "cuad_qa.jsonl"))
 	require.NoError(t, err)
-	recs, _ := Generate(cs, DefaultGenOptions())
-	scores := EvaluateCUAD(byID, recs, gold)
+	scores := EvaluateCUAD(byID, Generate(cs, DefaultGenOptions()).All, gold)
 	t.Logf("CUAD quality on %d contracts:\n%s", len(cs), FormatCUADScores(scores))
 	// Floors sit just below the values measured with seed 42 and the
 	// default options (BENCHMARKS.md, "Q&A generation quality on CUAD"),

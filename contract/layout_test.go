@@ -149,3 +149,14 @@ func TestDetectParties(t *testing.T) {
 		assert.Equal(t, tc.want, detectParties(tc.pre), tc.pre)
 	}
 }
+
+func TestOutline(t *testing.T) {
+	c, err := ParseFile(filepath.Join(fixtures, "layouts", "reducto_text_blocks.json"))
+	require.NoError(t, err)
+	out := c.Outline()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 1+len(c.Flatten()))
+	assert.Contains(t, lines[0], `"TRANSITION SERVICES AGREEMENT" (reducto); parties: Seller Holdings Inc.; Buyer Networks LLC`)
+	assert.Regexp(t, `^    2\.1  Transition Services +\[subsection, bytes \d+-\d+, page 1\]$`, lines[6])
+	assert.Regexp(t, `^      2\.2\(a\) +\[paragraph, `, lines[8])
+}
