@@ -391,7 +391,7 @@ func finish(c *Contract) {
 		c.Title = detectTitle(head)
 	}
 	if len(c.Parties) == 0 {
-		c.Parties = detectParties(head)
+		c.Parties = detectParties(introSentence(head))
 	}
 }
 

@@ -51,7 +51,7 @@ func TestCUADQuality(t *testing.T) {
 		"Warranty Duration":                  {0.80, 0.99},
 		"Insurance":                          {0.88, 0.99},
 		"Non-Compete":                        {0, 0.99},
-		"Exclusivity":                        {0.99, 0.99},
+		"Exclusivity":                        {0.83, 0.99},
 		"No-Solicit Of Employees":            {0.99, 0.99},
 	}
 	require.Len(t, scores, len(floors))

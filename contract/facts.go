@@ -119,11 +119,18 @@ func ExtractFacts(c *Contract) []Fact {
 			if hasAny(lu, "day", "week", "month", "year") {
 				durs = FindDurations(u)
 			}
+			definition := reDefinition.MatchString(u)
 			for _, r := range sentenceRules {
 				if seen[r.typ] || (cl.Kind == KindPreamble && !r.preamble) || !hasAny(lu, r.needs...) {
 					continue
 				}
+				if definition && r.typ != FactEffectiveDate {
+					continue // "\"Compete\" shall mean ... hiring employees" defines, it does not bind
+				}
 				if v, st, ok := r.match(u, lu, durs); ok {
+					if cl.Kind == KindPreamble && v == "" {
+						continue // the preamble answers with a value (a date), never a quote of its long opening sentence
+					}
 					seen[r.typ] = true
 					add(r.typ, cl, v, u, st)
 				}
@@ -171,6 +178,11 @@ var (
 	// reListMark is a list marker opening a sentence: "(a) ", "b. ",
 	// "(iv) ", "(A) ", "1. ".
 	reListMark = regexp.MustCompile(`^(?:\((?:[a-zA-Z]|[ivxIVX]{1,5}|\d{1,2})\)|[a-zA-Z]\.|\d{1,2}\.|[●•·▪\-–])\s+`)
+	// reProviso opens a clause that qualifies the one before it.
+	reProviso = regexp.MustCompile(`(?i)^\s*(?:provided|except|excepting|unless|subject to|but|save that|however)\b`)
+	// reAddressBlock starts the address list that a notice clause runs
+	// into without a sentence end: "...as follows: If to Kaplan: ...".
+	reAddressBlock = regexp.MustCompile(`:\s+If to\b|\bIf to [A-Z][^:]{0,60}:`)
 	// reListOpen is a colon that opens an enumeration.
 	reListOpen = regexp.MustCompile(`:\s*\(?(?:a|i|1|A|I)\)`)
 	// reDangling opens a sentence that leans on the one before it.
@@ -204,9 +216,13 @@ func units(cl *Clause) []string {
 			out = append(out, s)
 			continue
 		}
-		for _, p := range strings.SplitAfter(s, "; ") {
+		parts := strings.SplitAfter(s, "; ")
+		for j, p := range parts {
 			p = strings.TrimSpace(p)
-			if standsAlone(p) && len(p) <= maxQuote {
+			// a part qualified by the next one ("...; provided, however,
+			// that ...") does not state the rule alone
+			qualified := j+1 < len(parts) && reProviso.MatchString(parts[j+1])
+			if standsAlone(p) && len(p) <= maxQuote && !qualified {
 				out = append(out, strings.TrimRight(p, ";")+".")
 			}
 		}
@@ -258,6 +274,9 @@ func cleanUnit(s, title string) string {
 		if rest != "" && unicode.IsUpper(rune(rest[0])) {
 			s = rest
 		}
+	}
+	if loc := reAddressBlock.FindStringIndex(s); loc != nil && loc[0] > 0 {
+		s = strings.TrimRight(s[:loc[0]], ":,; ") + "."
 	}
 	return s
 }

@@ -78,8 +78,48 @@ func titleLine(line string) (string, bool) {
 			return "", false
 		}
 	}
-	return strings.TrimRight(strings.Join(words, " "), ".:,;"), true
+	return strings.TrimSpace(rePageMark.ReplaceAllString(strings.TrimRight(strings.Join(words, " "), ".:,;"), "")), true
 }
+
+// rePageMark is a page marker printed beside a title: "(page 2.)".
+var rePageMark = regexp.MustCompile(`(?i)\s*\(?\bpage\s+\d+\.?\)?\s*$`)
+
+// reIntro marks the sentence that names the parties: "... by and between
+// A and B", "... among A, B and C", "BETWEEN: (1) A ... (2) B".
+var reIntro = regexp.MustCompile(`(?i)\b(?:between|among|amongst)\b|\b(?:made|entered into|executed)\s+(?:[^.]{0,80}?\s)?by\s`)
+
+// reNotIntro marks sentences that name other parties: recitals and
+// references to other agreements.
+var reNotIntro = regexp.MustCompile(`(?i)\bwhereas\b|reference is made|\brecitals?\b`)
+
+// introSentence is the preamble text that introduces the parties: the
+// first sentence naming them ("by and between"), with the sentences after
+// it (a party's address may hold periods), up to the recitals and at most
+// maxIntro bytes; "" when there is none (a letter, a form), so that names
+// from recitals, addresses or references to other agreements are never
+// taken for the parties.
+func introSentence(pre string) string {
+	var sb strings.Builder
+	for _, s := range Sentences(cleanText(pre)) {
+		stop := false
+		if loc := reNotIntro.FindStringIndex(s); loc != nil {
+			if sb.Len() == 0 && (loc[0] == 0 || strings.Contains(strings.ToLower(s[loc[0]:loc[1]]), "reference")) {
+				continue // a reference to another agreement names its parties
+			}
+			s, stop = s[:loc[0]], true
+		}
+		if sb.Len() == 0 && !reIntro.MatchString(s) {
+			continue
+		}
+		sb.WriteString(s + " ")
+		if stop || sb.Len() > maxIntro {
+			break
+		}
+	}
+	return sb.String()
+}
+
+const maxIntro = 1200
 
 // detectParties finds company names (ending in Inc., LLC, Ltd., ...) in the
 // preamble. Leading lower-case words and connectors ("by and between",

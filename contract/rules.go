@@ -3,6 +3,7 @@ package contract
 import (
 	"regexp"
 	"strings"
+	"unicode"
 )
 
 // sentenceRule extracts at most one fact of its type per clause. match
@@ -41,7 +42,15 @@ var (
 	reEffectiveNear    = re(`effective(?:\s+as\s+of|\s+on|\s+from)?\s*(?:the\s+)?$|["“]?effective date["”]?\s*\)?\s*$`)
 	// Term.
 	reTermTrigger = re(`\b(?:initial\s+)?term\s+of\s+(?:this|the)\s+(?:[a-z\-]+\s+){0,3}(?:agreement|contract)\b|\binitial term\b|\bthe term (?:shall|will) (?:be|commence|continue)|(?:this|the)\s+(?:agreement|contract)\s+(?:shall|will)\s+(?:commence|continue|remain|be in (?:full )?(?:force|effect)|expire|terminate automatically|terminate on|terminate at the end|be effective|run|last|be for)`)
-	reTermEnd     = re(`(?:until|through|expires? on|expire at|ending on|end on|terminates? on|and end(?:ing)? on|up to and including)\s+(?:the\s+)?$`)
+	// reTermConditional: the term ends on whichever of several events comes
+	// first or last.
+	reTermConditional = re(`earlier of|later of|earlier to occur|later to occur|whichever (?:is|occurs|comes)`)
+	// reTermFromStart: what follows a duration that runs from the start of
+	// the agreement ("from the Effective Date", "from the date hereof", or
+	// nothing at all); a duration counted from another event ("after
+	// disclosure") does not.
+	reTermFromStart = re(`^(?:\s*\([^)]*\))?\s*(?:$|[,.;)]|(?:commencing|beginning|starting|from|after|following|as of)\s+(?:on\s+)?(?:the\s+)?(?:effective date|date (?:hereof|of this|first|of execution|of signature|of the last signature|this agreement)|execution|signing|commencement|date on which this agreement)|(?:unless|subject|thereafter|with|and|or|but|provided|except)\b)`)
+	reTermEnd       = re(`(?:until|through|expires? on|expire at|ending on|end on|terminates? on|and end(?:ing)? on|up to and including)\s+(?:the\s+)?$`)
 	// Renewal.
 	reRenew       = re(`\brenew(?:s|ed|al|able)?\b|\bextended\b|\bextension\b`)
 	reRenewTarget = re(`\b(?:this|the)\s+(?:agreement|contract)\b|\bterm\b|\bhereof\b`)
@@ -63,7 +72,15 @@ var (
 	reFMEffect      = re(`not be (?:liable|responsible|deemed|considered)|excused|suspend|delay|prevent|beyond (?:the |its |their )?(?:reasonable )?control|means|shall mean|include`)
 	// Obligations.
 	reInsurance    = re(`\b(?:shall|will|must|agrees? to|undertakes? to)\s+(?:[\w,]+\s+){0,6}?(?:maintain|carry|procure|obtain|purchase|keep in (?:full )?force|secure)\b[^.]{0,150}\binsurance\b|\binsurance\b[^.]{0,80}\b(?:shall|must|will) be (?:maintained|carried|obtained|procured)|additional(?:ly)? (?:named )?insured`)
-	reConfidential = re(`(?:shall|will|agrees? to|undertakes? to|must|hereby agrees? to)\s+(?:[a-z,]+\s+){0,6}(?:not\s+(?:disclose|divulge|reveal|use|make)|keep\b[^.]{0,80}\b(?:confidential|secret|in confidence)|hold\b[^.]{0,80}\b(?:in (?:strict |strictest )?confidence|confidential|in trust)|maintain\b[^.]{0,80}\b(?:confidential|in confidence|secrecy)|treat\b[^.]{0,80}\bconfidential|protect\b[^.]{0,80}\bconfidential)`)
+	reConfidential = re(`(?:shall|will|agrees? to|undertakes? to|must|hereby agrees? to)\s+(?:[a-z,]+\s+){0,6}(?:not\s+(?:disclose|divulge|reveal|use|make)|(?:maintain|protect|preserve)\b[^.]{0,40}\bconfidential(?:ity\b|\s+(?:nature|character|status))|(?:keep|hold|maintain|treat|protect|retain)\b[^.]{0,100}\b(?:(?:strictly |completely |permanently )?confidential|secret|in (?:strict |strictest )?confidence|in trust|secrecy)(?:$|[,.;:)]|\s+(?:and|or|by|from|at|until|for|in|to|except|unless|as|with|using|during|so|pursuant|under|on|but|nor|whether|but|if)\b))`)
+	// reNotObliged marks an exception to an obligation.
+	reNotObliged = re(`neither[^.]{0,60}\b(?:obligated|required)\b|not be (?:obligated|required)|no obligation|(?:shall|does|will) not apply`)
+	// reCareStandard: the care owed to confidential information ("the same
+	// degree of care as it uses for its own").
+	reCareStandard = re(`(?:same|reasonable|no less than)[^.]{0,30}\b(?:degree|level|standard) of care`)
+	// reProtectSecret: protecting the information itself ("protect the
+	// Confidential Information", "protect the secrecy of").
+	reProtectSecret = re(`\b(?:protect|safeguard|secure)\s+(?:the\s+|all\s+|such\s+|any\s+)?(?:[\w’'-]+\s+){0,3}(?:confidential information|proprietary information|secrecy|confidentiality)`)
 	// Assignment: the agreement, or rights or obligations under it, as the
 	// object of "assign" ("may not assign this Agreement", "this Agreement
 	// ... shall not be assigned", "any assignment of the rights").
@@ -71,7 +88,7 @@ var (
 	reAssignPassive    = re(`\b(?:agreement|contract|rights|obligations|licen[cs]e)\b[^.;]{0,80}\b(?:be|is|are)\s+(?:\w+\s+){0,3}(?:assigned|assignable)|(?:attempted|purported) assignment`)
 	reAssignLimit      = re(`consent|may not|shall not|will not|cannot|can not|neither party|no party|null and void|\bvoid\b|voidable|not be assigned|without (?:the )?(?:prior )?(?:written )?(?:approval|consent)|prohibited|not (?:be )?(?:permitted|entitled)`)
 	reAssignNot        = re(`benefit of (?:its )?creditors|hereby (?:irrevocably )?assigns?\b|assigns? to [^.]{0,60}(?:all )?right, title|right, title and interest|successors and (?:permitted )?assigns`)
-	reAudit            = re(`\b(?:audit|inspect|inspection|examine|examination)\b|\baccess to\b[^.]{0,80}\b(?:books|records|facilities|premises)\b`)
+	reAudit            = re(`\b(?:audit|inspect|inspection|examine|examination)\b|\b(?:give|provide|grant|permit|allow|afford)s?\b[^.]{0,120}\baccess to\b[^.]{0,80}\b(?:books|records|facilities|premises)\b`)
 	reAuditObject      = re(`records|books|accounts|facilities|premises|procedures|systems|documents`)
 	reAuditRight       = re(`right|\bmay\b|permit|allow|access|available|shall provide|shall make|will make|cooperate`)
 	reIndemnify        = re(`\b(?:shall|will|agrees? to|hereby agrees? to|undertakes? to|must)\s+(?:(?:[a-z]+,?\s+){0,4})?(?:indemnify|defend,? indemnify|hold harmless)`)
@@ -87,8 +104,56 @@ var (
 	reNotices          = re(`^[^.]{0,60}?\b(?:all|any|each)\s+(?:such\s+)?(?:notices?|communications?)\b[^.]{0,250}\b(?:shall|must|will)\s+be\s+(?:in writing|given|sent|delivered|deemed|made|addressed|effective|served)|^[^.]{0,30}?\bnotices?\b[^.]{0,40}\b(?:shall|must) be (?:in writing|given|sent|delivered|addressed)`)
 	reCure             = re(`\b(?:to cure|cure (?:such|the|any|its|said)|cured|remedied|unremedied|uncured|remedy (?:such|the|any|its|said))\b`)
 	reWarrantyStart    = re(`(?:from|after|following|of)\s+(?:the\s+)?(?:date\s+of\s+)?(?:the\s+)?(?:delivery|shipment|installation|acceptance|purchase|sale|completion|date)|warranty period`)
-	reDefinition       = re(`^["“][^"”]{1,60}["”]\s+(?:means|shall mean|has the meaning|includes)`)
+	reDefinition       = re(`^["“][^"”]{1,80}["”](?:\s+(?:or|and)\s+["“][^"”]{1,80}["”])?\s*(?:,\s*)?(?:means|shall mean|has the meaning|shall have the meaning|includes|shall include|refers to|is defined)`)
 )
+
+// titleCaseCaps writes a sentence set in capitals in title case ("THE LAWS
+// OF THE STATE OF DELAWARE" reads "The Laws of the State of Delaware"),
+// keeping its length, so that place names can be told from the words
+// around them; other sentences are returned as they are.
+func titleCaseCaps(s string) string {
+	upper, letters := 0, 0
+	for _, r := range s {
+		if unicode.IsLetter(r) {
+			letters++
+			if unicode.IsUpper(r) {
+				upper++
+			}
+		}
+	}
+	if letters == 0 || float64(upper) < 0.8*float64(letters) {
+		return s
+	}
+	words := strings.Split(s, " ")
+	for i, w := range words {
+		lw := strings.ToLower(w)
+		if minorWords[strings.Trim(lw, ",.;:()")] || i == 0 {
+			if i > 0 {
+				words[i] = lw
+			}
+			continue
+		}
+		if len(w) > 0 {
+			words[i] = w[:1] + lw[1:]
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// placeStop words end a place name ("Delaware Applicable To Agreements").
+var placeStop = map[string]bool{"Applicable": true, "Without": true, "Excluding": true, "Including": true, "As": true, "Which": true, "That": true, "Except": true, "Regardless": true, "Notwithstanding": true, "Governing": true, "In": true, "For": true, "With": true, "Other": true, "Its": true}
+
+// cutPlace ends a captured place name at the first word that is no part of
+// one.
+func cutPlace(p string) string {
+	words := strings.Fields(p)
+	for i, w := range words {
+		if placeStop[w] {
+			return strings.Join(words[:i], " ")
+		}
+	}
+	return p
+}
 
 // placeholderPlace are words a template leaves where a place belongs.
 var placeholderPlace = map[string]bool{"State": true, "Country": true, "Province": true, "Jurisdiction": true, "Commonwealth": true, "The": true}
@@ -99,8 +164,9 @@ var sentenceRules = []sentenceRule{
 			return "", "", false
 		}
 		var m []string
-		for _, c := range reGovLaw.FindAllStringSubmatch(s, -1) {
-			if !hasAny(strings.ToLower(c[2]), "agreement", "section", "article", "this", "such", "any", "party", "parties") {
+		for _, c := range reGovLaw.FindAllStringSubmatch(titleCaseCaps(s), -1) {
+			c[2] = cutPlace(c[2])
+			if c[2] != "" && !hasAny(strings.ToLower(c[2]), "agreement", "section", "article", "this", "such", "any", "party", "parties") {
 				m = c
 				break
 			}
@@ -146,7 +212,7 @@ var sentenceRules = []sentenceRule{
 				return d.String(), "this Agreement is effective as of " + d.String() + ".", true
 			}
 		}
-		if reEffectiveDefined.MatchString(s) && len(s) <= 400 && !reListOpen.MatchString(s) && !strings.Contains(ls, "between") {
+		if reEffectiveDefined.MatchString(s) && len(s) <= 400 && !reListOpen.MatchString(s) {
 			return "", quote(s), true
 		}
 		return "", "", false
@@ -218,6 +284,11 @@ var sentenceRules = []sentenceRule{
 			after := strings.ToLower(s[d.Pos+len(d.Text) : min(len(s), d.Pos+len(d.Text)+40)])
 			if hasAny(before, "notice", "within", "prior", "after the", "following the", "up to") || hasAny(after, "notice", "prior to", "before", "after the expiration", "after the termination", "following the", "thereafter") {
 				continue
+			}
+			if reTermConditional.MatchString(s) || !reTermFromStart.MatchString(after) {
+				// "until the earlier of (i) ... (ii) three (3) years after
+				// disclosure": no single initial term to state
+				return d.Normal(), quote(s), true
 			}
 			return d.Normal(), withQuote("the initial term of this Agreement is "+durationText(d)+".", s), true
 		}
@@ -313,8 +384,9 @@ var sentenceRules = []sentenceRule{
 		return reInsurance.MatchString(s) && !reDefinition.MatchString(s)
 	})},
 	{FactConfidentiality, false, []string{"confiden"}, func(s, ls string, durs []Duration) (string, string, bool) {
-		if !strings.Contains(ls, "confiden") || !reConfidential.MatchString(s) || reDefinition.MatchString(s) {
-			return "", "", false
+		if !(reConfidential.MatchString(s) || reCareStandard.MatchString(s) || reProtectSecret.MatchString(s)) ||
+			reNotObliged.MatchString(s) {
+			return "", "", false // "neither Party shall be obligated to preserve the confidentiality of ..." is an exception
 		}
 		v := ""
 		for _, d := range durs {

@@ -719,7 +719,8 @@ func isPrefix(a, b []int) bool {
 }
 
 // paragraphs splits text at blank lines; blocks longer than 1500 bytes are
-// cut further at sentence ends into pieces of about 800 bytes.
+// cut further at sentence ends (as Sentences finds them: never after "U.S.")
+// into pieces of about 800 bytes.
 func paragraphs(text string) [][2]int {
 	var out [][2]int
 	start := 0
@@ -731,11 +732,13 @@ func paragraphs(text string) [][2]int {
 			s, e := start+lead, start+len(strings.TrimRight(seg, " \t\r\n"))
 			for e-s > 1500 {
 				cut := s + 800
-				if j := strings.Index(text[cut:e], ". "); j >= 0 && cut+j+2 < e {
-					cut += j + 2
-				} else {
+				for cut < e-1 && !sentenceEndAt(text[:e], cut) {
+					cut++
+				}
+				if cut >= e-1 {
 					break
 				}
+				cut += 2 // after the period and its space
 				out = append(out, [2]int{s, cut})
 				s = cut
 			}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 var (
@@ -134,7 +135,7 @@ func FindDates(s string) []Date {
 }
 
 // abbreviations that end with a period without ending a sentence.
-var abbrevs = map[string]bool{"inc": true, "corp": true, "ltd": true, "co": true, "no": true, "nos": true, "sec": true, "e.g": true, "i.e": true, "u.s": true, "s.p.a": true, "mr": true, "ms": true, "dr": true, "st": true, "l.l.c": true, "n.v": true, "b.v": true, "s.a": true, "jr": true, "vs": true, "etc": true}
+var abbrevs = map[string]bool{"inc": true, "corp": true, "ltd": true, "co": true, "no": true, "nos": true, "sec": true, "e.g": true, "i.e": true, "u.s": true, "s.p.a": true, "mr": true, "ms": true, "dr": true, "st": true, "l.l.c": true, "n.v": true, "b.v": true, "s.a": true, "u.s.a": true, "jr": true, "vs": true, "etc": true}
 
 // Sentences splits clause text into sentences at a period, question or
 // exclamation mark followed by a space and anything but a lower-case word
@@ -145,19 +146,8 @@ func Sentences(text string) []string {
 	var out []string
 	start := 0
 	for i := 0; i < len(text); i++ {
-		if (text[i] != '.' && text[i] != '!' && text[i] != '?') || i+2 >= len(text) || text[i+1] != ' ' {
+		if !sentenceEndAt(text, i) {
 			continue
-		}
-		next := rune(text[i+2])
-		if unicode.IsLower(next) || next == ',' || next == ';' || next == ')' {
-			continue
-		}
-		if text[i] == '.' {
-			j := strings.LastIndexByte(text[:i], ' ')
-			word := strings.ToLower(strings.Trim(text[j+1:i], "(\"“"))
-			if abbrevs[word] || len(word) <= 1 || (len(word) <= 3 && strings.Count(word, ".") > 0) || (isNumberToken(word) && !strings.Contains(word, ".")) {
-				continue
-			}
 		}
 		if s := strings.TrimSpace(text[start : i+1]); s != "" {
 			out = append(out, s)
@@ -168,6 +158,30 @@ func Sentences(text string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// sentenceEndAt reports whether text[i] ends a sentence (see Sentences);
+// the space after it may be any white space.
+func sentenceEndAt(text string, i int) bool {
+	if (text[i] != '.' && text[i] != '!' && text[i] != '?') || i+2 >= len(text) || !unicode.IsSpace(rune(text[i+1])) {
+		return false
+	}
+	rest := strings.TrimLeft(text[i+1:], " \t\r\n")
+	if rest == "" {
+		return false
+	}
+	next, _ := utf8.DecodeRuneInString(rest)
+	if unicode.IsLower(next) || next == ',' || next == ';' || next == ')' {
+		return false
+	}
+	if text[i] == '.' {
+		j := strings.LastIndexAny(text[:i], " \t\r\n")
+		word := strings.ToLower(strings.Trim(text[j+1:i], "(\"“"))
+		if abbrevs[word] || len(word) <= 1 || (len(word) <= 3 && strings.Count(word, ".") > 0) || (isNumberToken(word) && !strings.Contains(word, ".")) {
+			return false
+		}
+	}
+	return true
 }
 
 func isNumberToken(w string) bool {
