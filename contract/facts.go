@@ -128,8 +128,11 @@ func ExtractFacts(c *Contract) []Fact {
 					continue // "\"Compete\" shall mean ... hiring employees" defines, it does not bind
 				}
 				if v, st, ok := r.match(u, lu, durs); ok {
-					if cl.Kind == KindPreamble && v == "" {
-						continue // the preamble answers with a value (a date), never a quote of its long opening sentence
+					if v == "" && (cl.Kind == KindPreamble || strings.HasSuffix(u, ":")) {
+						// the preamble answers with a value (a date), never a quote
+						// of its long opening sentence; a sentence ending in a colon
+						// opens a list that is not part of it
+						continue
 					}
 					seen[r.typ] = true
 					add(r.typ, cl, v, u, st)
@@ -186,7 +189,7 @@ var (
 	// reListOpen is a colon that opens an enumeration.
 	reListOpen = regexp.MustCompile(`:\s*\(?(?:a|i|1|A|I)\)`)
 	// reDangling opens a sentence that leans on the one before it.
-	reDangling = regexp.MustCompile(`^(?:Such|These|Those|It|They|Thereafter|The foregoing|In such (?:event|case)|In that (?:event|case)|This (?:right|obligation|provision|period|restriction|limitation|section|Section|paragraph|clause))\b`)
+	reDangling = regexp.MustCompile(`^(?:[^.]{0,120}?\b(?:this|such) (?:amount|sum)\b|Such|These|Those|It|They|Thereafter|The foregoing|In such (?:event|case)|In that (?:event|case)|This (?:right|obligation|provision|period|restriction|limitation|section|Section|paragraph|clause))\b`)
 	// reDebris marks table and table-of-contents text: dot leaders, pipes,
 	// runs of bare numbers.
 	reDebris = regexp.MustCompile(`\.{4,}|\||(?:\b\d+(?:\.\d+)*\s+){4,}`)
@@ -199,6 +202,22 @@ var (
 // Table and table-of-contents debris is left out.
 func units(cl *Clause) []string {
 	sents := Sentences(clauseBody(cl))
+	// a clause that ends in a colon continues in its lettered
+	// paragraphs ("... at the end of any calendar month by: (a) giving
+	// ... and (b) paying ..."): the last sentence takes them in
+	if n := len(sents); n > 0 && strings.HasSuffix(sents[n-1], ":") && len(cl.Children) > 0 {
+		var items []string
+		for _, ch := range cl.Children {
+			if ch.Kind != KindParagraph {
+				items = nil
+				break
+			}
+			items = append(items, ch.Text)
+		}
+		if whole := sents[n-1] + " " + strings.Join(items, " "); items != nil && len(whole) <= maxQuote {
+			sents[n-1] = whole
+		}
+	}
 	var out []string
 	for i, s := range sents {
 		s = cleanUnit(s, cl.Title)
@@ -229,11 +248,28 @@ func units(cl *Clause) []string {
 	}
 	var kept []string
 	for _, u := range out {
+		u = dropHeadingTail(u)
 		if !reDebris.MatchString(u) && !isHeadingText(u) {
 			kept = append(kept, u)
 		}
 	}
 	return kept
+}
+
+// dropHeadingTail removes the next clause's heading when it ran onto the
+// end of a sentence ("... of this Section 11. No Liability Regarding
+// Confidential Information"): a sentence end after a number is no split
+// for Sentences, which cannot tell it from "Section 5. Term" in a heading.
+func dropHeadingTail(u string) string {
+	i := strings.LastIndex(u, ". ")
+	if i < 0 {
+		return u
+	}
+	tail := strings.TrimRight(u[i+2:], ".")
+	if words := strings.Fields(tail); len(words) > 0 && len(words) <= 8 && capitalShare(words) >= 0.8 && !reVerb.MatchString(tail) {
+		return u[:i+1]
+	}
+	return u
 }
 
 // reVerb finds a finite verb of legal prose.

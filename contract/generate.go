@@ -400,8 +400,8 @@ func summarize(cl *Clause) (string, bool) {
 	}
 	var sb strings.Builder
 	for _, u := range units(cl) {
-		if sb.Len() > 0 && sb.Len()+len(u) > 350 {
-			break
+		if sb.Len() > 0 && sb.Len()+len(u) > 350 || strings.HasSuffix(u, ":") {
+			break // a colon opens a list that is not part of the summary
 		}
 		if sb.Len() > 0 {
 			sb.WriteString(" ")

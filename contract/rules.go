@@ -32,7 +32,7 @@ func re(p string) *regexp.Regexp { return regexp.MustCompile(`(?i)` + p) }
 var (
 	reThisAgreement = re(`\b(?:this|the)\s+(?:[a-z\-]+\s+){0,4}(?:agreement|contract|letter|lease|deed|memorandum|amendment)\b|\bhereunder\b|\bherein\b|\bhereof\b`)
 	// Governing law: "governed by ... the laws of the State of New York".
-	reGovLaw = regexp.MustCompile(`(?i:govern(?:ed|s|ing)?|constru(?:ed|ction)|interpret(?:ed|ation))[^.;]{0,200}?\b(?i:laws?)\b,?\s+(?:(?i:of|in)\s+)?(?i:the\s+)?(?:(State|state|Commonwealth|Province|province|Republic|Kingdom|Federal Republic|People's Republic|People’s Republic|Grand Duchy|Canton)\s+of\s+)?((?:the\s+)?[A-Z][A-Za-z'’\-]*(?:\s+(?:(?:of|and|the)\s+)?[A-Z][A-Za-z'’\-]*){0,4})`)
+	reGovLaw = regexp.MustCompile(`(?i:govern(?:ed|s|ing)?|constru(?:ed|ction)|interpret(?:ed|ation))[^.;]{0,200}?\b(?i:laws?)\b,?\s+(?:(?i:of|in)\s+)?(?i:the\s+)?(?:(State|state|Commonwealth|Province|province|Republic|Kingdom|Federal Republic|People's Republic|People’s Republic|Grand Duchy|Canton)\s+of\s+)?((?:the\s+)?\p{Lu}[\p{L}'’\-]*(?:\s+(?:(?:of|and|the)\s+)?\p{Lu}[\p{L}'’\-]*){0,4})`)
 	reVenue  = regexp.MustCompile(`(?i:courts?|arbitration|tribunal|venue|forum)[^.]{0,120}?\b(?:in|of|at)\s+(?:the\s+)?(?:(?:State|City|County|Commonwealth|Borough|Province)\s+of\s+)?([A-Z][A-Za-z]+(?:,?\s+[A-Z][A-Za-z]+){0,3})`)
 	reForum  = re(`exclusive jurisdiction|non-exclusive jurisdiction|submits? (?:itself |themselves )?to the (?:exclusive |non-exclusive )?jurisdiction|irrevocably submit|(?:shall|will|must) be (?:brought|filed|commenced|heard|resolved|settled|litigated|determined)[^.]{0,80}\b(?:courts?|arbitration)|venue|(?:arbitration|proceedings?) (?:shall|will) (?:be held|take place|be conducted|be seated)|seat of (?:the )?arbitration|place of arbitration`)
 	// Effective date.
@@ -264,7 +264,7 @@ var sentenceRules = []sentenceRule{
 	}},
 	{FactTerm, false, []string{"term", "continue", "remain", "expire", "commence", "effect"}, func(s, ls string, durs []Duration) (string, string, bool) {
 		loc := reTermTrigger.FindStringIndex(s)
-		if loc == nil || hasAny(strings.ToLower(s[max(0, loc[0]-20):loc[0]]), "during", "throughout", "within", "after", "expiration of", "termination of", "end of", "beyond") {
+		if loc == nil || strings.Contains(ls, "surviv") || hasAny(strings.ToLower(s[max(0, loc[0]-20):loc[0]]), "during", "throughout", "within", "after", "expiration of", "termination of", "end of", "beyond") {
 			return "", "", false
 		}
 		limit := len(s)
@@ -384,7 +384,7 @@ var sentenceRules = []sentenceRule{
 		return reInsurance.MatchString(s) && !reDefinition.MatchString(s)
 	})},
 	{FactConfidentiality, false, []string{"confiden"}, func(s, ls string, durs []Duration) (string, string, bool) {
-		if !(reConfidential.MatchString(s) || reCareStandard.MatchString(s) || reProtectSecret.MatchString(s)) ||
+		if !(committed(reConfidential, s) || reCareStandard.MatchString(s) || reProtectSecret.MatchString(s)) ||
 			reNotObliged.MatchString(s) {
 			return "", "", false // "neither Party shall be obligated to preserve the confidentiality of ..." is an exception
 		}
@@ -428,6 +428,18 @@ var sentenceRules = []sentenceRule{
 	{FactNotices, false, []string{"notice", "communication"}, extractive(func(s, ls string) bool {
 		return reNotices.MatchString(s)
 	})},
+}
+
+// committed reports whether re matches s as a party's commitment, not as
+// an infinitive ("requiring the recipients ... to agree to keep such
+// information confidential" states a reason, not a duty).
+func committed(re *regexp.Regexp, s string) bool {
+	for _, m := range re.FindAllStringIndex(s, -1) {
+		if !strings.HasSuffix(strings.ToLower(s[:m[0]]), "to ") {
+			return true
+		}
+	}
+	return false
 }
 
 // durationBefore returns the first duration that the word follows closely

@@ -17,7 +17,7 @@ var (
 	months     = []string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"}
 	monthRe    = `(January|February|March|April|May|June|July|August|September|October|November|December|Jan\.?|Feb\.?|Mar\.?|Apr\.?|Jun\.?|Jul\.?|Aug\.?|Sept?\.?|Oct\.?|Nov\.?|Dec\.?)`
 	reDateMDY  = regexp.MustCompile(`(?i)\b` + monthRe + `\s+(\d{1,2})\s*(?:st|nd|rd|th)?,?\s+(\d{4})\b`)
-	reDateDMY  = regexp.MustCompile(`(?i)\b(\d{1,2})\s*(?:st|nd|rd|th|t h|s t|n d|r d)?\s+(?:day\s+of\s+)?` + monthRe + `,?\s+(\d{4})\b`)
+	reDateDMY  = regexp.MustCompile(`(?i)\b(\d{1,2})\s*(?:st|nd|rd|th|t h|s t|n d|r d)?\s+(?:day\s+of\s+|of\s+)?` + monthRe + `,?\s+(\d{4})\b`)
 	reDateNum  = regexp.MustCompile(`\b(\d{1,2})([/.\-])(\d{1,2})[/.\-](\d{4}|\d{2})\b`)
 )
 
