@@ -185,7 +185,10 @@ var (
 	reProviso = regexp.MustCompile(`(?i)^\s*(?:provided|except|excepting|unless|subject to|but|save that|however)\b`)
 	// reAddressBlock starts the address list that a notice clause runs
 	// into without a sentence end: "...as follows: If to Kaplan: ...".
-	reAddressBlock = regexp.MustCompile(`:\s+If to\b|\bIf to [A-Z][^:]{0,60}:`)
+	reAddressBlock = regexp.MustCompile(`(?:as follows|below):\s+|:\s+If to\b|\bIf to [A-Z][^:]{0,60}:`)
+	// reTrailingMark is the first list marker of an enumeration cut off
+	// at a clause end ("...: a."); the colon before it remains.
+	reTrailingMark = regexp.MustCompile(`:\s*\(?[a-zA-Z0-9]{1,3}[.)]$`)
 	// reListOpen is a colon that opens an enumeration.
 	reListOpen = regexp.MustCompile(`:\s*\(?(?:a|i|1|A|I)\)`)
 	// reDangling opens a sentence that leans on the one before it.
@@ -248,7 +251,7 @@ func units(cl *Clause) []string {
 	}
 	var kept []string
 	for _, u := range out {
-		u = dropHeadingTail(u)
+		u = reTrailingMark.ReplaceAllString(dropHeadingTail(u), ":")
 		if !reDebris.MatchString(u) && !isHeadingText(u) {
 			kept = append(kept, u)
 		}
@@ -311,7 +314,7 @@ func cleanUnit(s, title string) string {
 			s = rest
 		}
 	}
-	if loc := reAddressBlock.FindStringIndex(s); loc != nil && loc[0] > 0 {
+	if loc := reAddressBlock.FindStringIndex(s); loc != nil && loc[0] > 0 && strings.Contains(strings.ToLower(s), "notice") {
 		s = strings.TrimRight(s[:loc[0]], ":,; ") + "."
 	}
 	return s

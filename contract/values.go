@@ -175,7 +175,7 @@ func sentenceEndAt(text string, i int) bool {
 		return false
 	}
 	if text[i] == '.' {
-		j := strings.LastIndexAny(text[:i], " \t\r\n")
+		j := strings.LastIndexAny(text[:i], " \t\r\n/") // "Liu/Dr." ends on "Dr."
 		word := strings.ToLower(strings.Trim(text[j+1:i], "(\"“"))
 		if abbrevs[word] || len(word) <= 1 || (len(word) <= 3 && strings.Count(word, ".") > 0) || (isNumberToken(word) && !strings.Contains(word, ".")) {
 			return false
