@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -12,20 +13,28 @@ import (
 func (e *env) parseCommand() *ucli.Command {
 	return withConfig(&ucli.Command{
 		Name:      "parse",
-		Usage:     "print the clause tree detected in a contract file or folder as JSON",
+		Usage:     "print the clause tree detected in a contract file or folder (JSON, or an indented outline)",
 		ArgsUsage: "PATH",
+		Flags: []ucli.Flag{
+			strFlag("format", "json (the tree with clause texts) or outline (one line per clause: id, title, kind, byte span, page)", "json"),
+		},
 		Action: func(c *ucli.Context) error {
 			if c.Args().Len() != 1 {
 				return fmt.Errorf("parse takes one PATH (a contract file or a folder of them)")
 			}
-			cs, err := contract.ParsePath(c.Args().First())
+			format := c.String("format")
+			if format != "json" && format != "outline" {
+				return fmt.Errorf("--format %q: want json or outline", format)
+			}
+			cs, err := e.parseContracts(c.Args().First())
 			if err != nil {
 				return err
 			}
-			for _, ct := range cs {
-				for _, w := range ct.Warnings {
-					fmt.Fprintf(e.stderr, "tune: %s: %s\n", ct.Source, w)
+			if format == "outline" {
+				for _, ct := range cs {
+					fmt.Fprint(e.stdout, ct.Outline())
 				}
+				return nil
 			}
 			out, err := json.MarshalIndent(cs, "", "  ")
 			if err != nil {
@@ -37,60 +46,96 @@ func (e *env) parseCommand() *ucli.Command {
 	})
 }
 
+// parseContracts parses a contract file or folder and reports, one line
+// each on stderr, the files skipped as not text and every parse warning.
+func (e *env) parseContracts(path string) ([]*contract.Contract, error) {
+	cs, skipped, err := contract.ParsePath(path)
+	for _, s := range skipped {
+		fmt.Fprintf(e.stderr, "tune: %s\n", s)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, ct := range cs {
+		for _, w := range ct.Warnings {
+			fmt.Fprintf(e.stderr, "tune: %s: %s\n", ct.Source, w)
+		}
+	}
+	return cs, nil
+}
+
 func (e *env) genDataCommand() *ucli.Command {
 	return withConfig(&ucli.Command{
 		Name:  "gen-data",
 		Usage: "generate cited contract Q&A training data (with train/validation/test splits)",
 		Flags: []ucli.Flag{
 			strFlag("contract_path", "contract file or folder: plain text, Reducto parsed-PDF JSON or structured JSON", ""),
-			strFlag("output_path", "dataset file X.jsonl; X_train/X_val/X_test.jsonl and train/validation/test.jsonl go beside it", "data/training/legal_qa.jsonl"),
+			strFlag("output_path", "data set file X.jsonl; X_train/X_val/X_test.jsonl, X_summary.json and train/validation/test.jsonl go beside it", "data/training/legal_qa.jsonl"),
 			boolFlag("augment", "add question paraphrases and context-window variants"),
-			intFlag("num_augmentations", "variants per fact with --augment", 2),
+			intFlag("num_augmentations", fmt.Sprintf("variants per question with --augment (0 to %d)", contract.MaxAugmentations), 2),
 			intFlag("seed", "seed for variants and the split", 42),
 			listStrFlag("split", "train,validation,test ratios", "0.8,0.1,0.1"),
-			floatFlag("unanswerable_ratio", "unanswerable questions per answerable fact", 0.1),
+			floatFlag("unanswerable_ratio", fmt.Sprintf("unanswerable questions per answerable fact (0 to %g)", contract.MaxUnanswerableRatio), 0.1),
 		},
 		Action: func(c *ucli.Context) error {
-			path := c.String("contract_path")
+			opts, err := genOptions(c, e.stderr)
+			if err != nil {
+				return err
+			}
+			path, out := c.String("contract_path"), c.String("output_path")
 			if path == "" {
 				return fmt.Errorf("--contract_path is required")
 			}
-			if err := checkOutput(flagPath{"output_path", c.String("output_path")}, flagPath{"contract_path", path}); err != nil {
+			if err := checkOutput(flagPath{"output_path", out}, flagPath{"contract_path", path}); err != nil {
 				return err
 			}
-			split, err := contract.ParseSplit(c.String("split"))
-			if err != nil {
-				return fmt.Errorf("--split: %w", err)
+			if _, err := contract.SetPaths(out); err != nil {
+				return fmt.Errorf("--output_path %w", err)
 			}
-			if c.Int("num_augmentations") < 0 {
-				return fmt.Errorf("--num_augmentations must not be negative")
-			}
-			cs, err := contract.ParsePath(path)
+			cs, err := e.parseContracts(path)
 			if err != nil {
 				return err
 			}
-			for _, ct := range cs {
-				for _, w := range ct.Warnings {
-					fmt.Fprintf(e.stderr, "tune: %s: %s\n", ct.Source, w)
-				}
-			}
-			opts := contract.GenOptions{
-				Augment: c.Bool("augment"), NumAugmentations: c.Int("num_augmentations"), Seed: int64(c.Int("seed")),
-				Split: split, UnanswerableRatio: c.Float64("unanswerable_ratio"),
-			}
-			all, stats := contract.Generate(cs, opts)
-			if len(all) == 0 {
+			ds := contract.Generate(cs, opts)
+			if len(ds.All) == 0 {
 				return fmt.Errorf("no question could be generated from %s", path)
 			}
-			tr, va, te := contract.SplitRecords(all, split, opts.Seed)
-			stats.CountSplits(tr, va, te)
-			if err := contract.WriteDataset(c.String("output_path"), all, tr, va, te); err != nil {
+			if err := contract.WriteDataset(out, ds); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%d contracts, %d records (%d duplicates dropped) written beside %s\n",
-				stats.Contracts, len(all), stats.Duplicates, c.String("output_path"))
-			fmt.Fprint(e.stdout, contract.FormatStats(stats))
+			paths, _ := contract.SetPaths(out)
+			fmt.Fprintf(e.stdout, "%d contracts, %d records (%d duplicates dropped) written beside %s; summary in %s\n",
+				ds.Stats.Contracts, len(ds.All), ds.Stats.Duplicates, out, paths["summary"])
+			fmt.Fprint(e.stdout, contract.FormatStats(ds))
 			return nil
 		},
 	})
+}
+
+// genOptions reads and checks the gen-data flags; each error names its
+// flag. A --num_augmentations above the number of distinct variants is
+// lowered to it, with a note on stderr: more would only repeat records.
+func genOptions(c *ucli.Context, stderr io.Writer) (contract.GenOptions, error) {
+	split, err := contract.ParseSplit(c.String("split"))
+	if err != nil {
+		return contract.GenOptions{}, fmt.Errorf("--split %w", err)
+	}
+	n := c.Int("num_augmentations")
+	if n < 0 {
+		return contract.GenOptions{}, fmt.Errorf("--num_augmentations %d: want 0 to %d", n, contract.MaxAugmentations)
+	}
+	if n > contract.MaxAugmentations {
+		fmt.Fprintf(stderr, "tune: --num_augmentations %d: a question has only %d distinct variants besides its base record (%d paraphrases in 3 context windows); using %d\n",
+			n, contract.MaxAugmentations, (contract.MaxAugmentations+1)/3, contract.MaxAugmentations)
+		n = contract.MaxAugmentations
+	}
+	ratio := c.Float64("unanswerable_ratio")
+	if !(ratio >= 0 && ratio <= contract.MaxUnanswerableRatio) {
+		return contract.GenOptions{}, fmt.Errorf("--unanswerable_ratio %g: want a number from 0 to %g", ratio, contract.MaxUnanswerableRatio)
+	}
+	opts := contract.GenOptions{Augment: c.Bool("augment"), NumAugmentations: n, Seed: int64(c.Int("seed")), Split: split, UnanswerableRatio: ratio}
+	if err := opts.Check(); err != nil {
+		return contract.GenOptions{}, fmt.Errorf("--%w", err)
+	}
+	return opts, nil
 }

@@ -76,11 +76,10 @@ func (e *env) runDemo(c *ucli.Context, o demoOptions) error {
 	ct := contract.ParseText("built-in sample agreement", demoContract)
 	say("1. parsed the built-in services agreement: %d clauses", len(ct.Flatten()))
 	opts := contract.GenOptions{Augment: true, NumAugmentations: 1, Seed: int64(o.seed), Split: [3]float64{0.8, 0.1, 0.1}, UnanswerableRatio: 0.1}
-	all, stats := contract.Generate([]*contract.Contract{ct}, opts)
-	tr, va, te := contract.SplitRecords(all, opts.Split, opts.Seed)
-	stats.CountSplits(tr, va, te)
+	ds := contract.Generate([]*contract.Contract{ct}, opts)
+	all, tr, va, te := ds.All, ds.Train, ds.Validation, ds.Test
 	dataPath := filepath.Join(o.outputDir, "data", "legal_qa.jsonl")
-	if err := contract.WriteDataset(dataPath, all, tr, va, te); err != nil {
+	if err := contract.WriteDataset(dataPath, ds); err != nil {
 		return err
 	}
 	say("2. generated %d Q&A records (train %d, validation %d, test %d) in %s", len(all), len(tr), len(va), len(te), filepath.Dir(dataPath))

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Input formats reported in Contract.Format.
@@ -86,22 +87,25 @@ func (c *Contract) Clause(id string) *Clause {
 }
 
 // ParsePath parses a single contract file, or every regular file (sorted by
-// name, hidden files skipped) directly inside a folder.
-func ParsePath(path string) ([]*Contract, error) {
+// name, hidden files skipped) directly inside a folder. In a folder, a file
+// that is not text (see ErrNotText) is skipped and named in the returned
+// notes; a single such file is an error, as is a folder with no contract
+// left.
+func ParsePath(path string) (contracts []*Contract, skipped []string, err error) {
 	info, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("contract: %w", err)
+		return nil, nil, fmt.Errorf("contract: %w", err)
 	}
 	if !info.IsDir() {
 		c, err := ParseFile(path)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return []*Contract{c}, nil
+		return []*Contract{c}, nil, nil
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
-		return nil, fmt.Errorf("contract: read folder %s: %w", path, err)
+		return nil, nil, fmt.Errorf("contract: read folder %s: %w", path, err)
 	}
 	var names []string
 	for _, e := range entries {
@@ -111,17 +115,59 @@ func ParsePath(path string) ([]*Contract, error) {
 	}
 	sort.Strings(names)
 	if len(names) == 0 {
-		return nil, fmt.Errorf("contract: no contract files in %s", path)
+		return nil, nil, fmt.Errorf("contract: no contract files in %s", path)
 	}
 	out := make([]*Contract, 0, len(names))
 	for _, n := range names {
 		c, err := ParseFile(filepath.Join(path, n))
+		if errors.Is(err, ErrNotText) {
+			skipped = append(skipped, strings.TrimPrefix(err.Error(), "contract: ")+"; skipped")
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, c)
 	}
-	return out, nil
+	if len(out) == 0 {
+		return nil, skipped, fmt.Errorf("contract: no text contract in %s (%d files skipped)", path, len(skipped))
+	}
+	return out, skipped, nil
+}
+
+// ErrNotText marks a file that is not a text contract: it holds NUL bytes
+// (a binary or UTF-16 file) or too much that is not UTF-8.
+var ErrNotText = errors.New("not a text contract")
+
+// maxInvalidShare is the share of bytes that are not UTF-8 above which a
+// file is taken for binary: a Latin-1 contract has a few accented letters,
+// random data about half its bytes.
+const maxInvalidShare = 0.01
+
+// checkText refuses binary input and describes invalid UTF-8 in otherwise
+// textual input: the number of bad bytes and the offset of the first.
+func checkText(path string, data []byte) (warning string, err error) {
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		return "", fmt.Errorf("contract: %s: %w: NUL byte at byte offset %d (a binary or UTF-16 file)", path, ErrNotText, i)
+	}
+	bad, first := 0, -1
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			bad++
+			if first < 0 {
+				first = i
+			}
+		}
+		i += n
+	}
+	if bad == 0 {
+		return "", nil
+	}
+	if float64(bad) > maxInvalidShare*float64(len(data)) {
+		return "", fmt.Errorf("contract: %s: %w: %d of %d bytes are not UTF-8, the first at byte offset %d", path, ErrNotText, bad, len(data), first)
+	}
+	return fmt.Sprintf("invalid UTF-8 at byte offset %d (%d bytes in all); they read as U+FFFD in the generated records", first, bad), nil
 }
 
 // ParseFile parses one contract file. JSON files (by extension or a leading
@@ -132,14 +178,26 @@ func ParseFile(path string) (*Contract, error) {
 	if err != nil {
 		return nil, fmt.Errorf("contract: cannot read %s: %w", path, err)
 	}
+	warning, err := checkText(path, data)
+	if err != nil {
+		return nil, err
+	}
 	trimmed := bytes.TrimSpace(data)
-	if strings.EqualFold(filepath.Ext(path), ".json") || bytes.HasPrefix(trimmed, []byte("{")) {
-		return parseJSON(path, data)
-	}
-	if len(trimmed) == 0 {
+	var c *Contract
+	switch {
+	case strings.EqualFold(filepath.Ext(path), ".json") || bytes.HasPrefix(trimmed, []byte("{")):
+		if c, err = parseJSON(path, data); err != nil {
+			return nil, err
+		}
+	case len(trimmed) == 0:
 		return nil, fmt.Errorf("contract: %s is empty", path)
+	default:
+		c = ParseText(path, string(data))
 	}
-	return ParseText(path, string(data)), nil
+	if warning != "" {
+		c.Warnings = append(c.Warnings, warning)
+	}
+	return c, nil
 }
 
 // jsonError turns a decoding error into one naming the file and line.
@@ -214,7 +272,9 @@ func parseReducto(path string, doc *reductoDoc) *Contract {
 	}
 	c := &Contract{Source: path, Format: FormatReducto}
 	var sb strings.Builder
-	var heads []heading
+	marks := map[int]bool{}
+	type pageStart struct{ start, page int }
+	var pages []pageStart
 	for _, b := range blocks {
 		content := strings.TrimSpace(b.Content)
 		if content == "" {
@@ -223,26 +283,34 @@ func parseReducto(path string, doc *reductoDoc) *Contract {
 		if sb.Len() > 0 {
 			sb.WriteString("\n\n")
 		}
-		start := sb.Len()
-		sb.WriteString(content)
+		pages = append(pages, pageStart{sb.Len(), b.BBox.Page})
 		switch b.Type {
 		case "Title":
 			if c.Title == "" {
 				c.Title = content
 			}
 		case "Section Header":
-			if h, ok := matchHeadingLine(content); ok {
-				h.start = start
-				h.page = b.BBox.Page
-				heads = append(heads, h)
-			}
+			marks[sb.Len()] = true
 		}
+		sb.WriteString(content)
 	}
 	c.Text = sb.String()
-	buildTree(c, heads)
-	if len(heads) == 0 {
-		c.Warnings = append(c.Warnings, "no numbered Section Header blocks; clauses are paragraphs")
+	// Every block starts a line, so a Text or List Item block that opens
+	// with a clause number ("2.1 Transition Services ...") is a heading
+	// candidate like a Section Header; the chain search decides.
+	heads, warnings := detectHeadings(c.Text, marks)
+	c.Warnings = warnings
+	if numbered(heads) < 2 {
+		heads = nil
+		c.Warnings = append(c.Warnings, "no numbered headings in the blocks; clauses are paragraphs")
 	}
+	for i := range heads {
+		k := sort.Search(len(pages), func(k int) bool { return pages[k].start > heads[i].start }) - 1
+		if k >= 0 {
+			heads[i].page = pages[k].page
+		}
+	}
+	buildTree(c, heads)
 	finish(c)
 	return c
 }
@@ -315,19 +383,46 @@ func labelFor(c *Clause) string {
 
 // finish fills parties and title from the text when the input lacked them.
 func finish(c *Contract) {
-	if c.Title == "" {
-		c.Title = detectTitle(c.Text)
+	head := c.Text[:min(len(c.Text), 3000)]
+	if len(c.Clauses) > 0 && c.Clauses[0].Kind == KindPreamble {
+		head = c.Text[c.Clauses[0].Start:c.Clauses[0].End]
 	}
 	if c.Title == "" {
-		c.Title = strings.TrimSuffix(filepath.Base(c.Source), filepath.Ext(c.Source))
+		c.Title = detectTitle(head)
 	}
 	if len(c.Parties) == 0 {
-		pre := c.Text
-		if len(c.Clauses) > 0 && c.Clauses[0].Kind == KindPreamble {
-			pre = c.Text[c.Clauses[0].Start:c.Clauses[0].End]
-		} else if len(pre) > 2000 {
-			pre = pre[:2000]
-		}
-		c.Parties = detectParties(pre)
+		c.Parties = detectParties(introSentence(head))
 	}
+}
+
+// Outline renders the contract as readable text: a header line (source,
+// title, format, parties, warnings), then the clause tree, one clause a
+// line, indented by depth: id, title, kind, byte span in Text and page.
+func (c *Contract) Outline() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s: %q (%s)", c.Source, c.Title, c.Format)
+	if len(c.Parties) > 0 {
+		fmt.Fprintf(&sb, "; parties: %s", strings.Join(c.Parties, "; "))
+	}
+	sb.WriteString("\n")
+	for _, w := range c.Warnings {
+		fmt.Fprintf(&sb, "  warning: %s\n", w)
+	}
+	var walk func(cs []*Clause, depth int)
+	walk = func(cs []*Clause, depth int) {
+		for _, cl := range cs {
+			head := strings.Repeat("  ", depth+1) + cl.ID
+			if cl.Title != "" {
+				head += "  " + cl.Title
+			}
+			fmt.Fprintf(&sb, "%-60s [%s, bytes %d-%d", head, cl.Kind, cl.Start, cl.End)
+			if cl.Page > 0 {
+				fmt.Fprintf(&sb, ", page %d", cl.Page)
+			}
+			sb.WriteString("]\n")
+			walk(cl.Children, depth+1)
+		}
+	}
+	walk(c.Clauses, 0)
+	return sb.String()
 }

@@ -1,6 +1,9 @@
 package contract
 
 import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,8 +132,62 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestParsePathFolder(t *testing.T) {
-	cs, err := ParsePath(fixtures)
-	require.NoError(t, err)
+	cs := mustParse(t, fixtures)
 	require.Len(t, cs, 5)
 	assert.Equal(t, "headings.txt", filepath.Base(cs[0].Source))
+}
+
+func mustParse(t *testing.T, path string) []*Contract {
+	t.Helper()
+	cs, skipped, err := ParsePath(path)
+	require.NoError(t, err)
+	require.Empty(t, skipped)
+	return cs
+}
+
+// TestNonTextInput: binary and UTF-16 files are refused with the file and
+// byte offset, skipped (and named) in a folder; a text contract with a few
+// bytes that are not UTF-8 (Latin-1 accents) is parsed with a warning that
+// gives the offset of the first.
+func TestNonTextInput(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	noise := make([]byte, 4096)
+	for i := range noise {
+		noise[i] = byte(rng.UintN(256))
+	}
+	noise = bytes.ReplaceAll(noise, []byte{0}, []byte{1}) // invalid UTF-8 without NUL bytes
+	latin1 := []byte("SUPPLY AGREEMENT\n\n1. Term. This Agreement lasts two (2) years.\n\n2. Law. This Agreement is governed by the laws of the Canton of Z\xfcrich.\n")
+	files := map[string][]byte{
+		"a_noise.txt":  noise,
+		"b_utf16.txt":  {0xff, 0xfe, 'A', 0, 'B', 0},
+		"c_latin1.txt": latin1,
+	}
+	for n, data := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, n), data, 0o644))
+	}
+	_, err := ParseFile(filepath.Join(dir, "a_noise.txt"))
+	require.ErrorIs(t, err, ErrNotText)
+	assert.Contains(t, err.Error(), "a_noise.txt")
+	assert.Contains(t, err.Error(), "not UTF-8, the first at byte offset")
+	_, err = ParseFile(filepath.Join(dir, "b_utf16.txt"))
+	require.ErrorIs(t, err, ErrNotText)
+	assert.Contains(t, err.Error(), "NUL byte at byte offset 3")
+
+	c, err := ParseFile(filepath.Join(dir, "c_latin1.txt"))
+	require.NoError(t, err)
+	require.Len(t, c.Warnings, 1)
+	assert.Contains(t, c.Warnings[0], fmt.Sprintf("invalid UTF-8 at byte offset %d (1 bytes", bytes.IndexByte(latin1, 0xfc)))
+
+	cs, skipped, err := ParsePath(dir)
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	assert.Equal(t, "c_latin1.txt", filepath.Base(cs[0].Source))
+	require.Len(t, skipped, 2)
+	assert.Contains(t, skipped[0], "a_noise.txt")
+	assert.Contains(t, skipped[1], "b_utf16.txt")
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "c_latin1.txt")))
+	_, _, err = ParsePath(dir)
+	require.ErrorContains(t, err, "no text contract")
 }

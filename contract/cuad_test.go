@@ -12,8 +12,7 @@ const cuadDir = "../testdata/cuad"
 
 func loadCUAD(t *testing.T) ([]*Contract, map[string]*Contract) {
 	t.Helper()
-	cs, err := ParsePath(filepath.Join(cuadDir, "contracts"))
-	require.NoError(t, err)
+	cs := mustParse(t, filepath.Join(cuadDir, "contracts"))
 	byID := map[string]*Contract{}
 	for _, c := range cs {
 		byID[CUADContractID(c.Source)] = c
@@ -26,45 +25,47 @@ func TestCUADQuality(t *testing.T) {
 	cs, byID := loadCUAD(t)
 	gold, err := LoadCUADQA(filepath.Join(cuadDir, "cuad_qa.jsonl"))
 	require.NoError(t, err)
-	recs, st := Generate(cs, DefaultGenOptions())
-	scores := EvaluateCUAD(byID, recs, gold)
+	scores := EvaluateCUAD(byID, Generate(cs, DefaultGenOptions()).All, gold)
 	t.Logf("CUAD quality on %d contracts:\n%s", len(cs), FormatCUADScores(scores))
-	// Floors sit 5-15 points below the measured values (seed 42, default
-	// options) so that rule tweaks which lose real answers fail the test.
-	// With 4-14 gold rows per category one row is 7-25 points, so the
-	// floors leave about one row of slack.
+	// Floors sit just below the values measured with seed 42 and the
+	// default options (BENCHMARKS.md, "Q&A generation quality on CUAD"),
+	// so that a rule change that loses a found gold row or adds a wrong
+	// citation fails. Issue 12's targets are citation precision >= 0.85 in
+	// every answered category and recall >= 0.80 in claimed ones; the
+	// floors are at least those. Recall of unclaimed categories is no
+	// promise and has no floor.
 	floors := map[string][2]float64{ // category: {recall, citation precision}
-		"Document Name":  {0.85, 0.90},
-		"Parties":        {0.75, 0.90},
-		"Agreement Date": {0.60, 0.80}, // cuad_01's gold "7/7/99" contradicts its text (September 7)
-		"Effective Date": {0.65, 0.50}, // the agreement date answers this too but its gold span is often elsewhere
-		// Gold expiration dates are computed (start + term) and never appear
-		// in the text; only rows with an empty answer can be found, by span.
-		"Expiration Date":                    {0.15, 0.35},
-		"Renewal Term":                       {0.80, 0.80},
-		"Notice Period To Terminate Renewal": {0.75, 0.70},
-		"Governing Law":                      {0.85, 0.90},
-		"Termination For Convenience":        {0.65, 0.30},
-		"Anti-Assignment":                    {0.90, 0.75},
-		"Audit Rights":                       {0.75, 0.80},
-		"Cap On Liability":                   {0.75, 0.45},
-		"Liquidated Damages":                 {0.40, 0.25},
-		"Warranty Duration":                  {0.60, 0.45},
-		"Insurance":                          {0.90, 0.80},
-		// Measured 0.80 / 0.40: 4 of 5 gold covenants found; the rule also
-		// takes term-bounded sales restrictions that CUAD files elsewhere.
-		"Non-Compete":             {0.60, 0.30},
-		"Exclusivity":             {0.50, 0.30}, // measured 0.67 / 0.44
-		"No-Solicit Of Employees": {0.50, 0.80},
+		"Document Name":                      {0.92, 0.99},
+		"Parties":                            {0.85, 0.99},
+		"Agreement Date":                     {0.84, 0.99},
+		"Effective Date":                     {0.84, 0.99},
+		"Expiration Date":                    {0, 0.99},
+		"Renewal Term":                       {0.91, 0.99},
+		"Notice Period To Terminate Renewal": {0.88, 0.99},
+		"Governing Law":                      {0.99, 0.99},
+		"Termination For Convenience":        {0.99, 0.99},
+		"Anti-Assignment":                    {0.91, 0.99},
+		"Audit Rights":                       {0.87, 0.99},
+		"Cap On Liability":                   {0.84, 0.93},
+		"Liquidated Damages":                 {0, 0.99},
+		"Warranty Duration":                  {0.80, 0.99},
+		"Insurance":                          {0.88, 0.99},
+		"Non-Compete":                        {0, 0.99},
+		"Exclusivity":                        {0.83, 0.99},
+		"No-Solicit Of Employees":            {0.99, 0.99},
 	}
 	require.Len(t, scores, len(floors))
 	for _, s := range scores {
 		f, ok := floors[s.Category]
 		require.True(t, ok, s.Category)
-		assert.GreaterOrEqual(t, s.Recall, f[0], "%s recall", s.Category)
+		if s.Claimed {
+			assert.GreaterOrEqual(t, f[0], 0.80, "%s: a claimed category promises recall >= 0.80", s.Category)
+			assert.GreaterOrEqual(t, s.Recall, f[0], "%s recall", s.Category)
+		}
+		assert.Positive(t, s.Answers, "%s: no answers", s.Category)
+		assert.GreaterOrEqual(t, f[1], 0.85, "%s: answered categories promise citation precision >= 0.85", s.Category)
 		assert.GreaterOrEqual(t, s.Precision, f[1], "%s citation precision", s.Category)
 	}
-	train, val, test := SplitRecords(recs, DefaultGenOptions().Split, DefaultGenOptions().Seed)
-	st.CountSplits(train, val, test)
-	t.Logf("records:\n%s", FormatStats(st))
+	wrong, answers := WrongRate(scores)
+	assert.LessOrEqual(t, wrong, 2, "wrong answers of %d", answers)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -11,11 +12,19 @@ import (
 // Instruction is the system prompt of every generated record.
 const Instruction = "You are a careful legal analyst reviewing a commercial contract. Answer the question using only the contract text provided, cite the clause your answer relies on, and say plainly when the contract does not address the question."
 
+// Record kinds (Record.Kind).
+const (
+	KindFact         = "fact"
+	KindSummary      = "summary"
+	KindUnanswerable = "unanswerable"
+)
+
 // Record is one training example.
 type Record struct {
 	Instruction  string `json:"instruction"`
 	Input        string `json:"input"`
 	Output       string `json:"output"`
+	Kind         string `json:"kind"`
 	ClauseID     string `json:"clause_id,omitempty"`
 	FactType     string `json:"fact_type,omitempty"`
 	Source       string `json:"source,omitempty"`
@@ -25,16 +34,44 @@ type Record struct {
 
 // GenOptions controls Generate.
 type GenOptions struct {
-	Augment           bool       // add NumAugmentations variants per fact
-	NumAugmentations  int        // extra variants per fact when Augment is set
+	Augment           bool       // add NumAugmentations variants per question
+	NumAugmentations  int        // extra variants per question when Augment is set, at most MaxAugmentations
 	Seed              int64      // seeds every random choice
-	Split             [3]float64 // train/validation/test ratios (used by callers with SplitRecords)
+	Split             [3]float64 // train/validation/test ratios
 	UnanswerableRatio float64    // unanswerable questions per answerable fact, per contract
 }
 
 // DefaultGenOptions are the defaults of `tune gen-data`.
 func DefaultGenOptions() GenOptions {
 	return GenOptions{Augment: true, NumAugmentations: 2, Seed: 42, Split: [3]float64{0.8, 0.1, 0.1}, UnanswerableRatio: 0.1}
+}
+
+// paraphrases is the number of phrasings of every question; with the
+// three context windows it bounds the distinct variants of a question.
+const paraphrases = 3
+
+// MaxAugmentations is the number of distinct variants a question has
+// besides its base record (every paraphrase in every context window):
+// asking for more adds nothing.
+const MaxAugmentations = paraphrases*contextWindows - 1
+
+// MaxUnanswerableRatio bounds UnanswerableRatio: more than one absence
+// question per answered fact would teach a model to deny.
+const MaxUnanswerableRatio = 1.0
+
+// Check reports the first option out of range, naming it as the gen-data
+// flag does.
+func (o GenOptions) Check() error {
+	if o.NumAugmentations < 0 || o.NumAugmentations > MaxAugmentations {
+		return fmt.Errorf("num_augmentations %d: want 0 to %d (the distinct paraphrase and context variants of a question)", o.NumAugmentations, MaxAugmentations)
+	}
+	if !(o.UnanswerableRatio >= 0 && o.UnanswerableRatio <= MaxUnanswerableRatio) {
+		return fmt.Errorf("unanswerable_ratio %g: want a number from 0 to %g", o.UnanswerableRatio, MaxUnanswerableRatio)
+	}
+	if err := checkSplit(o.Split); err != nil {
+		return fmt.Errorf("split: %w", err)
+	}
+	return nil
 }
 
 // questions holds the paraphrases asked for each fact type; the first is the
@@ -53,8 +90,6 @@ var questions = map[string][]string{
 	FactWarrantyPeriod:         {"What is the warranty period?", "How long does the warranty last?", "For what duration are the products warranted?"},
 	FactDefectLiability:        {"What is the defect liability period?", "How long is the contractor liable for defects?", "For how long must defects be remedied?"},
 	FactPaymentTerms:           {"What are the payment terms?", "When is payment due under the agreement?", "Within what time must invoices be paid?"},
-	FactAmount:                 {"What monetary amounts does the contract specify?", "Which fees or sums are stated in the agreement?", "What amount of money is set out in the contract?"},
-	FactPercentage:             {"What percentages does the contract specify?", "Which rate or percentage is set out in the agreement?", "What percentage figure applies under the contract?"},
 	FactGoverningLaw:           {"Which law governs this agreement?", "What is the governing law of the contract?", "Under which jurisdiction's laws is the agreement construed?"},
 	FactJurisdiction:           {"Where must disputes be resolved?", "Which courts or forum have jurisdiction over disputes?", "What is the venue for disputes under the agreement?"},
 	FactLiabilityCap:           {"Is there a cap on liability?", "What limits apply to a party's liability?", "How is liability limited under the agreement?"},
@@ -66,28 +101,64 @@ var questions = map[string][]string{
 	FactAuditRights:            {"Does a party have audit or inspection rights?", "What audit rights does the contract grant?", "Can records or facilities be inspected?"},
 	FactIndemnification:        {"What indemnification obligations does the contract impose?", "Who must indemnify whom under the agreement?", "What does the indemnity cover?"},
 	FactNonCompete:             {"Is there a non-compete restriction?", "Does the contract restrict competing activities?", "What competition restrictions apply?"},
-	FactNonSolicit:             {"Is there a non-solicitation clause?", "Does the contract restrict soliciting employees or customers?", "What non-solicitation obligations apply?"},
+	FactNonSolicit:             {"Is there a restriction on soliciting or hiring employees?", "Does the contract restrict hiring the other party's employees?", "What non-solicitation obligations apply to employees?"},
 	FactExclusivity:            {"Does the contract grant exclusivity?", "What exclusive rights are granted?", "Is the appointment or licence exclusive?"},
 	FactForceMajeure:           {"What happens in a force majeure event?", "Does the contract excuse performance for events beyond a party's control?", "How does the force majeure clause operate?"},
 	FactNotices:                {"How must notices be given under the agreement?", "What are the requirements for sending notices?", "Where and how should formal notices be delivered?"},
 	FactSummary:                {"What does %s specify?", "Summarize %s.", "What is provided in %s?"},
 }
 
-// absentPhrases completes "The contract does not specify ..." per fact type.
-var absentPhrases = map[string]string{
-	FactTitle: "a title", FactParties: "the parties", FactAgreementDate: "the date of the agreement",
-	FactEffectiveDate: "an effective date", FactTerm: "an initial term", FactRenewalTerm: "a renewal term",
-	FactRenewalNotice: "a notice period to prevent renewal", FactTerminationNotice: "a notice period for termination",
-	FactTerminationConvenience: "a right to terminate for convenience", FactCurePeriod: "a cure period",
-	FactWarrantyPeriod: "a warranty period", FactDefectLiability: "a defect liability period",
-	FactPaymentTerms: "payment terms", FactAmount: "any monetary amount", FactPercentage: "any percentage",
-	FactGoverningLaw: "a governing law", FactJurisdiction: "a forum or jurisdiction for disputes",
-	FactLiabilityCap: "a cap on liability", FactConsequential: "an exclusion of consequential damages",
-	FactLiquidatedDamages: "liquidated damages or a termination fee", FactInsurance: "insurance requirements",
-	FactConfidentiality: "confidentiality obligations", FactAssignment: "restrictions on assignment",
-	FactAuditRights: "audit or inspection rights", FactIndemnification: "indemnification obligations",
-	FactNonCompete: "a non-compete restriction", FactNonSolicit: "a non-solicitation restriction",
-	FactExclusivity: "exclusivity", FactForceMajeure: "a force majeure clause", FactNotices: "how notices are to be given",
+// absence says, per fact type, how to state that a contract lacks it and
+// which words (lower case) anywhere in the contract make that claim unsafe.
+// Title, parties and the agreement's date are never claimed absent: every
+// contract has them, and not finding them is the parser's failure.
+var absence = map[string]struct {
+	phrase string
+	traces []string
+}{
+	FactEffectiveDate:          {"an effective date", []string{"effective"}},
+	FactTerm:                   {"an initial term", []string{"term of this", "term of the", "initial term", "the term ", "in full force", "in force", "in effect", "shall expire", "terminate on", "terminate at", "perpetu", "until terminated", "until the"}},
+	FactRenewalTerm:            {"a renewal term", []string{"renew", "extend", "extension"}},
+	FactRenewalNotice:          {"a notice period to prevent renewal", []string{"renew", "extend", "extension"}},
+	FactTerminationNotice:      {"a notice period for termination", []string{"terminat"}},
+	FactTerminationConvenience: {"a right to terminate for convenience", []string{"terminat"}},
+	FactCurePeriod:             {"a cure period", []string{"cure", "remed"}},
+	FactWarrantyPeriod:         {"a warranty period", []string{"warrant"}},
+	FactDefectLiability:        {"a defect liability period", []string{"defect"}},
+	FactPaymentTerms:           {"payment terms", []string{"pay", "invoice", "fee", "price"}},
+	FactGoverningLaw:           {"a governing law", []string{"govern", "law of", "laws of", "constru"}},
+	FactJurisdiction:           {"a forum or jurisdiction for disputes", []string{"jurisdiction", "venue", "court", "arbitrat", "tribunal", "forum"}},
+	FactLiabilityCap:           {"a cap on liability", []string{"liab", "exceed", "limit"}},
+	FactConsequential:          {"an exclusion of consequential damages", []string{"consequential", "indirect", "incidental", "special damages", "punitive", "lost profits"}},
+	FactLiquidatedDamages:      {"liquidated damages or a termination fee", []string{"liquidated", "penalt", "termination fee", "break fee", "credit"}},
+	FactInsurance:              {"insurance requirements", []string{"insur"}},
+	FactConfidentiality:        {"confidentiality obligations", []string{"confiden", "secre", "disclos", "proprietary"}},
+	FactAssignment:             {"restrictions on assignment", []string{"assign", "transfer"}},
+	FactAuditRights:            {"audit or inspection rights", []string{"audit", "inspect", "examin", "books and records", "access to"}},
+	FactIndemnification:        {"indemnification obligations", []string{"indemn", "harmless", "defend"}},
+	FactNonCompete:             {"a non-compete restriction", []string{"compet", "exclusiv", "restrict"}},
+	FactNonSolicit:             {"a restriction on soliciting or hiring employees", []string{"solicit", "hire", "employ", "recruit"}},
+	FactExclusivity:            {"exclusivity", []string{"exclusiv", " sole ", "solely"}},
+	FactForceMajeure:           {"a force majeure clause", []string{"force majeure", "act of god", "acts of god", "beyond its", "beyond the", "beyond their", "reasonable control"}},
+	FactNotices:                {"how notices are to be given", []string{"notice", "notif"}},
+}
+
+// Absent lists the fact types c lacks, sorted: no rule found the fact, and
+// no trace of it is anywhere in the contract's text (its title, preamble,
+// clauses and exhibits), so "the contract does not specify" is true.
+func Absent(c *Contract, facts []Fact) []string {
+	present := map[string]bool{}
+	for _, f := range facts {
+		present[f.Type] = true
+	}
+	text := strings.ToLower(c.Title + "\n" + c.Text)
+	var out []string
+	for _, t := range sortedKeys(absence) {
+		if !present[t] && !hasAny(text, absence[t].traces...) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Context windows used for augmentation.
@@ -98,94 +169,191 @@ const (
 	maxBlock      = 1800
 )
 
-var ctxKinds = []string{ctxClause, ctxNeighbours, ctxParent}
+var ctxKinds = [contextWindows]string{ctxClause, ctxNeighbours, ctxParent}
 
-// Generate turns contracts into deduplicated Q&A records: one base record
-// per fact and per clause summary, opts.NumAugmentations extra variants
-// (other question paraphrases, other context windows, same answer) when
-// opts.Augment is set, and unanswerable questions for fact types a contract
-// lacks. Output depends only on the contracts and opts.
-func Generate(contracts []*Contract, opts GenOptions) ([]Record, Stats) {
-	rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x7475_6e65))
-	var out []Record
-	for _, c := range contracts {
-		out = append(out, generateContract(c, opts, rng)...)
-	}
-	deduped := Dedup(out)
-	st := newStats(deduped)
-	st.Contracts = len(contracts)
-	st.Duplicates = len(out) - len(deduped)
-	return deduped, st
+const contextWindows = 3
+
+// question is one thing the generator asks about a clause, before it is
+// rendered into records.
+type question struct {
+	typ          string
+	kind         string
+	answer       string
+	evidence     string
+	asked        string // the question, when fixed (unanswerable ones)
+	unanswerable bool
 }
 
-func generateContract(c *Contract, opts GenOptions, rng *rand.Rand) []Record {
-	flat := c.Flatten()
-	index := map[*Clause]int{}
-	for i, cl := range flat {
-		index[cl] = i
+// group is a clause with every question asked about it; a group goes to
+// one split as a whole.
+type group struct {
+	c         *contractQA
+	idx       int // clause index in c.flat
+	questions []question
+	split     int
+}
+
+// contractQA holds one contract's clauses in document order and the group
+// of each clause that is asked about.
+type contractQA struct {
+	c       *Contract
+	flat    []*Clause
+	index   map[*Clause]int
+	groupOf map[int]*group
+}
+
+// visible reports whether clause j may appear in a context window of group
+// g: a train record shows only clauses of train groups or clauses no
+// question is asked about; validation and test records show any.
+func (cq *contractQA) visible(g *group, j int) bool {
+	og := cq.groupOf[j]
+	return g.split != 0 || og == nil || og.split == 0
+}
+
+// Generate turns contracts into a split data set of deduplicated Q&A
+// records: one base record per fact and per clause summary,
+// opts.NumAugmentations extra variants (other question paraphrases, other
+// context windows, same answer) when opts.Augment is set, and unanswerable
+// questions for fact types a contract lacks (see Absent). Clauses are
+// assigned to splits first (see assignSplits), so that context windows are
+// drawn knowing the split: a train record never shows a clause that
+// belongs to validation or test. Output depends only on the contracts and
+// opts. Options out of range are a programmer error (check them with
+// GenOptions.Check).
+func Generate(contracts []*Contract, opts GenOptions) *Dataset {
+	if err := opts.Check(); err != nil {
+		panic("contract: Generate: " + err.Error())
 	}
-	var recs []Record
-	emit := func(typ string, cl *Clause, evidence, question, answer string, unanswerable bool, variants int) {
-		qs := questions[typ]
-		order := rng.Perm(len(qs) - 1)
-		for v := 0; v <= variants; v++ {
-			qi, kind := 0, ctxClause
-			if v > 0 {
-				qi = 1 + order[(v-1)%len(order)]
-				kind = ctxKinds[v%len(ctxKinds)]
-			}
-			q := question
-			if q == "" {
-				q = qs[qi]
-				if strings.Contains(q, "%s") {
-					q = fmt.Sprintf(q, cl.Label)
-				}
-			}
-			recs = append(recs, Record{
-				Instruction:  Instruction,
-				Input:        "Contract Context: " + contextFor(c, flat, index[cl], kind, evidence) + "\n\nQuestion: " + q,
-				Output:       answer,
-				ClauseID:     cl.ID,
-				FactType:     typ,
-				Source:       c.Source,
-				Variant:      fmt.Sprintf("%s/q%d", kind, qi),
-				Unanswerable: unanswerable,
-			})
-		}
+	rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x7475_6e65))
+	var groups []*group
+	for _, c := range contracts {
+		groups = append(groups, contractGroups(c, opts, rng)...)
 	}
 	variants := 0
 	if opts.Augment {
-		variants = max(opts.NumAugmentations, 0)
+		variants = opts.NumAugmentations
+	}
+	moved := assignSplits(groups, opts.Split, variants, opts.Seed)
+	var all []Record
+	var splitOf []int
+	for _, g := range groups {
+		for _, q := range g.questions {
+			for _, r := range render(g, q, variants, rng) {
+				all = append(all, r)
+				splitOf = append(splitOf, g.split)
+			}
+		}
+	}
+	ds := &Dataset{Options: opts}
+	seen := map[string]bool{}
+	for i, r := range all {
+		k := normalize(r.Input) + "\x00" + normalize(r.Output)
+		if seen[k] {
+			ds.Stats.Duplicates++
+			continue
+		}
+		seen[k] = true
+		ds.All = append(ds.All, r)
+		switch splitOf[i] {
+		case 0:
+			ds.Train = append(ds.Train, r)
+		case 1:
+			ds.Validation = append(ds.Validation, r)
+		default:
+			ds.Test = append(ds.Test, r)
+		}
+	}
+	ds.Stats.Contracts = len(contracts)
+	ds.Stats.MovedForLeakage = moved
+	ds.Stats.count(ds)
+	return ds
+}
+
+// contractGroups lists the questions asked about one contract, grouped by
+// clause: its facts, a summary per clause, and unanswerable questions for
+// absent fact types, UnanswerableRatio per fact, each shown with a clause
+// drawn at random.
+func contractGroups(c *Contract, opts GenOptions, rng *rand.Rand) []*group {
+	cq := &contractQA{c: c, flat: c.Flatten(), index: map[*Clause]int{}, groupOf: map[int]*group{}}
+	for i, cl := range cq.flat {
+		cq.index[cl] = i
+	}
+	var order []*group
+	add := func(idx int, q question) {
+		g := cq.groupOf[idx]
+		if g == nil {
+			g = &group{c: cq, idx: idx}
+			cq.groupOf[idx] = g
+			order = append(order, g)
+		}
+		g.questions = append(g.questions, q)
 	}
 	facts := ExtractFacts(c)
-	present := map[string]bool{}
 	for _, f := range facts {
-		present[f.Type] = true
-		emit(f.Type, f.Clause, f.Evidence, "", f.Answer, false, variants)
+		add(cq.index[f.Clause], question{typ: f.Type, kind: KindFact, answer: f.Answer, evidence: f.Evidence})
 	}
-	for _, cl := range flat {
+	for i, cl := range cq.flat {
 		if s, ok := summarize(cl); ok {
-			emit(FactSummary, cl, "", "", s, false, variants)
+			add(i, question{typ: FactSummary, kind: KindSummary, answer: s})
 		}
 	}
-	// unanswerable questions for absent fact types, context drawn at random
-	var absent []string
-	for _, t := range sortedKeys(absentPhrases) {
-		if !present[t] {
-			absent = append(absent, t)
-		}
-	}
-	n := int(math.Round(opts.UnanswerableRatio * float64(len(facts))))
-	if len(absent) > 0 && len(flat) > 0 {
+	absent := Absent(c, facts)
+	n := min(int(math.Round(opts.UnanswerableRatio*float64(len(facts)))), len(absent))
+	if n > 0 && len(cq.flat) > 0 {
 		rng.Shuffle(len(absent), func(i, j int) { absent[i], absent[j] = absent[j], absent[i] })
-		for i := 0; i < min(n, len(absent)); i++ {
-			t := absent[i]
-			cl := flat[rng.IntN(len(flat))]
+		for _, t := range absent[:n] {
 			qs := questions[t]
-			emit(t, cl, "", qs[rng.IntN(len(qs))], "The contract does not specify "+absentPhrases[t]+".", true, 0)
+			add(rng.IntN(len(cq.flat)), question{typ: t, kind: KindUnanswerable, unanswerable: true,
+				asked: qs[rng.IntN(len(qs))], answer: "The contract does not specify " + absence[t].phrase + "."})
 		}
 	}
-	return recs
+	sort.SliceStable(order, func(i, j int) bool { return order[i].idx < order[j].idx })
+	return order
+}
+
+// render makes the records of one question: the base record (first
+// paraphrase, the clause alone) and, when variants > 0, that many others
+// drawn without repetition from the other paraphrase and context-window
+// combinations. Unanswerable questions get the base record only.
+func render(g *group, q question, variants int, rng *rand.Rand) []Record {
+	type combo struct{ q, ctx int }
+	combos := []combo{{0, 0}}
+	if variants > 0 && !q.unanswerable {
+		var rest []combo
+		for qi := 0; qi < paraphrases; qi++ {
+			for ci := range ctxKinds {
+				if qi != 0 || ci != 0 {
+					rest = append(rest, combo{qi, ci})
+				}
+			}
+		}
+		rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+		combos = append(combos, rest[:min(variants, len(rest))]...)
+	}
+	cl := g.c.flat[g.idx]
+	var out []Record
+	for _, cb := range combos {
+		asked := q.asked
+		if asked == "" {
+			asked = questions[q.typ][cb.q]
+			if strings.Contains(asked, "%s") {
+				asked = fmt.Sprintf(asked, cl.Label)
+			}
+		}
+		kind := ctxKinds[cb.ctx]
+		out = append(out, Record{
+			Instruction:  Instruction,
+			Input:        "Contract Context: " + contextFor(g, kind, q.evidence) + "\n\nQuestion: " + asked,
+			Output:       q.answer,
+			Kind:         q.kind,
+			ClauseID:     cl.ID,
+			FactType:     q.typ,
+			Source:       g.c.c.Source,
+			Variant:      fmt.Sprintf("%s/q%d", kind, cb.q),
+			Unanswerable: q.unanswerable,
+		})
+	}
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -197,15 +365,20 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// reHeadingToken is a clause number at the start of clause text:
+// "ARTICLE V -", "Section 3.1.", "§ 4", "10.0", "5.2(a)", "(b)".
+var reHeadingToken = regexp.MustCompile(`^(?:(?:ARTICLE|Article|SECTION|Section|§)\s*)?(?:[IVXLC]+|\d{1,3}(?:\.\d{1,3})*)?\.?(?:\([a-z]\))?\s*[:.\-–—]?\s*`)
+
 // clauseBody is the clause text without its leading number and title.
 func clauseBody(cl *Clause) string {
 	t := cl.Text
-	id := cl.ID
-	if i := strings.LastIndexByte(id, '('); i > 0 {
-		id = id[i:] // a lettered paragraph's text starts with "(a)"
+	if cl.Kind == KindPreamble || strings.HasPrefix(cl.ID, "¶") {
+		return t
 	}
-	if i := strings.Index(t[:min(len(t), 30)], id); i >= 0 && cl.Kind != KindPreamble {
-		t = strings.TrimLeft(t[i+len(id):], ".:-–— \t")
+	if cl.Kind == KindExhibit {
+		t = strings.TrimLeft(strings.TrimPrefix(t, cl.ID), ".:-–— \t")
+	} else if m := reHeadingToken.FindString(t); m != "" {
+		t = t[len(m):]
 	}
 	if cl.Title != "" && strings.HasPrefix(t, cl.Title) {
 		t = strings.TrimLeft(t[len(cl.Title):], ".:;-–— \t")
@@ -214,7 +387,9 @@ func clauseBody(cl *Clause) string {
 }
 
 // summarize gives the extractive summary of a clause: its heading plus its
-// first sentence(s), up to about 350 bytes.
+// first whole sentences, up to about 350 bytes (always at least one; a
+// sentence longer than maxQuote counts through its first part that stands
+// alone). A clause with no quotable sentence gets no summary.
 func summarize(cl *Clause) (string, bool) {
 	if cl.Kind == KindPreamble {
 		return "", false
@@ -224,24 +399,27 @@ func summarize(cl *Clause) (string, bool) {
 		return "", false
 	}
 	var sb strings.Builder
-	for _, s := range Sentences(body) {
-		if sb.Len() > 0 && sb.Len()+len(s) > 350 {
-			break
+	for _, u := range units(cl) {
+		if sb.Len() > 0 && sb.Len()+len(u) > 350 || strings.HasSuffix(u, ":") {
+			break // a colon opens a list that is not part of the summary
 		}
 		if sb.Len() > 0 {
 			sb.WriteString(" ")
 		}
-		sb.WriteString(s)
+		sb.WriteString(u)
+	}
+	if sb.Len() == 0 {
+		return "", false
 	}
 	head := cl.Label
 	if cl.Title != "" {
 		head += " (" + cl.Title + ")"
 	}
-	return head + " provides: " + trimSentence(sb.String(), 420), true
+	return head + " provides: " + sb.String(), true
 }
 
 // block renders a clause for a context, at most maxBlock bytes, keeping the
-// evidence sentence inside the window.
+// evidence inside the window.
 func block(cl *Clause, evidence string) string {
 	t := cl.Text
 	if !strings.HasPrefix(t, cl.ID) {
@@ -251,14 +429,14 @@ func block(cl *Clause, evidence string) string {
 		return t
 	}
 	start := 0
-	if i := strings.Index(t, evidence); evidence != "" && i+len(evidence) > maxBlock {
-		start = max(0, i-maxBlock/3)
+	if i, n := locate(t, evidence); i >= 0 && i+n > maxBlock {
+		start = max(0, min(i-maxBlock/3, i+n-maxBlock+40))
 		for start > 0 && t[start] != ' ' {
 			start--
 		}
 	}
 	end := min(len(t), start+maxBlock)
-	for end < len(t) && t[end] != ' ' {
+	for end < len(t) && end > start && t[end] != ' ' {
 		end--
 	}
 	out := strings.TrimSpace(t[start:end])
@@ -271,43 +449,52 @@ func block(cl *Clause, evidence string) string {
 	return out
 }
 
-func contextFor(c *Contract, flat []*Clause, i int, kind, evidence string) string {
+// locate finds the evidence in a clause's text and returns its offset and
+// length, or -1. Evidence is quoted without list markers or run-in
+// headings, so when it is not found whole, a stretch from its middle
+// stands for it.
+func locate(t, evidence string) (int, int) {
+	if evidence == "" {
+		return -1, 0
+	}
+	if i := strings.Index(t, evidence); i >= 0 {
+		return i, len(evidence)
+	}
+	if len(evidence) > 80 {
+		mid := evidence[len(evidence)/2-30 : len(evidence)/2+30]
+		if i := strings.Index(t, mid); i >= 0 {
+			return max(0, i-(len(evidence)/2-30)), len(evidence)
+		}
+	}
+	return -1, 0
+}
+
+// contextFor renders the context window of a record of group g: the clause
+// alone; the clause with its neighbours in document order (only those in
+// the group's own split when the group is in train, so that no train input
+// shows a validation or test clause); or the clause under its parent's
+// heading (a top-level clause has none, so that window is the clause
+// alone).
+func contextFor(g *group, kind, evidence string) string {
+	flat, i := g.c.flat, g.idx
 	cl := flat[i]
 	switch kind {
 	case ctxNeighbours:
-		parts := []string{}
-		if i > 0 {
+		var parts []string
+		if i > 0 && g.c.visible(g, i-1) {
 			parts = append(parts, block(flat[i-1], ""))
 		}
 		parts = append(parts, block(cl, evidence))
-		if i+1 < len(flat) {
+		if i+1 < len(flat) && g.c.visible(g, i+1) {
 			parts = append(parts, block(flat[i+1], ""))
 		}
 		return strings.Join(parts, "\n\n")
 	case ctxParent:
-		head := c.Title
 		if p := cl.Parent(); p != nil {
-			head = strings.TrimSpace(p.Label + " " + p.Title)
+			return strings.TrimSpace(p.Label+" "+p.Title) + "\n\n" + block(cl, evidence)
 		}
-		return head + "\n\n" + block(cl, evidence)
 	}
 	return block(cl, evidence)
-}
-
-// Dedup drops records whose normalised input and output repeat an earlier
-// record (case-folded, whitespace collapsed).
-func Dedup(records []Record) []Record {
-	seen := map[string]bool{}
-	var out []Record
-	for _, r := range records {
-		k := normalize(r.Input) + "\x00" + normalize(r.Output)
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		out = append(out, r)
-	}
-	return out
 }
 
 func normalize(s string) string {

@@ -1,8 +1,7 @@
 package contract
 
 import (
-	"encoding/json"
-	"os"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,32 +76,41 @@ func TestFindDurationsAndDates(t *testing.T) {
 }
 
 func TestGenerateRecords(t *testing.T) {
-	cs, err := ParsePath(fixtures)
-	require.NoError(t, err)
+	cs := mustParse(t, fixtures)
 	opts := DefaultGenOptions()
-	opts.UnanswerableRatio = 0.5
-	recs, st := Generate(cs, opts)
+	opts.UnanswerableRatio = 1
+	ds := Generate(cs, opts)
+	recs := ds.All
 	require.NotEmpty(t, recs)
+	require.Equal(t, len(recs), len(ds.Train)+len(ds.Validation)+len(ds.Test))
 	seen := map[string]bool{}
-	unanswerable := 0
+	kinds := map[string]int{}
 	for _, r := range recs {
 		assert.Equal(t, Instruction, r.Instruction)
 		assert.True(t, strings.HasPrefix(r.Input, "Contract Context: "), r.Input)
 		assert.Contains(t, r.Input, "\n\nQuestion: ")
-		if r.Unanswerable {
-			unanswerable++
+		kinds[r.Kind]++
+		switch r.Kind {
+		case KindUnanswerable:
+			assert.True(t, r.Unanswerable)
 			assert.True(t, strings.HasPrefix(r.Output, "The contract does not specify "), r.Output)
-		} else if r.FactType != FactSummary {
+		case KindFact:
 			assert.True(t, strings.HasPrefix(r.Output, "Based on "), r.Output)
+		case KindSummary:
+			assert.Contains(t, r.Output, " provides: ")
+		default:
+			t.Fatalf("kind %q", r.Kind)
 		}
 		k := normalize(r.Input) + "|" + normalize(r.Output)
 		assert.False(t, seen[k], "duplicate record")
 		seen[k] = true
 	}
-	assert.Positive(t, unanswerable)
-	assert.Equal(t, len(recs), st.ByType[FactSummary].All+sumOthers(st))
+	assert.Positive(t, kinds[KindFact])
+	assert.Positive(t, kinds[KindSummary])
+	assert.Positive(t, kinds[KindUnanswerable])
+	assert.Equal(t, kinds[KindUnanswerable], ds.Stats.ByKind[KindUnanswerable].All)
 
-	// augmentation: same answer, different questions and contexts
+	// augmentation: same answer, other questions or context windows
 	var variants []Record
 	for _, r := range recs {
 		if r.FactType == FactGoverningLaw && r.ClauseID == "3.1" {
@@ -110,15 +118,13 @@ func TestGenerateRecords(t *testing.T) {
 		}
 	}
 	require.Len(t, variants, 1+opts.NumAugmentations)
-	qs, ctxs := map[string]bool{}, map[string]bool{}
+	inputs := map[string]bool{}
 	for _, v := range variants {
 		assert.Equal(t, variants[0].Output, v.Output)
-		q := v.Input[strings.Index(v.Input, "Question: "):]
-		qs[q] = true
-		ctxs[v.Input[:strings.Index(v.Input, "\n\nQuestion: ")]] = true
+		inputs[v.Input] = true
 	}
-	assert.Len(t, qs, len(variants))
-	assert.Len(t, ctxs, len(variants))
+	assert.Len(t, inputs, len(variants))
+	assert.Equal(t, "clause/q0", variants[0].Variant, "the first record is the base question on the clause alone")
 
 	// summary question for a clause
 	found := false
@@ -130,36 +136,92 @@ func TestGenerateRecords(t *testing.T) {
 	}
 	assert.True(t, found)
 
-	// no augmentation: one record per fact
+	// no augmentation: one record per question
 	opts.Augment = false
-	plain, _ := Generate(cs, opts)
-	assert.Less(t, len(plain), len(recs))
+	plain := Generate(cs, opts)
+	assert.Less(t, len(plain.All), len(recs))
 }
 
-func sumOthers(st Stats) int {
-	n := 0
-	for k, c := range st.ByType {
-		if k != FactSummary {
-			n += c.All
+// TestAugmentationBound: every question has MaxAugmentations distinct
+// variants besides its base record; asking for all of them gives each
+// question at most 1+MaxAugmentations records, and Check refuses more.
+func TestAugmentationBound(t *testing.T) {
+	cs := mustParse(t, fixtures)
+	opts := DefaultGenOptions()
+	opts.NumAugmentations = MaxAugmentations
+	ds := Generate(cs, opts)
+	per := map[string]int{}
+	for _, r := range ds.All {
+		per[r.Source+"|"+r.ClauseID+"|"+r.FactType+"|"+r.Output]++
+	}
+	most := 0
+	for _, n := range per {
+		most = max(most, n)
+	}
+	assert.LessOrEqual(t, most, 1+MaxAugmentations)
+	assert.Greater(t, most, 3)
+	for _, q := range questions {
+		assert.Len(t, q, paraphrases)
+	}
+	for _, bad := range []GenOptions{
+		{NumAugmentations: MaxAugmentations + 1, Split: opts.Split},
+		{NumAugmentations: -1, Split: opts.Split},
+		{UnanswerableRatio: -1, Split: opts.Split},
+		{UnanswerableRatio: math.NaN(), Split: opts.Split},
+		{UnanswerableRatio: 2, Split: opts.Split},
+		{Split: [3]float64{0.8, 0.3, 0.1}},
+	} {
+		assert.Error(t, bad.Check(), "%+v", bad)
+	}
+	assert.NoError(t, opts.Check())
+}
+
+// TestUnanswerableOnlyWhenAbsent: a contract that gives notices, force
+// majeure and a title in words the fact rules do not take is never said
+// to lack them (issue 12 saw three such false "not specified" answers);
+// a fact type with no trace in the text is.
+func TestUnanswerableOnlyWhenAbsent(t *testing.T) {
+	text := `MAINTENANCE AND SUPPORT CONTRACT
+
+This contract is made on 1 June 2021 between Gamma Systems Ltd. and Delta Foods Inc.
+
+1. Services. Gamma Systems Ltd. shall maintain the Delta Foods point-of-sale terminals.
+
+2. Fees. Delta Foods Inc. shall pay the fees listed in the Schedule.
+
+3. Communications. A party may send a notice to the other by e-mail to its usual address.
+
+4. Events Outside Control. Neither party is responsible for delays caused by acts of God.
+`
+	c := ParseText("support.txt", text)
+	facts := ExtractFacts(c)
+	absent := Absent(c, facts)
+	for _, t2 := range []string{FactNotices, FactForceMajeure, FactPaymentTerms} {
+		assert.NotContains(t, absent, t2)
+	}
+	assert.NotContains(t, absent, FactTitle, "a title is never claimed absent")
+	assert.Contains(t, absent, FactGoverningLaw)
+	assert.Contains(t, absent, FactInsurance)
+
+	opts := DefaultGenOptions()
+	opts.UnanswerableRatio = 1
+	for _, r := range Generate([]*Contract{c}, opts).All {
+		if r.Unanswerable {
+			assert.Contains(t, absent, r.FactType, r.Output)
 		}
 	}
-	return n
 }
 
 func TestGenerateDeterministic(t *testing.T) {
-	cs, err := ParsePath(fixtures)
-	require.NoError(t, err)
+	cs := mustParse(t, fixtures)
 	opts := DefaultGenOptions()
 	opts.UnanswerableRatio = 0.5
-	a, _ := Generate(cs, opts)
-	b, _ := Generate(cs, opts)
+	a := Generate(cs, opts)
+	b := Generate(cs, opts)
 	assert.Equal(t, a, b)
-	ta, va, xa := SplitRecords(a, opts.Split, 7)
-	tb, vb, xb := SplitRecords(b, opts.Split, 7)
-	assert.Equal(t, [][]Record{ta, va, xa}, [][]Record{tb, vb, xb})
 	opts.Seed = 99
-	c, _ := Generate(cs, opts)
-	assert.NotEqual(t, a, c, "another seed picks other paraphrases")
+	c := Generate(cs, opts)
+	assert.NotEqual(t, a.All, c.All, "another seed picks other paraphrases")
 }
 
 func TestParseSplit(t *testing.T) {
@@ -175,6 +237,7 @@ func TestParseSplit(t *testing.T) {
 		{"0.8,0.1,0.2", [3]float64{}, true},
 		{"a,b,c", [3]float64{}, true},
 		{"1.2,-0.1,-0.1", [3]float64{}, true},
+		{"NaN,0.5,0.5", [3]float64{}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
@@ -187,62 +250,4 @@ func TestParseSplit(t *testing.T) {
 			assert.InDeltaSlice(t, tc.want[:], got[:], 1e-12)
 		})
 	}
-}
-
-func TestSplitNoLeakage(t *testing.T) {
-	cs, _ := loadCUAD(t)
-	recs, _ := Generate(cs, DefaultGenOptions())
-	train, val, test := SplitRecords(recs, [3]float64{0.8, 0.1, 0.1}, 42)
-	assert.Equal(t, len(recs), len(train)+len(val)+len(test))
-	where := map[string]int{}
-	for i, part := range [][]Record{train, val, test} {
-		for _, r := range part {
-			k := r.Source + "|" + r.ClauseID
-			if s, ok := where[k]; ok {
-				require.Equal(t, s, i, "clause %s split across %d and %d", k, s, i)
-			}
-			where[k] = i
-		}
-	}
-	n := float64(len(recs))
-	assert.InDelta(t, 0.8, float64(len(train))/n, 0.03)
-	assert.InDelta(t, 0.1, float64(len(val))/n, 0.03)
-	assert.InDelta(t, 0.1, float64(len(test))/n, 0.03)
-}
-
-func TestWriteDataset(t *testing.T) {
-	dir := t.TempDir()
-	cs, err := ParsePath(fixtures)
-	require.NoError(t, err)
-	recs, st := Generate(cs, DefaultGenOptions())
-	train, val, test := SplitRecords(recs, [3]float64{0.8, 0.1, 0.1}, 1)
-	require.NoError(t, WriteDataset(filepath.Join(dir, "qa.jsonl"), recs, train, val, test))
-	cases := []struct {
-		name string
-		n    int
-	}{
-		{"qa.jsonl", len(recs)}, {"qa_train.jsonl", len(train)}, {"qa_val.jsonl", len(val)}, {"qa_test.jsonl", len(test)},
-		{"train.jsonl", len(train)}, {"validation.jsonl", len(val)}, {"test.jsonl", len(test)},
-	}
-	for _, tc := range cases {
-		data, err := os.ReadFile(filepath.Join(dir, tc.name))
-		require.NoError(t, err, tc.name)
-		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-		if tc.n == 0 {
-			assert.Empty(t, strings.TrimSpace(string(data)))
-			continue
-		}
-		assert.Len(t, lines, tc.n, tc.name)
-		var r map[string]any
-		require.NoError(t, json.Unmarshal([]byte(lines[0]), &r))
-		for _, k := range []string{"instruction", "input", "output"} {
-			assert.Contains(t, r, k)
-		}
-	}
-	entries, _ := os.ReadDir(dir)
-	assert.Len(t, entries, 7, "no temporary files left")
-	st.CountSplits(train, val, test)
-	table := FormatStats(st)
-	assert.Contains(t, table, "fact type")
-	assert.Contains(t, table, "total")
 }

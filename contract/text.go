@@ -2,6 +2,7 @@ package contract
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -21,23 +22,41 @@ type heading struct {
 	start     int
 	page      int
 	lineStart bool
+	ownLine   bool // the number and a short title fill their line
+	listItem  bool // in a run that restarted at 1 after a run of real clauses
+	strong    bool // the layout marks it as a heading (a Reducto Section Header block)
 }
 
 var (
-	reArticle = regexp.MustCompile(`^(?:ARTICLE|Article)[ \t]+([IVXLC]+|\d{1,2})\b\.?[ \t]*[:.\-–—]?[ \t]*`)
-	reSection = regexp.MustCompile(`^(?:SECTION|Section|§)[ \t]*(\d{1,2}(?:\.\d{1,3})*)\.?(?:\(([a-z])\))?[ \t]*[:.\-–—]?[ \t]*`)
-	reNumber  = regexp.MustCompile(`^(\d{1,2}(?:\.\d{1,3})*)(\.?)(?:\(([a-z])\))?[ \t]+(?:["“\[(]?[A-Z]|\[\*)`)
+	reArticle = regexp.MustCompile(`^(?:ARTICLE|Article)[ \t]+([IVXLC]+|\d{1,3})\b\.?[ \t]*[:.\-–—]?[ \t]*`)
+	reSection = regexp.MustCompile(`^(?:SECTION|Section|§)[ \t]*(\d{1,3}(?:\.\d{1,3})*)\.?(?:\(([a-z])\))?[ \t]*[:.\-–—]?[ \t]*`)
+	reNumber  = regexp.MustCompile(`^(\d{1,3}(?:\.\d{1,3})*)(\.?)(?:\(([a-z])\))?[ \t]+(?:["“\[(]?[A-Z]|\[\*)`)
 	reLetter  = regexp.MustCompile(`^(?:\(([a-z])\)|([a-z])\.)[ \t]+["“(]?[A-Za-z]`)
-	reExhibit = regexp.MustCompile(`^(?:EXHIBIT|Exhibit|SCHEDULE|Schedule|ANNEX|Annex|APPENDIX|Appendix)[ \t]+([A-Z0-9][A-Za-z0-9.\-]*)`)
+	reExhibit = regexp.MustCompile(`^(?:EXHIBIT|Exhibit|SCHEDULE|Schedule|ANNEX|Annex|APPENDIX|Appendix|ATTACHMENT|Attachment)[ \t]+([A-Z0-9][A-Za-z0-9.\-]*)`)
 	// reBoundary finds where an inline heading may start inside a long line:
 	// after a sentence end or a rule of dashes.
 	reBoundary = regexp.MustCompile(`(?:[.:;]["”)]?|-{3,}|_{3,}|={3,})[ \t]+`)
-	reFooter   = regexp.MustCompile(`Source: [^\n]{1,80}?\d{1,2}/\d{1,2}/\d{4}|(?m)^[ \t]*(?:Page[ \t]+)?-?[ \t]*\d{1,3}[ \t]*-?(?:[ \t]+of[ \t]+\d+)?[ \t]*$`)
-	reSpaces   = regexp.MustCompile(`\s+`)
+	// footers are page furniture, each with a literal that must be present
+	// for its pattern to be tried: EDGAR footers ("Source: ...,
+	// 7/29/2019"), page-number lines, inline page markers ("-15-"), and
+	// the SEC redaction legend repeated on every page of a filed exhibit.
+	footers = []struct {
+		literal string
+		re      *regexp.Regexp
+	}{
+		{"Source:", regexp.MustCompile(`Source: [^\n]{1,80}?\d{1,2}/\d{1,2}/\d{4}`)},
+		{"\n", regexp.MustCompile(`(?m)^[ \t]*(?:Page[ \t]+)?-?[ \t]*\d{1,3}[ \t]*-?(?:[ \t]+of[ \t]+\d+)?[ \t]*$`)},
+		{"-", regexp.MustCompile(`(?:^|[ \t])-[ \t]?\d{1,3}[ \t]?-(?:[ \t]|$)`)},
+		{"[*", regexp.MustCompile(`\[\*(?:[ \t]?\*)*\][ \t]*=[ \t]*Certain[^.]{0,200}?omitted[^.]{0,200}?\.`)},
+	}
+	reSpaces = regexp.MustCompile(`\s+`)
+	// reColumns is a run of spaces wide enough to separate table columns
+	// (contracts flattened from PDF often have two spaces between words).
+	reColumns = regexp.MustCompile(`\t|[ ]{3,}`)
 	// reInlineNum finds a dotted number inside a line ("Rights 1.1 Subject"),
 	// a possible inline heading when the word before it is not a reference.
-	reInlineNum = regexp.MustCompile(`([A-Za-z$(]*)[ \t]+\d{1,2}\.(?:\d{1,3})?(?:\.\d{1,3})*[ \t]`)
-	reTitleStop = regexp.MustCompile(`\s\d{1,2}(?:\.\d{1,3})*\.?(?:\s|$)`)
+	reInlineNum = regexp.MustCompile(`([A-Za-z$(]*)[ \t]+\d{1,3}\.(?:\d{1,3})?(?:\.\d{1,3})*\.?[ \t]`)
+	reTitleStop = regexp.MustCompile(`\s\d{1,3}(?:\.\d{1,3})*\.?(?:\s|$)`)
 	refWords    = map[string]bool{"section": true, "sections": true, "article": true, "articles": true, "clause": true, "clauses": true, "paragraph": true, "paragraphs": true, "exhibit": true, "schedule": true, "annex": true, "appendix": true, "and": true, "or": true, "to": true, "through": true, "of": true, "in": true, "under": true, "no": true, "item": true, "rule": true, "form": true}
 	reBlank     = regexp.MustCompile(`\n[ \t\r]*\n`)
 )
@@ -74,8 +93,18 @@ func numberParts(s string) []int {
 // cleanText removes page footers and page-number lines and collapses
 // whitespace.
 func cleanText(s string) string {
-	s = reFooter.ReplaceAllString(s, " ")
+	s = stripFooters(s, func(string) string { return " " })
 	return strings.TrimSpace(reSpaces.ReplaceAllString(s, " "))
+}
+
+// stripFooters replaces each page footer in s with repl(footer).
+func stripFooters(s string, repl func(string) string) string {
+	for _, f := range footers {
+		if strings.Contains(s, f.literal) {
+			s = f.re.ReplaceAllStringFunc(s, repl)
+		}
+	}
+	return s
 }
 
 // matchNumbered recognises a numbered heading at the start of s.
@@ -113,8 +142,8 @@ func matchNumbered(s string, lineStart bool) (heading, int, bool) {
 			h.letter = true
 		}
 		// body starts after the number token and its spaces
-		end := m[7]
-		if end < 0 {
+		end := m[7] + 1 // after the letter's ")"
+		if m[6] < 0 {
 			end = m[5]
 		}
 		for end < len(s) && (s[end] == ' ' || s[end] == '\t') {
@@ -125,20 +154,31 @@ func matchNumbered(s string, lineStart bool) (heading, int, bool) {
 	return heading{}, 0, false
 }
 
-// matchHeadingLine recognises a heading block such as a Reducto
-// "Section Header" ("5.2 Warranty", "ARTICLE V - TERM").
-func matchHeadingLine(s string) (heading, bool) {
-	h, n, ok := matchNumbered(s, true)
-	if !ok {
-		return h, false
+// exhibitHeading recognises an exhibit, schedule, annex, appendix or
+// attachment heading at a line start. The line may go on with a table
+// ("ANNEX 2: SERVICES AND LIABILITIES   Service   Period ..."): the title
+// ends at the first run of column spaces.
+func exhibitHeading(rest string) (heading, bool) {
+	m := reExhibit.FindStringSubmatch(rest)
+	if m == nil {
+		return heading{}, false
 	}
-	h.title = strings.TrimRight(strings.TrimSpace(s[n:]), ".:")
-	h.lineStart = true
-	return h, true
+	line, _, _ := strings.Cut(rest, "\n")
+	line = strings.TrimSpace(line)
+	if loc := reColumns.FindStringIndex(line); loc != nil && isUpperTitle(strings.Trim(line[:loc[0]], ":.-–— ")) {
+		line = line[:loc[0]] // "ANNEX 2: SERVICES AND LIABILITIES   Service   Period"
+	}
+	if len(line) > 100 {
+		return heading{}, false
+	}
+	id := strings.TrimRight(m[0], ".:-")
+	title := strings.Trim(strings.TrimSpace(strings.TrimPrefix(line, m[0])), ":.-–— ")
+	return heading{id: strings.TrimSpace(id), exhibit: true, lineStart: true, title: title}, true
 }
 
 // candidates lists every position where a heading might start: each line
-// start, and inside long lines each sentence boundary.
+// start, and inside long lines each sentence boundary and dotted number
+// not preceded by a reference word.
 func candidates(text string) []heading {
 	var out []heading
 	seen := map[int]bool{}
@@ -149,18 +189,15 @@ func candidates(text string) []heading {
 		seen[pos] = true
 		rest := text[pos:min(len(text), pos+300)]
 		if lineStart {
-			if m := reExhibit.FindStringSubmatch(rest); m != nil {
-				line, _, _ := strings.Cut(rest, "\n")
-				if len(strings.TrimSpace(line)) <= 80 {
-					out = append(out, heading{id: strings.TrimSpace(m[0]), exhibit: true, start: pos, lineStart: true,
-						title: strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), m[0]))})
-					return
-				}
+			if h, ok := exhibitHeading(rest); ok {
+				h.start = pos
+				out = append(out, h)
+				return
 			}
 			if m := reLetter.FindStringSubmatch(rest); m != nil {
 				l := m[1] + m[2]
 				out = append(out, heading{parts: []int{int(l[0] - 'a' + 1)}, id: "(" + l + ")", letter: true, start: pos, lineStart: true,
-					title: extractTitle(rest[len(m[0])-1:], false)})
+					title: extractTitle(rest[len(m[0])-1:], false, false)})
 				return
 			}
 		}
@@ -170,7 +207,11 @@ func candidates(text string) []heading {
 		}
 		h.start = pos
 		h.lineStart = lineStart
-		h.title = extractTitle(text[pos+n:min(len(text), pos+n+300)], lineStart)
+		h.title = extractTitle(text[pos+n:min(len(text), pos+n+300)], lineStart, true)
+		if line, _, nl := strings.Cut(text[pos+n:min(len(text), pos+n+100)], "\n"); nl || pos+n+100 >= len(text) {
+			line = strings.TrimSpace(line)
+			h.ownLine = h.title != "" && len(line) <= 80 && !strings.ContainsAny(strings.TrimRight(line, ".:"), ".;")
+		}
 		out = append(out, h)
 	}
 	lineStart := 0
@@ -209,20 +250,39 @@ func candidates(text string) []heading {
 }
 
 // extractTitle finds a clause heading title at the start of s (the text
-// right after the number).
-func extractTitle(s string, lineStart bool) string {
+// right after the number). With ownLine, a short first line followed by a
+// line break is the title (a numbered heading on its own line); lettered
+// paragraphs have none. A title never is a definition ("\"Affiliate\"
+// means ...") and never runs into a table on the same line.
+func extractTitle(s string, lineStart, ownLine bool) string {
+	t := findTitle(s, lineStart, ownLine)
+	words := strings.Fields(t)
+	if len(words) == 0 || strings.ContainsAny(t[:1], "\"“'") || reTitleVerb.MatchString(t) || minorWords[strings.ToLower(words[len(words)-1])] {
+		return "" // a definition, a sentence ("Payment ... shall be in U.") or a cut phrase ("Payments to")
+	}
+	return t
+}
+
+// reTitleVerb finds a verb that no heading holds.
+var reTitleVerb = regexp.MustCompile(`(?i)\b(?:shall|will|may|must|is|are|means|agrees|hereby)\b`)
+
+func findTitle(s string, lineStart, ownLine bool) string {
 	if m := reTitleStop.FindStringIndex(s); m != nil && m[0] <= 100 {
 		s = s[:m[0]] + "."
 	}
-	line, _, _ := strings.Cut(s, "\n")
+	line, _, hasNL := strings.Cut(s, "\n")
+	if loc := reColumns.FindStringIndex(strings.TrimSpace(line)); loc != nil && loc[0] > 0 && isUpperTitle(strings.TrimSpace(line)[:loc[0]]) {
+		line = strings.TrimSpace(line)[:loc[0]] // "5. FEES   Service   Price": a table goes on after the heading
+		hasNL = true
+	}
 	line = strings.TrimSpace(line)
-	if lineStart && line != "" && len(line) <= 80 && !strings.ContainsAny(strings.TrimRight(line, ".:"), ".;") {
+	if (lineStart || (hasNL && ownLine)) && line != "" && len(line) <= 80 && !strings.ContainsAny(strings.TrimRight(line, ".:"), ".;") {
 		return strings.TrimRight(trimPageNumber(line), ".: ")
 	}
 	flat := reSpaces.ReplaceAllString(s, " ")
 	if i := strings.IndexAny(flat, ".:"); i > 0 && i <= 100 {
 		seg := strings.TrimSpace(flat[:i])
-		if words := strings.Fields(seg); len(words) <= 12 && capitalShare(words) >= 0.6 && !sentenceStarters[words[0]] && !refWords[strings.ToLower(words[len(words)-1])] {
+		if words := strings.Fields(seg); len(words) > 0 && len(words) <= 12 && capitalShare(words) >= 0.6 && !sentenceStarters[words[0]] && !refWords[strings.ToLower(words[len(words)-1])] {
 			return seg
 		}
 	}
@@ -238,15 +298,31 @@ func extractTitle(s string, lineStart bool) string {
 		}
 	}
 	// ALL-CAPS lead-in followed by ordinary text: "TERM This Agreement ..."
-
 	n := 0
 	for n < len(words) && n < 10 && isUpperWord(words[n]) {
 		n++
 	}
-	if n > 0 && n < len(words) && n < 10 && !isUpperWord(words[n]) {
+	if n > 0 && n < len(words) && n < 10 && !isUpperWord(words[n]) && isCapitalized(words[n]) {
+		// "TERM This Agreement ...", not "STAAR warrants that ..."
 		return strings.TrimRight(strings.Join(words[:n], " "), ".:;,")
 	}
 	return ""
+}
+
+// isUpperTitle reports whether s is an upper-case heading ("SERVICES AND
+// LIABILITIES").
+func isUpperTitle(s string) bool {
+	letters := false
+	for _, w := range strings.Fields(s) {
+		if strings.IndexFunc(w, unicode.IsLetter) < 0 {
+			continue // "2:", "-"
+		}
+		if !isUpperWord(w) && !minorWords[strings.ToLower(w)] {
+			return false
+		}
+		letters = true
+	}
+	return letters
 }
 
 // trimPageNumber drops a trailing page number from a table-of-contents line.
@@ -298,152 +374,284 @@ func isUpperWord(w string) bool {
 	return letters >= 2 || w == "&" || w == "A"
 }
 
-// successor reports whether p may follow path in a numbering sequence,
-// allowing up to gap skipped numbers.
-func successor(path, p []int, gap int) bool {
+// maxSkip is the largest number of missing headings a numbering jump may
+// stand for ("5.2" straight after "5.0", "7" after "4").
+const maxSkip = 3
+
+// step reports whether p may follow path in a numbering sequence and how
+// many numbers the jump skips: the next sibling at any open level (5.2
+// after 5.1, 6 after 5.2.3) or the first child (5.1 after 5). An empty
+// path stands for the start of the document.
+func step(path, p []int) (skipped int, ok bool) {
 	d := len(p)
 	switch {
 	case len(path) == 0:
-		if p[0] > 1+gap {
-			return false
-		}
+		skipped = p[0] - 1
 		for _, v := range p[1:] {
-			if v != 1 {
-				return false
-			}
+			skipped += v - 1
 		}
-		return true
 	case d <= len(path):
-		if !slices.Equal(path[:d-1], p[:d-1]) {
-			return false
+		if !slices.Equal(path[:d-1], p[:d-1]) || p[d-1] <= path[d-1] {
+			return 0, false
 		}
-		return p[d-1] > path[d-1] && p[d-1] <= path[d-1]+1+gap
+		skipped = p[d-1] - path[d-1] - 1
 	case d == len(path)+1:
-		return slices.Equal(path, p[:d-1]) && p[d-1] == 1
+		if !slices.Equal(path, p[:d-1]) {
+			return 0, false
+		}
+		skipped = p[d-1] - 1
+	default:
+		return 0, false
 	}
-	return false
+	return skipped, skipped <= maxSkip
 }
 
-func joinInts(p []int) string {
-	s := make([]string, len(p))
-	for i, v := range p {
-		s[i] = strconv.Itoa(v)
+// Chain scoring. Each heading counts about one; a heading the layout
+// vouches for (line start, a title, a title alone on its line, a Reducto
+// header) counts a little more, so that a cross-reference at a sentence
+// start or a numbered list item ("1. General. ABG shall ...") loses to the
+// real heading with the same number ("6. Warranties" on its own line).
+// Skipped numbers cost more than half a heading, so a chain never jumps
+// over real headings to take a stray number. A sibling that follows within
+// a few dozen bytes (a table of contents line, a short list item) counts
+// half. A chain that starts late leaves a long stretch unexplained: beyond
+// the usual few thousand bytes of title, parties and recitals it pays for
+// every further thousand, so that a list restarting at 1 deep inside the
+// contract does not win over the headings from the top.
+const (
+	scoreHeading   = 1.0
+	scoreLineStart = 0.2
+	scoreTitled    = 0.2
+	scoreOwnLine   = 0.3
+	scoreStrong    = 0.5
+	costListItem   = 0.4
+	costSkip       = 0.6
+	costShort      = 0.5
+	shortSpan      = 60
+	freePreamble   = 3000
+	costLateStart  = 0.25 // per 1000 bytes beyond freePreamble
+)
+
+func (h heading) weight() float64 {
+	w := scoreHeading
+	if h.lineStart {
+		w += scoreLineStart
 	}
-	return strings.Join(s, ".")
+	if h.title != "" {
+		w += scoreTitled
+	}
+	if h.ownLine {
+		w += scoreOwnLine
+	}
+	if h.strong {
+		w += scoreStrong
+	}
+	if h.listItem {
+		w -= costListItem
+	}
+	return w
 }
 
-// resolve gives a candidate its full path given the current path: lettered
-// paragraphs ("(b)") hang under the current numbered clause.
-func resolve(path []int, pathLetter bool, ids []string, h heading) (heading, bool) {
-	if h.letter && len(h.parts) == 1 {
-		base := len(path)
-		if pathLetter {
-			base--
-		}
-		if base < 1 {
-			return h, false
-		}
-		h.parts = append(append([]int{}, path[:base]...), h.parts[0])
-		if base-1 < len(ids) {
-			h.id = ids[base-1] + h.id
-		} else {
-			h.id = joinInts(path[:base]) + h.id
-		}
+// markLists flags numbered list items: a run of candidates at one level
+// under one parent ("1.", "2.", "3.") that restarts at 1 after an earlier
+// run at that level whose entries were far apart (real clauses, not a
+// table of contents). A restarted run is usually a list inside a clause
+// ("1. General. ABG shall ..." under 3.E); the chain search then prefers a
+// real heading with the same number.
+func markLists(cands []heading) {
+	type run struct {
+		last   int   // last number of the current run
+		starts []int // positions of the previous or current run
+		list   bool
 	}
-	return h, true
+	runs := map[string]*run{}
+	for i := range cands {
+		c := &cands[i]
+		d := len(c.parts)
+		key := fmt.Sprint(c.parts[:d-1], c.article)
+		k := c.parts[d-1]
+		r := runs[key]
+		switch {
+		case r == nil:
+			runs[key] = &run{last: k, starts: []int{c.start}}
+			continue
+		case k == 1:
+			r.list = medianGap(r.starts) >= tocGap
+			r.starts = nil
+		case k == r.last+1 && r.list:
+		default:
+			r.list = false
+		}
+		c.listItem = r.list
+		r.last = k
+		r.starts = append(r.starts, c.start)
+	}
 }
 
-// detectHeadings picks, from the candidates, the chain of headings whose
-// numbering forms a consistent sequence. Cross-references inside sentences
-// never become candidates; candidates out of sequence (stray numbers,
-// references at a sentence start, table-of-contents entries re-listed) are
-// dropped. A jump of a few numbers is accepted only when the next candidate
-// continues from it. A table of contents is recognised when a chain of short
-// entries restarts at 1; its entries are discarded.
-func detectHeadings(text string) ([]heading, []string) {
-	cands := candidates(text)
-	var warnings []string
-	var acc []heading
-	var path []int
-	var ids []string // id of each level of path
-	pathLetter := false
-	accept := func(h heading) {
-		acc = append(acc, h)
-		path = h.parts
-		pathLetter = h.letter
-		ids = append(ids[:0:0], ids[:min(len(ids), len(h.parts)-1)]...)
-		ids = append(ids, h.id)
+// tocGap is the median distance between entries above which a numbered
+// run is body text rather than a table of contents.
+const tocGap = 150
+
+func medianGap(starts []int) int {
+	if len(starts) < 2 {
+		return math.MaxInt
 	}
-	inExhibits := false
+	gaps := make([]int, len(starts)-1)
+	for i := range gaps {
+		gaps[i] = starts[i+1] - starts[i]
+	}
+	slices.Sort(gaps)
+	return gaps[len(gaps)/2]
+}
+
+// bestChain picks, among numbered candidates in document order, the
+// subsequence whose numbering runs as one consistent sequence with the
+// highest score (dynamic programming over all predecessor pairs). Numbered
+// list items inside a clause ("1.", "2.", "3." under 2.2) and
+// table-of-contents entries lose to the body's own headings because
+// taking them would drop more real headings than they add. It also
+// returns the length of the best chain that ends before the chosen one
+// starts (a table of contents when it is long).
+func bestChain(cands []heading) (chain []heading, before int) {
+	n := len(cands)
+	score := make([]float64, n)
+	prev := make([]int, n)
+	length := make([]int, n)
 	for i, c := range cands {
-		if c.exhibit {
-			if len(acc) >= 3 {
-				acc = append(acc, c)
-				inExhibits = true
+		score[i], prev[i], length[i] = math.Inf(-1), -1, 1
+		if skipped, ok := step(nil, c.parts); ok {
+			score[i] = c.weight() - costSkip*float64(skipped) - costLateStart*float64(max(0, c.start-freePreamble))/1000
+		}
+		for j := 0; j < i; j++ {
+			if math.IsInf(score[j], -1) {
+				continue
 			}
-			continue
-		}
-		if inExhibits {
-			continue
-		}
-		h, ok := resolve(path, pathLetter, ids, c)
-		if !ok {
-			continue
-		}
-		if successor(path, h.parts, 0) {
-			accept(h)
-			continue
-		}
-		if len(h.parts) == 1 && h.parts[0] == 1 && !h.letter && len(acc) >= 3 && looksLikeTOC(acc, h.start) {
-			warnings = append(warnings, fmt.Sprintf("skipped a table of contents of %d entries", len(acc)))
-			acc, path, ids, pathLetter = nil, nil, nil, false
-			accept(h)
-			continue
-		}
-		if !h.letter && successor(path, h.parts, 3) && i+1 < len(cands) {
-			nextIDs := append(append([]string{}, ids[:min(len(ids), len(h.parts)-1)]...), h.id)
-			next, ok := resolve(h.parts, h.letter, nextIDs, cands[i+1])
-			if ok && !next.exhibit && successor(h.parts, next.parts, 0) {
-				accept(h)
+			skipped, ok := step(cands[j].parts, c.parts)
+			if !ok {
+				continue
+			}
+			s := score[j] + c.weight() - costSkip*float64(skipped)
+			if len(c.parts) <= len(cands[j].parts) && c.start-cands[j].start < shortSpan {
+				s -= costShort
+			}
+			if s >= score[i] { // on a tie the nearer predecessor wins
+				score[i], prev[i], length[i] = s, j, length[j]+1
 			}
 		}
 	}
-	return acc, warnings
+	best := -1
+	for i := range cands {
+		if !math.IsInf(score[i], -1) && (best < 0 || score[i] > score[best]) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil, 0
+	}
+	for i := best; i >= 0; i = prev[i] {
+		chain = append(chain, cands[i])
+	}
+	slices.Reverse(chain)
+	for i := range cands {
+		if cands[i].start < chain[0].start && !math.IsInf(score[i], -1) {
+			before = max(before, length[i])
+		}
+	}
+	return chain, before
 }
 
-// looksLikeTOC reports whether the accepted headings are mostly short
-// entries, as in a table of contents.
-func looksLikeTOC(acc []heading, next int) bool {
-	var lens []int
-	for i, h := range acc {
-		end := next
-		if i+1 < len(acc) {
-			end = acc[i+1].start
+// attachLetters adds lettered paragraphs ("(a)", "b.") at line starts under
+// the numbered heading they follow, in sequence from (a); other lettered
+// lines stay clause text.
+func attachLetters(chain, letters []heading) []heading {
+	var out []heading
+	li := 0
+	for i, h := range chain {
+		out = append(out, h)
+		end := math.MaxInt
+		if i+1 < len(chain) {
+			end = chain[i+1].start
 		}
-		lens = append(lens, end-h.start)
+		base, baseID := h.parts, h.id
+		last := 0
+		if h.letter {
+			base, last = h.parts[:len(h.parts)-1], h.parts[len(h.parts)-1]
+			baseID = baseID[:strings.LastIndexByte(baseID, '(')]
+		}
+		for ; li < len(letters) && letters[li].start < end; li++ {
+			l := letters[li]
+			if l.start <= h.start || l.parts[0] != last+1 {
+				continue
+			}
+			last = l.parts[0]
+			l.parts = append(slices.Clone(base), last)
+			l.id = baseID + l.id
+			out = append(out, l)
+		}
 	}
-	sort.Ints(lens)
-	return lens[len(lens)/2] < 100
+	return out
+}
+
+// detectHeadings picks the headings of a text: the best-scoring numbered
+// chain (see bestChain), the lettered paragraphs inside it and the
+// exhibits after it. Cross-references inside sentences never become
+// candidates. marks gives the positions the layout marks as headings.
+func detectHeadings(text string, marks map[int]bool) ([]heading, []string) {
+	var nums, letters, exhibits []heading
+	for _, c := range candidates(text) {
+		c.strong = marks[c.start]
+		switch {
+		case c.exhibit:
+			exhibits = append(exhibits, c)
+		case c.letter && len(c.parts) == 1:
+			letters = append(letters, c)
+		default:
+			nums = append(nums, c)
+		}
+	}
+	markLists(nums)
+	chain, before := bestChain(nums)
+	var warnings []string
+	if before >= 3 {
+		warnings = append(warnings, fmt.Sprintf("skipped a table of contents of %d entries", before))
+	}
+	if len(chain) == 0 {
+		return nil, warnings
+	}
+	heads := attachLetters(chain, letters)
+	if len(chain) >= 2 {
+		last := chain[len(chain)-1].start
+		for _, x := range exhibits {
+			if x.start > last {
+				heads = append(heads, x)
+			}
+		}
+	}
+	return heads, warnings
 }
 
 // ParseText parses a plain-text contract. source names it in the result.
 func ParseText(source, text string) *Contract {
 	c := &Contract{Source: source, Format: FormatText, Text: text}
-	heads, warnings := detectHeadings(text)
+	heads, warnings := detectHeadings(text, nil)
 	c.Warnings = warnings
-	numbered := 0
-	for _, h := range heads {
-		if !h.exhibit {
-			numbered++
-		}
-	}
-	if numbered < 2 {
+	if numbered(heads) < 2 {
 		heads = nil
 		c.Warnings = append(c.Warnings, "no numbered headings detected; clauses are paragraphs")
 	}
 	buildTree(c, heads)
 	finish(c)
 	return c
+}
+
+func numbered(heads []heading) int {
+	n := 0
+	for _, h := range heads {
+		if !h.exhibit {
+			n++
+		}
+	}
+	return n
 }
 
 // buildTree turns accepted headings into the clause tree of c. Without
@@ -511,7 +719,8 @@ func isPrefix(a, b []int) bool {
 }
 
 // paragraphs splits text at blank lines; blocks longer than 1500 bytes are
-// cut further at sentence ends into pieces of about 800 bytes.
+// cut further at sentence ends (as Sentences finds them: never after "U.S.")
+// into pieces of about 800 bytes.
 func paragraphs(text string) [][2]int {
 	var out [][2]int
 	start := 0
@@ -523,92 +732,19 @@ func paragraphs(text string) [][2]int {
 			s, e := start+lead, start+len(strings.TrimRight(seg, " \t\r\n"))
 			for e-s > 1500 {
 				cut := s + 800
-				if j := strings.Index(text[cut:e], ". "); j >= 0 && cut+j+2 < e {
-					cut += j + 2
-				} else {
+				for cut < e-1 && !sentenceEndAt(text[:e], cut) {
+					cut++
+				}
+				if cut >= e-1 {
 					break
 				}
+				cut += 2 // after the period and its space
 				out = append(out, [2]int{s, cut})
 				s = cut
 			}
 			out = append(out, [2]int{s, e})
 		}
 		start = m[1]
-	}
-	return out
-}
-
-var (
-	reCapsTitle  = regexp.MustCompile(`[A-Z][A-Z\-–&,' ]*AGREEMENT\b`)
-	reEntity     = regexp.MustCompile(`[A-Z][A-Za-z0-9.,&'’\- ]{1,70}?,? (?:Inc|INC|Corp|CORP|Corporation|CORPORATION|LLC|L\.L\.C|Ltd|LTD|Limited|LIMITED|GmbH|AG|S\.p\.A|Company|COMPANY|LLP|LP|PLC|plc|N\.V|B\.V|S\.A)\b\.?`)
-	noDotSuffix  = map[string]bool{"LLC": true, "LLP": true, "LP": true, "PLC": true, "plc": true, "AG": true, "GmbH": true, "Company": true, "COMPANY": true, "Corporation": true, "CORPORATION": true, "Limited": true, "LIMITED": true}
-	partyConnect = map[string]bool{"of": true, "de": true, "&": true}
-	reSentEnd    = regexp.MustCompile(`[A-Za-z0-9]{4,}\. |\b[A-Z]\. The |\b(?:AND|And|and) |, and `)
-)
-
-// detectTitle finds the contract title near the top of the text.
-func detectTitle(text string) string {
-	head := text[:min(len(text), 2000)]
-	for _, m := range reCapsTitle.FindAllString(head, -1) {
-		m, _, _ = strings.Cut(m, " THIS ")
-		if !strings.HasPrefix(m, "THIS ") && !strings.HasPrefix(m, "EXHIBIT ") {
-			return strings.Join(strings.Fields(m), " ")
-		}
-	}
-	for _, line := range strings.Split(head, "\n") {
-		line = strings.TrimSpace(line)
-		if len(line) <= 100 && strings.Contains(strings.ToLower(line), "agreement") {
-			return strings.Join(strings.Fields(reExhibit.ReplaceAllString(line, "")), " ")
-		}
-	}
-	return ""
-}
-
-// detectParties finds company names (ending in Inc., LLC, Ltd., ...) in the
-// preamble, dropping any leading lower-case words ("by and between").
-func detectParties(pre string) []string {
-	flat := reSpaces.ReplaceAllString(pre, " ")
-	var out []string
-	seen := map[string]bool{}
-	for _, loc := range reEntity.FindAllStringIndex(flat, -1) {
-		m := flat[loc[0]:loc[1]]
-		if ends := reSentEnd.FindAllStringIndex(m, -1); ends != nil {
-			m = m[ends[len(ends)-1][1]:]
-		}
-		before := strings.ToLower(flat[max(0, loc[1]-len(m)-3) : loc[1]-len(m)])
-		if strings.HasSuffix(before, " a ") || strings.HasSuffix(before, "an ") || strings.HasPrefix(m, "A ") || strings.HasPrefix(m, "An ") {
-			continue // "a Delaware corporation" describes a party, it is not one
-		}
-		words := strings.Fields(m)
-		cut := 0
-		for i, w := range words {
-			r := []rune(w)
-			if unicode.IsLower(r[0]) && !partyConnect[w] {
-				cut = i + 1
-			}
-		}
-		words = words[cut:]
-		for len(words) > 0 && partyConnect[words[0]] {
-			words = words[1:]
-		}
-		name := strings.TrimRight(strings.Join(words, " "), ",")
-		if last := words[len(words)-1]; strings.HasSuffix(last, ".") && noDotSuffix[strings.TrimSuffix(last, ".")] {
-			name = strings.TrimSuffix(name, ".") // the period ends the sentence
-		}
-		key := strings.Map(func(r rune) rune {
-			if unicode.IsLetter(r) || unicode.IsDigit(r) {
-				return unicode.ToLower(r)
-			}
-			return -1
-		}, name)
-		if len(words) < 2 || seen[key] || strings.Contains(key, "agreement") || (len(words) == 2 && words[0] == "The") {
-			continue
-		}
-		seen[key] = true
-		out = append(out, name)
-		if len(out) == 4 {
-			break
-		}
 	}
 	return out
 }

@@ -3,7 +3,8 @@
 // destination's own folder (so the rename never crosses a file system), is
 // synced, renamed over the destination, and the folder is synced so the
 // rename itself is durable. A crash can at worst leave a stray
-// ".NAME.tmp-RANDOM" file behind, which is safe to delete.
+// ".NAME.tmp-RANDOM" file behind, which is safe to delete. WriteSet does the
+// same for files that must change together.
 //
 // Files and folders get the modes os.WriteFile and os.MkdirAll would give
 // them (the requested mode less the process umask), not the owner-only
@@ -30,16 +31,30 @@ const DirMode os.FileMode = 0o755
 // created with mode perm less the umask, which is synced and renamed over
 // path. On error the temporary is removed and path is untouched. Errors
 // are returned as the operation reported them; callers name the file.
-func Write(path string, perm os.FileMode, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
+func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
+	tmp, err := writeTemp(path, perm, write)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// writeTemp writes, syncs and closes a temporary file beside path, created
+// with mode perm less the umask, and returns its name; on error it leaves
+// nothing behind.
+func writeTemp(path string, perm os.FileMode, write func(io.Writer) error) (name string, err error) {
 	var tmp *os.File
-	_, err = tempName(dir, "."+filepath.Base(path)+".tmp-", func(name string) error {
+	_, err = tempName(filepath.Dir(path), "."+filepath.Base(path)+".tmp-", func(name string) error {
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 		tmp = f
 		return err
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer func() {
 		if err != nil {
@@ -49,21 +64,18 @@ func Write(path string, perm os.FileMode, write func(io.Writer) error) (err erro
 	}()
 	w := bufio.NewWriterSize(tmp, 1<<20)
 	if err := write(w); err != nil {
-		return err
+		return "", err
 	}
 	if err := w.Flush(); err != nil {
-		return err
+		return "", err
 	}
 	if err := tmp.Sync(); err != nil {
-		return err
+		return "", err
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return "", err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return SyncDir(dir)
+	return tmp.Name(), nil
 }
 
 // WriteFile writes data to path atomically (see Write).
