@@ -109,46 +109,41 @@ func (m *mpiComm) Name() string {
 // maxCount is the most elements one MPI call takes (its count is an int).
 const maxCount = 1 << 30
 
-func (m *mpiComm) AllReduce(buf []float32) error {
+// chunked calls f on each run of at most maxCount elements of buf.
+func chunked[T any](buf []T, f func(part []T) error) error {
 	for lo := 0; lo < len(buf); lo += maxCount {
-		part := buf[lo:min(lo+maxCount, len(buf))]
-		err := m.call(fmt.Sprintf("all-reduce of %d float32s", len(part)), func() C.int {
-			return C.dm_allreduce_f32(m.lib, (*C.float)(unsafe.Pointer(&part[0])), C.int(len(part)))
-		})
-		if err != nil {
+		if err := f(buf[lo:min(lo+maxCount, len(buf))]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+func (m *mpiComm) AllReduce(buf []float32) error {
+	return chunked(buf, func(part []float32) error {
+		return m.call(fmt.Sprintf("all-reduce of %d float32s", len(part)), func() C.int {
+			return C.dm_allreduce_f32(m.lib, (*C.float)(unsafe.Pointer(&part[0])), C.int(len(part)))
+		})
+	})
+}
+
 func (m *mpiComm) AllReduce64(buf []float64) error {
-	for lo := 0; lo < len(buf); lo += maxCount {
-		part := buf[lo:min(lo+maxCount, len(buf))]
-		err := m.call(fmt.Sprintf("all-reduce of %d float64s", len(part)), func() C.int {
+	return chunked(buf, func(part []float64) error {
+		return m.call(fmt.Sprintf("all-reduce of %d float64s", len(part)), func() C.int {
 			return C.dm_allreduce_f64(m.lib, (*C.double)(unsafe.Pointer(&part[0])), C.int(len(part)))
 		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 func (m *mpiComm) Broadcast(buf []byte, root int) error {
 	if root < 0 || root >= m.size {
 		panic(fmt.Sprintf("dist: broadcast from rank %d of %d", root, m.size))
 	}
-	for lo := 0; lo < len(buf); lo += maxCount {
-		part := buf[lo:min(lo+maxCount, len(buf))]
-		err := m.call(fmt.Sprintf("broadcast of %d bytes from rank %d", len(part), root), func() C.int {
+	return chunked(buf, func(part []byte) error {
+		return m.call(fmt.Sprintf("broadcast of %d bytes from rank %d", len(part), root), func() C.int {
 			return C.dm_bcast(m.lib, unsafe.Pointer(&part[0]), C.int(len(part)), C.int(root))
 		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 func (m *mpiComm) Barrier() error {

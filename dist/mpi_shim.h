@@ -9,9 +9,10 @@
 #ifndef TUNE_MPI_SHIM_H
 #define TUNE_MPI_SHIM_H
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "dl.h"
 
 typedef void *dm_handle;
 
@@ -52,16 +53,10 @@ typedef struct dm_lib {
 #undef DM_HFIELD
 } dm_lib;
 
-// dm_open dlopens path, or returns NULL with dlerror's message in err.
-// RTLD_GLOBAL: Open MPI's plugins, which it dlopens in MPI_Init, resolve
-// their symbols in libmpi.
+// dm_open dlopens path. RTLD_GLOBAL: Open MPI's plugins, which it
+// dlopens in MPI_Init, resolve their symbols in libmpi.
 static inline void *dm_open(const char *path, char *err, size_t n) {
-	void *h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
-	if (h == NULL) {
-		const char *e = dlerror();
-		snprintf(err, n, "%s", e ? e : "unknown dlopen error");
-	}
-	return h;
+	return dist_dlopen(path, RTLD_NOW | RTLD_GLOBAL, err, n);
 }
 
 // dm_bind fills l from h and returns NULL, or the first missing symbol.

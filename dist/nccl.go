@@ -17,13 +17,6 @@ import (
 	"github.com/tune-dev/tune/cuda"
 )
 
-// The CUDA driver library the NCCL side calls (for streams and contexts),
-// by soname or from the path in envDriverLib.
-const (
-	driverSoname = "libcuda.so.1"
-	envDriverLib = "TUNE_CUDA_DRIVER_LIB"
-)
-
 // NCCL is an NCCL communicator over the GPUs of a run, one per rank: it
 // all-reduces device buffers of the CUDA backend. Its calls run on a
 // thread of their own, in the CUDA backend's context (device 0 of the

@@ -13,11 +13,12 @@
 #ifndef TUNE_NCCL_SHIM_H
 #define TUNE_NCCL_SHIM_H
 
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "dl.h"
 
 typedef struct { char internal[128]; } dn_unique_id;
 typedef void *dn_comm;
@@ -58,12 +59,7 @@ typedef struct dn_lib {
 } dn_lib;
 
 static inline void *dn_open(const char *path, char *err, size_t n) {
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL) {
-		const char *e = dlerror();
-		snprintf(err, n, "%s", e ? e : "unknown dlopen error");
-	}
-	return h;
+	return dist_dlopen(path, RTLD_NOW | RTLD_LOCAL, err, n);
 }
 
 // dn_bind fills l's NCCL functions from h and its driver functions from d,

@@ -12,6 +12,9 @@ const (
 	envMPILib  = "TUNE_MPI_LIB"
 	ncclSoname = "libnccl.so.2"
 	envNCCLLib = "TUNE_NCCL_LIB"
+	// The CUDA driver, whose streams and contexts the NCCL side uses.
+	driverSoname = "libcuda.so.1"
+	envDriverLib = "TUNE_CUDA_DRIVER_LIB"
 )
 
 var (
