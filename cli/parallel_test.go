@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -380,4 +381,18 @@ func TestLaunchWithoutMPI(t *testing.T) {
 		require.Error(t, err, "%s", out)
 		require.Contains(t, string(out), c.want)
 	}
+}
+
+// TestDataParallelInterrupted: Ctrl-C to mpirun reaches every rank; they
+// stop at the same step, rank 0 saves its checkpoint and alone says so.
+func TestDataParallelInterrupted(t *testing.T) {
+	mpirun(t)
+	cmd, _, out := startLongRun(t)
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	require.Error(t, cmd.Wait(), "%s", out)
+	m := regexp.MustCompile(`tune: rank 0 of 2: train: training interrupted at step (\d+); checkpoint saved in (\S+)\n`).FindStringSubmatch(out.String())
+	require.NotNil(t, m, "%s", out)
+	require.True(t, strings.HasSuffix(m[2], "checkpoint-"+m[1]))
+	require.FileExists(t, filepath.Join(m[2], "trainer_state.json"))
+	require.NotContains(t, out.String(), "rank 1 of 2", "rank 0 speaks for the run")
 }
