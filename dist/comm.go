@@ -52,6 +52,8 @@ type Single struct{}
 
 var _ Comm = Single{}
 
+// Single's methods implement Comm for one rank.
+
 func (Single) Rank() int                   { return 0 }
 func (Single) Size() int                   { return 1 }
 func (Single) AllReduce([]float32) error   { return nil }

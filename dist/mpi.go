@@ -28,14 +28,14 @@ type mpiComm struct {
 }
 
 var (
-	mpiOnce sync.Mutex
+	mpiMu   sync.Mutex
 	mpiUsed bool // MPI initializes once per process
 )
 
 // openMPI loads the library, starts the MPI thread and initializes MPI.
 func openMPI(timeout time.Duration) (*mpiComm, error) {
-	mpiOnce.Lock()
-	defer mpiOnce.Unlock()
+	mpiMu.Lock()
+	defer mpiMu.Unlock()
 	if mpiUsed {
 		return nil, fmt.Errorf("dist: MPI was already initialized in this process")
 	}
@@ -169,8 +169,8 @@ func (m *mpiComm) Abort(code int) {
 	os.Exit(code)
 }
 
-// Close finalizes MPI. It leaves the MPI thread stuck in a collective that
-// timed out alone: the process is about to end anyway.
+// Close finalizes MPI. After a collective timed out the MPI thread is
+// still inside it, and Close returns that timeout instead.
 func (m *mpiComm) Close() error {
 	err := m.call("MPI_Finalize", func() C.int { return C.dm_finalize(m.lib) })
 	m.th.close()
