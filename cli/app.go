@@ -46,8 +46,9 @@ func Run(args []string, assets Assets, stdin io.Reader, stdout, stderr io.Writer
 		Version:   versionString(),
 		Writer:    stdout,
 		ErrWriter: stderr,
+		Metadata:  map[string]any{stateKey: &runState{args: args, fromConfig: map[string]string{}}},
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "config", Usage: "YAML, JSON or TOML file of flag values (keys are flag names)", EnvVars: []string{"TUNE_CONFIG"}},
+			&ucli.StringFlag{Name: "config", Usage: configUsage, EnvVars: []string{"TUNE_CONFIG"}},
 			&ucli.IntFlag{Name: "threads", Usage: "CPU threads per op (0: all cores)", EnvVars: []string{"TUNE_THREADS"}},
 			deviceFlag(),
 		},
@@ -62,6 +63,9 @@ func Run(args []string, assets Assets, stdin io.Reader, stdout, stderr io.Writer
 			e.trainCommand(),
 			e.mergeCommand(),
 			e.benchCommand(),
+		},
+		Before: func(c *ucli.Context) error {
+			return checkFlagList(c, c.App.Flags, stateOf(c))
 		},
 		Action: func(c *ucli.Context) error {
 			if c.Args().Len() > 0 {

@@ -53,10 +53,7 @@ func (e *env) benchCommand() *ucli.Command {
 			if !ok {
 				return fmt.Errorf("unknown --shape %q (one of %s)", c.String("shape"), strings.Join(shapes, ", "))
 			}
-			seq, batch, iters := c.Int("seq"), c.Int("batch"), c.Int("iters")
-			if seq <= 0 || batch <= 0 || iters <= 0 {
-				return fmt.Errorf("--seq, --batch and --iters must be positive")
-			}
+			seq, batch, iters := c.Int("seq"), c.Int("batch"), c.Int("iters") // checked by flagBounds
 			if c.Bool("train") {
 				return e.benchTrain(c, &cfg, seq, batch, iters)
 			}

@@ -360,6 +360,165 @@ func TestTrainAndMergeCommands(t *testing.T) {
 	require.Contains(t, stdout, "eval loss")
 }
 
+// tinyData writes a data folder of pre-tokenized records of different
+// lengths for the qwen2-tiny model (vocabulary 1000, no tokenizer files).
+func tinyData(t *testing.T, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	var sb strings.Builder
+	for i := 0; i < n; i++ {
+		ids := []int{5 + i, 6 + i, 500 + i, 501 + i}
+		labels := []int{-100, -100, 500 + i, 501 + i}
+		for j := 0; j < i%3; j++ {
+			ids, labels = append(ids, 600+j), append(labels, 600+j)
+		}
+		line, _ := json.Marshal(map[string]any{"input_ids": ids, "labels": labels})
+		sb.Write(append(line, '\n'))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "train.jsonl"), []byte(sb.String()), 0o644))
+	return dir
+}
+
+const tinyBase = "../testdata/golden/qwen2-tiny/base_model"
+
+// TestConfigFileRules: a config key that is no tune flag is refused with
+// the file, the line and the closest flag; a Hugging Face name names the
+// tune flag; bad values name their key; nothing is written. Lists work for
+// list flags, keys of other commands are accepted, and global flags apply.
+func TestConfigFileRules(t *testing.T) {
+	dir, data := t.TempDir(), tinyData(t, 4)
+	out := filepath.Join(dir, "out")
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+		return p
+	}
+	train := func(cfg string, extra ...string) (string, string, error) {
+		return run(t, "", append([]string{"train", "--config", cfg, "--base_model", tinyBase, "--data_path", data, "--output_dir", out,
+			"--max_steps", "1", "--batch_size", "2"}, extra...)...)
+	}
+	for _, c := range []struct{ name, body, want string }{
+		{"typo.yaml", "lora_r: 4\nlearning_rat: 1e-3\n", `typo.yaml:2: unknown key "learning_rat" (the closest flag is learning_rate)`},
+		{"hf.yaml", "num_train_epochs: 2\n", "hf.yaml:1: num_train_epochs is Hugging Face's name; tune's flag is num_epochs"},
+		{"hf.json", "{\n  \"seed\": 1,\n  \"per_device_train_batch_size\": 8\n}\n", "hf.json:3: per_device_train_batch_size is Hugging Face's name; tune's flag is batch_size"},
+		{"hf.toml", "model_name_or_path = \"x\"\n", "hf.toml: model_name_or_path is Hugging Face's name; tune's flag is base_model"},
+		{"list.json", `{"batch_size": [1, 2]}`, "list.json:1: batch_size: want a whole number, got a list"},
+		{"one.yaml", "output_dir: [a, b]\n", "one.yaml:1: output_dir: want one value, not a list"},
+		{"bool.yaml", "packing: maybe\n", `bool.yaml:1: packing: want true or false, got "maybe"`},
+		{"twice.yaml", "seed: 1\nseed: 2\n", "twice.yaml:2: seed is given twice (first in config file " + filepath.Join(dir, "twice.yaml") + ":1)"},
+		{"nested.yaml", "train:\n  seed: 1\n", "nested.yaml: line 1: train: a nested table is not a flag value"},
+		{"again.yaml", "config: other.yaml\n", "again.yaml:1: config: a config file cannot name another one"},
+		{"range.toml", "lora_dropout = 1.0\n", "range.toml: lora_dropout 1: must be in [0, 1)"},
+		{"range.yaml", "save_steps: -1\n", "range.yaml:1: save_steps -1: must be at least 0 (0: only at the end)"},
+		{"global.yaml", "threads: -2\n", "global.yaml:1: threads -2: must be at least 0"},
+	} {
+		_, _, err := train(write(c.name, c.body))
+		require.ErrorContains(t, err, c.want, c.name)
+		require.NoDirExists(t, out, c.name)
+	}
+
+	// One file for several commands: max_new_tokens (generate, eval) and
+	// split (gen-data) are accepted and left to their commands; lists and
+	// numbers written as strings are read as the command line would.
+	shared := write("shared.yaml", "target_modules: [q_proj, v_proj]\nlearning_rate: \"5e-3\"\nthreads: 1\nmax_new_tokens: 8\nsplit: [0.8, 0.1, 0.1]\nlora_r: 4\n")
+	_, stderr, err := train(shared)
+	require.NoError(t, err)
+	require.Contains(t, stderr, "(float32, 1 threads)", "the global threads flag from the file")
+	ac, err := os.ReadFile(filepath.Join(out, "adapter_config.json"))
+	require.NoError(t, err)
+	require.Contains(t, strings.Join(strings.Fields(string(ac)), " "), `"target_modules": [ "q_proj", "v_proj" ]`)
+	args, err := os.ReadFile(filepath.Join(out, "training_args.json"))
+	require.NoError(t, err)
+	require.Contains(t, string(args), `"learning_rate": 0.005`)
+	require.Contains(t, string(args), `"lora_r": 4`)
+	// The command line wins over the file.
+	_, _, err = run(t, "", "--threads", "-1", "--config", shared, "tokenize")
+	require.ErrorContains(t, err, "--threads -1: must be at least 0")
+}
+
+// TestNumericFlagsChecked: zero, negative and non-finite values of numeric
+// flags are refused before anything runs, naming where they came from.
+func TestNumericFlagsChecked(t *testing.T) {
+	data, dir := tinyData(t, 4), t.TempDir()
+	tr := []string{"train", "--base_model", tinyBase, "--data_path", data, "--output_dir", filepath.Join(dir, "out")}
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, append(tr, "--save_steps", "-1"), "--save_steps -1: must be at least 0 (0: only at the end)"},
+		{nil, append([]string{"--threads", "-3"}, tr...), "--threads -3: must be at least 0 (0: all cores)"},
+		{map[string]string{"TUNE_THREADS": "-3"}, tr, "TUNE_THREADS=-3 (--threads): must be at least 0"},
+		{nil, append(tr, "--lora_dropout", "1"), "--lora_dropout 1: must be in [0, 1)"},
+		{map[string]string{"LORA_DROPOUT": "1.5"}, tr, "LORA_DROPOUT=1.5 (--lora_dropout): must be in [0, 1)"},
+		{nil, append(tr, "--learning_rate", "Inf"), "--learning_rate +Inf: must be positive"},
+		{nil, append(tr, "--max_steps", "-2"), "--max_steps -2: must be at least -1"},
+		{nil, append(tr, "--batch_size=0"), "--batch_size 0: must be at least 1"},
+		{nil, append(tr, "--early_stopping_patience", "2"), "early stopping (patience 2) needs validation data"},
+		{nil, []string{"demo", "--output_dir", filepath.Join(dir, "out"), "--steps", "0"}, "--steps 0: must be at least 1"},
+		{nil, []string{"eval", "--predictions", "p.jsonl", "--batch_size", "0"}, "--batch_size 0: must be at least 1"},
+		{nil, []string{"generate", "--prompt", "x", "--max_new_tokens", "0"}, "--max_new_tokens 0: must be at least 1"},
+		{nil, []string{"generate", "--prompt", "x", "--top_p", "NaN"}, "--top_p NaN: must be in (0, 1]"},
+		{nil, []string{"bench", "--iters", "0"}, "--iters 0: must be at least 1"},
+	} {
+		for k, v := range c.env {
+			t.Setenv(k, v)
+		}
+		_, _, err := run(t, "", c.args...)
+		require.ErrorContains(t, err, c.want, "%v", c.args)
+		require.NoDirExists(t, filepath.Join(dir, "out"))
+		for k := range c.env {
+			os.Unsetenv(k)
+		}
+	}
+}
+
+// TestTrainInitAdapterAndResume: padding on a model whose vocabulary is
+// smaller than the tokenizer's; the flags left unset take the initial
+// adapter's values, a set one that differs is refused, and a set
+// --lora_dropout wins (an adapter saying 1.0 needs one); a resume with
+// another dropout is refused and changes nothing.
+func TestTrainInitAdapterAndResume(t *testing.T) {
+	data := tinyData(t, 4)
+	first := filepath.Join(t.TempDir(), "first")
+	tr := func(out string, extra ...string) (string, string, error) {
+		return run(t, "", append([]string{"train", "--base_model", tinyBase, "--data_path", data, "--output_dir", out,
+			"--max_steps", "2", "--batch_size", "2", "--gradient_accumulation_steps", "1", "--warmup_steps", "0"}, extra...)...)
+	}
+	_, _, err := tr(first, "--lora_r", "4", "--lora_alpha", "8", "--target_modules", "q_proj,v_proj")
+	require.NoError(t, err, "records of different lengths pad with an id in the model's vocabulary")
+
+	acPath := filepath.Join(first, "adapter_config.json")
+	ac, err := os.ReadFile(acPath)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(acPath, []byte(strings.Replace(string(ac), `"lora_dropout": 0.05`, `"lora_dropout": 1.0`, 1)), 0o644))
+	out := filepath.Join(t.TempDir(), "second")
+	_, _, err = tr(out, "--init_adapter", first)
+	require.ErrorContains(t, err, "--init_adapter "+first+": adapter_config.json: lora_dropout 1 is not in [0, 1); pass --lora_dropout")
+	_, _, err = tr(out, "--init_adapter", first, "--lora_r", "8", "--lora_dropout", "0.1")
+	require.ErrorContains(t, err, "--lora_r 8, the adapter's 4")
+	require.NoDirExists(t, out)
+	_, _, err = tr(out, "--init_adapter", first, "--lora_dropout", "0.1")
+	require.NoError(t, err)
+	ac, err = os.ReadFile(filepath.Join(out, "adapter_config.json"))
+	require.NoError(t, err)
+	got := strings.Join(strings.Fields(string(ac)), " ")
+	for _, want := range []string{`"r": 4`, `"lora_alpha": 8,`, `"lora_dropout": 0.1`, `"target_modules": [ "q_proj", "v_proj" ]`} {
+		require.Contains(t, got, want)
+	}
+
+	before, err := os.ReadFile(filepath.Join(out, "training_args.json"))
+	require.NoError(t, err)
+	_, _, err = tr(out, "--init_adapter", first, "--lora_dropout", "0.2", "--resume_from_checkpoint", "latest", "--max_steps", "3")
+	require.ErrorContains(t, err, "--lora_dropout 0.2 (recorded 0.1)")
+	after, err := os.ReadFile(filepath.Join(out, "training_args.json"))
+	require.NoError(t, err)
+	require.Equal(t, string(before), string(after), "a refused resume leaves training_args.json as it was")
+	stdout, _, err := tr(out, "--init_adapter", first, "--lora_dropout", "0.1", "--resume_from_checkpoint", "latest")
+	require.NoError(t, err)
+	require.Contains(t, stdout, "no step left to train")
+}
+
 // TestTrainReportAndSystemPrompt trains on chat records with a test set
 // through the command line (a tiny model with a byte-level tokenizer): the
 // run ends with the test report, a resumed finished run does not redo it,
@@ -446,7 +605,7 @@ func TestTrainReportAndSystemPrompt(t *testing.T) {
 	require.NoError(t, err)
 	require.NoFileExists(t, filepath.Join(skipped, "evaluation_report.json"))
 	_, _, err = run(t, "", append(args, "--output_dir", filepath.Join(dir, "x"), "--eval_max_new_tokens", "0")...)
-	require.ErrorContains(t, err, "--eval_max_new_tokens 0 must be at least 1")
+	require.ErrorContains(t, err, "--eval_max_new_tokens 0: must be at least 1")
 }
 
 func TestVersion(t *testing.T) {

@@ -47,7 +47,7 @@ func (e *env) genDataCommand() *ucli.Command {
 			boolFlag("augment", "add question paraphrases and context-window variants"),
 			intFlag("num_augmentations", "variants per fact with --augment", 2),
 			intFlag("seed", "seed for variants and the split", 42),
-			strFlag("split", "train,validation,test ratios", "0.8,0.1,0.1"),
+			listStrFlag("split", "train,validation,test ratios", "0.8,0.1,0.1"),
 			floatFlag("unanswerable_ratio", "unanswerable questions per answerable fact", 0.1),
 		},
 		Action: func(c *ucli.Context) error {

@@ -283,7 +283,7 @@ func TestDataParallel(t *testing.T) {
 
 	// Another total accumulation would see other data at each step.
 	out := runRanks(t, 2, true, append(trainArgs(model, data, filepath.Join(dir, "bad"), 6), "--resume_from_checkpoint", filepath.Join(one, "checkpoint-1"))...)
-	require.Contains(t, out, "was trained with 6 micro-batches per optimizer step (gradient accumulation 6 on each of 1 ranks), this run takes 12 (6 on each of 2): pass --gradient_accumulation_steps 3 to continue it")
+	require.Contains(t, out, "12 micro-batches per optimizer step (--gradient_accumulation_steps 6 on 2 ranks; recorded 6: every later step would take other data; use --gradient_accumulation_steps 3 on 2 ranks)")
 }
 
 // startLongRun starts a 2-rank run of many steps, waits until rank 0 has

@@ -32,9 +32,9 @@ func trainFlags() []ucli.Flag {
 		intFlag("lora_r", "LoRA rank", 16, "LORA_R"),
 		floatFlag("lora_alpha", "LoRA alpha (scaling alpha/r, or alpha/sqrt(r) with --use_rslora)", 32, "LORA_ALPHA"),
 		floatFlag("lora_dropout", "dropout on the LoRA branch's input", 0.05, "LORA_DROPOUT"),
-		strFlag("target_modules", "comma-separated projections to adapt", allModules),
+		listStrFlag("target_modules", "comma-separated projections to adapt", allModules),
 		boolFlag("use_rslora", "rank-stabilized scaling alpha/sqrt(r)"),
-		strFlag("init_adapter", "start from this PEFT adapter folder (its r, lora_alpha, target_modules and use_rslora win over the flags)", ""),
+		strFlag("init_adapter", "start from this PEFT adapter folder (the LoRA flags left unset take its values; set ones must agree, except --lora_dropout, which wins)", ""),
 		boolFlag("use_qlora", "keep the base projections in 4-bit NF4 with double quantization (QLoRA)"),
 		intFlag("batch_size", "sequences per micro-batch", 4),
 		intFlag("gradient_accumulation_steps", "micro-batches per optimizer step", 4),
@@ -178,12 +178,8 @@ func (e *env) trainConfig(c *ucli.Context) (train.Config, error) {
 			mods = append(mods, m)
 		}
 	}
-	tok, _, err := e.tokenizerFor(c, base)
-	if err != nil {
-		return train.Config{}, err
-	}
 	cfg := train.Config{
-		DataPath: c.String("data_path"), OutputDir: c.String("output_dir"), BaseModel: base, Tokenizer: tok,
+		DataPath: c.String("data_path"), OutputDir: c.String("output_dir"), BaseModel: base,
 		WriteTokenizer: func(dir string) error { return e.writeTokenizerFiles(c, dir) },
 		LoRA: lora.Config{R: c.Int("lora_r"), LoraAlpha: c.Float64("lora_alpha"), LoraDropout: c.Float64("lora_dropout"),
 			TargetModules: mods, UseRSLoRA: c.Bool("use_rslora")},
@@ -198,15 +194,51 @@ func (e *env) trainConfig(c *ucli.Context) (train.Config, error) {
 		Resume: c.String("resume_from_checkpoint"), Overwrite: c.Bool("overwrite_output_dir"), EvalOnly: c.Bool("eval_only"),
 		TestFile: c.String("test_file"), SkipTestEval: c.Bool("skip_test_eval"),
 		TestMaxExamples: c.Int("eval_max_examples"), TestMaxNewTokens: c.Int("eval_max_new_tokens"),
-		Out: e.stdout, Progress: e.stderr, ProgressBar: train.IsTerminal(e.stderr),
+		Out: e.stdout, Warn: e.stderr, Progress: e.stderr, ProgressBar: train.IsTerminal(e.stderr),
 	}
-	if n := c.Int("eval_max_new_tokens"); n < 1 {
-		return cfg, fmt.Errorf("--eval_max_new_tokens %d must be at least 1", n)
+	if cfg.InitAdapter != "" {
+		if err := initAdapterLoRA(c, &cfg.LoRA, cfg.InitAdapter); err != nil {
+			return cfg, err
+		}
 	}
 	if cfg.EvalOnly && cfg.InitAdapter == "" && cfg.Resume == "" {
 		return cfg, errors.New("--eval_only needs the adapter to evaluate: --init_adapter DIR or --resume_from_checkpoint DIR|latest")
 	}
-	return cfg, nil
+	tok, _, err := e.tokenizerFor(c, base)
+	cfg.Tokenizer = tok
+	return cfg, err
+}
+
+// initAdapterLoRA gives the LoRA flags that were not set (on the command
+// line, in the environment or in the config file) the values of the
+// --init_adapter's adapter_config.json. The set ones stay: train refuses
+// an r, lora_alpha, target_modules or use_rslora that differs from the
+// adapter's (they fix its shape and scaling), and trains with a set
+// --lora_dropout (dropout is a training setting, not part of the adapter).
+func initAdapterLoRA(c *ucli.Context, lc *lora.Config, dir string) error {
+	ac, err := lora.LoadConfig(dir)
+	if err != nil {
+		return fmt.Errorf("--init_adapter: %w", err)
+	}
+	if !c.IsSet("lora_r") {
+		lc.R = ac.R
+	}
+	if !c.IsSet("lora_alpha") {
+		lc.LoraAlpha = ac.LoraAlpha
+	}
+	if !c.IsSet("target_modules") {
+		lc.TargetModules, lc.TargetRegex = ac.TargetModules, ac.TargetRegex
+	}
+	if !c.IsSet("use_rslora") {
+		lc.UseRSLoRA = ac.UseRSLoRA
+	}
+	if !c.IsSet("lora_dropout") {
+		if err := lora.CheckTrainingDropout(ac.LoraDropout); err != nil {
+			return fmt.Errorf("--init_adapter %s: adapter_config.json: %w; pass --lora_dropout to train with another", dir, err)
+		}
+		lc.LoraDropout = ac.LoraDropout
+	}
+	return nil
 }
 
 // writeTokenizerFiles puts the tokenizer a run used into a model folder

@@ -106,6 +106,18 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// CheckTrainingDropout reports whether p can be the dropout of a training
+// run: p must lie in [0, 1). PEFT accepts 1 (nn.Dropout then zeroes every
+// input of the LoRA branch, so nothing trains), and Validate does too, so
+// that such an adapter still loads for inference; training refuses it, as
+// backend.DropoutMask does.
+func CheckTrainingDropout(p float64) error {
+	if !(p >= 0 && p < 1) {
+		return fmt.Errorf("lora_dropout %v is not in [0, 1)", p)
+	}
+	return nil
+}
+
 // LoadConfig reads and validates dir/adapter_config.json.
 func LoadConfig(dir string) (*Config, error) {
 	path := filepath.Join(dir, "adapter_config.json")

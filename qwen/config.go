@@ -26,6 +26,7 @@ type Config struct {
 	TorchDType            string   `json:"torch_dtype,omitempty"`
 	BOSTokenID            *int     `json:"bos_token_id,omitempty"`
 	EOSTokenID            *int     `json:"eos_token_id,omitempty"`
+	PadTokenID            *int     `json:"pad_token_id,omitempty"`
 	UseSlidingWindow      bool     `json:"use_sliding_window"`
 	RopeScaling           any      `json:"rope_scaling,omitempty"`
 	Architectures         []string `json:"architectures,omitempty"`
@@ -36,6 +37,20 @@ func (c *Config) HeadDim() int { return c.HiddenSize / c.NumAttentionHeads }
 
 // KVDim is the width of the key and value projections.
 func (c *Config) KVDim() int { return c.NumKeyValueHeads * c.HeadDim() }
+
+// PadID is the token id that fills the padding positions of a batch:
+// pad_token_id, else eos_token_id, else 0, taking the first of them that
+// lies in the vocabulary. Padding is masked out of attention and loss, so
+// any id in range does; it must only never index outside the embedding
+// (a tokenizer's pad id may, when the model's vocabulary is smaller).
+func (c *Config) PadID() int32 {
+	for _, id := range []*int{c.PadTokenID, c.EOSTokenID} {
+		if id != nil && *id >= 0 && *id < c.VocabSize {
+			return int32(*id)
+		}
+	}
+	return 0
+}
 
 // Validate reports the first inconsistency in c.
 func (c *Config) Validate() error {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 
 	"github.com/tune-dev/tune/internal/atomicfile"
 )
@@ -149,4 +150,49 @@ func syncTree(root string) error {
 		}
 	}
 	return nil
+}
+
+// leftover matches the temporaries of TempDir, CommitDir and
+// WriteFileAtomic: ".NAME.tmp-RANDOM" and ".NAME.old-RANDOM", where
+// RANDOM is the digits os.MkdirTemp and os.CreateTemp put for "*".
+var leftover = regexp.MustCompile(`^\.(.+)\.(tmp|old)-[0-9]+$`)
+
+// CleanLeftovers tidies what interrupted writes left in dir, for the
+// names NAME that ours accepts (nothing else is touched): a
+// ".NAME.tmp-RANDOM" temporary is removed (it was never published); a
+// ".NAME.old-RANDOM" copy is put back as NAME when NAME is missing (a
+// crash between CommitDir's two renames, when the old copy is the one
+// complete version left) and removed otherwise. It returns the names it
+// removed or put back, in directory order. A missing dir holds nothing.
+func CleanLeftovers(dir string, ours func(name string) bool) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var done []string
+	for _, e := range entries {
+		m := leftover.FindStringSubmatch(e.Name())
+		if m == nil || !ours(m[1]) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if m[2] == "old" {
+			final := filepath.Join(dir, m[1])
+			if _, err := os.Lstat(final); errors.Is(err, fs.ErrNotExist) {
+				if err := os.Rename(p, final); err != nil {
+					return done, err
+				}
+				done = append(done, e.Name()+" (put back as "+m[1]+")")
+				continue
+			}
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return done, err
+		}
+		done = append(done, e.Name())
+	}
+	return done, nil
 }

@@ -131,3 +131,36 @@ func TestCommitDirErrors(t *testing.T) {
 		t.Errorf("TempDir under a file: %v", err)
 	}
 }
+
+// TestCleanLeftovers removes the temporaries of the names it is given,
+// puts back an old copy whose final name is missing, and leaves every
+// other name alone.
+func TestCleanLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{".ck-3.old-11", ".ck-4.old-12", "ck-4", ".ck-4.tmp-13", ".other.tmp-14", ".ck-5.tmp-x"} {
+		if err := os.MkdirAll(filepath.Join(dir, d, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".ck-6.tmp-15"), []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ours := func(name string) bool { return strings.HasPrefix(name, "ck-") }
+	done, err := CleanLeftovers(dir, ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{".ck-3.old-11 (put back as ck-3)", ".ck-4.old-12", ".ck-4.tmp-13", ".ck-6.tmp-15"}
+	if strings.Join(done, "|") != strings.Join(want, "|") {
+		t.Fatalf("cleaned %q, want %q", done, want)
+	}
+	if got := strings.Join(dirNames(t, dir), " "); got != ".ck-5.tmp-x .other.tmp-14 ck-3 ck-4" {
+		t.Fatalf("left %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ck-3", "sub")); err != nil {
+		t.Fatal("the old copy was not put back whole:", err)
+	}
+	if done, err := CleanLeftovers(filepath.Join(dir, "absent"), ours); err != nil || done != nil {
+		t.Fatalf("absent folder: %v, %v", done, err)
+	}
+}

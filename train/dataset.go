@@ -45,6 +45,10 @@ type Dataset struct {
 	// Skipped counts the records with no target left (after truncation,
 	// or none to begin with): they are dropped.
 	Skipped int
+	// EmptyAnswers are the lines of the chat records whose answers are
+	// all blank: they are dropped, since they would only teach the model
+	// to answer nothing.
+	EmptyAnswers []int
 	// systems are the distinct system turns of the kept chat records in
 	// the order first seen, with their counts in systemCount.
 	systems     []string
@@ -57,13 +61,18 @@ type Dataset struct {
 // record without a tokenizer is an error naming file:line. Records longer
 // than maxLength tokens keep their first maxLength tokens (maxLength <= 0
 // keeps everything) and are counted in Truncated; records left with no
-// target are dropped and counted in Skipped. An empty file, or one with no
-// usable record, is an error naming the file.
+// target are dropped and counted in Skipped, and chat records whose answers
+// are all blank are dropped and listed in EmptyAnswers. An empty file, or
+// one with no usable record, is an error naming the file.
 func LoadDataset(path string, tok *tokenizer.Tokenizer, maxLength int) (*Dataset, error) {
 	ds := &Dataset{Path: path, systemCount: map[string]int{}}
 	records := 0
 	err := ReadJSONL(path, func(line int, r Record) error {
 		records++
+		if r.emptyAnswer() {
+			ds.EmptyAnswers = append(ds.EmptyAnswers, line)
+			return nil
+		}
 		ids, labels, err := r.Tokenize(tok)
 		if err != nil {
 			return err
@@ -94,7 +103,7 @@ func LoadDataset(path string, tok *tokenizer.Tokenizer, maxLength int) (*Dataset
 		return nil, fmt.Errorf("%s: no records (the file is empty)", path)
 	}
 	if len(ds.Examples) == 0 {
-		return nil, fmt.Errorf("%s: none of the %d records has a target left (max length %d); nothing to train on", path, records, maxLength)
+		return nil, fmt.Errorf("%s: none of the %d records has a target left (%d with an empty answer, max length %d); nothing to train on", path, records, len(ds.EmptyAnswers), maxLength)
 	}
 	return ds, nil
 }
@@ -124,19 +133,20 @@ type DatasetStats struct {
 	Targets    int     // counted targets over all examples
 	Truncated  int     // records cut to the maximum length
 	Skipped    int     // records dropped for having no target
+	Empty      int     // records dropped for an empty answer
 	MeanLength float64 // mean example length in tokens
 	MaxLength  int     // longest example in tokens
 }
 
 // String formats the statistics on one line.
 func (s DatasetStats) String() string {
-	return fmt.Sprintf("%d records, %d tokens, %d targets, mean length %.1f, max length %d, %d truncated, %d skipped",
-		s.Records, s.Tokens, s.Targets, s.MeanLength, s.MaxLength, s.Truncated, s.Skipped)
+	return fmt.Sprintf("%d records, %d tokens, %d targets, mean length %.1f, max length %d, %d truncated, %d skipped with no target, %d skipped with an empty answer",
+		s.Records, s.Tokens, s.Targets, s.MeanLength, s.MaxLength, s.Truncated, s.Skipped, s.Empty)
 }
 
 // Stats returns the dataset's statistics.
 func (d *Dataset) Stats() DatasetStats {
-	s := DatasetStats{Records: len(d.Examples), Truncated: d.Truncated, Skipped: d.Skipped}
+	s := DatasetStats{Records: len(d.Examples), Truncated: d.Truncated, Skipped: d.Skipped, Empty: len(d.EmptyAnswers)}
 	for _, e := range d.Examples {
 		s.Tokens += len(e.IDs)
 		s.Targets += e.Targets()

@@ -105,6 +105,30 @@ func TestLoadDatasetRecordKinds(t *testing.T) {
 	require.Equal(t, 2, ds.Examples[3].Targets(), "the first position is never a target")
 }
 
+// TestLoadDatasetEmptyAnswers drops the chat records whose answers are all
+// blank and lists their lines; a record with one real answer stays.
+func TestLoadDatasetEmptyAnswers(t *testing.T) {
+	tok := loadTokenizer(t)
+	path := writeJSONL(t,
+		`{"input": "Q1", "output": "A1"}`,
+		`{"input": "Q2", "output": ""}`,
+		`{"input": "Q3", "output": " \n "}`,
+		`{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""}]}`,
+		`{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""}, {"role": "user", "content": "?"}, {"role": "assistant", "content": "Yes"}]}`,
+		pretokenized([]int32{1, 2}, []int32{ignore, ignore}))
+	ds, err := LoadDataset(path, tok, 0)
+	require.NoError(t, err)
+	require.Equal(t, []int{2, 3, 4}, ds.EmptyAnswers)
+	require.Equal(t, 1, ds.Skipped, "the pre-tokenized record has no target")
+	require.Len(t, ds.Examples, 2)
+	require.Equal(t, []int{1, 5}, []int{ds.Examples[0].Line, ds.Examples[1].Line})
+	require.Contains(t, ds.Stats().String(), "1 skipped with no target, 3 skipped with an empty answer")
+
+	path = writeJSONL(t, `{"input": "Q", "output": ""}`)
+	_, err = LoadDataset(path, tok, 0)
+	require.ErrorContains(t, err, "none of the 1 records has a target left (1 with an empty answer")
+}
+
 func TestLoadDatasetWithoutTokenizer(t *testing.T) {
 	path := writeJSONL(t,
 		pretokenized([]int32{1, 2, 3}, nil),

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/internal/utf8text"
@@ -116,6 +117,25 @@ func ReadJSONL(path string, fn func(line int, r Record) error) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// emptyAnswer reports whether r is a chat record with answers that are
+// all blank (such a record would train the model to answer with
+// <|im_end|> alone).
+func (r *Record) emptyAnswer() bool {
+	if r.Pretokenized() {
+		return false
+	}
+	answers := 0
+	for _, m := range r.ChatMessages() {
+		if m.Role == "assistant" {
+			if strings.TrimSpace(m.Content) != "" {
+				return false
+			}
+			answers++
+		}
+	}
+	return answers > 0
 }
 
 // segment is a piece of chat text and whether its tokens are trained on.

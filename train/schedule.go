@@ -51,6 +51,13 @@ type Schedule struct {
 	TotalSteps  int
 }
 
+// DependsOnTotal reports whether the learning rate of a step depends on
+// TotalSteps (linear and cosine decay over it), so that changing the total
+// changes every step's learning rate.
+func (s Schedule) DependsOnTotal() bool {
+	return s.Kind == ScheduleLinear || s.Kind == ScheduleCosine
+}
+
 // NewSchedule builds a schedule. The warmup is warmupSteps when it is
 // positive, else ceil(warmupRatio * totalSteps), as transformers'
 // TrainingArguments.get_warmup_steps computes it (the product is a float64

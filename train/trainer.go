@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,9 +41,14 @@ type Config struct {
 	// (the merged model's); nil copies them from BaseModel when present.
 	WriteTokenizer func(dir string) error
 
+	// LoRA is the adapter's configuration; its LoraDropout is the
+	// dropout trained with and must lie in [0, 1).
 	LoRA lora.Config
 	// InitAdapter starts from an existing PEFT adapter folder instead of
-	// a fresh initialization; its config replaces LoRA.
+	// a fresh initialization. LoRA must then describe that adapter: its
+	// r, lora_alpha, target_modules and use_rslora must equal the
+	// adapter's (an error names each difference); the adapter's
+	// lora_dropout gives way to LoRA.LoraDropout.
 	InitAdapter string
 	UseQLoRA    bool
 	// QuantBlockSize is the NF4 block size (64 when 0).
@@ -70,13 +74,18 @@ type Config struct {
 	// the best one is never deleted.
 	SaveTotalLimit int
 	// EarlyStoppingPatience stops after this many evaluations without a
-	// better eval loss (0: never).
+	// better eval loss (0: never); it needs validation data.
 	EarlyStoppingPatience int
 	// Recompute enables gradient checkpointing.
 	Recompute bool
 	// MergeAdapters writes merged_model/ at the end.
 	MergeAdapters bool
-	// Resume is "" (a fresh run), "latest" or a checkpoint folder.
+	// Resume is "" (a fresh run), "latest" or a checkpoint folder. With
+	// "latest" and no checkpoint in an output folder that holds nothing
+	// of a run but its logs, the run starts from scratch (and says so).
+	// A resumed run must keep the hyperparameters recorded in the
+	// checkpoint's training_args.json (resumeFixed lists them, resumeFree
+	// the settings that may change).
 	Resume string
 	// Overwrite allows a fresh run in an output folder that holds one.
 	Overwrite bool
@@ -93,10 +102,11 @@ type Config struct {
 	// all); TestMaxNewTokens caps each answer (0: 256, as tune eval).
 	TestMaxExamples, TestMaxNewTokens int
 
-	// Out receives human-readable messages; Progress the progress bar
-	// (nil for none). ProgressBar draws a bar instead of plain lines.
-	Out, Progress io.Writer
-	ProgressBar   bool
+	// Out receives human-readable messages; Warn the warnings (nil: Out);
+	// Progress the progress bar (nil for none). ProgressBar draws a bar
+	// instead of plain lines.
+	Out, Warn, Progress io.Writer
+	ProgressBar         bool
 	// OnStep, when set, is called after every optimizer step with its
 	// loss (tests use it to compare runs).
 	OnStep func(step int, loss float64)
@@ -132,12 +142,9 @@ type Result struct {
 }
 
 // ErrInterrupted is returned (wrapped) when the context is cancelled; a
-// checkpoint of the last completed step has been saved.
+// checkpoint of the last completed step has been saved, unless the run
+// had completed no step (the message says which).
 var ErrInterrupted = errors.New("training interrupted")
-
-// runFiles are the names a run leaves at the root of its output folder.
-var runFiles = []string{"adapter_config.json", "adapter_model.safetensors", lora.SystemPromptFile, "trainer_state.json", "training_args.json",
-	"training_log.jsonl", "loss.png", "runs", "best_model", "merged_model", reportFile, predictionsFile}
 
 // The end-of-training report's files in the output folder.
 const (
@@ -175,10 +182,11 @@ func (c *Config) Validate() error {
 	case c.TestMaxNewTokens < 0:
 		return fmt.Errorf("train: --eval_max_new_tokens %d must not be negative", c.TestMaxNewTokens)
 	}
-	if c.InitAdapter == "" {
-		if err := c.LoRA.Validate(); err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
+	if err := c.LoRA.Validate(); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := lora.CheckTrainingDropout(c.LoRA.LoraDropout); err != nil {
+		return fmt.Errorf("train: %w", err)
 	}
 	if _, err := NewSchedule(c.Scheduler, c.LR, 0, 0, 1); err != nil {
 		return fmt.Errorf("train: %w", err)
@@ -213,29 +221,6 @@ func (c *Config) dataFiles() (trainF, valF, testF string, err error) {
 		testF = filepath.Join(c.DataPath, "test.jsonl")
 	}
 	return trainF, valF, testF, nil
-}
-
-// checkOutput refuses to start a fresh run over an existing one, and
-// with Overwrite returns the earlier run's files, to be removed once every
-// other check has passed.
-func (c *Config) checkOutput() ([]string, error) {
-	if c.Resume != "" || c.EvalOnly {
-		return nil, nil
-	}
-	entries, err := os.ReadDir(c.OutputDir)
-	if err != nil {
-		return nil, nil // absent: created later
-	}
-	var found []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "checkpoint-") || slices.Contains(runFiles, e.Name()) {
-			found = append(found, e.Name())
-		}
-	}
-	if len(found) > 0 && !c.Overwrite {
-		return nil, fmt.Errorf("train: output folder %s already holds a run (%s); resume it with --resume_from_checkpoint latest or pass --overwrite_output_dir", c.OutputDir, strings.Join(found, ", "))
-	}
-	return found, nil
 }
 
 // LatestCheckpoint returns the checkpoint-N folder of dir with the largest
@@ -283,6 +268,8 @@ type trainer struct {
 	log      *Log
 	tb       *EventWriter
 	out      io.Writer
+	padID    int32 // fills padding positions (qwen.Config.PadID)
+	watch    collapseWatch
 	perEpoch int // optimizer steps per epoch
 	total    int
 	bad      int // evaluations since the last improvement
@@ -293,7 +280,8 @@ type trainer struct {
 
 // Run trains (or, with EvalOnly, evaluates) on backend b. Cancelling ctx
 // (Ctrl-C) saves a checkpoint of the last completed step and returns an
-// error wrapping ErrInterrupted.
+// error wrapping ErrInterrupted; cancelled before the first step, it
+// returns that error having saved nothing.
 func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -306,60 +294,68 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		cfg.Out = io.Discard
 	}
 	if comm.Rank() != 0 {
-		cfg.Progress = nil
+		cfg.Progress, cfg.Warn = nil, io.Discard
+	}
+	if cfg.Warn == nil {
+		cfg.Warn = cfg.Out
 	}
 	trainF, valF, testF, err := cfg.dataFiles()
 	if err != nil {
 		return nil, err
 	}
-	stale, err := cfg.checkOutput()
+	if valF == "" && cfg.EarlyStoppingPatience > 0 {
+		return nil, fmt.Errorf("train: early stopping (patience %d) needs validation data, and %s has no validation.jsonl", cfg.EarlyStoppingPatience, cfg.DataPath)
+	}
+	plan, err := cfg.planOutput()
 	if err != nil {
 		return nil, err
 	}
 	if err := cfg.checkMergeTarget(); err != nil {
 		return nil, err
 	}
-	resumeDir := ""
-	if cfg.Resume != "" {
-		resumeDir = cfg.Resume
-		if cfg.Resume == "latest" {
-			if resumeDir, err = LatestCheckpoint(cfg.OutputDir); err != nil {
-				return nil, err
-			}
+	if plan.resumeDir != "" {
+		if _, err := os.Stat(filepath.Join(plan.resumeDir, "trainer_state.json")); err != nil {
+			return nil, fmt.Errorf("train: %s is not a checkpoint: %w", plan.resumeDir, err)
 		}
-		if _, err := os.Stat(filepath.Join(resumeDir, "trainer_state.json")); err != nil {
-			return nil, fmt.Errorf("train: %s is not a checkpoint: %w", resumeDir, err)
-		}
+	} else if err := cfg.checkAdapterConfig(cfg.InitAdapter, false); err != nil {
+		return nil, err
 	}
 
 	mc, err := checkBase(&cfg)
 	if err != nil {
 		return nil, err
 	}
-	ds, err := LoadDataset(trainF, cfg.Tokenizer, cfg.MaxLength)
-	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
-	if err := checkVocab(ds, mc.VocabSize); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(cfg.Out, "train data %s: %s\n", trainF, ds.Stats())
-	t := &trainer{cfg: &cfg, b: b, out: cfg.Out, comm: comm, grads: cfg.Reducer}
+	t := &trainer{cfg: &cfg, b: b, out: cfg.Out, padID: mc.PadID(), watch: collapseWatch{lnVocab: math.Log(float64(mc.VocabSize))},
+		comm: comm, grads: cfg.Reducer}
 	if t.grads == nil {
 		t.grads = dist.NewHostReducer(comm, b)
 	}
+	ds, err := t.loadData(trainF, "train", mc.VocabSize)
+	if err != nil {
+		return nil, err
+	}
 	if valF != "" {
-		if t.val, err = LoadDataset(valF, cfg.Tokenizer, cfg.MaxLength); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-		if err := checkVocab(t.val, mc.VocabSize); err != nil {
+		if t.val, err = t.loadData(valF, "validation", mc.VocabSize); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(cfg.Out, "validation data %s: %s\n", valF, t.val.Stats())
 	}
 	system := ds.SystemPrompt()
 	if err := t.loadTest(testF, system, mc); err != nil {
 		return nil, err
+	}
+	t.loader = NewLoader(ds, LoaderConfig{BatchSize: cfg.BatchSize, Pack: cfg.Pack, MaxLength: cfg.MaxLength, Seed: cfg.Seed, Shuffle: true, PadID: t.padID})
+	t.perEpoch = (t.loader.BatchesPerEpoch() + t.accumulation() - 1) / t.accumulation()
+	t.total = cfg.MaxSteps
+	if t.total <= 0 {
+		t.total = cfg.NumEpochs * t.perEpoch
+	}
+	if t.sched, err = NewSchedule(cfg.Scheduler, cfg.LR, cfg.WarmupSteps, cfg.WarmupRatio, t.total); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if plan.resumeDir != "" && !cfg.EvalOnly {
+		if err := t.checkResumeArgs(plan.resumeDir); err != nil {
+			return nil, err
+		}
 	}
 
 	t.m, err = qwen.LoadWith(cfg.BaseModel, b, qwen.LoadOptions{QLoRA: cfg.UseQLoRA, BlockSize: cfg.QuantBlockSize})
@@ -367,7 +363,7 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		return nil, err
 	}
 	defer t.m.Free()
-	a, err := t.adapter(resumeDir)
+	a, err := t.adapter(plan.resumeDir)
 	if err != nil {
 		return nil, err
 	}
@@ -377,38 +373,32 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 			system.Distinct, system.Records, system.ChatRecords, lora.SystemPromptFile)
 	}
 	t.tr = t.m.Train(a)
-	fmt.Fprintf(cfg.Out, "model %s: %d layers, hidden %d, %s weights; LoRA r=%d alpha=%g on %s: %d trainable parameters\n",
+	fmt.Fprintf(cfg.Out, "model %s: %d layers, hidden %d, %s weights; LoRA r=%d alpha=%g dropout=%g on %s: %d trainable parameters\n",
 		cfg.BaseModel, t.m.Config.NumHiddenLayers, t.m.Config.HiddenSize, map[bool]string{true: "NF4", false: "float32"}[cfg.UseQLoRA],
-		a.Config.R, a.Config.LoraAlpha, strings.Join(a.Config.TargetModules, ","), t.tr.N)
+		a.Config.R, a.Config.LoraAlpha, a.Config.LoraDropout, targetsText(a.Config), t.tr.N)
 
-	t.loader = NewLoader(ds, LoaderConfig{BatchSize: cfg.BatchSize, Pack: cfg.Pack, MaxLength: cfg.MaxLength, Seed: cfg.Seed, Shuffle: true, PadID: t.padID()})
-	t.perEpoch = (t.loader.BatchesPerEpoch() + t.accumulation() - 1) / t.accumulation()
-	t.total = cfg.MaxSteps
-	if t.total <= 0 {
-		t.total = cfg.NumEpochs * t.perEpoch
-	}
-	if t.sched, err = NewSchedule(cfg.Scheduler, cfg.LR, cfg.WarmupSteps, cfg.WarmupRatio, t.total); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
 	t.opt = NewAdamW(b, t.tr.N, cfg.AdamW)
 	defer t.opt.Free()
 	t.state = NewTrainerState()
 	t.state.LoggingSteps, t.state.EvalSteps, t.state.SaveSteps = cfg.LoggingSteps, t.evalSteps(), cfg.SaveSteps
 	t.state.MaxSteps, t.state.NumTrainEpochs, t.state.TrainBatchSize = t.total, cfg.NumEpochs, cfg.BatchSize
-	if resumeDir != "" {
-		if err := t.resume(resumeDir); err != nil {
+	if plan.resumeDir != "" {
+		if err := t.resume(plan.resumeDir); err != nil {
 			return nil, err
 		}
+	}
+	if ctx.Err() != nil {
+		return nil, t.interruptedEarly()
 	}
 	if err := t.checkReplicas(t.state.GlobalStep); err != nil {
 		return nil, err
 	}
-	if !t.lead() {
-		stale = nil
-	}
-	for _, f := range stale { // --overwrite_output_dir, now that every check has passed
-		if err := os.RemoveAll(filepath.Join(cfg.OutputDir, f)); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
+	if len(plan.stale) > 0 && t.lead() { // now that every check has passed
+		fmt.Fprintf(cfg.Out, "replacing %s in %s: %s\n", plan.why, cfg.OutputDir, strings.Join(plan.stale, ", "))
+		for _, f := range plan.stale {
+			if err := os.RemoveAll(filepath.Join(cfg.OutputDir, f)); err != nil {
+				return nil, fmt.Errorf("train: %w", err)
+			}
 		}
 	}
 	if t.lead() {
@@ -427,7 +417,14 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if !t.lead() {
 		return t.loop(ctx)
 	}
-	if t.log, err = OpenLog(filepath.Join(cfg.OutputDir, "training_log.jsonl"), resumeDir != ""); err != nil {
+	cleaned, err := CleanLeftovers(cfg.OutputDir, isRunName)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if len(cleaned) > 0 {
+		fmt.Fprintf(cfg.Out, "removed what an interrupted run left half-written in %s: %s\n", cfg.OutputDir, strings.Join(cleaned, ", "))
+	}
+	if t.log, err = OpenLog(filepath.Join(cfg.OutputDir, LogFileName), plan.resumeDir != ""); err != nil {
 		return nil, err
 	}
 	defer t.log.Close()
@@ -435,21 +432,56 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		return nil, err
 	}
 	defer t.tb.Close()
-	if err := t.saveArgs(); err != nil {
+	if err := writeJSON(filepath.Join(cfg.OutputDir, argsFile), t.args()); err != nil {
 		return nil, err
 	}
 	return t.loop(ctx)
 }
 
-// padID is the tokenizer's padding id (0 without a tokenizer or pad
-// token; padded positions are masked, so any valid id works).
-func (t *trainer) padID() int32 {
-	if t.cfg.Tokenizer != nil {
-		if id, ok := t.cfg.Tokenizer.PadID(); ok {
-			return int32(id)
-		}
+// loadData reads and tokenizes a data file, checks its token ids against
+// the model's vocabulary, prints its statistics and warns about the
+// records it skipped for an empty answer.
+func (t *trainer) loadData(path, what string, vocab int) (*Dataset, error) {
+	ds, err := LoadDataset(path, t.cfg.Tokenizer, t.cfg.MaxLength)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
-	return 0
+	if err := checkVocab(ds, vocab); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(t.out, "%s data %s: %s\n", what, path, ds.Stats())
+	if n := len(ds.EmptyAnswers); n > 0 {
+		fmt.Fprintf(t.cfg.Warn, "warning: %s: skipped %d records whose answer is empty (%s): they would teach the model to answer nothing\n",
+			path, n, lineList(ds.EmptyAnswers))
+	}
+	return ds, nil
+}
+
+// lineList names the first few of lines ("lines 3, 8 and 2 more").
+func lineList(lines []int) string {
+	const shown = 5
+	var parts []string
+	for _, l := range lines[:min(len(lines), shown)] {
+		parts = append(parts, strconv.Itoa(l))
+	}
+	s := "line"
+	if len(lines) > 1 {
+		s = "lines"
+	}
+	s += " " + strings.Join(parts, ", ")
+	if len(lines) > shown {
+		s += fmt.Sprintf(" and %d more", len(lines)-shown)
+	}
+	return s
+}
+
+// interruptedEarly is the error of a run cancelled before its first
+// step: there is nothing new to save.
+func (t *trainer) interruptedEarly() error {
+	if t.state.GlobalStep == 0 {
+		return fmt.Errorf("train: %w before the first step: nothing to save", ErrInterrupted)
+	}
+	return fmt.Errorf("train: %w before any new step: the checkpoint of step %d is unchanged", ErrInterrupted, t.state.GlobalStep)
 }
 
 // checkBase checks the base model folder (config and weight files) before
@@ -503,9 +535,7 @@ func (t *trainer) adapter(resumeDir string) (*lora.Adapter, error) {
 			return nil, err
 		}
 		a.Config.InferenceMode = false
-		if resumeDir == "" && a.Config.LoraDropout != t.cfg.LoRA.LoraDropout {
-			fmt.Fprintf(t.out, "adapter %s: using its lora_dropout %g\n", dir, a.Config.LoraDropout)
-		}
+		a.Config.LoraDropout = t.cfg.LoRA.LoraDropout
 		return a, nil
 	}
 	lc := t.cfg.LoRA
@@ -516,9 +546,6 @@ func (t *trainer) adapter(resumeDir string) (*lora.Adapter, error) {
 // resume restores the optimizer, scheduler, trainer state and logs of a
 // checkpoint (the adapter was loaded by adapter).
 func (t *trainer) resume(dir string) error {
-	if err := t.checkDataState(dir); err != nil {
-		return err
-	}
 	st, err := LoadTrainerState(filepath.Join(dir, "trainer_state.json"))
 	if err != nil {
 		return err
@@ -530,8 +557,9 @@ func (t *trainer) resume(dir string) error {
 	if err := readJSON(filepath.Join(dir, "scheduler.json"), &sc); err != nil {
 		return err
 	}
-	if sc.Kind != t.sched.Kind || sc.TotalSteps != t.total {
-		return fmt.Errorf("train: %s: the checkpoint's schedule (%s over %d steps) differs from this run's (%s over %d steps); resume with the same settings", dir, sc.Kind, sc.TotalSteps, t.sched.Kind, t.total)
+	if sc.Kind != t.sched.Kind || sc.BaseLR != t.sched.BaseLR || sc.WarmupSteps != t.sched.WarmupSteps || t.sched.DependsOnTotal() && sc.TotalSteps != t.total {
+		return fmt.Errorf("train: %s: the checkpoint's schedule (%s from %g, %d warmup steps, over %d steps) differs from this run's (%s from %g, %d warmup steps, over %d steps); resume with the same settings",
+			dir, sc.Kind, sc.BaseLR, sc.WarmupSteps, sc.TotalSteps, t.sched.Kind, t.sched.BaseLR, t.sched.WarmupSteps, t.total)
 	}
 	if st.GlobalStep != t.opt.Steps {
 		return fmt.Errorf("train: %s: trainer_state.json is at step %d but the optimizer at step %d", dir, st.GlobalStep, t.opt.Steps)
@@ -577,31 +605,6 @@ type dataState struct {
 	Seed     uint64   `json:"seed"`
 	Next     Position `json:"next"`
 	PerEpoch int      `json:"optimizer_steps_per_epoch"`
-	// MicroBatches is the micro-batches per optimizer step over every
-	// rank (gradient accumulation × world size; 0 in checkpoints of
-	// earlier versions), WorldSize the number of ranks that wrote it.
-	MicroBatches int `json:"micro_batches_per_step,omitempty"`
-	WorldSize    int `json:"world_size,omitempty"`
-}
-
-// checkDataState refuses to resume checkpoint dir with another number of
-// micro-batches per optimizer step: the steps would see other data than
-// the run that wrote it. The world size may change if the total does.
-func (t *trainer) checkDataState(dir string) error {
-	var ds dataState
-	if err := readJSON(filepath.Join(dir, "data_state.json"), &ds); err != nil {
-		return err
-	}
-	g := t.accumulation()
-	if ds.MicroBatches == 0 || ds.MicroBatches == g {
-		return nil
-	}
-	hint := fmt.Sprintf("pass --gradient_accumulation_steps %d", ds.MicroBatches/t.comm.Size())
-	if ds.MicroBatches%t.comm.Size() != 0 {
-		hint = fmt.Sprintf("run it on a number of ranks that divides %d", ds.MicroBatches)
-	}
-	return fmt.Errorf("train: %s was trained with %d micro-batches per optimizer step (gradient accumulation %d on each of %d ranks), this run takes %d (%d on each of %d): %s to continue it",
-		dir, ds.MicroBatches, ds.MicroBatches/max(ds.WorldSize, 1), max(ds.WorldSize, 1), g, t.cfg.GradAccum, t.comm.Size(), hint)
 }
 
 func readJSON(path string, v any) error {
@@ -621,26 +624,6 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("train: %s: %w", path, err)
 	}
 	return WriteFileAtomic(path, append(data, '\n'), 0o644)
-}
-
-// saveArgs writes the run's settings as training_args.json (Hugging Face
-// pickles a training_args.bin; this is the JSON equivalent).
-func (t *trainer) saveArgs() error {
-	c := t.cfg
-	return writeJSON(filepath.Join(c.OutputDir, "training_args.json"), map[string]any{
-		"data_path": c.DataPath, "output_dir": c.OutputDir, "base_model": c.BaseModel,
-		"lora_r": t.tr.Adapter.Config.R, "lora_alpha": t.tr.Adapter.Config.LoraAlpha, "lora_dropout": t.tr.Adapter.Config.LoraDropout,
-		"target_modules": t.tr.Adapter.Config.TargetModules, "use_rslora": t.tr.Adapter.Config.UseRSLoRA,
-		"use_qlora": c.UseQLoRA, "batch_size": c.BatchSize, "gradient_accumulation_steps": c.GradAccum,
-		"num_epochs": c.NumEpochs, "max_steps": c.MaxSteps, "total_steps": t.total, "max_length": c.MaxLength,
-		"packing": c.Pack, "seed": c.Seed, "learning_rate": c.LR, "lr_scheduler_type": c.Scheduler,
-		"warmup_steps": t.sched.WarmupSteps, "weight_decay": c.AdamW.WeightDecay, "max_grad_norm": c.AdamW.MaxGradNorm,
-		"adam_beta1": c.AdamW.Beta1, "adam_beta2": c.AdamW.Beta2, "adam_epsilon": c.AdamW.Eps,
-		"logging_steps": c.LoggingSteps, "eval_steps": t.evalSteps(), "save_steps": c.SaveSteps,
-		"save_total_limit": c.SaveTotalLimit, "early_stopping_patience": c.EarlyStoppingPatience,
-		"gradient_checkpointing": c.Recompute, "init_adapter": c.InitAdapter, "backend": t.b.Name(),
-		"world_size": t.comm.Size(), "replica_check_steps": c.ReplicaCheckSteps,
-	})
 }
 
 // dropoutSeed derives the dropout seed of one micro-batch from the run's
@@ -678,6 +661,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		if plan.interrupted {
 			res.Interrupted = true
 			prog.Finish()
+			if step-1 == start {
+				return res, t.interruptedEarly()
+			}
 			if err := t.checkpoint(step - 1); err != nil {
 				return res, err
 			}
@@ -703,6 +689,11 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		}
 		tps := float64(tokens) / busy.Seconds()
 		prog.Update(step, loss, tps)
+		if msg := t.watch.see(step, loss, norm, c.LR); msg != "" {
+			if err := t.warn(step, msg); err != nil {
+				return res, err
+			}
+		}
 
 		logLoss += loss
 		logNorm += norm
@@ -782,6 +773,15 @@ func (t *trainer) step(step int, plan stepPlan) (loss, norm float64, err error) 
 	return loss, norm, nil
 }
 
+// warn writes a warning to Warn and to the training log.
+func (t *trainer) warn(step int, msg string) error {
+	if !t.lead() {
+		return nil
+	}
+	fmt.Fprintf(t.cfg.Warn, "\nwarning: %s\n", msg)
+	return t.log.Write(map[string]any{"step": step, "warning": msg})
+}
+
 func (t *trainer) logTrain(step int, loss, norm, lr, tps float64) error {
 	e := TrainLogEntry(t.epoch(step), step, loss, norm, lr)
 	t.state.Log(e)
@@ -846,7 +846,7 @@ func (t *trainer) evaluate() (float64, error) {
 	if t.val == nil {
 		return math.NaN(), errors.New("train: no validation data to evaluate (validation.jsonl)")
 	}
-	ld := NewLoader(t.val, LoaderConfig{BatchSize: t.cfg.BatchSize, Seed: t.cfg.Seed, PadID: t.padID()})
+	ld := NewLoader(t.val, LoaderConfig{BatchSize: t.cfg.BatchSize, Seed: t.cfg.Seed, PadID: t.padID})
 	var sum float64
 	var n int
 	for i := t.comm.Rank(); i < ld.BatchesPerEpoch(); i += t.comm.Size() { // split over the ranks
@@ -916,8 +916,7 @@ func (t *trainer) checkpoint(step int) error {
 		return fail(err)
 	}
 	next := Position{Epoch: step / t.perEpoch, Index: (step % t.perEpoch) * t.accumulation()}
-	ds := dataState{Seed: c.Seed, Next: next, PerEpoch: t.perEpoch, MicroBatches: t.accumulation(), WorldSize: t.comm.Size()}
-	if err := writeJSON(filepath.Join(tmp, "data_state.json"), ds); err != nil {
+	if err := writeJSON(filepath.Join(tmp, "data_state.json"), dataState{Seed: c.Seed, Next: next, PerEpoch: t.perEpoch}); err != nil {
 		return fail(err)
 	}
 	if t.state.Extra == nil {
@@ -925,6 +924,9 @@ func (t *trainer) checkpoint(step int) error {
 	}
 	t.state.Extra["tune_evals_without_improvement"] = t.bad
 	if err := t.state.Save(filepath.Join(tmp, "trainer_state.json")); err != nil {
+		return fail(err)
+	}
+	if err := writeJSON(filepath.Join(tmp, argsFile), t.args()); err != nil {
 		return fail(err)
 	}
 	if err := CommitDir(tmp, final); err != nil {

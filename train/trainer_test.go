@@ -15,6 +15,7 @@ import (
 	"github.com/tune-dev/tune/backend/cpu"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/train"
 )
 
@@ -271,8 +272,9 @@ func TestQLoRATrainAndMerge(t *testing.T) {
 	require.InDelta(t, l1.Mean, l2.Mean, 1e-5)
 }
 
-// TestEarlyStoppingAndInitAdapter starts from an existing adapter (whose
-// rank wins over the config's) with a learning rate too small to move any
+// TestEarlyStoppingAndInitAdapter starts from an existing adapter (a
+// config asking for another rank or alpha is refused; the run's dropout
+// replaces the adapter's) with a learning rate too small to move any
 // float32 weight, so the eval loss never improves and patience 2 stops the
 // run at the third evaluation.
 func TestEarlyStoppingAndInitAdapter(t *testing.T) {
@@ -287,6 +289,10 @@ func TestEarlyStoppingAndInitAdapter(t *testing.T) {
 	cfg = baseConfig(data, out)
 	cfg.InitAdapter = first
 	cfg.LoRA.R, cfg.LoRA.LoraAlpha = 16, 32
+	_, err = train.Run(context.Background(), cfg, cpu.New(0))
+	require.ErrorContains(t, err, "--lora_r 16, the adapter's 4, --lora_alpha 32, the adapter's 8")
+	require.NoDirExists(t, out)
+	cfg.LoRA.R, cfg.LoRA.LoraAlpha, cfg.LoRA.LoraDropout = 4, 8, 0.25
 	cfg.LR, cfg.WarmupSteps, cfg.EvalSteps, cfg.EarlyStoppingPatience = 1e-30, 0, 1, 2
 	res, err := train.Run(context.Background(), cfg, cpu.New(0))
 	require.NoError(t, err)
@@ -294,9 +300,105 @@ func TestEarlyStoppingAndInitAdapter(t *testing.T) {
 	require.Equal(t, 3, res.Steps, "evaluations at steps 1, 2, 3: the best stays at step 1")
 	a, err := lora.LoadConfig(out)
 	require.NoError(t, err)
-	require.Equal(t, 4, a.R, "the initial adapter's rank wins over the flags")
+	require.Equal(t, 4, a.R)
+	require.Equal(t, 0.25, a.LoraDropout, "the run's dropout replaces the initial adapter's")
 	st, err := train.LoadTrainerState(filepath.Join(out, "trainer_state.json"))
 	require.NoError(t, err)
 	require.Equal(t, 3, st.GlobalStep)
 	require.FileExists(t, filepath.Join(out, "checkpoint-3", "adapter_model.safetensors"))
+}
+
+// TestCollapseWarning trains with a learning rate that saturates the
+// model (loss pinned at ln(vocab), zero gradients): the run warns once, on
+// Warn and in the training log. A sound run gives no warning.
+func TestCollapseWarning(t *testing.T) {
+	data, out := dataDir(t), filepath.Join(t.TempDir(), "run")
+	cfg := baseConfig(data, out)
+	cfg.LR, cfg.WarmupSteps, cfg.MaxSteps, cfg.AdamW.WeightDecay = 1e6, 0, 6, 0
+	var warn, msgs strings.Builder
+	cfg.Warn, cfg.Out = &warn, &msgs
+	_, err := train.Run(context.Background(), cfg, cpu.New(0))
+	require.NoError(t, err)
+	require.Equal(t, 1, strings.Count(warn.String(), "warning: "), warn.String())
+	require.Contains(t, warn.String(), "training has collapsed at step 3: the loss is 6.9078 = ln(vocab)")
+	require.Contains(t, warn.String(), "the learning rate (1e+06) is probably far too high")
+	require.NotContains(t, msgs.String(), "warning")
+	entries, err := train.ReadLog(filepath.Join(out, "training_log.jsonl"))
+	require.NoError(t, err)
+	var warnings []string
+	for _, e := range entries {
+		if w, ok := e["warning"].(string); ok {
+			warnings = append(warnings, w)
+			step, _ := train.EntryInt(e, "step")
+			require.Equal(t, 3, step)
+		}
+	}
+	require.Len(t, warnings, 1)
+
+	warn.Reset()
+	cfg = baseConfig(data, filepath.Join(t.TempDir(), "sound"))
+	cfg.Warn = &warn
+	_, err = train.Run(context.Background(), cfg, cpu.New(0))
+	require.NoError(t, err)
+	require.Empty(t, warn.String())
+}
+
+// TestTrainSettingsRefused: a dropout of 1, early stopping without
+// validation data and a data file that is not UTF-8 are refused before
+// anything is written; an initial adapter whose config says dropout 1 is
+// fine when the run sets its own.
+func TestTrainSettingsRefused(t *testing.T) {
+	data := dataDir(t)
+	cfg := baseConfig(data, filepath.Join(t.TempDir(), "run"))
+	cfg.LoRA.LoraDropout = 1
+	_, err := train.Run(context.Background(), cfg, cpu.New(0))
+	require.ErrorContains(t, err, "lora_dropout 1 is not in [0, 1)")
+	require.NoDirExists(t, cfg.OutputDir)
+
+	cfg = baseConfig(filepath.Join(data, "train.jsonl"), filepath.Join(t.TempDir(), "run"))
+	cfg.EarlyStoppingPatience = 2
+	_, err = train.Run(context.Background(), cfg, cpu.New(0))
+	require.ErrorContains(t, err, "early stopping (patience 2) needs validation data, and "+cfg.DataPath+" has no validation.jsonl")
+	require.NoDirExists(t, cfg.OutputDir)
+
+	latin1 := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(latin1, "train.jsonl"), []byte("{\"input_ids\":[1,2]}\n{\"input\": \"caf\xe9\", \"output\": \"y\"}\n"), 0o644))
+	cfg = baseConfig(latin1, filepath.Join(t.TempDir(), "run"))
+	_, err = train.Run(context.Background(), cfg, cpu.New(0))
+	require.ErrorContains(t, err, filepath.Join(latin1, "train.jsonl")+":2: byte 15 (0xe9) is not valid UTF-8")
+	require.NoDirExists(t, cfg.OutputDir)
+
+	// An adapter whose config says lora_dropout 1.0 (PEFT allows it) is a
+	// fine starting point when the run sets its own dropout.
+	first := filepath.Join(t.TempDir(), "first")
+	cfg = baseConfig(data, first)
+	cfg.MaxSteps = 1
+	_, err = train.Run(context.Background(), cfg, cpu.New(0))
+	require.NoError(t, err)
+	ac, err := os.ReadFile(filepath.Join(first, "adapter_config.json"))
+	require.NoError(t, err)
+	ac = []byte(strings.Replace(string(ac), `"lora_dropout": 0.1`, `"lora_dropout": 1.0`, 1))
+	require.NoError(t, os.WriteFile(filepath.Join(first, "adapter_config.json"), ac, 0o644))
+	cfg = baseConfig(data, filepath.Join(t.TempDir(), "run"))
+	cfg.InitAdapter, cfg.MaxSteps = first, 1
+	_, err = train.Run(context.Background(), cfg, cpu.New(0))
+	require.NoError(t, err)
+}
+
+// TestPadIDFromModel trains and evaluates a model whose vocabulary (1000)
+// is smaller than the tokenizer's, on records of different lengths:
+// padding takes the model's id, not the tokenizer's <|endoftext|>
+// (151643), which would index outside the embedding.
+func TestPadIDFromModel(t *testing.T) {
+	tok, err := tokenizer.Load(filepath.Join("..", "testdata", "tokenizer", "tokenizer.json.gz"))
+	require.NoError(t, err)
+	pad, ok := tok.PadID()
+	require.True(t, ok)
+	require.Greater(t, pad, 1000)
+	data := dataDir(t)
+	cfg := baseConfig(data, filepath.Join(t.TempDir(), "run"))
+	cfg.Tokenizer, cfg.MaxSteps, cfg.EvalSteps = tok, 2, 1
+	res, err := train.Run(context.Background(), cfg, cpu.New(0))
+	require.NoError(t, err)
+	require.False(t, math.IsNaN(res.EvalLoss))
 }
