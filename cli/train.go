@@ -114,10 +114,7 @@ func openComm(c *ucli.Context) (dist.Comm, error) {
 	if err != nil {
 		return nil, err
 	}
-	timeout := c.Int("ddp_timeout")
-	if timeout < 1 {
-		return nil, fmt.Errorf("--ddp_timeout %d must be at least 1 second", timeout)
-	}
+	timeout := c.Int("ddp_timeout") // at least 1: flagBounds
 	if l.Parallel() && c.String("device") != "cpu" {
 		dev, err := dist.VisibleDevice(os.Getenv("CUDA_VISIBLE_DEVICES"), l.LocalRank)
 		if err != nil {
