@@ -86,16 +86,16 @@ const (
 	adapterMaxTol = 1e-3 * parallelSteps * parallelLR      // any one parameter of the final adapter, absolute
 )
 
-// mpirun returns the mpirun command, or skips the test where Open MPI is
-// missing (CI installs it).
-func mpirun(t *testing.T) string {
+// multiProcess starts a multi-process test: it runs in parallel with the
+// others (mostly waiting: MPI's start, a timeout, so they overlap well),
+// or skips where Open MPI is missing (CI installs it).
+func multiProcess(t *testing.T) {
 	t.Helper()
 	skipSlow(t)
-	p, err := exec.LookPath("mpirun")
-	if err != nil {
+	if _, err := exec.LookPath("mpirun"); err != nil {
 		t.Skip("mpirun not found: the multi-process tests need Open MPI (Debian: apt-get install openmpi-bin; CI installs it)")
 	}
-	return p
+	t.Parallel()
 }
 
 // launch returns a command that runs tune args on n ranks under mpirun
@@ -111,7 +111,7 @@ func launch(t *testing.T, ctx context.Context, n int, args ...string) *exec.Cmd 
 		// --oversubscribe: more ranks than this machine's cores;
 		// --allow-run-as-root: CI runs as root.
 		mpi := append([]string{"--oversubscribe", "--allow-run-as-root", "-np", strconv.Itoa(n)}, tune...)
-		cmd = exec.CommandContext(ctx, mpirun(t), mpi...)
+		cmd = exec.CommandContext(ctx, "mpirun", mpi...)
 	}
 	cmd.Env = append(os.Environ(), asTune+"=1")
 	return cmd
@@ -257,7 +257,7 @@ func sameRun(t *testing.T, what, want, got string, from int) {
 // then resumes a 2-rank checkpoint on one process and a one-process
 // checkpoint on 2 ranks, each matching the uninterrupted run.
 func TestDataParallel(t *testing.T) {
-	mpirun(t)
+	multiProcess(t)
 	model, data := parallelData(t)
 	dir := t.TempDir()
 	one := filepath.Join(dir, "one")
@@ -341,7 +341,7 @@ func rankProcess(t *testing.T, mpirun, r int) int {
 // notices and stops rank 0 (which waits for rank 1 in a collective) with
 // a message naming the rank, instead of hanging.
 func TestDataParallelRankKilled(t *testing.T) {
-	mpirun(t)
+	multiProcess(t)
 	cmd, rank1, out := startLongRun(t)
 	require.NoError(t, syscall.Kill(rank1, syscall.SIGKILL))
 	err := cmd.Wait()
@@ -354,7 +354,7 @@ func TestDataParallelRankKilled(t *testing.T) {
 // answers, so rank 0's next collective times out after --ddp_timeout,
 // rank 0 says so and exits, and mpirun ends the run.
 func TestDataParallelRankStuck(t *testing.T) {
-	mpirun(t)
+	multiProcess(t)
 	cmd, rank1, out := startLongRun(t, "--ddp_timeout", "2")
 	require.NoError(t, syscall.Kill(rank1, syscall.SIGSTOP))
 	err := cmd.Wait()
@@ -367,7 +367,7 @@ func TestDataParallelRankStuck(t *testing.T) {
 // the variables), or where Open MPI is missing, stops before training
 // with a message that says how to launch it.
 func TestLaunchWithoutMPI(t *testing.T) {
-	mpirun(t)
+	multiProcess(t)
 	model, data := parallelData(t)
 	for _, c := range []struct{ env, want string }{
 		{"TUNE_MPI_LIB=", "dist: RANK, WORLD_SIZE say rank 0 of 2 but MPI says rank 0 of 1: tune's ranks talk over MPI, so launch them with mpirun -np N"},
@@ -386,7 +386,7 @@ func TestLaunchWithoutMPI(t *testing.T) {
 // TestDataParallelInterrupted: Ctrl-C to mpirun reaches every rank; they
 // stop at the same step, rank 0 saves its checkpoint and alone says so.
 func TestDataParallelInterrupted(t *testing.T) {
-	mpirun(t)
+	multiProcess(t)
 	cmd, _, out := startLongRun(t)
 	require.NoError(t, cmd.Process.Signal(os.Interrupt))
 	require.Error(t, cmd.Wait(), "%s", out)
