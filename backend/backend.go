@@ -24,13 +24,47 @@ type AttnShape struct {
 	QStart                  int
 }
 
+// DType is how a buffer stores its elements.
+type DType uint8
+
+const (
+	Float32 DType = iota
+	// BFloat16 stores the top 16 bits of a float32 (rounded to nearest,
+	// ties to even); ops on such buffers accumulate in float32.
+	BFloat16
+)
+
+func (d DType) String() string {
+	if d == BFloat16 {
+		return "bfloat16"
+	}
+	return "float32"
+}
+
 // Memory allocates buffers on one device and moves data to and from it.
+// Every backend implements all of it.
 type Memory interface {
 	// Name says which implementation and device this is, for logs.
 	Name() string
 
-	// Alloc returns a zero-filled buffer of n elements.
+	// Ops declares the ops of the vocabulary (see Op) that the backend
+	// implements. The conformance suite checks every one of them, and a
+	// model refuses, with an error naming the op, a backend that lacks one
+	// it needs.
+	Ops() OpSet
+
+	// Alloc returns a zero-filled float32 buffer of n elements: for
+	// weights, adapter parameters, their gradients and optimizer state.
 	Alloc(n int) Buffer
+	// ActivationDType is how AllocActivation stores elements: Float32 on
+	// the CPU, BFloat16 on the CUDA backend (whose ops accumulate in
+	// float32).
+	ActivationDType() DType
+	// AllocActivation returns a zero-filled buffer of n elements in the
+	// activation dtype: for activations and their gradients (a model's
+	// activation arena and KV cache). Upload and Download convert to and
+	// from float32.
+	AllocActivation(n int) Buffer
 	// Free releases a buffer; using it afterwards is a programmer error.
 	Free(b Buffer)
 	// Slice returns a view of n elements of b starting at element off.
@@ -179,11 +213,12 @@ type Quant interface {
 	Dequantize(out, q Buffer)
 }
 
-// Backend is the op vocabulary every complete implementation provides.
-// The Qwen2 schedule is written once against it. Every op writes its
-// output with `=` (never `+=`) unless its documentation says otherwise,
-// and panics when the buffers it is given are too small for the shape,
-// naming both.
+// Backend is the interface of a complete implementation, the one the
+// Qwen2 schedule is written once against. Having the methods is not enough:
+// a backend runs only the ops it declares (Memory.Ops, checked by
+// Require). Every op writes its output with `=` (never `+=`) unless its
+// documentation says otherwise, and panics when the buffers it is given
+// are too small for the shape, naming both.
 type Backend interface {
 	Memory
 	Forward

@@ -4,10 +4,23 @@
 // The interface is deliberately narrow: explicit forward and backward ops
 // over flat buffers with the shapes passed in, no autograd graph and no
 // tensor objects. It comes in groups (Memory, Forward, Backward,
-// Optimizer, Quant); a complete Backend has them all, and the conformance
-// suite tests whichever groups an implementation has. Package backend/cpu is the float32 reference implementation, the
-// oracle every accelerator is checked against; package backend/conformance
-// is the test suite each implementation runs with one call:
+// Optimizer, Quant) plus optional fused ops (LoRALinear, ClippedAdamW).
+// Every op has a name in one vocabulary (Op, OpSet), and every backend
+// declares the ops it implements (Memory.Ops) and how it stores
+// activations (Memory.ActivationDType: float32 on the CPU, bfloat16 with
+// float32 accumulation on CUDA). Require reports the first op a caller
+// needs that a backend lacks, so the model refuses a backend by naming the
+// op instead of failing inside it.
+//
+// Callers reach the fused ops through LoRALinearForward,
+// LoRALinearBackward and AdamWClipped, which run the backend's fused op
+// when it declares one and otherwise the composition the op documents,
+// written once in compose.go.
+//
+// Package backend/cpu is the float32 reference implementation, the oracle
+// every accelerator is checked against; package backend/conformance is the
+// test suite each implementation runs with one call, which checks every
+// op the backend declares:
 //
 //	func TestConformance(t *testing.T) {
 //		conformance.Test(t, cpu.New(0), conformance.CPUTolerances)

@@ -1,10 +1,13 @@
 package backend
 
-// Optional fused ops. A backend implements them where fusing pays (the CUDA
-// backend does); callers type-assert and otherwise compose the same result
-// from the ops of Backend, exactly as each op's documentation shows. The
-// CPU needs none of them. backend/conformance.TestFused checks a fused op
-// against that composition on a reference backend.
+// Optional fused ops. A backend implements and declares them (OpLoRALinear,
+// OpAdamWClipped) where fusing pays, as the CUDA backend does; the CPU
+// needs none of them. Callers do not type-assert: they call the helpers
+// LoRALinearForward, LoRALinearBackward and AdamWClipped of this package
+// (compose.go), which run the fused op when the backend declares it and
+// otherwise compose the same result from the ops of Backend, exactly as
+// each op's documentation below shows. backend/conformance checks a fused
+// op against that composition on the CPU backend.
 
 // LoRAShape gives the sizes of one LoRA-adapted linear layer: Rows tokens
 // of In features in, Out features out, adapter rank Rank, and the adapter's
@@ -29,13 +32,11 @@ type LoRAShape struct {
 // W is a buffer from Quant.UploadNF4 (QLoRA) or a float buffer (LoRA);
 // bias [Out] is a float buffer or nil; A, B, dA and dB are buffers from
 // Memory.Alloc. The activations x, y [Rows, In|Out] and dy, dx are buffers
-// from AllocActivation, which may store a narrower type (bfloat16 on the
-// CUDA backend), so the fused op is checked with that type's tolerances.
+// from Memory.AllocActivation, which may store a narrower type (bfloat16
+// on the CUDA backend), so the fused op is checked with that type's
+// tolerances.
 type LoRALinear interface {
-	// AllocActivation returns a zero-filled buffer of n elements in the
-	// storage the fused op takes activations in. Upload and Download
-	// convert to and from float32.
-	AllocActivation(n int) Buffer
+	Memory
 
 	// LoRALinearForward computes y = x·Wᵀ + bias + Scale·(dropout(x)·Aᵀ)·Bᵀ,
 	// writing y with `=`. Its unfused equivalent, with t [Rows, Rank],
@@ -77,10 +78,13 @@ type LoRALinear interface {
 // ClippedAdamW is one optimizer step with global gradient-norm clipping,
 // fused so that the clipping coefficient never leaves the device.
 type ClippedAdamW interface {
+	Memory
+
 	// AdamWClipped clips the gradients g of n elements by their global L2
 	// norm as torch.nn.utils.clip_grad_norm_(max_norm=maxNorm) does, takes
 	// one AdamW step (s.GradScale is ignored) and returns the norm before
-	// clipping. Its unfused equivalent:
+	// clipping. maxNorm is positive; +Inf does not clip (the coefficient
+	// is 1) but still returns the norm. Its unfused equivalent:
 	//
 	//	norm := math.Sqrt(SumSquares(g, n))
 	//	s.GradScale = min(1, float32(maxNorm)/(float32(norm)+1e-6))

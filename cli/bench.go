@@ -106,7 +106,10 @@ func (e *env) benchTrain(c *ucli.Context, cfg *qwen.Config, seq, batch, iters in
 		return err
 	}
 	tr := m.Train(a)
-	opt := train.NewAdamW(m.B, tr.N, train.DefaultAdamW)
+	opt, err := train.NewAdamW(m.B, tr.N, train.DefaultAdamW)
+	if err != nil {
+		return err
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	ids := make([]int32, batch*seq)
 	for i := range ids {

@@ -124,13 +124,11 @@ func (b *Backend) do(op string, shapes func() string, f func() C.int) {
 	}
 }
 
-// dtype is how a buffer stores its elements.
-type dtype int
+// dtype is how a buffer stores its elements, with the library's element
+// size and enum.
+type dtype struct{ backend.DType }
 
-const (
-	f32 dtype = iota
-	bf16
-)
+var f32, bf16 = dtype{backend.Float32}, dtype{backend.BFloat16}
 
 func (d dtype) size() int {
 	if d == bf16 {
@@ -144,13 +142,6 @@ func (d dtype) c() C.tune_dtype {
 		return C.TUNE_BF16
 	}
 	return C.TUNE_F32
-}
-
-func (d dtype) String() string {
-	if d == bf16 {
-		return "bfloat16"
-	}
-	return "float32"
 }
 
 // allocation is one piece of device memory.
@@ -229,7 +220,17 @@ func (b *Backend) allocTyped(n int, t dtype, op string) backend.Buffer {
 // Alloc implements backend.Memory: a zero-filled float32 buffer.
 func (b *Backend) Alloc(n int) backend.Buffer { return b.allocTyped(n, f32, "Alloc") }
 
-// AllocActivation implements backend.LoRALinear: a zero-filled bfloat16
+// Ops implements backend.Memory: the optimizer, NF4 and fused ops, the
+// groups libtune_cuda runs so far.
+func (b *Backend) Ops() backend.OpSet {
+	return backend.OptimizerOps | backend.QuantOps | backend.FusedOps
+}
+
+// ActivationDType implements backend.Memory: bfloat16, with the kernels
+// accumulating in float32.
+func (b *Backend) ActivationDType() backend.DType { return bf16.DType }
+
+// AllocActivation implements backend.Memory: a zero-filled bfloat16
 // buffer.
 func (b *Backend) AllocActivation(n int) backend.Buffer {
 	return b.allocTyped(n, bf16, "AllocActivation")

@@ -38,9 +38,10 @@ var fusedTolerances = conformance.FusedTol{
 	Norm:  conformance.Tol{Atol: 0, Rtol: 1e-12},
 }
 
-// cudaTolerances are the rules of conformance.Test for the groups the CUDA
-// backend implements (Memory, Optimizer, Quant); the Forward and Backward
-// groups are not implemented yet, so their rules are unused. Every buffer
+// cudaTolerances are the rules of conformance.Test for the ops the CUDA
+// backend declares (Optimizer, Quant and the fused ops, with those of
+// TestFused); the Forward and Backward groups are not implemented yet, so
+// their rules are unused. Every buffer
 // the suite allocates with Alloc is float32 here, so these ops are checked
 // in float32:
 //   - SumSquares sums exact float64 squares in float64 in a fixed tree
@@ -54,4 +55,5 @@ var cudaTolerances = conformance.Tolerances{
 	SumSquares: conformance.Tol{Atol: 0, Rtol: 1e-12},
 	AdamW:      conformance.CPUTolerances.AdamW,
 	Dequantize: conformance.Tol{},
+	Fused:      fusedTolerances,
 }

@@ -11,10 +11,9 @@
 //
 //	y = x·Wᵀ + b + s·(dropout(x)·Aᵀ)·Bᵀ
 //
-// (a Pair holds A and B; Pair.Forward and Pair.Backward are the host
-// reference of the LoRA term and its gradients, Pair.Linear and
-// Pair.LinearBackward of the whole adapted layer; backend.DropoutMask draws
-// the dropout). A starts random and B at zero (New), so training starts from
+// (a Pair holds A and B; the layer itself, forward and backward, is
+// backend.LoRALinearForward and LoRALinearBackward, and backend.DropoutMask
+// draws the dropout). A starts random and B at zero (New), so training starts from
 // the base model exactly. After training, the update can be folded into the
 // weight, W' = W + s·B·A (Adapter.Merge), giving a plain model with no
 // extra cost per token; Adapter.Unmerge takes it out again. Without merging,

@@ -17,9 +17,25 @@
 //	    h = rmsnorm(x) ; x = x + down(silu(gate(h)) * up(h))
 //	logits = rmsnorm(x)·Wheadᵀ               (Whead = Wembed when tied)
 //
-// with an optional PEFT LoRA adapter adding s·(x·Aᵀ)·Bᵀ to each targeted
-// projection. Activations live in one arena sized by ActivationLayout;
-// keys and values live in a KVCache, which prefill and decoding share.
+// with an optional PEFT LoRA adapter adding s·(dropout(x)·Aᵀ)·Bᵀ to each
+// targeted projection.
+//
+// The decoder layer is written once (pass.layerForward, with its backward
+// pass beside it) and the LM head and loss once (pass.loss), and every
+// entry point runs them: Forward for inference with a KVCache (Generate),
+// Logits for every row's logits (the goldens' test), Loss for scoring and
+// evaluation, TrainStep for training. Loss and TrainStep compute the
+// logits of the scored rows a chunk at a time, so the [tokens × vocab]
+// logits never exist whole. Every projection goes through
+// backend.LoRALinearForward and LoRALinearBackward when adapted (the
+// backend's fused op when it has one; NF4 weights are passed as they are),
+// and a plain Linear, with NF4 weights dequantized, when frozen.
+// Activations live in one arena of the backend's activation dtype, laid
+// out by one table, ActivationLayout; keys and values of generation live
+// in a KVCache. A model refuses, with an error naming the op, a backend
+// that lacks an op it needs: at load for inference, at TrainStep for
+// training.
+//
 // Loss is the Hugging Face causal-LM loss (labels shifted inside, -100
 // ignored, one mean over the counted targets); Generate decodes greedily or
 // by sampling (temperature, top-k, top-p, repetition penalty) and stops on
@@ -28,11 +44,11 @@
 // Training (train.go): Train attaches an adapter whose factors live in one
 // parameter arena (gradients in another), and TrainStep runs the forward
 // pass keeping what the backward pass needs (or only each layer's input,
-// recomputing the rest: gradient checkpointing), the LM head and loss on
-// the scored rows a chunk at a time, and the backward pass through
-// RMSNorm, RoPE, attention, SwiGLU and the frozen projections (NF4 weights
-// dequantized on the fly for QLoRA), accumulating the LoRA gradients.
-// LoRA dropout masks are regenerated from a seed in the backward pass.
+// recomputing the rest: gradient checkpointing), the loss, and the
+// backward pass through RMSNorm, RoPE, attention, SwiGLU and the
+// projections, accumulating the LoRA gradients. LoRA dropout masks are
+// drawn from a seed per (micro-batch, layer, module) and regenerated in
+// the backward pass.
 //
 // Everything is checked against transformers 4.44.2 + peft 0.12.0 goldens
 // in testdata/golden.

@@ -146,7 +146,8 @@ func TestGoldenForward(t *testing.T) {
 			}
 			want, _ = g.floats(t, "logits")
 			errs["logits"] = compare(t, "logits", download(m.B, logits, rows*v), want, tolLogits)
-			res := qwen.CausalLMLoss(m.B, logits, b, v)
+			res, err := m.Loss(b)
+			require.NoError(t, err)
 			wantLoss, _ := g.floats(t, "loss")
 			errs["loss"] = compare(t, "loss", []float32{float32(res.Mean)}, wantLoss, tolLoss)
 			wantRow, _ := g.floats(t, "loss_per_example")

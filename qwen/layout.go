@@ -1,5 +1,11 @@
 package qwen
 
+import (
+	"fmt"
+
+	"github.com/tune-dev/tune/backend"
+)
+
 // Slot is one named region of an arena, in elements.
 type Slot struct {
 	Name       string
@@ -8,7 +14,7 @@ type Slot struct {
 
 // Layout places named regions one after another in a single arena. The
 // same table sizes the arena on every backend, so the CPU and an
-// accelerator agree on what a forward pass holds.
+// accelerator agree on what a pass holds.
 type Layout struct {
 	Slots []Slot
 	Total int
@@ -30,23 +36,123 @@ func (l *Layout) Slot(name string) Slot {
 	panic("qwen: layout has no slot " + name)
 }
 
-// ActivationLayout is the activation arena of one forward pass over rows
-// tokens whose logits are computed for logitRows of them, with LoRA rank
-// loraR (0 without an adapter). Buffers are reused from layer to layer:
-// only the residual stream lives across layers.
-func ActivationLayout(c *Config, rows, logitRows, loraR int) Layout {
+// Plan says what one pass over the decoder holds.
+type Plan struct {
+	// Rows is the number of tokens the pass runs (Batch·T).
+	Rows int
+	// HeadRows is the number of rows the LM head computes logits for at
+	// once: the rows that get logits in inference, a chunk of the scored
+	// rows when computing the loss.
+	HeadRows int
+	// LoRARank is the largest rank of the adapter (0 without one).
+	// FusedLoRA says the backend fuses the LoRA linear layer, so its
+	// composition needs no scratch.
+	LoRARank  int
+	FusedLoRA bool
+	// Cache says the keys and values live in a KVCache rather than in the
+	// arena (generation).
+	Cache bool
+	// Train keeps what the backward pass needs and room for the
+	// gradients: every layer's activations, or with Recompute only every
+	// layer's input and one set of activations recomputed layer by layer.
+	Train, Recompute bool
+}
+
+// ActivationLayout is the one table of the activation arena of every pass:
+// inference, evaluation and training.
+//
+// Inference and evaluation keep nothing for a backward pass: the residual
+// stream x is updated in place, and one set of buffers serves every layer
+// (h is the input of both norms' blocks, gate also holds silu(gate)·up,
+// and tmp each block's output before the residual add). Training keeps
+// each layer's input "L<i>.xin" and the activations of its backward pass,
+// "L<i>.<name>" for every layer or, with recomputation, one set "ck.<name>".
+func ActivationLayout(c *Config, p Plan) Layout {
 	var l Layout
+	rows := p.Rows
 	h, kv, in := c.HiddenSize, c.KVDim(), c.IntermediateSize
-	l.add("x", rows*h)     // residual stream
-	l.add("h", rows*h)     // normed input of the current block
-	l.add("q", rows*h)     // queries
-	l.add("attn", rows*h)  // attention output
-	l.add("o", rows*h)     // o_proj / down_proj output
-	l.add("gate", rows*in) // gate_proj output, then silu(gate)*up
-	l.add("up", rows*in)   // up_proj output
-	l.add("lora_t", rows*max(loraR, 1))
-	l.add("lora_d", rows*max(in, h, kv))
-	l.add("last", logitRows*h) // final-norm rows that get logits
-	l.add("logits", logitRows*c.VocabSize)
+	wide := max(h, in, kv)
+	if !p.Train {
+		l.add("x", rows*h)
+		l.add("h", rows*h)
+		l.add("q", rows*h)
+		if !p.Cache {
+			l.add("k", rows*kv)
+			l.add("v", rows*kv)
+		}
+		l.add("attn", rows*h)
+		l.add("tmp", rows*h)
+		l.add("gate", rows*in)
+		l.add("up", rows*in)
+	} else {
+		saved := func(prefix string) {
+			for _, s := range []struct {
+				name  string
+				elems int
+			}{{"hn1", h}, {"q", h}, {"k", kv}, {"v", kv}, {"att", h}, {"xmid", h}, {"hn2", h}, {"gate", in}, {"up", in}, {"act", in}} {
+				l.add(prefix+s.name, rows*s.elems)
+			}
+		}
+		for i := 0; i < c.NumHiddenLayers; i++ {
+			l.add(fmt.Sprintf("L%d.xin", i), rows*h)
+			if !p.Recompute {
+				saved(fmt.Sprintf("L%d.", i))
+			}
+		}
+		if p.Recompute {
+			saved("ck.")
+		}
+		l.add("xfinal", rows*h)
+		l.add("tmp", rows*wide) // a block's output before the residual add; an input-gradient term
+		for _, s := range []struct {
+			name  string
+			elems int
+		}{{"dx", h}, {"dhn", h}, {"datt", h}, {"dq", h}, {"dk", kv}, {"dv", kv}, {"dgate", in}, {"dup", in}} {
+			l.add(s.name, rows*s.elems)
+		}
+		l.add("lm_dx", p.HeadRows*h)
+	}
+	l.add("lm_x", p.HeadRows*h) // the rows that get logits
+	l.add("lm_h", p.HeadRows*h) // their final norm
+	l.add("logits", p.HeadRows*c.VocabSize)
+	if p.LoRARank > 0 && !p.FusedLoRA {
+		// backend.LoRAScratch of the LoRA linear composition.
+		l.add("lora_r1", rows*p.LoRARank)
+		l.add("lora_r2", rows*p.LoRARank)
+		l.add("lora_wide", rows*wide)
+	}
 	return l
+}
+
+// chunkLogits is the most logits a loss computes at once: 16M, 64 MiB in
+// float32.
+var chunkLogits = 16 << 20
+
+// lossChunk is the number of scored rows whose logits a loss computes at
+// once: at most chunkLogits logits, at least one row, a multiple of four
+// rows when that many fit (the CPU's matrix tiles are four rows high).
+func lossChunk(rows, vocab int) int {
+	n := min(rows, chunkLogits/vocab)
+	if n >= 4 {
+		n &^= 3
+	}
+	return max(1, n)
+}
+
+// arena returns the slots of layout l in the model's activation arena
+// (from AllocActivation), growing the arena as needed.
+func (m *Model) arena(l Layout) func(name string, n int) backend.Buffer {
+	if m.act == nil || m.act.Len() < l.Total {
+		if m.act != nil {
+			m.B.Free(m.act)
+		}
+		m.act = m.B.AllocActivation(l.Total)
+	}
+	return func(name string, n int) backend.Buffer {
+		s := l.Slot(name)
+		if n > s.Elems {
+			panic(fmt.Sprintf("qwen: slot %s holds %d elements, asked for %d", name, s.Elems, n))
+		}
+		return m.B.Slice(m.act, s.Off, n)
+	}
 }

@@ -76,6 +76,13 @@ func FromCheckpoint(cfg *Config, ck *safetensors.Checkpoint, b backend.Backend) 
 }
 
 func fromCheckpoint(cfg *Config, ck *safetensors.Checkpoint, b backend.Backend, o LoadOptions) (*Model, error) {
+	nf4 := o.QLoRA
+	for _, s := range cfg.Specs() {
+		nf4 = nf4 || (Projection(s.Name) && quant.IsQuantized(s.Name, ck.Has))
+	}
+	if err := requireBackend(b, nf4); err != nil {
+		return nil, err
+	}
 	bufs := map[string]backend.Buffer{}
 	quantized := map[string]bool{}
 	for _, s := range cfg.Specs() {

@@ -7,11 +7,11 @@ import (
 	"github.com/tune-dev/tune/backend"
 )
 
-// Batch is a right-padded batch of token rows for scoring.
+// Batch is a right-padded batch of token rows for scoring or training.
 type Batch struct {
 	IDs           []int32 // [Rows*T]; padding positions hold any valid id
 	AttentionMask []int32 // [Rows*T] 1 = real token (or the segment id of a packed sequence), 0 = padding; nil = all real
-	Pos           []int32 // [Rows*T] RoPE position ids; nil = 0..T-1 in every row (TrainStep only)
+	Pos           []int32 // [Rows*T] RoPE position ids; nil = 0..T-1 in every row
 	Labels        []int32 // [Rows*T] targets aligned with IDs, IgnoreIndex where not scored; nil = IDs where the mask is 1
 	Rows, T       int
 }
@@ -60,38 +60,97 @@ func (b *Batch) Validate(c *Config) error {
 	return c.CheckIDs(b.IDs)
 }
 
-// Logits runs the whole batch (position ids 0..T-1 in every row, padded
-// keys masked) and returns logits [Rows*T, vocab], valid until the next
-// forward pass. hook is passed to Step.Hook.
-func (m *Model) Logits(b *Batch, hook func(string, backend.Buffer)) (backend.Buffer, error) {
-	if err := b.Validate(m.Config); err != nil {
-		return nil, err
+// positions returns the batch's RoPE position ids: Pos, or 0..T-1 in
+// every row.
+func (b *Batch) positions() []int32 {
+	if b.Pos != nil {
+		return b.Pos
 	}
 	pos := make([]int32, b.Rows*b.T)
 	for i := range pos {
 		pos[i] = int32(i % b.T)
 	}
-	cache := m.NewKVCache(b.Rows, b.T)
-	defer m.FreeKVCache(cache)
-	return m.Forward(Step{IDs: b.IDs, Pos: pos, Batch: b.Rows, T: b.T, KeyMask: b.AttentionMask, Cache: cache, Hook: hook}), nil
+	return pos
 }
 
-// Loss runs the batch and returns its causal-LM loss.
-func (m *Model) Loss(b *Batch) (*LossResult, error) {
-	logits, err := m.Logits(b, nil)
-	if err != nil {
+// Logits runs the whole batch (padded keys masked) and returns the logits
+// of every token [Rows*T, vocab], valid until the next pass. hook is passed
+// to Step.Hook. Scoring does not need them: Loss computes the same loss a
+// chunk of logits at a time.
+func (m *Model) Logits(b *Batch, hook func(string, backend.Buffer)) (backend.Buffer, error) {
+	if err := b.Validate(m.Config); err != nil {
 		return nil, err
 	}
-	return CausalLMLoss(m.B, logits, b, m.Config.VocabSize), nil
+	return m.Forward(Step{IDs: b.IDs, Pos: b.positions(), Batch: b.Rows, T: b.T, KeyMask: b.AttentionMask, Hook: hook}), nil
 }
 
-// CausalLMLoss scores logits [Rows*T, vocab] against the batch's labels
-// shifted by one, as transformers' ForCausalLMLoss does.
-func CausalLMLoss(be backend.Backend, logits backend.Buffer, b *Batch, vocab int) *LossResult {
+// Loss runs the batch and returns its causal-LM loss, with the per-row and
+// per-token losses. It keeps one layer's activations and a chunk of logits
+// at a time: the [Rows*T × vocab] logits never exist whole. Evaluation and
+// scoring use it.
+func (m *Model) Loss(b *Batch) (*LossResult, error) {
+	if err := b.Validate(m.Config); err != nil {
+		return nil, err
+	}
 	rows := b.Rows * b.T
+	p := m.newPass(b.Rows, b.T, b.positions(), b.AttentionMask, Plan{HeadRows: lossChunk(rows, m.Config.VocabSize)})
+	x := p.forward(b.IDs, nil)
 	targets := b.targets()
 	loss := make([]float64, rows)
-	be.CrossEntropy(loss, logits, targets, rows, vocab)
+	p.loss(x, targets, loss, 0, nil)
+	return lossResult(b, targets, loss), nil
+}
+
+// loss runs the LM head and the cross-entropy on the rows of the residual
+// stream x whose target is not IgnoreIndex (the prompt's rows need no
+// logits), plan.HeadRows of them at a time, so the [rows × vocab] logits
+// never exist whole; the one loss path of scoring, evaluation and
+// training. loss[i] receives row i's loss (0 where ignored). With dx not
+// nil (training) it also writes into dx the gradient of scale·Σ loss with
+// respect to x.
+func (p *pass) loss(x backend.Buffer, targets []int32, loss []float64, scale float32, dx backend.Buffer) {
+	b, c := p.b, p.m.Config
+	h, V := c.HiddenSize, c.VocabSize
+	var scored []int32
+	for i, t := range targets {
+		if t != backend.IgnoreIndex {
+			scored = append(scored, int32(i))
+		}
+	}
+	if dx != nil {
+		b.Zero(dx, p.rows*h)
+	}
+	chunk := p.plan.HeadRows
+	tg := make([]int32, chunk)
+	out := make([]float64, chunk)
+	for c0 := 0; c0 < len(scored); c0 += chunk {
+		idx := scored[c0:min(c0+chunk, len(scored))]
+		n := len(idx)
+		xs, _, logits := p.head(x, idx)
+		for i, r := range idx {
+			tg[i] = targets[r]
+		}
+		b.CrossEntropy(out, logits, tg[:n], n, V)
+		for i, r := range idx {
+			loss[r] = out[i]
+		}
+		if dx == nil {
+			continue
+		}
+		dh := p.slot("lm_dx", n*h)
+		b.CrossEntropyBackward(logits, logits, tg[:n], n, V, scale)
+		b.LinearBackward(dh, logits, p.m.LMHead, n, h, V)
+		b.RMSNormBackward(dh, dh, xs, p.m.Norm, n, h, float32(c.RMSNormEps))
+		for i, r := range idx {
+			b.AddScaled(b.Slice(dx, int(r)*h, h), b.Slice(dh, i*h, h), 1, h)
+		}
+	}
+}
+
+// lossResult gathers the per-token losses loss of batch b (whose targets
+// are targets) into its LossResult, as transformers' ForCausalLMLoss
+// reduces them.
+func lossResult(b *Batch, targets []int32, loss []float64) *LossResult {
 	res := &LossResult{RowMean: make([]float64, b.Rows), RowTokens: make([]int, b.Rows), Token: make([]float64, b.Rows*(b.T-1))}
 	for r := 0; r < b.Rows; r++ {
 		var sum float64

@@ -44,8 +44,30 @@ type Model struct {
 	Adapter *lora.Adapter // the active adapter, nil for the base model
 
 	act       backend.Buffer // activation arena, grown to the largest pass
-	deq       backend.Buffer // scratch for one dequantized NF4 weight
+	deq       backend.Buffer // room for the largest NF4 weight, dequantized (nil without NF4 weights)
 	trainable *Trainable     // set by Train
+}
+
+// requireBackend reports the first op the model needs that b lacks: every
+// op of backend.Forward (its passes run them all, the loss and the LoRA
+// composition included) and, with NF4 weights, those of backend.Quant.
+func requireBackend(b backend.Backend, nf4 bool) error {
+	need := backend.ForwardOps
+	if nf4 {
+		need |= backend.QuantOps
+	}
+	if err := backend.Require(b, need, "the model"); err != nil {
+		return fmt.Errorf("qwen: %w", err)
+	}
+	return nil
+}
+
+// frozen returns l's frozen weight buffer: W, or the NF4 buffer Q.
+func (l *Linear) frozen() backend.Buffer {
+	if l.Q != nil {
+		return l.Q
+	}
+	return l.W
 }
 
 // weight returns the float weight of l: W, or Q dequantized into the
@@ -54,14 +76,7 @@ func (m *Model) weight(l *Linear) backend.Buffer {
 	if l.Q == nil {
 		return l.W
 	}
-	n := l.In * l.Out
-	if m.deq == nil || m.deq.Len() < n {
-		if m.deq != nil {
-			m.B.Free(m.deq)
-		}
-		m.deq = m.B.Alloc(n)
-	}
-	w := m.B.Slice(m.deq, 0, n)
+	w := m.B.Slice(m.deq, 0, l.In*l.Out)
 	m.B.Dequantize(w, l.Q)
 	return w
 }

@@ -86,6 +86,9 @@ func NewRandomWith(c *Config, b backend.Backend, seed uint64, o LoadOptions) (*M
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("qwen: random model: %w", err)
 	}
+	if err := requireBackend(b, o.QLoRA); err != nil {
+		return nil, err
+	}
 	bufs := map[string]backend.Buffer{}
 	quantized := map[string]bool{}
 	for _, s := range c.Specs() {
@@ -138,6 +141,17 @@ func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer, qua
 			Up:        lin(l, "mlp.up_proj", h, in, false),
 			Down:      lin(l, "mlp.down_proj", in, h, false),
 		})
+	}
+	deq := 0
+	for li := range m.Layers {
+		for _, pl := range m.Layers[li].linears() {
+			if pl.lin.Q != nil {
+				deq = max(deq, pl.lin.In*pl.lin.Out)
+			}
+		}
+	}
+	if deq > 0 {
+		m.deq = b.Alloc(deq)
 	}
 	return m
 }

@@ -58,18 +58,42 @@ func TestGoldenGradients(t *testing.T) {
 	}
 }
 
-// TestEvalStep checks the chunked, memory-light scoring of TrainStep's
-// Eval mode against the goldens' loss, without an adapter attached for
-// training.
-func TestEvalStep(t *testing.T) {
-	for _, name := range []string{"qwen2-tiny", "qwen2-tied"} {
-		g := openGolden(t, name)
-		m := loadModel(t, filepath.Join(g.dir, "base_model"))
-		loadAdapter(t, m, filepath.Join(g.dir, "adapter"))
-		sum, n, err := m.TrainStep(g.batch(t), qwen.TrainOptions{Eval: true})
-		require.NoError(t, err)
-		want, _ := g.floats(t, "loss")
-		compare(t, name+" loss", []float32{float32(sum / float64(n))}, want, tolLoss)
+// TestChunkedLoss makes the loss compute four rows of logits at a time,
+// so the goldens' batch takes several chunks, and checks the per-token
+// losses and the LoRA gradients against the goldens.
+func TestChunkedLoss(t *testing.T) {
+	g := openGolden(t, "qwen2-tiny")
+	m := loadModel(t, filepath.Join(g.dir, "base_model"))
+	saved := *qwen.ChunkLogits
+	*qwen.ChunkLogits = 4 * m.Config.VocabSize
+	defer func() { *qwen.ChunkLogits = saved }()
+	b := g.batch(t)
+	require.Greater(t, b.Rows*b.T, 8, "the batch spans several chunks")
+
+	loadAdapter(t, m, filepath.Join(g.dir, "adapter"))
+	res, err := m.Loss(b)
+	require.NoError(t, err)
+	want, _ := g.floats(t, "token_loss")
+	got := make([]float32, len(res.Token))
+	for i, x := range res.Token {
+		got[i] = float32(x)
+	}
+	compare(t, "token_loss", got, want, tolLoss)
+
+	a, err := lora.Load(filepath.Join(g.dir, "adapter"), "default", m.Config.NumHiddenLayers, m.Config.ModuleShape)
+	require.NoError(t, err)
+	tr := m.Train(a)
+	_, _, err = m.TrainStep(b, qwen.TrainOptions{LossScale: 1 / float64(res.Tokens)})
+	require.NoError(t, err)
+	for l := 0; l < m.Config.NumHiddenLayers; l++ {
+		for _, mod := range lora.Modules {
+			got, ok := tr.Grad(m.B, l, mod.Name, "B")
+			if !ok {
+				continue
+			}
+			want, _ := g.floats(t, "grad."+lora.Key(l, mod.Name, "B"))
+			compare(t, lora.Key(l, mod.Name, "B"), got, want, tolGrad)
+		}
 	}
 }
 

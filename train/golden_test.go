@@ -63,7 +63,8 @@ func TestGoldenAdamW(t *testing.T) {
 			labels, _ := goldenInts(t, g, "labels")
 			batch := &qwen.Batch{IDs: ids, AttentionMask: mask, Labels: labels, Rows: shape[0], T: shape[1]}
 
-			opt := train.NewAdamW(b, tr.N, train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 1})
+			opt, err := train.NewAdamW(b, tr.N, train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 1})
+			require.NoError(t, err)
 			defer opt.Free()
 			losses, norms := goldenFloats(t, g, "losses_5"), goldenFloats(t, g, "grad_norms_5")
 			for step := 1; step <= 5; step++ {

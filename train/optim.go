@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/safetensors"
@@ -23,8 +22,9 @@ type AdamWConfig struct {
 var DefaultAdamW = AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0, MaxGradNorm: 1}
 
 // AdamW is PyTorch's AdamW over one flat parameter arena: the moments m
-// and v are arenas of the same layout, and one backend op updates every
-// tensor.
+// and v are arenas of the same layout, and one clipped step
+// (backend.AdamWClipped: the backend's fused op when it has one) updates
+// every tensor.
 type AdamW struct {
 	Config AdamWConfig
 	B      backend.Backend
@@ -34,9 +34,13 @@ type AdamW struct {
 	Steps int
 }
 
-// NewAdamW allocates zeroed moments for n parameters on b.
-func NewAdamW(b backend.Backend, n int, c AdamWConfig) *AdamW {
-	return &AdamW{Config: c, B: b, M: b.Alloc(n), V: b.Alloc(n), N: n}
+// NewAdamW allocates zeroed moments for n parameters on b, or reports the
+// op the optimizer needs that b lacks.
+func NewAdamW(b backend.Backend, n int, c AdamWConfig) (*AdamW, error) {
+	if err := backend.Require(b, backend.AdamWClippedOps(b), "the AdamW optimizer"); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return &AdamW{Config: c, B: b, M: b.Alloc(n), V: b.Alloc(n), N: n}, nil
 }
 
 // Free releases the moments.
@@ -45,27 +49,15 @@ func (o *AdamW) Free() {
 	o.B.Free(o.V)
 }
 
-// GradNorm returns the global L2 norm of the gradients.
-func (o *AdamW) GradNorm(grads backend.Buffer) float64 {
-	return math.Sqrt(o.B.SumSquares(grads, o.N))
-}
-
 // Step clips the gradients by their global norm (when configured), applies
 // one AdamW update with learning rate lr and returns the norm before
 // clipping.
 func (o *AdamW) Step(params, grads backend.Buffer, lr float64) float64 {
-	norm := o.GradNorm(grads)
-	scale := float32(1)
-	if c := o.Config.MaxGradNorm; c > 0 {
-		// torch computes the coefficient as a float32 tensor.
-		scale = min(1, float32(c)/(float32(norm)+1e-6))
-	}
 	o.Steps++
-	o.B.AdamW(params, grads, o.M, o.V, o.N, backend.AdamWStep{
+	return backend.AdamWClipped(o.B, params, grads, o.M, o.V, o.N, backend.AdamWStep{
 		LR: lr, Beta1: o.Config.Beta1, Beta2: o.Config.Beta2, Eps: o.Config.Eps,
-		WeightDecay: o.Config.WeightDecay, Step: o.Steps, GradScale: scale,
-	})
-	return norm
+		WeightDecay: o.Config.WeightDecay, Step: o.Steps,
+	}, o.Config.MaxGradNorm)
 }
 
 // Tensors returns the optimizer state for a checkpoint: the moments as

@@ -377,7 +377,9 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		cfg.BaseModel, t.m.Config.NumHiddenLayers, t.m.Config.HiddenSize, map[bool]string{true: "NF4", false: "float32"}[cfg.UseQLoRA],
 		a.Config.R, a.Config.LoraAlpha, a.Config.LoraDropout, targetsText(a.Config), t.tr.N)
 
-	t.opt = NewAdamW(b, t.tr.N, cfg.AdamW)
+	if t.opt, err = NewAdamW(b, t.tr.N, cfg.AdamW); err != nil {
+		return nil, err
+	}
 	defer t.opt.Free()
 	t.state = NewTrainerState()
 	t.state.LoggingSteps, t.state.EvalSteps, t.state.SaveSteps = cfg.LoggingSteps, t.evalSteps(), cfg.SaveSteps
@@ -851,12 +853,12 @@ func (t *trainer) evaluate() (float64, error) {
 	var n int
 	for i := t.comm.Rank(); i < ld.BatchesPerEpoch(); i += t.comm.Size() { // split over the ranks
 		mb := ld.Batch(0, i)
-		s, k, err := t.m.TrainStep(&qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T}, qwen.TrainOptions{Eval: true})
+		res, err := t.m.Loss(&qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T})
 		if err != nil {
 			return math.NaN(), fmt.Errorf("train: evaluation: %w", err)
 		}
-		sum += s
-		n += k
+		sum += res.Sum
+		n += res.Tokens
 	}
 	total := []float64{sum, float64(n)}
 	if err := t.comm.AllReduce64(total); err != nil {

@@ -50,26 +50,34 @@ func (h *harness) rmsnormBackward(g backend.Backward, tol Tol) {
 	}
 }
 
+// linearGradShapes are the shapes of the Linear gradient checks.
+var linearGradShapes = []struct{ rows, in, out int }{{1, 1, 1}, {1, 64, 7}, {3, 13, 33}, {37, 29, 11}, {70, 5, 3}}
+
 func (h *harness) linearBackward(g backend.Backward, tol Tol) {
-	for _, c := range []struct{ rows, in, out int }{{1, 1, 1}, {1, 64, 7}, {3, 13, 33}, {37, 29, 11}, {70, 5, 3}} {
+	for _, c := range linearGradShapes {
 		x, w, dy := h.randn(c.rows*c.in, 1), h.randn(c.out*c.in, 0.3), h.randn(c.rows*c.out, 1)
 		xw, ww, gw := widen(x), widen(w), widen(dy)
-		name := fmt.Sprintf("rows=%d in=%d out=%d", c.rows, c.in, c.out)
-
 		dx := h.output(c.rows * c.in)
 		g.LinearBackward(dx.view, h.input(dy), h.input(w), c.rows, c.in, c.out)
 		want := fdGrad(xw, func() float64 { return dotf(gw, refLinear(xw, ww, nil, c.rows, c.in, c.out)) })
-		check(h.t, "LinearBackward", name, h.read("LinearBackward", dx), want, tol)
+		check(h.t, "LinearBackward", fmt.Sprintf("rows=%d in=%d out=%d", c.rows, c.in, c.out), h.read("LinearBackward", dx), want, tol)
+	}
+}
 
-		// LinearWeightGrad accumulates: start from a random dw.
+// linearWeightGrad checks that LinearWeightGrad accumulates the weight
+// gradient onto a random dw.
+func (h *harness) linearWeightGrad(g backend.Backward, tol Tol) {
+	for _, c := range linearGradShapes {
+		x, w, dy := h.randn(c.rows*c.in, 1), h.randn(c.out*c.in, 0.3), h.randn(c.rows*c.out, 1)
+		xw, ww, gw := widen(x), widen(w), widen(dy)
 		dw0 := h.randn(c.out*c.in, 1)
 		dw := h.inPlace(dw0)
 		g.LinearWeightGrad(dw.view, h.input(dy), h.input(x), c.rows, c.in, c.out)
-		want = fdGrad(ww, func() float64 { return dotf(gw, refLinear(xw, ww, nil, c.rows, c.in, c.out)) })
+		want := fdGrad(ww, func() float64 { return dotf(gw, refLinear(xw, ww, nil, c.rows, c.in, c.out)) })
 		for i := range want {
 			want[i] += float64(dw0[i])
 		}
-		check(h.t, "LinearWeightGrad", name, h.read("LinearWeightGrad", dw), want, tol)
+		check(h.t, "LinearWeightGrad", fmt.Sprintf("rows=%d in=%d out=%d", c.rows, c.in, c.out), h.read("LinearWeightGrad", dw), want, tol)
 	}
 }
 
@@ -182,7 +190,7 @@ func (h *harness) sumSquares(o backend.Optimizer, tol Tol) {
 		for _, v := range x {
 			want += float64(v) * float64(v)
 		}
-		if math.Abs(got-want) > tol.Atol+tol.Rtol*want {
+		if !(math.Abs(got-want) <= tol.Atol+tol.Rtol*want) {
 			h.t.Errorf("SumSquares n=%d: got %v, want %v", n, got, want)
 		}
 	}
@@ -216,7 +224,27 @@ func (h *harness) adamw(o backend.Optimizer, tol Tol) {
 	}
 }
 
+// uploadNF4 checks that an uploaded NF4 tensor reports its logical length
+// (Dequantize's check reads its values back).
+func (h *harness) uploadNF4(q backend.Quant) {
+	for _, c := range []struct{ rows, cols, block int }{{1, 64, 64}, {3, 37, 64}, {67, 129, 128}} {
+		nf, err := quant.Quantize(h.randn(c.rows*c.cols, 0.05), []int{c.rows, c.cols}, c.block, true)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		buf := q.UploadNF4(nf)
+		if buf.Len() != c.rows*c.cols {
+			h.t.Errorf("UploadNF4 %dx%d: Len() = %d, want %d", c.rows, c.cols, buf.Len(), c.rows*c.cols)
+		}
+		h.b.Free(buf)
+	}
+}
+
+// dequantize checks Dequantize on tensors from UploadNF4, which it needs.
 func (h *harness) dequantize(q backend.Quant, tol Tol) {
+	if err := backend.Require(h.b, backend.Set(backend.OpUploadNF4), "the Dequantize check"); err != nil {
+		h.t.Fatal(err)
+	}
 	for _, c := range []struct {
 		rows, cols, block int
 		double            bool

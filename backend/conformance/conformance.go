@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/backend/cpu"
 )
 
 // guard is the number of elements on each side of every buffer the suite
@@ -106,54 +108,82 @@ func check(t *testing.T, op, name string, got []float32, want []float64, tol Tol
 			worst, at = d, i
 		}
 	}
-	if worst > limit {
+	if !(worst <= limit) {
 		t.Errorf("%s %s: max |got-want| = %.3g at %d (got %v, want %v) exceeds %.3g", op, name, worst, at, got[at], want[at], limit)
 	}
 }
 
-// Test runs every op group that b implements (backend.Forward,
-// backend.Backward, backend.Optimizer, backend.Quant) against the oracle
-// under tol, and logs the groups it lacks. A complete backend.Backend runs
-// them all.
+// Test checks backend b op by op. Every op b declares (Memory.Ops) is
+// compared with the float64 oracle under tol, or, for a fused op, with the
+// composition its documentation gives, run on the CPU backend, under
+// tol.Fused. A declared op that is wrong, that panics, or whose interface
+// b does not implement fails the test; the ops b declares missing are
+// logged. Memory.Zero is checked on every backend.
 func Test(t *testing.T, b backend.Memory, tol Tolerances) {
 	h := &harness{t: t, b: b, rng: rand.New(rand.NewPCG(2024, 11))}
-	run := func(name string, f func()) {
-		t.Run(name, func(t *testing.T) { h.t = t; f() })
+	t.Run("Zero", func(t *testing.T) { h.t = t; h.zero() })
+	checks := h.checks(tol)
+	var missing []string
+	for _, op := range backend.AllOps.Ops() {
+		if !b.Ops().Has(op) {
+			missing = append(missing, op.String())
+			continue
+		}
+		t.Run(op.String(), func(t *testing.T) {
+			h.t = t
+			if err := backend.Require(b, backend.Set(op), "the conformance suite"); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("%s panicked: %v", op, r)
+				}
+			}()
+			checks[op]()
+		})
 	}
-	run("Zero", h.zero)
-	if f, ok := b.(backend.Forward); ok {
-		run("Embedding", func() { h.embedding(f, tol.Embedding) })
-		run("RMSNorm", func() { h.rmsnorm(f, tol.RMSNorm) })
-		run("Linear", func() { h.linear(f, tol.Linear) })
-		run("RoPE", func() { h.rope(f, tol.RoPE) })
-		run("Attention", func() { h.attention(f, tol.Attention) })
-		run("SiLUMul", func() { h.siluMul(f, tol.SiLUMul) })
-		run("Add", func() { h.add(f, tol.Add, tol.AddScaled) })
-		run("CrossEntropy", func() { h.crossEntropy(f, tol.CrossEntropy) })
-	} else {
-		t.Logf("%s does not implement backend.Forward: forward ops not tested", b.Name())
+	if len(missing) > 0 {
+		t.Logf("%s declares these ops missing (not tested): %s", b.Name(), strings.Join(missing, ", "))
 	}
-	if g, ok := b.(backend.Backward); ok {
-		run("RMSNormBackward", func() { h.rmsnormBackward(g, tol.Grad) })
-		run("LinearBackward", func() { h.linearBackward(g, tol.Grad) })
-		run("RoPEBackward", func() { h.ropeBackward(g, tol.Grad) })
-		run("AttentionBackward", func() { h.attentionBackward(g, tol.Grad) })
-		run("SiLUMulBackward", func() { h.siluMulBackward(g, tol.Grad) })
-		run("CrossEntropyBackward", func() { h.crossEntropyBackward(g, tol.Grad) })
-		run("Dropout", func() { h.dropout(g) })
-	} else {
-		t.Logf("%s does not implement backend.Backward: backward ops not tested", b.Name())
-	}
-	if o, ok := b.(backend.Optimizer); ok {
-		run("SumSquares", func() { h.sumSquares(o, tol.SumSquares) })
-		run("AdamW", func() { h.adamw(o, tol.AdamW) })
-	} else {
-		t.Logf("%s does not implement backend.Optimizer: optimizer ops not tested", b.Name())
-	}
-	if q, ok := b.(backend.Quant); ok {
-		run("Dequantize", func() { h.dequantize(q, tol.Dequantize) })
-	} else {
-		t.Logf("%s does not implement backend.Quant: NF4 ops not tested", b.Name())
+}
+
+// checks returns the check of every op of the vocabulary, each run only
+// after backend.Require has confirmed b implements the op's interface.
+func (h *harness) checks(tol Tolerances) map[backend.Op]func() {
+	f := func() backend.Forward { return h.b.(backend.Forward) }
+	g := func() backend.Backward { return h.b.(backend.Backward) }
+	o := func() backend.Optimizer { return h.b.(backend.Optimizer) }
+	q := func() backend.Quant { return h.b.(backend.Quant) }
+	return map[backend.Op]func(){
+		backend.OpEmbedding:            func() { h.embedding(f(), tol.Embedding) },
+		backend.OpRMSNorm:              func() { h.rmsnorm(f(), tol.RMSNorm) },
+		backend.OpLinear:               func() { h.linear(f(), tol.Linear) },
+		backend.OpRoPE:                 func() { h.rope(f(), tol.RoPE) },
+		backend.OpAttention:            func() { h.attention(f(), tol.Attention) },
+		backend.OpSiLUMul:              func() { h.siluMul(f(), tol.SiLUMul) },
+		backend.OpAdd:                  func() { h.add(f(), tol.Add) },
+		backend.OpAddScaled:            func() { h.addScaled(f(), tol.AddScaled) },
+		backend.OpCrossEntropy:         func() { h.crossEntropy(f(), tol.CrossEntropy) },
+		backend.OpRMSNormBackward:      func() { h.rmsnormBackward(g(), tol.Grad) },
+		backend.OpLinearBackward:       func() { h.linearBackward(g(), tol.Grad) },
+		backend.OpLinearWeightGrad:     func() { h.linearWeightGrad(g(), tol.Grad) },
+		backend.OpRoPEBackward:         func() { h.ropeBackward(g(), tol.Grad) },
+		backend.OpAttentionBackward:    func() { h.attentionBackward(g(), tol.Grad) },
+		backend.OpSiLUMulBackward:      func() { h.siluMulBackward(g(), tol.Grad) },
+		backend.OpCrossEntropyBackward: func() { h.crossEntropyBackward(g(), tol.Grad) },
+		backend.OpDropout:              func() { h.dropout(g()) },
+		backend.OpSumSquares:           func() { h.sumSquares(o(), tol.SumSquares) },
+		backend.OpAdamW:                func() { h.adamw(o(), tol.AdamW) },
+		backend.OpUploadNF4:            func() { h.uploadNF4(q()) },
+		backend.OpDequantize:           func() { h.dequantize(q(), tol.Dequantize) },
+		backend.OpLoRALinear: func() {
+			h.loraLinear(h.b.(backend.LoRALinear), cpu.New(0), tol.Fused)
+		},
+		backend.OpAdamWClipped: func() {
+			c := h.b.(backend.ClippedAdamW)
+			h.adamwClipped(c, cpu.New(0), tol.Fused)
+			h.adamwUnclipped(c, tol.Fused)
+		},
 	}
 }
 
@@ -296,7 +326,7 @@ func (h *harness) siluMul(f backend.Forward, tol Tol) {
 	}
 }
 
-func (h *harness) add(f backend.Forward, tol, tolScaled Tol) {
+func (h *harness) add(f backend.Forward, tol Tol) {
 	for _, n := range []int{1, 33, 1001} {
 		a, c := h.randn(n, 1), h.randn(n, 1)
 		out := h.output(n)
@@ -306,13 +336,19 @@ func (h *harness) add(f backend.Forward, tol, tolScaled Tol) {
 			want[i] = float64(a[i]) + float64(c[i])
 		}
 		check(h.t, "Add", fmt.Sprintf("n=%d", n), h.read("Add", out), want, tol)
+	}
+}
 
+func (h *harness) addScaled(f backend.Forward, tol Tol) {
+	for _, n := range []int{1, 33, 1001} {
+		a, c := h.randn(n, 1), h.randn(n, 1)
 		acc := h.inPlace(a)
 		f.AddScaled(acc.view, h.input(c), 0.37, n)
+		want := make([]float64, n)
 		for i := range want {
 			want[i] = float64(a[i]) + float64(float32(0.37))*float64(c[i])
 		}
-		check(h.t, "AddScaled", fmt.Sprintf("n=%d", n), h.read("AddScaled", acc), want, tolScaled)
+		check(h.t, "AddScaled", fmt.Sprintf("n=%d", n), h.read("AddScaled", acc), want, tol)
 	}
 }
 
@@ -343,5 +379,32 @@ func (h *harness) crossEntropy(f backend.Forward, tol Tol) {
 		}
 		check(h.t, "CrossEntropy", fmt.Sprintf("rows=%d vocab=%d", c.rows, c.vocab), got,
 			refCrossEntropy(widen(logits), targets, c.rows, c.vocab), tol)
+	}
+}
+
+// adamwUnclipped checks AdamWClipped with maxNorm +Inf, which must not
+// clip (the coefficient is 1) yet return the norm, against SumSquares and
+// AdamW on the CPU backend.
+func (h *harness) adamwUnclipped(o backend.ClippedAdamW, tol FusedTol) {
+	ref := cpu.New(0)
+	n := 1000
+	p := h.randn(n, 1)
+	pb, mb, vb := h.inPlace(p), h.inPlace(make([]float32, n)), h.inPlace(make([]float32, n))
+	rp, rm, rv := upload(ref, p), ref.Alloc(n), ref.Alloc(n)
+	for step := 1; step <= 2; step++ {
+		gr := h.randn(n, 10) // a norm of about 300: clipping at any usual maxNorm would show
+		s := backend.AdamWStep{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, Step: step, GradScale: 7}
+		norm := o.AdamWClipped(pb.view, h.input(gr), mb.view, vb.view, n, s, math.Inf(1))
+		rg := upload(ref, gr)
+		want := math.Sqrt(ref.SumSquares(rg, n))
+		s.GradScale = 1
+		ref.AdamW(rp, rg, rm, rv, n, s)
+		name := fmt.Sprintf("n=%d max_norm=+Inf step=%d", n, step)
+		if !(math.Abs(norm-want) <= tol.Norm.Atol+tol.Norm.Rtol*want) {
+			h.t.Errorf("AdamWClipped norm %s: got %v, want %v", name, norm, want)
+		}
+		check(h.t, "AdamWClipped p", name, h.read("AdamWClipped p", pb), widen(download(ref, rp, n)), tol.AdamW)
+		check(h.t, "AdamWClipped m", name, h.read("AdamWClipped m", mb), widen(download(ref, rm, n)), tol.AdamW)
+		check(h.t, "AdamWClipped v", name, h.read("AdamWClipped v", vb), widen(download(ref, rv, n)), tol.AdamW)
 	}
 }

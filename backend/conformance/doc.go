@@ -1,7 +1,12 @@
-// Package conformance checks a backend.Backend op by op against a plain
-// float64 oracle written in this package, on random, awkward shapes (not
-// multiples of 32, one token, odd vocabularies, grouped heads), with the
-// output buffers poisoned with NaN and guard zones around every buffer.
+// Package conformance checks a backend op by op: every op of the
+// vocabulary the backend declares (backend.Memory.Ops) against a plain
+// float64 oracle written in this package, and each fused op against the
+// composition its documentation gives, run on the CPU backend. Shapes are
+// random and awkward (not multiples of 32, one token, odd vocabularies,
+// grouped heads), output buffers are poisoned with NaN and every buffer
+// sits between guard zones. A declared op that is wrong, panics or lacks
+// its interface fails the suite; the ops a backend declares missing are
+// logged.
 //
 // Every implementation runs the whole suite with one call from its tests:
 //

@@ -19,6 +19,9 @@ type Tolerances struct {
 	AdamW Tol
 	// Dequantize compares with quant.NF4.Dequantize.
 	Dequantize Tol
+	// Fused holds the rules of the fused ops, which are compared with
+	// their compositions on the CPU backend.
+	Fused FusedTol
 }
 
 // CPUTolerances are the rules for a float32 implementation against the

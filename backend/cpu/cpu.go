@@ -34,6 +34,10 @@ func New(threads int) *Backend {
 // Name implements backend.Backend.
 func (c *Backend) Name() string { return fmt.Sprintf("cpu (float32, %d threads)", c.threads) }
 
+// Ops implements backend.Memory: every op of backend.Backend, none of the
+// fused ones (the CPU gains nothing from them).
+func (c *Backend) Ops() backend.OpSet { return backend.BackendOps }
+
 // Alloc implements backend.Backend.
 func (c *Backend) Alloc(n int) backend.Buffer {
 	if n < 0 {
@@ -41,6 +45,12 @@ func (c *Backend) Alloc(n int) backend.Buffer {
 	}
 	return &buf{d: make([]float32, n)}
 }
+
+// ActivationDType implements backend.Memory: activations are float32.
+func (c *Backend) ActivationDType() backend.DType { return backend.Float32 }
+
+// AllocActivation implements backend.Memory: the same as Alloc.
+func (c *Backend) AllocActivation(n int) backend.Buffer { return c.Alloc(n) }
 
 // Free implements backend.Backend. The garbage collector reclaims host
 // memory; Free drops the reference so a stale use panics.

@@ -1,0 +1,165 @@
+package backend
+
+import (
+	"fmt"
+	"math/bits"
+	"strings"
+)
+
+// Op names one op of the vocabulary: a method of Forward, Backward,
+// Optimizer or Quant, or one of the fused ops of fused.go. Memory is not
+// part of it: every backend has all of Memory.
+type Op uint8
+
+// The vocabulary, group by group. The names are the method names.
+const (
+	OpEmbedding Op = iota
+	OpRMSNorm
+	OpLinear
+	OpRoPE
+	OpAttention
+	OpSiLUMul
+	OpAdd
+	OpAddScaled
+	OpCrossEntropy
+
+	OpRMSNormBackward
+	OpLinearBackward
+	OpLinearWeightGrad
+	OpRoPEBackward
+	OpAttentionBackward
+	OpSiLUMulBackward
+	OpCrossEntropyBackward
+	OpDropout
+
+	OpSumSquares
+	OpAdamW
+
+	OpUploadNF4
+	OpDequantize
+
+	// OpLoRALinear is the LoRALinear interface, forward and backward.
+	OpLoRALinear
+	OpAdamWClipped
+
+	numOps
+)
+
+var opNames = [numOps]string{
+	"Embedding", "RMSNorm", "Linear", "RoPE", "Attention", "SiLUMul", "Add", "AddScaled", "CrossEntropy",
+	"RMSNormBackward", "LinearBackward", "LinearWeightGrad", "RoPEBackward", "AttentionBackward", "SiLUMulBackward",
+	"CrossEntropyBackward", "Dropout",
+	"SumSquares", "AdamW",
+	"UploadNF4", "Dequantize",
+	"LoRALinear", "AdamWClipped",
+}
+
+func (o Op) String() string {
+	if o < numOps {
+		return opNames[o]
+	}
+	return fmt.Sprintf("Op(%d)", uint8(o))
+}
+
+// OpSet is a set of ops.
+type OpSet uint64
+
+// Set returns the set holding ops.
+func Set(ops ...Op) OpSet {
+	var s OpSet
+	for _, o := range ops {
+		s |= 1 << o
+	}
+	return s
+}
+
+// The ops of each interface.
+const (
+	ForwardOps = OpSet(1<<OpEmbedding | 1<<OpRMSNorm | 1<<OpLinear | 1<<OpRoPE | 1<<OpAttention |
+		1<<OpSiLUMul | 1<<OpAdd | 1<<OpAddScaled | 1<<OpCrossEntropy)
+	BackwardOps = OpSet(1<<OpRMSNormBackward | 1<<OpLinearBackward | 1<<OpLinearWeightGrad | 1<<OpRoPEBackward |
+		1<<OpAttentionBackward | 1<<OpSiLUMulBackward | 1<<OpCrossEntropyBackward | 1<<OpDropout)
+	OptimizerOps = OpSet(1<<OpSumSquares | 1<<OpAdamW)
+	QuantOps     = OpSet(1<<OpUploadNF4 | 1<<OpDequantize)
+	// BackendOps are the ops of a complete Backend.
+	BackendOps = ForwardOps | BackwardOps | OptimizerOps | QuantOps
+	FusedOps   = OpSet(1<<OpLoRALinear | 1<<OpAdamWClipped)
+	// AllOps is the whole vocabulary.
+	AllOps = BackendOps | FusedOps
+)
+
+// Has reports whether o is in s.
+func (s OpSet) Has(o Op) bool { return s&(1<<o) != 0 }
+
+// Ops lists the ops of s in vocabulary order.
+func (s OpSet) Ops() []Op {
+	var ops []Op
+	for rest := uint64(s); rest != 0; rest &= rest - 1 {
+		ops = append(ops, Op(bits.TrailingZeros64(rest)))
+	}
+	return ops
+}
+
+func (s OpSet) String() string {
+	var names []string
+	for _, o := range s.Ops() {
+		names = append(names, o.String())
+	}
+	return "{" + strings.Join(names, ", ") + "}"
+}
+
+// group is the name of the interface that holds o.
+func (o Op) group() string {
+	switch s := Set(o); {
+	case s&ForwardOps != 0:
+		return "Forward"
+	case s&BackwardOps != 0:
+		return "Backward"
+	case s&OptimizerOps != 0:
+		return "Optimizer"
+	case s&QuantOps != 0:
+		return "Quant"
+	case o == OpLoRALinear:
+		return "LoRALinear"
+	}
+	return "ClippedAdamW"
+}
+
+// implements reports whether b has the methods of o's interface.
+func implements(b Memory, o Op) bool {
+	var ok bool
+	switch o.group() {
+	case "Forward":
+		_, ok = b.(Forward)
+	case "Backward":
+		_, ok = b.(Backward)
+	case "Optimizer":
+		_, ok = b.(Optimizer)
+	case "Quant":
+		_, ok = b.(Quant)
+	case "LoRALinear":
+		_, ok = b.(LoRALinear)
+	default:
+		_, ok = b.(ClippedAdamW)
+	}
+	return ok
+}
+
+// Supports reports whether b runs op o: b declares it (Memory.Ops) and
+// has the methods of its interface.
+func Supports(b Memory, o Op) bool { return b.Ops().Has(o) && implements(b, o) }
+
+// Require returns an error naming the first op of need that b does not
+// run, either because b does not declare it or because b declares it
+// without implementing its interface; user says what needs the op.
+func Require(b Memory, need OpSet, user string) error {
+	for _, o := range need.Ops() {
+		if !b.Ops().Has(o) {
+			return fmt.Errorf("backend %s lacks op %s, which %s needs", b.Name(), o, user)
+		}
+		if !implements(b, o) {
+			return fmt.Errorf("backend %s declares op %s but does not implement backend.%s", b.Name(), o, o.group())
+		}
+	}
+	return nil
+}
