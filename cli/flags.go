@@ -168,6 +168,8 @@ var flagBounds = map[string]bound{
 	"early_stopping_patience":     atLeast(0, " (0: never stop early)"),
 	"eval_max_examples":           atLeast(0, " (0: every test record)"),
 	"eval_max_new_tokens":         atLeast(1, ""),
+	"ddp_timeout":                 atLeast(1, " second"),
+	"replica_check_steps":         atLeast(0, " (0: only at the start and at checkpoints)"),
 
 	"steps":              atLeast(1, ""),
 	"max_new_tokens":     atLeast(1, ""),

@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/tune-dev/tune/dist"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/train"
 )
@@ -60,6 +63,9 @@ func trainFlags() []ucli.Flag {
 		boolFlag("skip_test_eval", "no end-of-training report on the test set"),
 		intFlag("eval_max_examples", "answer only the first N test records after training (0: all)", 100),
 		intFlag("eval_max_new_tokens", "most tokens per test answer after training", 256),
+		strFlag("ddp_backend", "under mpirun: how the ranks sum gradients: auto (NCCL on GPUs, MPI on the CPU), nccl or mpi", dist.BackendAuto),
+		intFlag("ddp_timeout", "under mpirun: seconds a rank waits for the others in a collective before the run stops", int(dist.DefaultTimeout/time.Second)),
+		intFlag("replica_check_steps", "under mpirun: compare the ranks' adapters every this many steps (0: only at the start and at checkpoints)", 100),
 	}
 }
 
@@ -73,30 +79,85 @@ func (e *env) trainCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			be, err := e.backend(c)
+			comm, err := openComm(c)
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			res, err := train.Run(ctx, cfg, be)
-			if err != nil {
-				return err
+			if comm.Size() == 1 {
+				return e.train(c, cfg, comm)
 			}
-			if cfg.EvalOnly {
-				return nil
+			// One rank of a data-parallel run: rank 0 speaks for the run, and
+			// a rank that fails stops them all (the others would wait for it).
+			errOut := e.stderr
+			if comm.Rank() != 0 {
+				e.stdout, e.stderr = io.Discard, io.Discard
 			}
-			msg := "no step left to train" // a resumed run that had finished
-			if !math.IsNaN(res.FirstLoss) {
-				msg = fmt.Sprintf("trained %d steps: loss %.4f -> %.4f, %.0f tokens/s", res.Steps, res.FirstLoss, res.FinalLoss, res.TokensPerSec)
+			if err := e.train(c, cfg, comm); err != nil {
+				// Every rank stops at the same step when interrupted: rank 0's
+				// message says it all.
+				if comm.Rank() == 0 || !errors.Is(err, train.ErrInterrupted) {
+					fmt.Fprintf(errOut, "tune: rank %d of %d: %v\n", comm.Rank(), comm.Size(), err)
+				}
+				comm.Abort(1)
 			}
-			if !math.IsNaN(res.EvalLoss) {
-				msg += fmt.Sprintf(", eval loss %.4f", res.EvalLoss)
-			}
-			fmt.Fprintln(e.stdout, msg+"; outputs in "+res.OutputDir)
-			return nil
+			return comm.Close()
 		},
 	})
+}
+
+// openComm joins the data-parallel run the environment launched this
+// process into (mpirun and the like; see dist.LaunchFromEnv), or returns
+// dist.Single. A rank that may run on a GPU sees only its own, the one of
+// its local rank.
+func openComm(c *ucli.Context) (dist.Comm, error) {
+	l, err := dist.LaunchFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	timeout := c.Int("ddp_timeout") // at least 1: flagBounds
+	if l.Parallel() && c.String("device") != "cpu" {
+		dev, err := dist.VisibleDevice(os.Getenv("CUDA_VISIBLE_DEVICES"), l.LocalRank)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Setenv("CUDA_VISIBLE_DEVICES", dev); err != nil {
+			return nil, err
+		}
+	}
+	return dist.Open(l, time.Duration(timeout)*time.Second)
+}
+
+// train runs the training of cfg as a rank of comm and prints its
+// summary.
+func (e *env) train(c *ucli.Context, cfg train.Config, comm dist.Comm) error {
+	be, err := e.backend(c)
+	if err != nil {
+		return err
+	}
+	red, err := dist.NewReducer(comm, be, c.String("ddp_backend"), time.Duration(c.Int("ddp_timeout"))*time.Second)
+	if err != nil {
+		return err
+	}
+	defer red.Close()
+	cfg.Comm, cfg.Reducer, cfg.ReplicaCheckSteps = comm, red, c.Int("replica_check_steps")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := train.Run(ctx, cfg, be)
+	if err != nil {
+		return err
+	}
+	if cfg.EvalOnly {
+		return nil
+	}
+	msg := "no step left to train" // a resumed run that had finished
+	if !math.IsNaN(res.FirstLoss) {
+		msg = fmt.Sprintf("trained %d steps: loss %.4f -> %.4f, %.0f tokens/s", res.Steps, res.FirstLoss, res.FinalLoss, res.TokensPerSec)
+	}
+	if !math.IsNaN(res.EvalLoss) {
+		msg += fmt.Sprintf(", eval loss %.4f", res.EvalLoss)
+	}
+	fmt.Fprintln(e.stdout, msg+"; outputs in "+res.OutputDir)
+	return nil
 }
 
 // trainConfig turns the flags into a train.Config.

@@ -103,6 +103,17 @@ echo "== GPU tests, and the CPU emulation of the fused layer (bin/cuda.test -tes
   >"$LOGS/test.log" 2>&1 || status=1
 grep -E "^(--- (PASS|FAIL|SKIP)|PASS|FAIL|ok)|Error|panic|does not open|cuda \(" "$LOGS/test.log" || true
 
+# NCCL: one rank on this GPU, through the real libnccl.so.2 and
+# the CUDA backend's buffers. Needs bin/dist.test, built beside the others
+# with: go test -c -o bin/dist.test ./dist
+echo "== NCCL smoke test (bin/dist.test -test.run NCCL)"
+if [ -x bin/dist.test ]; then
+  (cd dist && ../bin/dist.test -test.run 'NCCL' -test.v -test.count=1) >"$LOGS/nccl.log" 2>&1 || status=1
+  grep -E "^(--- (PASS|FAIL|SKIP)|PASS|FAIL)|NCCL [0-9]|all-reduce of|no NCCL|no CUDA backend|Error" "$LOGS/nccl.log" || true
+else
+  echo "(no bin/dist.test: go test -c -o bin/dist.test ./dist builds it)"
+fi
+
 echo "== what tune says"
 if [ -x bin/tune ]; then
   # The demo selects its device after writing its data; stdout is the

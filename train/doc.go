@@ -3,7 +3,8 @@
 // accumulation normalized like Hugging Face's, PyTorch's AdamW with global
 // gradient-norm clipping (optim.go), evaluation, early stopping, the best
 // model, checkpoints written atomically and an exact resume, the
-// end-of-training report on the test set (testreport.go), and Merge folds
+// end-of-training report on the test set (testreport.go), data-parallel
+// runs over the ranks of a dist.Comm (parallel.go), and Merge folds
 // an adapter into its base model (merge.go). QA answers chat records with a
 // model and pairs the answers with their references (answer.go), for that
 // report and for tune eval. A run records its system prompt with every

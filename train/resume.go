@@ -102,6 +102,7 @@ func (t *trainer) args() map[string]any {
 		"logging_steps": c.LoggingSteps, "eval_steps": t.evalSteps(), "save_steps": c.SaveSteps,
 		"save_total_limit": c.SaveTotalLimit, "early_stopping_patience": c.EarlyStoppingPatience,
 		"gradient_checkpointing": c.Recompute, "init_adapter": c.InitAdapter, "backend": t.b.Name(),
+		"world_size": t.comm.Size(), "micro_batches_per_step": t.accumulation(), "replica_check_steps": c.ReplicaCheckSteps,
 	}
 }
 
@@ -109,7 +110,7 @@ func (t *trainer) args() map[string]any {
 // decide what every remaining step computes. total_steps counts only for
 // schedules that decay over it (linear, cosine).
 var resumeFixed = []string{"lora_r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora", "use_qlora",
-	"batch_size", "gradient_accumulation_steps", "max_length", "packing", "seed", "learning_rate", "lr_scheduler_type",
+	"batch_size", "micro_batches_per_step", "max_length", "packing", "seed", "learning_rate", "lr_scheduler_type",
 	"warmup_steps", "weight_decay", "max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon", "total_steps"}
 
 // resumeFree are the recorded settings a resumed run may change, each
@@ -128,10 +129,14 @@ var resumeFree = map[string]string{
 	"early_stopping_patience": "when to stop does not change a step",
 	"gradient_checkpointing":  "recomputing activations does not change the arithmetic",
 	"backend":                 "another device computes the same steps, to rounding",
+	"gradient_accumulation_steps": "what counts is micro_batches_per_step (the accumulation times the ranks): " +
+		"a run may resume on other ranks with the accumulation that keeps it",
+	"world_size":          "what counts is micro_batches_per_step, as for gradient_accumulation_steps",
+	"replica_check_steps": "comparing the ranks' adapters does not change a step",
 }
 
 // notFlags are training_args.json keys that are not tune train flags.
-var notFlags = []string{"total_steps", "adam_beta1", "adam_beta2", "adam_epsilon", "backend"}
+var notFlags = []string{"total_steps", "adam_beta1", "adam_beta2", "adam_epsilon", "backend", "world_size", "micro_batches_per_step"}
 
 // checkResumeArgs compares this run's settings with those recorded for
 // the checkpoint dir (its own training_args.json, else the output
@@ -151,6 +156,9 @@ func (t *trainer) checkResumeArgs(dir string) error {
 	if err := readJSON(path, &rec); err != nil {
 		return err
 	}
+	if _, ok := rec["micro_batches_per_step"]; !ok { // recorded by one process, before data-parallel runs
+		rec["micro_batches_per_step"] = rec["gradient_accumulation_steps"]
+	}
 	now, err := jsonRoundTrip(t.args())
 	if err != nil {
 		return err
@@ -168,6 +176,10 @@ func (t *trainer) checkResumeArgs(dir string) error {
 			}
 			fixed = append(fixed, fmt.Sprintf("total_steps %s from --max_steps/--num_epochs (recorded %s: the %s schedule decays over the total steps, so every remaining learning rate would change)",
 				jsonText(now[k]), jsonText(r), t.sched.Kind))
+			continue
+		}
+		if k == "micro_batches_per_step" {
+			fixed = append(fixed, t.accumulationChange(r))
 			continue
 		}
 		fixed = append(fixed, fmt.Sprintf("%s %s (recorded %s)", argName(k), jsonText(now[k]), jsonText(r)))
@@ -287,4 +299,18 @@ func loraDiff(have, want lora.Config, withDropout bool) []string {
 		add("lora_dropout", want.LoraDropout, have.LoraDropout)
 	}
 	return d
+}
+
+// accumulationChange says how this run's micro-batches per optimizer step
+// differ from the recorded rec, and how to keep them on this many ranks.
+func (t *trainer) accumulationChange(rec any) string {
+	size := t.comm.Size()
+	f, _ := numberValue(rec)
+	want := int(f)
+	use := fmt.Sprintf("--gradient_accumulation_steps %d on %d ranks", want/size, size)
+	if want%size != 0 {
+		use = fmt.Sprintf("a number of ranks that divides %d", want)
+	}
+	return fmt.Sprintf("%d micro-batches per optimizer step (--gradient_accumulation_steps %d on %d ranks; recorded %d: every later step would take other data; use %s)",
+		t.accumulation(), t.cfg.GradAccum, size, want, use)
 }

@@ -5,12 +5,13 @@ import (
 	"testing"
 
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/dist"
 )
 
 // TestResumeRulesCoverArgs: every setting training_args.json records is
 // either kept on resume or allowed to change, never both or neither.
 func TestResumeRulesCoverArgs(t *testing.T) {
-	tr := &trainer{cfg: &Config{}, b: cpu.New(1)}
+	tr := &trainer{cfg: &Config{}, b: cpu.New(1), comm: dist.Single{}}
 	for k := range tr.args() {
 		_, free := resumeFree[k]
 		if fixed := slices.Contains(resumeFixed, k); fixed == free {

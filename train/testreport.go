@@ -75,7 +75,9 @@ func (t *trainer) loadTest(path string, system *lora.SystemPrompt, mc *qwen.Conf
 // testReport answers the test set with the trained adapter, scores the
 // answers and writes the report, unless the output folder already holds
 // the report of this very adapter and test set (a resumed run that had
-// finished).
+// finished). Over several ranks each answers its share of the batches and
+// rank 0 gathers, scores and writes: generation is most of a report's
+// time, and the shares divide it by the number of ranks.
 func (t *trainer) testReport(ctx context.Context, res *Result) error {
 	if t.test == nil {
 		return nil
@@ -84,7 +86,18 @@ func (t *trainer) testReport(ctx context.Context, res *Result) error {
 	rep := testReport{TestFile: t.test.Path, TestRecords: t.test.Records, GlobalStep: t.state.GlobalStep,
 		MaxNewTokens: c.testMaxNewTokens(), SystemPrompt: t.test.System}
 	path := filepath.Join(c.OutputDir, reportFile)
-	if done, ok := t.writtenReport(path, rep); ok {
+	done, ok := t.writtenReport(path, rep)
+	written := []byte{0} // rank 0 tells the others whether the report is there
+	if ok {
+		written[0] = 1
+	}
+	if err := t.comm.Broadcast(written, 0); err != nil {
+		return fmt.Errorf("train: test set: %w", err)
+	}
+	if written[0] == 1 {
+		if !t.lead() {
+			return nil
+		}
 		res.Test = &done.Report
 		fmt.Fprintf(t.out, "test set %s: %s; the report of step %d is already in %s\n", t.test.Path, done.Headline(), rep.GlobalStep, path)
 		return nil
@@ -98,12 +111,17 @@ func (t *trainer) testReport(ctx context.Context, res *Result) error {
 	if log == nil {
 		log = io.Discard
 	}
-	examples, err := t.test.Answer(ctx, t.m, c.Tokenizer, g, c.BatchSize, log)
+	examples, err := t.answerTest(c.BatchSize, func(q *QA) ([]eval.Example, error) {
+		return q.Answer(ctx, t.m, c.Tokenizer, g, c.BatchSize, log)
+	})
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("train: %w while answering the test set; the adapter is saved in %s, and --resume_from_checkpoint latest writes the report", ErrInterrupted, c.OutputDir)
 	}
 	if err != nil {
 		return fmt.Errorf("train: test set: %w", err)
+	}
+	if !t.lead() {
+		return nil
 	}
 	rep.Report = eval.Evaluate(examples)
 	if err := eval.WritePredictions(filepath.Join(c.OutputDir, predictionsFile), examples); err != nil {

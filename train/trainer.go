@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/dist"
 	"github.com/tune-dev/tune/eval"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen"
@@ -109,6 +110,20 @@ type Config struct {
 	// OnStep, when set, is called after every optimizer step with its
 	// loss (tests use it to compare runs).
 	OnStep func(step int, loss float64)
+
+	// Comm, when it has more than one rank, makes this process one rank of
+	// a data-parallel run (nil: a single process). GradAccum is then per
+	// rank: an optimizer step takes GradAccum×Size micro-batches. Every
+	// rank loads the data, the model and any checkpoint itself; rank 0
+	// alone writes files and messages.
+	Comm dist.Comm
+	// Reducer sums the gradient arena over Comm's ranks (nil: through
+	// Comm in host memory).
+	Reducer dist.Reducer
+	// ReplicaCheckSteps compares the ranks' adapters every this many steps
+	// (0: only at the start and at every checkpoint, where they are always
+	// compared).
+	ReplicaCheckSteps int
 }
 
 // Result summarizes a run.
@@ -162,6 +177,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("train: weight decay %v and max grad norm %v must not be negative", c.AdamW.WeightDecay, c.AdamW.MaxGradNorm)
 	case c.TestMaxExamples < 0:
 		return fmt.Errorf("train: --eval_max_examples %d must not be negative (0: every test record)", c.TestMaxExamples)
+	case c.ReplicaCheckSteps < 0:
+		return fmt.Errorf("train: --replica_check_steps %d must not be negative", c.ReplicaCheckSteps)
 	case c.TestMaxNewTokens < 0:
 		return fmt.Errorf("train: --eval_max_new_tokens %d must not be negative", c.TestMaxNewTokens)
 	}
@@ -239,6 +256,8 @@ func checkpointStep(name string) (int, bool) {
 type trainer struct {
 	cfg      *Config
 	b        backend.Backend
+	comm     dist.Comm
+	grads    dist.Reducer
 	m        *qwen.Model
 	tr       *qwen.Trainable
 	opt      *AdamW
@@ -267,8 +286,15 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Out == nil {
+	comm := cfg.Comm
+	if comm == nil {
+		comm = dist.Single{}
+	}
+	if cfg.Out == nil || comm.Rank() != 0 {
 		cfg.Out = io.Discard
+	}
+	if comm.Rank() != 0 {
+		cfg.Progress, cfg.Warn = nil, io.Discard
 	}
 	if cfg.Warn == nil {
 		cfg.Warn = cfg.Out
@@ -299,7 +325,11 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &trainer{cfg: &cfg, b: b, out: cfg.Out, padID: mc.PadID(), watch: collapseWatch{lnVocab: math.Log(float64(mc.VocabSize))}}
+	t := &trainer{cfg: &cfg, b: b, out: cfg.Out, padID: mc.PadID(), watch: collapseWatch{lnVocab: math.Log(float64(mc.VocabSize))},
+		comm: comm, grads: cfg.Reducer}
+	if t.grads == nil {
+		t.grads = dist.NewHostReducer(comm, b)
+	}
 	ds, err := t.loadData(trainF, "train", mc.VocabSize)
 	if err != nil {
 		return nil, err
@@ -314,7 +344,7 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		return nil, err
 	}
 	t.loader = NewLoader(ds, LoaderConfig{BatchSize: cfg.BatchSize, Pack: cfg.Pack, MaxLength: cfg.MaxLength, Seed: cfg.Seed, Shuffle: true, PadID: t.padID})
-	t.perEpoch = (t.loader.BatchesPerEpoch() + cfg.GradAccum - 1) / cfg.GradAccum
+	t.perEpoch = (t.loader.BatchesPerEpoch() + t.accumulation() - 1) / t.accumulation()
 	t.total = cfg.MaxSteps
 	if t.total <= 0 {
 		t.total = cfg.NumEpochs * t.perEpoch
@@ -362,7 +392,10 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if ctx.Err() != nil {
 		return nil, t.interruptedEarly()
 	}
-	if len(plan.stale) > 0 { // now that every check has passed
+	if err := t.checkReplicas(t.state.GlobalStep); err != nil {
+		return nil, err
+	}
+	if len(plan.stale) > 0 && t.lead() { // now that every check has passed
 		fmt.Fprintf(cfg.Out, "replacing %s in %s: %s\n", plan.why, cfg.OutputDir, strings.Join(plan.stale, ", "))
 		for _, f := range plan.stale {
 			if err := os.RemoveAll(filepath.Join(cfg.OutputDir, f)); err != nil {
@@ -370,8 +403,10 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 			}
 		}
 	}
-	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+	if t.lead() {
+		if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
 	}
 	if cfg.EvalOnly {
 		loss, err := t.evaluate()
@@ -380,6 +415,9 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		}
 		fmt.Fprintf(cfg.Out, "eval loss %.6f\n", loss)
 		return &Result{OutputDir: cfg.OutputDir, Steps: t.state.GlobalStep, EvalLoss: loss, FirstLoss: math.NaN(), FinalLoss: math.NaN()}, nil
+	}
+	if !t.lead() {
+		return t.loop(ctx)
 	}
 	cleaned, err := CleanLeftovers(cfg.OutputDir, isRunName)
 	if err != nil {
@@ -546,7 +584,7 @@ func (t *trainer) resume(dir string) error {
 		}
 	}
 	logPath := filepath.Join(t.cfg.OutputDir, "training_log.jsonl")
-	if _, err := os.Stat(logPath); err == nil {
+	if _, err := os.Stat(logPath); err == nil && t.lead() {
 		if err := TruncateLog(logPath, st.GlobalStep); err != nil {
 			return err
 		}
@@ -590,18 +628,6 @@ func writeJSON(path string, v any) error {
 	return WriteFileAtomic(path, append(data, '\n'), 0o644)
 }
 
-// microBatches returns the micro-batches of optimizer step s (0-based):
-// epoch s/perEpoch, accumulation group s%perEpoch.
-func (t *trainer) microBatches(s int) []Batch {
-	epoch, j := s/t.perEpoch, s%t.perEpoch
-	n := t.loader.BatchesPerEpoch()
-	var out []Batch
-	for i := j * t.cfg.GradAccum; i < min((j+1)*t.cfg.GradAccum, n); i++ {
-		out = append(out, t.loader.Batch(epoch, i))
-	}
-	return out
-}
-
 // dropoutSeed derives the dropout seed of one micro-batch from the run's
 // seed, so a resumed run draws the same masks.
 func dropoutSeed(seed uint64, step, micro int) uint64 {
@@ -617,15 +643,24 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	c := t.cfg
 	res := &Result{OutputDir: c.OutputDir, FirstLoss: math.NaN(), EvalLoss: math.NaN()}
 	start := t.state.GlobalStep
-	fmt.Fprintf(t.out, "training %d optimizer steps (%d per epoch, %d micro-batches of %d, accumulation %d) from step %d on %s\n",
-		t.total, t.perEpoch, t.loader.BatchesPerEpoch(), c.BatchSize, c.GradAccum, start, t.b.Name())
+	ranks := ""
+	if n := t.comm.Size(); n > 1 {
+		ranks = fmt.Sprintf(" on each of %d ranks (gradients summed by %s)", n, t.grads.Name())
+	}
+	fmt.Fprintf(t.out, "training %d optimizer steps (%d per epoch, %d micro-batches of %d, accumulation %d%s) from step %d on %s\n",
+		t.total, t.perEpoch, t.loader.BatchesPerEpoch(), c.BatchSize, c.GradAccum, ranks, start, t.b.Name())
 	prog := NewProgress(c.Progress, t.total, c.ProgressBar)
 	var busy time.Duration // time spent in training steps (not evaluating or saving)
 	var tokens int64
 	var logLoss, logNorm float64
 	var logN int
 	for step := start + 1; step <= t.total; step++ {
-		if ctx.Err() != nil {
+		plan, err := t.plan(step-1, ctx.Err() != nil)
+		if err != nil {
+			prog.Finish()
+			return res, fmt.Errorf("train: step %d: %w", step, err)
+		}
+		if plan.interrupted {
 			res.Interrupted = true
 			prog.Finish()
 			if step-1 == start {
@@ -637,16 +672,16 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			return res, fmt.Errorf("train: %w at step %d; checkpoint saved in %s", ErrInterrupted, step-1, filepath.Join(c.OutputDir, fmt.Sprintf("checkpoint-%d", step-1)))
 		}
 		stepStart := time.Now()
-		loss, norm, ntok, err := t.step(step)
+		loss, norm, err := t.step(step, plan)
 		busy += time.Since(stepStart)
 		if err != nil {
 			prog.Finish()
 			return res, fmt.Errorf("train: step %d: %w; stopped, the last good checkpoint is kept", step, err)
 		}
-		tokens += int64(ntok)
+		tokens += int64(plan.tokens)
 		t.state.GlobalStep = step
 		t.state.Epoch = t.epoch(step)
-		t.state.NumInputTokensSeen += int64(ntok)
+		t.state.NumInputTokensSeen += int64(plan.tokens)
 		if math.IsNaN(res.FirstLoss) {
 			res.FirstLoss = loss
 		}
@@ -681,6 +716,10 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			if err := t.checkpoint(step); err != nil {
 				return res, err
 			}
+		} else if c.ReplicaCheckSteps > 0 && step%c.ReplicaCheckSteps == 0 {
+			if err := t.checkReplicas(step); err != nil {
+				return res, err
+			}
 		}
 		if stop {
 			res.StoppedEarly = true
@@ -698,43 +737,49 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	return res, t.testReport(ctx, res)
 }
 
-// step runs one optimizer step: its micro-batches, normalized by the
-// number of targets of the whole accumulated batch, then AdamW. It returns
-// the mean token loss, the gradient norm before clipping and the real
-// tokens trained.
-func (t *trainer) step(step int) (loss, norm float64, tokens int, err error) {
-	mbs := t.microBatches(step - 1)
-	targets := 0
-	for _, mb := range mbs {
-		targets += mb.Targets
-		tokens += mb.Tokens
-	}
-	if targets == 0 {
-		return 0, 0, 0, errors.New("no target token in the accumulated batch")
+// step runs one optimizer step: this rank's micro-batches of plan, each
+// normalized by the number of targets of the whole accumulated batch, the
+// all-reduce of the gradients and the loss over the ranks, then AdamW. It
+// returns the mean token loss and the gradient norm before clipping.
+func (t *trainer) step(step int, plan stepPlan) (loss, norm float64, err error) {
+	if plan.targets == 0 {
+		return 0, 0, errors.New("no target token in the accumulated batch")
 	}
 	t.b.Zero(t.tr.Grads, t.tr.N)
-	var sum float64
-	for i, mb := range mbs {
+	sum := []float64{0}
+	for _, sb := range plan.mine {
+		mb := sb.b
 		qb := &qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T}
-		s, _, err := t.m.TrainStep(qb, qwen.TrainOptions{LossScale: 1 / float64(targets), DropoutSeed: dropoutSeed(t.cfg.Seed, step, i), Recompute: t.cfg.Recompute})
+		s, _, err := t.m.TrainStep(qb, qwen.TrainOptions{LossScale: 1 / float64(plan.targets), DropoutSeed: dropoutSeed(t.cfg.Seed, step, sb.k), Recompute: t.cfg.Recompute})
 		if err != nil {
-			return 0, 0, 0, err
+			return 0, 0, err
 		}
-		sum += s
+		sum[0] += s
 	}
-	loss = sum / float64(targets)
+	if t.comm.Size() > 1 {
+		if err := t.grads.AllReduceBuffer(t.tr.Grads, t.tr.N); err != nil {
+			return 0, 0, err
+		}
+		if err := t.comm.AllReduce64(sum); err != nil {
+			return 0, 0, err
+		}
+	}
+	loss = sum[0] / float64(plan.targets)
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss, 0, 0, fmt.Errorf("loss is %v", loss)
+		return loss, 0, fmt.Errorf("loss is %v", loss)
 	}
 	norm = t.opt.Step(t.tr.Params, t.tr.Grads, t.sched.LR(step-1))
 	if math.IsNaN(norm) || math.IsInf(norm, 0) {
-		return loss, norm, 0, fmt.Errorf("gradient norm is %v", norm)
+		return loss, norm, fmt.Errorf("gradient norm is %v", norm)
 	}
-	return loss, norm, tokens, nil
+	return loss, norm, nil
 }
 
 // warn writes a warning to Warn and to the training log.
 func (t *trainer) warn(step int, msg string) error {
+	if !t.lead() {
+		return nil
+	}
 	fmt.Fprintf(t.cfg.Warn, "\nwarning: %s\n", msg)
 	return t.log.Write(map[string]any{"step": step, "warning": msg})
 }
@@ -743,6 +788,9 @@ func (t *trainer) logTrain(step int, loss, norm, lr, tps float64) error {
 	e := TrainLogEntry(t.epoch(step), step, loss, norm, lr)
 	t.state.Log(e)
 	t.trainPts = append(t.trainPts, Point{Step: step, Loss: loss})
+	if !t.lead() {
+		return nil
+	}
 	line := map[string]any{"step": step, "epoch": t.epoch(step), "loss": loss, "learning_rate": lr, "grad_norm": norm, "tokens_per_sec": tps}
 	if err := t.log.Write(line); err != nil {
 		return err
@@ -770,17 +818,21 @@ func (t *trainer) evalStep(step int) (float64, bool, error) {
 	e := EvalLogEntry(t.epoch(step), step, loss, rt, len(t.val.Examples), (len(t.val.Examples)+t.cfg.BatchSize-1)/t.cfg.BatchSize)
 	t.state.Log(e)
 	t.evalPts = append(t.evalPts, Point{Step: step, Loss: loss})
-	if err := t.log.Write(map[string]any{"step": step, "epoch": t.epoch(step), "eval_loss": loss, "eval_runtime": rt}); err != nil {
-		return loss, false, err
-	}
-	if err := t.tb.Scalar("eval/loss", int64(step), loss); err != nil {
-		return loss, false, err
+	if t.lead() {
+		if err := t.log.Write(map[string]any{"step": step, "epoch": t.epoch(step), "eval_loss": loss, "eval_runtime": rt}); err != nil {
+			return loss, false, err
+		}
+		if err := t.tb.Scalar("eval/loss", int64(step), loss); err != nil {
+			return loss, false, err
+		}
 	}
 	best := filepath.Join(t.cfg.OutputDir, "best_model")
 	if t.state.UpdateBest(loss, step, best, false) {
 		t.bad = 0
-		if err := t.saveAdapterDir(best); err != nil {
-			return loss, false, err
+		if t.lead() {
+			if err := t.saveAdapterDir(best); err != nil {
+				return loss, false, err
+			}
 		}
 	} else {
 		t.bad++
@@ -799,7 +851,7 @@ func (t *trainer) evaluate() (float64, error) {
 	ld := NewLoader(t.val, LoaderConfig{BatchSize: t.cfg.BatchSize, Seed: t.cfg.Seed, PadID: t.padID})
 	var sum float64
 	var n int
-	for i := 0; i < ld.BatchesPerEpoch(); i++ {
+	for i := t.comm.Rank(); i < ld.BatchesPerEpoch(); i += t.comm.Size() { // split over the ranks
 		mb := ld.Batch(0, i)
 		res, err := t.m.Loss(&qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T})
 		if err != nil {
@@ -808,7 +860,11 @@ func (t *trainer) evaluate() (float64, error) {
 		sum += res.Sum
 		n += res.Tokens
 	}
-	return sum / float64(n), nil
+	total := []float64{sum, float64(n)}
+	if err := t.comm.AllReduce64(total); err != nil {
+		return math.NaN(), fmt.Errorf("train: evaluation: %w", err)
+	}
+	return total[0] / total[1], nil
 }
 
 // saveAdapterDir writes the current adapter as a PEFT folder, atomically.
@@ -833,6 +889,12 @@ func (t *trainer) checkpoint(step int) error {
 	if step <= 0 {
 		return nil
 	}
+	if err := t.checkReplicas(step); err != nil {
+		return err
+	}
+	if !t.lead() {
+		return nil
+	}
 	c := t.cfg
 	final := filepath.Join(c.OutputDir, fmt.Sprintf("checkpoint-%d", step))
 	tmp, err := TempDir(c.OutputDir, filepath.Base(final))
@@ -855,7 +917,7 @@ func (t *trainer) checkpoint(step int) error {
 	if err := writeJSON(filepath.Join(tmp, "scheduler.json"), schedulerState{Kind: t.sched.Kind, BaseLR: t.sched.BaseLR, WarmupSteps: t.sched.WarmupSteps, TotalSteps: t.total, LastStep: step}); err != nil {
 		return fail(err)
 	}
-	next := Position{Epoch: step / t.perEpoch, Index: (step % t.perEpoch) * c.GradAccum}
+	next := Position{Epoch: step / t.perEpoch, Index: (step % t.perEpoch) * t.accumulation()}
 	if err := writeJSON(filepath.Join(tmp, "data_state.json"), dataState{Seed: c.Seed, Next: next, PerEpoch: t.perEpoch}); err != nil {
 		return fail(err)
 	}
@@ -911,6 +973,9 @@ func (t *trainer) rotate() error {
 // finish writes the final adapter, the plot, the trainer state and, when
 // asked, the merged model.
 func (t *trainer) finish() error {
+	if !t.lead() {
+		return nil
+	}
 	c := t.cfg
 	t.tr.Sync(t.b)
 	a := *t.tr.Adapter
