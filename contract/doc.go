@@ -61,8 +61,10 @@
 // section, subsection, paragraph (plus preamble and exhibit); Label is the
 // citation ("Section 5.2", "Article V", "the Preamble"). The contract's
 // title is a short line naming a document type (AGREEMENT, CONTRACT, LEASE,
-// ... in any case), else an upper-case name ending in one, else the name in
-// "This <X Agreement>". Its parties are the company names in the sentence
+// ... in any case), else an upper-case name ending in one that opens its
+// line (after an exhibit number at most) and holds no verb or reference
+// word (not "... RELATED TO THIS AGREEMENT" in a liability sentence set in
+// capitals), else the name in "This <X Agreement>". Its parties are the company names in the sentence
 // that introduces them ("by and between"), never in recitals, references
 // to other agreements or letter addressees. Contract.Outline renders the
 // tree for reading (tune parse --format outline).
