@@ -61,8 +61,10 @@
 // section, subsection, paragraph (plus preamble and exhibit); Label is the
 // citation ("Section 5.2", "Article V", "the Preamble"). The contract's
 // title is a short line naming a document type (AGREEMENT, CONTRACT, LEASE,
-// ... in any case), else an upper-case name ending in one, else the name in
-// "This <X Agreement>". Its parties are the company names in the sentence
+// ... in any case), else an upper-case name ending in one that opens its
+// line (after an exhibit number at most) and holds no verb or reference
+// word (not "... RELATED TO THIS AGREEMENT" in a liability sentence set in
+// capitals), else the name in "This <X Agreement>". Its parties are the company names in the sentence
 // that introduces them ("by and between"), never in recitals, references
 // to other agreements or letter addressees. Contract.Outline renders the
 // tree for reading (tune parse --format outline).
@@ -82,12 +84,22 @@
 // A rule prefers no answer to a wrong one. It runs on one quotable unit
 // (a whole sentence; a sentence that leans on the one before, "Such events
 // ...", joined to it; a sentence longer than maxQuote only through a
-// semicolon part that stands alone and is not qualified by a proviso), and
-// answers only when that unit states the fact itself: the value (date,
-// duration, place, amount) is found in it, about this agreement, with the
-// verb that makes it a duty or a right ("may terminate ... without cause",
-// "shall not assign this Agreement"), not a definition, an exception or a
-// mention. A single-valued fact (term, governing law, dates, ...) gets one
+// semicolon part that stands alone, is not qualified by a proviso and does
+// not stop inside a list that the next part goes on with), and answers
+// only when that unit states the fact itself: the value (date, duration,
+// place, amount) is found in it, about this agreement, with the verb that
+// makes it a duty or a right ("may terminate this Agreement ... without
+// cause", "shall not assign this Agreement"), not a definition or an
+// exclusion from one, an exception or a mention. A unit whose subject is
+// only referred to ("the payment of such amount ...") answers nothing.
+// Some rules look closer: a renewal term is the length given to the
+// renewal, not an initial term stated before it; termination for
+// convenience ends this agreement (not a Scope of Work or an order) and is
+// not for cause; excluded consequential damages name consequential,
+// indirect or special damages or lost profits (a waiver of punitive
+// damages is none); an additional-insured sentence states the insurance
+// only when it names the coverage or its amount; notice to prevent
+// renewal names who gives it as the clause does. A single-valued fact (term, governing law, dates, ...) gets one
 // answer per contract, from the clause whose heading names it when several
 // seem to state it. Answers are "Based on <label>, <statement>": a value
 // statement, with the clause's sentence quoted where it carries conditions

@@ -114,6 +114,9 @@ func ExtractFacts(c *Contract) []Fact {
 		}
 		seen := map[string]bool{}
 		for _, u := range units(cl) {
+			if reLeans.MatchString(u) {
+				continue // "The payment of such amount is ... liquidated damages": the amount is elsewhere
+			}
 			lu := strings.ToLower(u)
 			var durs []Duration
 			if hasAny(lu, "day", "week", "month", "year") {
@@ -193,6 +196,11 @@ var (
 	reListOpen = regexp.MustCompile(`:\s*\(?(?:a|i|1|A|I)\)`)
 	// reDangling opens a sentence that leans on the one before it.
 	reDangling = regexp.MustCompile(`^(?:[^.]{0,120}?\b(?:this|such) (?:amount|sum)\b|Such|These|Those|It|They|Thereafter|The foregoing|In such (?:event|case)|In that (?:event|case)|This (?:right|obligation|provision|period|restriction|limitation|section|Section|paragraph|clause))\b`)
+	// reLeans opens a unit whose subject is only referred to: the
+	// sentence it leans on is not in the clause (units joins it when it
+	// is), so the unit cannot state the fact by itself. An amount stated
+	// before "such amount" is its own antecedent.
+	reLeans = regexp.MustCompile(`^(?:Such|These|Those|They|The foregoing|In such (?:event|case)|In that (?:event|case)|This (?:right|obligation|restriction|limitation))\b|^[^.$\d]{0,120}?\b(?:this|such) (?:amount|sum)\b`)
 	// reDebris marks table and table-of-contents text: dot leaders, pipes,
 	// runs of bare numbers.
 	reDebris = regexp.MustCompile(`\.{4,}|\||(?:\b\d+(?:\.\d+)*\s+){4,}`)
@@ -244,7 +252,10 @@ func units(cl *Clause) []string {
 			// a part qualified by the next one ("...; provided, however,
 			// that ...") does not state the rule alone
 			qualified := j+1 < len(parts) && reProviso.MatchString(parts[j+1])
-			if standsAlone(p) && len(p) <= maxQuote && !qualified {
+			// nor one whose list goes on in the next ("... and cancelled
+			// checks; tax returns, supplier invoices, ...")
+			cut := j+1 < len(parts) && listGoesOn(parts[j+1])
+			if standsAlone(p) && len(p) <= maxQuote && !qualified && !cut {
 				out = append(out, strings.TrimRight(p, ";")+".")
 			}
 		}
@@ -329,6 +340,14 @@ func standsAlone(p string) bool {
 	}
 	w := strings.ToLower(strings.Fields(p)[0])
 	return w != "provided" && w != "and" && w != "or" && w != "but" && w != "except" && !reDangling.MatchString(p)
+}
+
+// listGoesOn reports whether a semicolon-separated part continues the
+// list of the part before it: it opens in lower case and holds no verb, so
+// it is more items, not a clause of its own nor the next lettered item.
+func listGoesOn(p string) bool {
+	p = strings.TrimSpace(p)
+	return p != "" && unicode.IsLower(rune(p[0])) && !reListMark.MatchString(p) && !reVerb.MatchString(p)
 }
 
 // quote makes a unit readable after "Based on Section X, ".

@@ -129,6 +129,12 @@ func TestDetectTitle(t *testing.T) {
 		{"Exhibit 7.1   Strategic Alliance Agreement\n\nTHIS AGREEMENT is made this 15 th day of July, 2010", "Strategic Alliance Agreement"},
 		{"This Supply Agreement (the \"Agreement\") is made on March 1, 2021 between Alpha Inc. and Beta LLC.", "Supply Agreement"},
 		{"Between Alpha Inc. and Beta LLC, dated March 1, 2021.", ""},
+		// all-capitals sentences that mention the agreement name no title
+		// (round 3, n 10 and n 69; quoted from testdata/graded, CC BY 4.0)
+		{"TO THE GREATEST EXTENT PERMITTED UNDER APPLICABLE LAW, IN NO EVENT WILL A PARTY'S AGGREGATE LIABILITY (ABOVE AMOUNTS ACTUALLY PAID OR REIMBURSED BY SUCH PARTY'S INSURER (TO THE EXTENT NOT SELF-INSURED)) FOR A CLAIM ARISING OUT OF OR RELATED TO THIS AGREEMENT UNDER ANY LEGAL OR EQUITABLE THEORY, INCLUDING BREACH OF CONTRACT, TORT (INCLUDING NEGLIGENCE), STRICT LIABILITY, AND OTHERWISE EXCEED [***].", ""},
+		{"WEBMD'S AGGREGATE LIABILITY FOR ALL DAMAGES, LOSSES AND CAUSES OF ACTION IN ANY WAY RELATED TO THIS AGREEMENT OR THE CONTENT, WHETHER IN CONTRACT, TORT (INCLUDING NEGLIGENCE) OR OTHERWISE, EITHER JOINTLY OR SEVERALLY, SHALL NOT EXCEED FIFTY DOLLARS ($50).", ""},
+		// no title rather than a cut one ("TO THE MANUFACTURING AND SUPPLY AGREEMENT")
+		{"Exhibit 10.2 AMENDMENT NO. 2 TO THE MANUFACTURING AND SUPPLY AGREEMENT dated as of March 1, 2021 by and between Alpha Inc. and Beta LLC, which amends the agreement between them.", ""},
 	}
 	for _, tc := range cases {
 		assert.Equal(t, tc.want, detectTitle(tc.head), tc.head)

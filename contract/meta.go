@@ -36,7 +36,8 @@ var (
 // ("JOINT VENTURE CONTRACT", "Maintenance and support contract",
 // "AGREEMENT ON THE NON-DISCLOSURE OF CONFIDENTIAL INFORMATION"), else an
 // upper-case name ending in a document type inside a long line (contracts
-// flattened onto one line), else the name in "This <X Agreement>".
+// flattened onto one line) that opens its line and reads as a name (see
+// capsName), else the name in "This <X Agreement>".
 func detectTitle(head string) string {
 	head = head[:min(len(head), 3000)]
 	for _, line := range strings.Split(head, "\n") {
@@ -44,19 +45,42 @@ func detectTitle(head string) string {
 			return t
 		}
 	}
-	for _, m := range reCapsTitle.FindAllString(head, -1) {
-		m, _, _ = strings.Cut(m, " THIS ")
-		m = strings.TrimLeft(m, ",&-–' ")
-		words := strings.Fields(m)
-		if len(words) < 2 || words[0] == "THIS" || words[0] == "EXHIBIT" || words[0] == "SCHEDULE" || words[0] == "ANNEX" {
-			continue
+	for _, loc := range reCapsTitle.FindAllStringIndex(head, -1) {
+		lead := strings.TrimSpace(head[strings.LastIndexByte(head[:loc[0]], '\n')+1 : loc[0]])
+		if m := reExhibit.FindString(lead); strings.TrimSpace(lead[len(m):]) != "" {
+			continue // a name opens its line, after an exhibit number at most
 		}
-		return strings.Join(words, " ")
+		if words := strings.Fields(strings.TrimLeft(head[loc[0]:loc[1]], ",&-–' ")); capsName(words) {
+			return strings.Join(words, " ")
+		}
 	}
 	if m := reThisTitle.FindStringSubmatch(head); m != nil {
 		return strings.Join(strings.Fields(m[1]), " ")
 	}
 	return ""
+}
+
+// capsName reports whether an upper-case run ending in a document type is
+// a name ("CO-BRANDING AGREEMENT") rather than part of a sentence set in
+// capitals that mentions an agreement ("IN NO EVENT SHALL ... UNDER THIS
+// AGREEMENT"): a name has two to 14 words, is no exhibit heading, opens
+// with no preposition or article, and holds no verb and no reference word
+// (THIS, THE, SUCH, SAID, ANY).
+func capsName(words []string) bool {
+	if len(words) < 2 || len(words) > 14 || minorWords[strings.ToLower(words[0])] || reTitleVerb.MatchString(strings.Join(words, " ")) {
+		return false
+	}
+	switch words[0] {
+	case "EXHIBIT", "SCHEDULE", "ANNEX":
+		return false
+	}
+	for _, w := range words {
+		switch strings.Trim(w, ",;:()") {
+		case "THIS", "THE", "SUCH", "SAID", "ANY":
+			return false
+		}
+	}
+	return true
 }
 
 // sentenceWords mark a line as a sentence rather than a name.

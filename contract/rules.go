@@ -33,8 +33,12 @@ var (
 	reThisAgreement = re(`\b(?:this|the)\s+(?:[a-z\-]+\s+){0,4}(?:agreement|contract|letter|lease|deed|memorandum|amendment)\b|\bhereunder\b|\bherein\b|\bhereof\b`)
 	// Governing law: "governed by ... the laws of the State of New York".
 	reGovLaw = regexp.MustCompile(`(?i:govern(?:ed|s|ing)?|constru(?:ed|ction)|interpret(?:ed|ation))[^.;]{0,200}?\b(?i:laws?)\b,?\s+(?:(?i:of|in)\s+)?(?i:the\s+)?(?:(State|state|Commonwealth|Province|province|Republic|Kingdom|Federal Republic|People's Republic|People’s Republic|Grand Duchy|Canton)\s+of\s+)?((?:the\s+)?\p{Lu}[\p{L}'’\-]*(?:\s+(?:(?:of|and|the)\s+)?\p{Lu}[\p{L}'’\-]*){0,4})`)
-	reVenue  = regexp.MustCompile(`(?i:courts?|arbitration|tribunal|venue|forum)[^.]{0,120}?\b(?:in|of|at)\s+(?:the\s+)?(?:(?:State|City|County|Commonwealth|Borough|Province)\s+of\s+)?([A-Z][A-Za-z]+(?:,?\s+[A-Z][A-Za-z]+){0,3})`)
-	reForum  = re(`exclusive jurisdiction|non-exclusive jurisdiction|submits? (?:itself |themselves )?to the (?:exclusive |non-exclusive )?jurisdiction|irrevocably submit|(?:shall|will|must) be (?:brought|filed|commenced|heard|resolved|settled|litigated|determined)[^.]{0,80}\b(?:courts?|arbitration)|venue|(?:arbitration|proceedings?) (?:shall|will) (?:be held|take place|be conducted|be seated)|seat of (?:the )?arbitration|place of arbitration`)
+	// reAlsoLaw is a second body of law that governs with the first, with
+	// its qualification: "... and the federal laws of Canada applicable
+	// therein".
+	reAlsoLaw = regexp.MustCompile(`^\s*,?\s+(?i:and)\s+((?i:the\s+)?(?i:federal\s+)?(?i:laws?)\s+(?i:of)\s+(?:(?i:the)\s+)?\p{Lu}[\p{L}'’\-]*(?:\s+(?:(?i:of)\s+)?\p{Lu}[\p{L}'’\-]*){0,3}(?:\s+(?i:applicable)\s+[^,;.]{1,100})?)`)
+	reVenue   = regexp.MustCompile(`(?i:courts?|arbitration|tribunal|venue|forum)[^.]{0,120}?\b(?:in|of|at)\s+(?:the\s+)?(?:(?:State|City|County|Commonwealth|Borough|Province)\s+of\s+)?([A-Z][A-Za-z]+(?:,?\s+[A-Z][A-Za-z]+){0,3})`)
+	reForum   = re(`exclusive jurisdiction|non-exclusive jurisdiction|submits? (?:itself |themselves )?to the (?:exclusive |non-exclusive )?jurisdiction|irrevocably submit|(?:shall|will|must) be (?:brought|filed|commenced|heard|resolved|settled|litigated|determined)[^.]{0,80}\b(?:courts?|arbitration)|venue|(?:arbitration|proceedings?) (?:shall|will) (?:be held|take place|be conducted|be seated)|seat of (?:the )?arbitration|place of arbitration`)
 	// Effective date.
 	reEffectiveBlank   = re(`effective\s+(?:as\s+of|on|from)\s+(?:the\s+)?(?:_{3,}|\[\s*\]|…{2,}|\.{5,})|(?:as\s+of|dated|on)\s+(?:_{3,}|…+|\.{4,})[^()]{0,20}\(\s*(?:the\s+)?["“']?effective date`)
 	reEffectiveDefined = re(`(?:^|,\s*|\bthat\s+)(?:this|the)\s+(?:[a-z\-]+\s+){0,4}(?:agreement|contract)\b[^;]{0,80}?\b(?:shall|will)\s+(?:be(?:come)?|take)\s+effect|\(\s*(?:the\s+|this\s+)?["“]effective date["”]\s*\)|["“]effective date["”]\s+(?:means|shall mean|shall be|is)|the effective date of (?:this|the) (?:agreement|contract) (?:shall be|is|will be|means)|is (?:made )?effective (?:as of|on|from)|(?:made|entered into|dated)(?: and entered into)?,?\s+(?:to be\s+)?effective`)
@@ -54,25 +58,51 @@ var (
 	// Renewal.
 	reRenew       = re(`\brenew(?:s|ed|al|able)?\b|\bextended\b|\bextension\b`)
 	reRenewTarget = re(`\b(?:this|the)\s+(?:agreement|contract)\b|\bterm\b|\bhereof\b`)
+	// reRenewLead is what may stand between a renewal's length and the
+	// renewal word after it ("one-year renewal terms", "one (1) year
+	// extension"): no verb, no parenthesis, no conjunction, so that an
+	// initial term stated before "and will renew" is not taken for it.
+	reRenewLead = re(`^[\s\-]*(?:(?:automatic|additional|successive|further|consecutive|periods?|terms?)\s+){0,2}$`)
+	// reAnnual is a renewal for periods of a year written without a number.
+	reAnnual      = re(`\b(?:annual|yearly)\s+(?:renewal\s+)?(?:periods?|terms?|basis|increments?)\b|\byear[- ]to[- ]year\b|\bfrom year to year\b`)
 	reUnless      = re(`\bunless\b`)
 	reRenewNotice = re(`^[^.]{0,40}?\b(?:prior to|before|in advance of|preceding)\b[^.]{0,120}?\b(?:expiration|expiry|end|anniversary|renewal|then[- ]current|current term|initial term|term)\b`)
 	// Termination.
 	reMayTerminate = re(`\b(?:may|can|shall (?:have|be entitled to) the right to|has the right to|have the right to|is entitled to|are entitled to|reserves? the right to|may elect to|may at any time|may, at any time,|may, at its option,|may, in its sole discretion,|may in its sole discretion)\s+(?:(?:[a-z]+,?\s+){0,6})?terminate\b|\bmay be terminated\b|\bcan be terminated\b`)
 	reConvenience  = re(`without cause|for convenience|for any reason|for no reason|with or without cause|at will|without (?:any )?(?:reason|justification)`)
-	reConditional  = re(`\bif\b|\bin the event\b|\bupon the occurrence\b|\bbreach|\bdefault|\bfails?\b|\bfailure\b|insolven|bankrupt|change of control|force majeure|\bunless\b`)
-	reOnNotice     = re(`(?:upon|on|by giving|with|after|by providing|by)\s+(?:at least\s+|not less than\s+|no less than\s+)?[^.]{0,40}?\bnotice`)
+	reConditional  = re(`\bif\b|\bin the event\b|\bupon the occurrence\b|\bbreach|\bdefault|\bfails?\b|\bfailure\b|insolven|bankrupt|change of control|force majeure|\bunless\b|\b(?:for|with) cause\b|as follows`)
+	// reObjectEnd ends the object of "terminate": what follows it says
+	// when, how or why ("terminate this Agreement at any time upon ...").
+	reObjectEnd = re(`[,(;:]|\b(?:at|for|upon|on|by|without|effective|immediately|if|prior|before|after|as|subject|during|within|in whole|in the event|pursuant|except|unless|provided)\b`)
+	// reKeepsAgreement: a right to end something while the agreement
+	// stays ("terminate any Scope of Work ... (without terminating this
+	// Agreement)").
+	reKeepsAgreement = re(`without (?:terminating|affecting) (?:this|the)\s+(?:[a-z\-]+\s+){0,2}(?:agreement|contract)`)
+	reOnNotice       = re(`(?:upon|on|by giving|with|after|by providing|by)\s+(?:at least\s+|not less than\s+|no less than\s+)?[^.]{0,40}?\bnotice`)
 	// Caps, damages, fees.
-	reCap           = re(`(?:shall|will|does|do)\s+not\s+exceed|not to exceed|in no event shall[^.]{0,120}\bliabilit[^.]{0,80}\bexceed|liabilit[^.]{0,80}\b(?:shall|will) be limited to|(?:^|[^t] )limited to (?:the |an |a )?(?:amounts?|fees|sums?|total|aggregate|price|lesser|greater|\$|us\$|usd|\d)|maximum (?:aggregate |total |cumulative )?liability|(?:total|aggregate|cumulative) (?:aggregate )?liability|sole (?:and exclusive )?(?:liability|remedy)|exclusive remedy`)
-	reCapOther      = re(`(?:reimbursements?|damages|claims|recovery|compensation)\b[^.]{0,80}\b(?:shall|will) not exceed`)
-	reDamagesKinds  = re(`damages other than direct damages|(?:consequential|incidental|indirect|special|punitive|exemplary)(?:,?\s+(?:or\s+|and\s+)?(?:consequential|incidental|indirect|special|punitive|exemplary|cover))*\s+(?:loss(?:es)?\s+or\s+)?damages|lost profits|loss of profits`)
-	reNoLiability   = re(`in no event|not be liable|no liability|not have (?:any )?liability|not be responsible|waives?\b|not (?:seek|recover|claim)|disclaim|excluded|under no circumstances?`)
-	reNeitherLiable = re(`neither[^.]{0,80}\bliabilit`)
-	reLiquidated    = re(`liquidated damages|(?:\bpay\b|\bpays\b|\bpaid\b)[^.]{0,120}\b(?:termination|cancellation|break-up|early termination) (?:fee|payment|charge)`)
-	reForceMajeure  = re(`force majeure|acts? of god`)
-	reFMEffect      = re(`not be (?:liable|responsible|deemed|considered)|excused|suspend|delay|prevent|beyond (?:the |its |their )?(?:reasonable )?control|means|shall mean|include`)
+	reCap          = re(`(?:shall|will|does|do)\s+not\s+exceed|not to exceed|in no event shall[^.]{0,120}\bliabilit[^.]{0,80}\bexceed|liabilit[^.]{0,80}\b(?:shall|will) be limited to|(?:^|[^t] )limited to (?:the |an |a )?(?:amounts?|fees|sums?|total|aggregate|price|lesser|greater|\$|us\$|usd|\d)|maximum (?:aggregate |total |cumulative )?liability|(?:total|aggregate|cumulative) (?:aggregate )?liability|sole (?:and exclusive )?(?:liability|remedy)|exclusive remedy`)
+	reCapOther     = re(`(?:reimbursements?|damages|claims|recovery|compensation)\b[^.]{0,80}\b(?:shall|will) not exceed`)
+	reDamagesKinds = re(`damages other than direct damages|(?:consequential|incidental|indirect|special|punitive|exemplary)(?:,?\s+(?:or\s+|and\s+)?(?:consequential|incidental|indirect|special|punitive|exemplary|cover))*\s+(?:loss(?:es)?\s+or\s+)?damages|lost profits|loss of profits`)
+	// reConsequentialKind: the kinds of loss that "consequential or
+	// indirect damages" covers (special damages and lost profits are the
+	// usual names for them); incidental, punitive and exemplary damages are
+	// other kinds.
+	reConsequentialKind = re(`consequential|indirect|special|profits|other than direct`)
+	reNoLiability       = re(`in no event|not be liable|no liability|not have (?:any )?liability|not be responsible|waives?\b|not (?:seek|recover|claim)|disclaim|excluded|under no circumstances?`)
+	reNeitherLiable     = re(`neither[^.]{0,80}\bliabilit`)
+	reLiquidated        = re(`liquidated damages|(?:\bpay\b|\bpays\b|\bpaid\b)[^.]{0,120}\b(?:termination|cancellation|break-up|early termination) (?:fee|payment|charge)`)
+	reForceMajeure      = re(`force majeure|acts? of god`)
+	reFMEffect          = re(`not be (?:liable|responsible|deemed|considered)|excused|suspend|delay|prevent|beyond (?:the |its |their )?(?:reasonable )?control|means|shall mean|include`)
 	// Obligations.
-	reInsurance    = re(`\b(?:shall|will|must|agrees? to|undertakes? to)\s+(?:[\w,]+\s+){0,6}?(?:maintain|carry|procure|obtain|purchase|keep in (?:full )?force|secure)\b[^.]{0,150}\binsurance\b|\binsurance\b[^.]{0,80}\b(?:shall|must|will) be (?:maintained|carried|obtained|procured)|additional(?:ly)? (?:named )?insured`)
-	reConfidential = re(`(?:shall|will|agrees? to|undertakes? to|must|hereby agrees? to)\s+(?:[a-z,]+\s+){0,6}(?:not\s+(?:disclose|divulge|reveal|use|make)|(?:maintain|protect|preserve)\b[^.]{0,40}\bconfidential(?:ity\b|\s+(?:nature|character|status))|(?:keep|hold|maintain|treat|protect|retain)\b[^.]{0,100}\b(?:(?:strictly |completely |permanently )?confidential|secret|in (?:strict |strictest )?confidence|in trust|secrecy)(?:$|[,.;:)]|\s+(?:and|or|by|from|at|until|for|in|to|except|unless|as|with|using|during|so|pursuant|under|on|but|nor|whether|but|if)\b))`)
+	reInsurance = re(`\b(?:shall|will|must|agrees? to|undertakes? to),?\s+(?:[\w,]+\s+){0,6}?(?:maintain|carry|procure|obtain|purchase|keep in (?:full )?force|secure)\b[^.]{0,150}\b(?:insurance|liability coverage)\b|\binsurance\b[^.]{0,80}\b(?:shall|must|will) be (?:maintained|carried|obtained|procured)`)
+	// reAdditionalInsured names a party as insured under a policy, which
+	// says what insurance must be kept only when it names the coverage or
+	// its amount rather than pointing back ("the foregoing policies").
+	reAdditionalInsured = re(`additional(?:ly)? (?:named )?insured`)
+	reCoverage          = re(`\b(?:general|products?|professional|property|liability|workers|automobile|umbrella|excess|errors and omissions|casualty|cyber|clinical trials?)\b[^.]{0,40}\b(?:insurance|polic(?:y|ies)|coverage)\b`)
+	reAmount            = re(`[$€£]|\bdollars\b|\b(?:usd|eur|euros?|gbp)\b`)
+	rePointsBack        = re(`\b(?:foregoing|such|above|said|these|those|aforementioned|aforesaid)\s+(?:insurance\s+)?(?:polic(?:y|ies)|insurance|coverage)`)
+	reConfidential      = re(`(?:shall|will|agrees? to|undertakes? to|must|hereby agrees? to)\s+(?:[a-z,]+\s+){0,6}(?:not\s+(?:disclose|divulge|reveal|use|make)|(?:maintain|protect|preserve)\b[^.]{0,40}\bconfidential(?:ity\b|\s+(?:nature|character|status))|(?:keep|hold|maintain|treat|protect|retain)\b[^.]{0,100}\b(?:(?:strictly |completely |permanently )?confidential|secret|in (?:strict |strictest )?confidence|in trust|secrecy)(?:$|[,.;:)]|\s+(?:and|or|by|from|at|until|for|in|to|except|unless|as|with|using|during|so|pursuant|under|on|but|nor|whether|but|if)\b))`)
 	// reNotObliged marks an exception to an obligation.
 	reNotObliged = re(`neither[^.]{0,60}\b(?:obligated|required)\b|not be (?:obligated|required)|no obligation|(?:shall|does|will) not apply`)
 	// reCareStandard: the care owed to confidential information ("the same
@@ -83,8 +113,10 @@ var (
 	reProtectSecret = re(`\b(?:protect|safeguard|secure)\s+(?:the\s+|all\s+|such\s+|any\s+)?(?:[\w’'-]+\s+){0,3}(?:confidential information|proprietary information|secrecy|confidentiality)`)
 	// Assignment: the agreement, or rights or obligations under it, as the
 	// object of "assign" ("may not assign this Agreement", "this Agreement
-	// ... shall not be assigned", "any assignment of the rights").
-	reAssignActive     = re(`\b(?:assign|assignment of|assignment or transfer of|(?:attempted|purported) assignment of)\b(?:\s+or\s+\w+)?\s+(?:\w+\s+){0,6}?(?:this|the)\s+(?:[a-z\-]+\s+){0,2}(?:agreement|contract|licen[cs]e)|\b(?:assign|assignment of)\b[^.;]{0,40}\b(?:its|any of its|any|all|such|the) (?:of its )?(?:rights|obligations|interests?)\b`)
+	// ... shall not be assigned", "any assignment of the rights"); the
+	// licence the agreement grants is the agreement's, while "the licenses
+	// for the ... Trademarks" are other assets.
+	reAssignActive     = re(`\b(?:assign|assignment of|assignment or transfer of|(?:attempted|purported) assignment of)\b(?:\s+or\s+\w+)?\s+(?:\w+\s+){0,6}?(?:this|the)\s+(?:[a-z\-]+\s+){0,2}(?:agreement|contract|licen[cs]e)\b|\b(?:assign|assignment of)\b[^.;]{0,40}\b(?:its|any of its|any|all|such|the) (?:of its )?(?:rights|obligations|interests?)\b`)
 	reAssignPassive    = re(`\b(?:agreement|contract|rights|obligations|licen[cs]e)\b[^.;]{0,80}\b(?:be|is|are)\s+(?:\w+\s+){0,3}(?:assigned|assignable)|(?:attempted|purported) assignment`)
 	reAssignLimit      = re(`consent|may not|shall not|will not|cannot|can not|neither party|no party|null and void|\bvoid\b|voidable|not be assigned|without (?:the )?(?:prior )?(?:written )?(?:approval|consent)|prohibited|not (?:be )?(?:permitted|entitled)`)
 	reAssignNot        = re(`benefit of (?:its )?creditors|hereby (?:irrevocably )?assigns?\b|assigns? to [^.]{0,60}(?:all )?right, title|right, title and interest|successors and (?:permitted )?assigns`)
@@ -104,8 +136,18 @@ var (
 	reNotices          = re(`^[^.]{0,60}?\b(?:all|any|each)\s+(?:such\s+)?(?:notices?|communications?)\b[^.]{0,250}\b(?:shall|must|will)\s+be\s+(?:in writing|given|sent|delivered|deemed|made|addressed|effective|served)|^[^.]{0,30}?\bnotices?\b[^.]{0,40}\b(?:shall|must) be (?:in writing|given|sent|delivered|addressed)`)
 	reCure             = re(`\b(?:to cure|cure (?:such|the|any|its|said)|cured|remedied|unremedied|uncured|remedy (?:such|the|any|its|said))\b`)
 	reWarrantyStart    = re(`(?:from|after|following|of)\s+(?:the\s+)?(?:date\s+of\s+)?(?:the\s+)?(?:delivery|shipment|installation|acceptance|purchase|sale|completion|date)|warranty period`)
-	reDefinition       = re(`^["“][^"”]{1,80}["”](?:\s+(?:or|and)\s+["“][^"”]{1,80}["”])?\s*(?:,\s*)?(?:means|shall mean|has the meaning|shall have the meaning|includes|shall include|refers to|is defined)`)
+	// reDefinition opens a definition or an exclusion from one: "\"Term\"
+	// means", "The term Confidential Information shall not include",
+	// "Confidential Information does not include".
+	// A quoted term may be defined by "includes" or "excludes"; an
+	// unquoted one only by verbs that no duty uses ("Supplier excludes
+	// liability for ..." is no definition).
+	reDefinition = re(`^["“][^"”]{1,80}["”](?:\s+(?:or|and)\s+["“][^"”]{1,80}["”])?\s*(?:,\s*)?(?:means|shall mean|has the meaning|shall have the meaning|includes|shall include|refers to|is defined|excludes|shall exclude|` + notInclude + `)|` +
+		`^(?:the\s+)?(?:(?:terms?|words?|phrases?|expressions?)\s+)?["“]?(?-i:(?:[A-Z][\w\-]*\s+){0,4}[A-Z][\w\-]*)["”]?\s*,?\s+(?:as used (?:herein|in this agreement),?\s+)?(?:means|shall mean|is defined|refers to|` + notInclude + `)\b`)
 )
+
+// notInclude takes something out of a defined term.
+const notInclude = `does not include|shall not include|will not include|shall not be deemed to include`
 
 // titleCaseCaps writes a sentence set in capitals in title case ("THE LAWS
 // OF THE STATE OF DELAWARE" reads "The Laws of the State of Delaware"),
@@ -163,27 +205,34 @@ var sentenceRules = []sentenceRule{
 		if !strings.Contains(ls, "govern") && !strings.Contains(ls, "constru") {
 			return "", "", false
 		}
-		var m []string
-		for _, c := range reGovLaw.FindAllStringSubmatch(titleCaseCaps(s), -1) {
-			c[2] = cutPlace(c[2])
-			if c[2] != "" && !hasAny(strings.ToLower(c[2]), "agreement", "section", "article", "this", "such", "any", "party", "parties") {
-				m = c
+		t := titleCaseCaps(s)
+		var kind, name, also string // "State", "the Province of X" or "the Netherlands", "the federal laws of ..."
+		for _, c := range reGovLaw.FindAllStringSubmatchIndex(t, -1) {
+			name = cutPlace(t[c[4]:c[5]])
+			if name != "" && !hasAny(strings.ToLower(name), "agreement", "section", "article", "this", "such", "any", "party", "parties") {
+				if c[2] >= 0 {
+					kind = t[c[2]:c[3]]
+				}
+				if a := reAlsoLaw.FindStringSubmatch(t[c[4]+len(name):]); a != nil {
+					also = " and " + strings.TrimRight(a[1], ".") // "... of British Columbia and the federal laws of Canada applicable therein"
+				}
 				break
 			}
+			name = ""
 		}
-		if m == nil || !reThisAgreement.MatchString(s) {
+		if name == "" || !reThisAgreement.MatchString(s) {
 			return "", "", false
 		}
-		place := strings.TrimRight(strings.TrimPrefix(m[2], "the "), ".")
+		place := strings.TrimRight(strings.TrimPrefix(name, "the "), ".")
 		if placeholderPlace[place] {
 			return "", "", false // "the laws of the State of ____"
 		}
-		if m[1] != "" {
-			place = "the " + m[1] + " of " + place
-		} else if strings.HasPrefix(m[2], "the ") {
-			place = m[2]
+		if kind != "" {
+			place = "the " + kind + " of " + place
+		} else if strings.HasPrefix(name, "the ") {
+			place = name
 		}
-		return strings.TrimRight(m[2], "."), "this Agreement is governed by the laws of " + place + ".", true
+		return strings.TrimRight(name, "."), "this Agreement is governed by the laws of " + place + also + ".", true
 	}},
 	{FactJurisdiction, false, []string{"court", "arbitrat", "venue", "jurisdiction", "tribunal", "forum"}, func(s, ls string, _ []Duration) (string, string, bool) {
 		if !reForum.MatchString(s) || reDefinition.MatchString(s) {
@@ -222,9 +271,22 @@ var sentenceRules = []sentenceRule{
 		if loc == nil || !reRenewTarget.MatchString(s) {
 			return "", "", false
 		}
+		verb := "may be renewed for "
+		switch {
+		case strings.Contains(ls, "automatic"):
+			verb = "renews automatically for "
+		case strings.Contains(ls, "extended") || strings.Contains(ls, "extension"):
+			verb = "may be extended for "
+		}
 		for _, d := range durs {
 			if (d.Unit != "year" && d.Unit != "month") || d.Pos < loc[0]-60 || d.Pos > loc[1]+150 {
 				continue
+			}
+			if d.Pos < loc[0] && !reRenewLead.MatchString(s[d.Pos+len(d.Text):loc[0]]) {
+				continue // "an initial term of seven (7) years ... and will renew": not the renewal's length
+			}
+			if strings.Contains(strings.ToLower(s[max(0, d.Pos-20):d.Pos]), "initial") {
+				continue // "after an initial five (5) year term"
 			}
 			if reRenewNotice.MatchString(s[d.Pos+len(d.Text):]) || hasAny(strings.ToLower(s[d.Pos+len(d.Text):min(len(s), d.Pos+len(d.Text)+20)]), "notice", "prior", "before") {
 				continue
@@ -233,14 +295,10 @@ var sentenceRules = []sentenceRule{
 			if strings.Contains(ls, "successive") || strings.Contains(ls, "each renewal") || strings.Contains(ls, "basis") {
 				how = "successive terms of "
 			}
-			verb := "may be renewed for "
-			switch {
-			case strings.Contains(ls, "automatic"):
-				verb = "renews automatically for "
-			case strings.Contains(ls, "extended") || strings.Contains(ls, "extension"):
-				verb = "may be extended for "
-			}
 			return d.Normal(), withQuote("the Agreement "+verb+how+durationText(d)+".", s), true
+		}
+		if reAnnual.MatchString(s[loc[0]:min(len(s), loc[1]+150)]) {
+			return "1 year", withQuote("the Agreement "+verb+"annual (one-year) periods.", s), true
 		}
 		return "", "", false
 	}},
@@ -258,7 +316,11 @@ var sentenceRules = []sentenceRule{
 			if !prevent && !reRenewNotice.MatchString(s[d.Pos+len(d.Text):]) {
 				continue
 			}
-			return d.Normal(), withQuote("a party must give at least "+durationText(d)+" notice before the end of the current term to prevent renewal.", s), true
+			statement := "at least " + durationText(d) + " notice must be given before the end of the current term to prevent renewal."
+			if who := renewalNoticeGiver(s); who != "" {
+				statement = who + " must give at least " + durationText(d) + " notice before the end of the current term to prevent renewal."
+			}
+			return d.Normal(), withQuote(statement, s), true
 		}
 		return "", "", false
 	}},
@@ -314,7 +376,7 @@ var sentenceRules = []sentenceRule{
 		return durs[0].Normal(), withQuote("the defect liability period is "+durationText(durs[0])+".", s), true
 	}},
 	{FactTerminationConvenience, false, []string{"terminat"}, func(s, ls string, durs []Duration) (string, string, bool) {
-		if !reMayTerminate.MatchString(s) || hasAny(ls, "renew", "surviv") {
+		if !terminatesAgreement(s) || hasAny(ls, "renew", "surviv") {
 			return "", "", false
 		}
 		explicit := reConvenience.MatchString(s)
@@ -329,7 +391,7 @@ var sentenceRules = []sentenceRule{
 		return v, quote(s), true
 	}},
 	{FactTerminationNotice, false, []string{"terminat"}, func(s, ls string, durs []Duration) (string, string, bool) {
-		if !reMayTerminate.MatchString(s) || reRenew.MatchString(s) || !reThisAgreement.MatchString(s) {
+		if !terminatesAgreement(s) || reRenew.MatchString(s) || !reThisAgreement.MatchString(s) {
 			return "", "", false
 		}
 		d, ok := durationBefore(s, durs, "notice")
@@ -373,15 +435,22 @@ var sentenceRules = []sentenceRule{
 		return (strings.Contains(ls, "liab") || reCapOther.MatchString(s)) && reCap.MatchString(s) && !reForceMajeure.MatchString(s) && !hasAny(ls, "beyond its reasonable control", "beyond the reasonable control", "insurance", "indemnify")
 	})},
 	{FactConsequential, false, []string{"damage", "profit"}, extractive(func(s, ls string) bool {
-		return reDamagesKinds.MatchString(s) && reNoLiability.MatchString(s) && !hasAny(ls, "indemnify", "hold harmless")
+		// a waiver of punitive or exemplary damages alone excludes no
+		// consequential or indirect loss
+		consequential := false
+		for _, k := range reDamagesKinds.FindAllString(s, -1) {
+			consequential = consequential || reConsequentialKind.MatchString(k)
+		}
+		return consequential && reNoLiability.MatchString(s) && !hasAny(ls, "indemnify", "hold harmless")
 	})},
 	{FactLiquidatedDamages, false, []string{"liquidated", "fee", "payment", "charge"}, extractive(func(s, ls string) bool {
 		// "neither party shall have a liability for ... liquidated damages"
 		// excludes them
 		return reLiquidated.MatchString(s) && !reNoLiability.MatchString(s) && !reNeitherLiable.MatchString(s)
 	})},
-	{FactInsurance, false, []string{"insur"}, extractive(func(s, ls string) bool {
-		return reInsurance.MatchString(s) && !reDefinition.MatchString(s)
+	{FactInsurance, false, []string{"insur", "liability coverage"}, extractive(func(s, ls string) bool {
+		named := reAdditionalInsured.MatchString(s) && (reCoverage.MatchString(s) || reAmount.MatchString(s)) && !rePointsBack.MatchString(s)
+		return (reInsurance.MatchString(s) || named) && !reDefinition.MatchString(s)
 	})},
 	{FactConfidentiality, false, []string{"confiden"}, func(s, ls string, durs []Duration) (string, string, bool) {
 		if !(committed(reConfidential, s) || reCareStandard.MatchString(s) || reProtectSecret.MatchString(s)) ||
@@ -436,6 +505,58 @@ var sentenceRules = []sentenceRule{
 func committed(re *regexp.Regexp, s string) bool {
 	for _, m := range re.FindAllStringIndex(s, -1) {
 		if !strings.HasSuffix(strings.ToLower(s[:m[0]]), "to ") {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	// reAnyParty: either party may give the notice.
+	reAnyParty = re(`\b(?:either|any|each|one|a|neither)\s+part(?:y|ies)\b`)
+	// reOneGiver names the one party whose notice prevents renewal:
+	// "unless the Company provides 90 days' notice".
+	reOneGiver = regexp.MustCompile(`\b(?i:unless|if)\s+((?:(?i:the)\s+)?(?:[A-Z][\w&.'’\-]*\s+){0,3}?[A-Z][\w&.'’\-]*)\s+(?:(?i:shall|will|must|elects? to)\s+)?(?i:gives?|provides?|delivers?|sends?|serves?|notif(?:y|ies))\b`)
+)
+
+// renewalNoticeGiver says who must give the notice that prevents renewal:
+// "a party" when either may, the party named when only one may ("the
+// Company"), "" when the sentence does not say.
+func renewalNoticeGiver(s string) string {
+	if m := reOneGiver.FindStringSubmatch(s); m != nil {
+		return m[1]
+	}
+	if reAnyParty.MatchString(s) {
+		return "a party"
+	}
+	return ""
+}
+
+// terminatesAgreement reports whether s gives a right to terminate this
+// agreement: "may terminate" whose object, if it names one, is the
+// agreement ("this Agreement", "this NDA", "its involvement with this
+// Agreement"), or "may be terminated" said of the agreement; not a right
+// to end a Scope of Work, an order or a licence while the agreement stays.
+func terminatesAgreement(s string) bool {
+	if reKeepsAgreement.MatchString(s) {
+		return false
+	}
+	isAgreement := func(t string) bool {
+		lt := strings.ToLower(t)
+		return reThisAgreement.MatchString(t) || hasAny(lt, "agreement", "contract") || strings.HasPrefix(lt, "this ")
+	}
+	for _, loc := range reMayTerminate.FindAllStringIndex(s, -1) {
+		if strings.HasSuffix(strings.ToLower(s[:loc[1]]), "terminated") {
+			if isAgreement(s[max(0, loc[0]-80):loc[0]]) {
+				return true // "This Agreement may be terminated by ..."
+			}
+			continue
+		}
+		object := s[loc[1]:min(len(s), loc[1]+100)]
+		if end := reObjectEnd.FindStringIndex(object); end != nil {
+			object = object[:end[0]]
+		}
+		if object = strings.TrimSpace(object); object == "" || isAgreement(object) {
 			return true
 		}
 	}
