@@ -151,7 +151,7 @@ func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int
 		return 0, 0, fmt.Errorf("qwen: %w", err)
 	}
 	rows := b.Rows * b.T
-	p := m.newPass(b.Rows, b.T, b.positions(), b.AttentionMask,
+	p := m.newPass(b.Rows, b.T, b.positions(), b.AttentionMask, nil,
 		Plan{HeadRows: lossChunk(rows, m.Config.VocabSize), Train: true, Recompute: o.Recompute})
 	p.seed = o.DropoutSeed
 	x := p.forward(b.IDs, nil)
@@ -202,7 +202,7 @@ func (p *pass) layerBackward(li int, a layerActs, dx backend.Buffer, needInput b
 
 	// Attention: xmid = xin + o_proj(attention(rope(q), rope(k), v)).
 	p.projBackward(datt, dx, a.att, &L.O, li, "o_proj", false)
-	b.AttentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, p.mask, p.attnShape(a.kvLen))
+	b.AttentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, p.mask, p.attnShape())
 	b.RoPEBackward(dq, p.pos, rows, c.NumAttentionHeads, hd, c.RopeTheta)
 	b.RoPEBackward(dk, p.pos, rows, c.NumKeyValueHeads, hd, c.RopeTheta)
 	var dh backend.Buffer
@@ -229,7 +229,7 @@ func (p *pass) projBackward(dx, dy, x backend.Buffer, l *Linear, li int, module 
 		target = p.slot("tmp", rows*l.In)
 	}
 	if lr := l.LoRA; lr != nil {
-		s, sc := p.lora(l, rows, li, module)
+		s, sc := p.lora(l, lr, rows, li, module)
 		backend.LoRALinearBackward(b, target, lr.GA, lr.GB, dy, x, l.frozen(), lr.A, lr.B, s, sc)
 	} else if target != nil {
 		b.LinearBackward(target, dy, p.m.weight(l), rows, l.In, l.Out)
