@@ -178,6 +178,14 @@ var flagBounds = map[string]bound{
 	"top_k":              atLeast(0, " (0: all tokens)"),
 	"repetition_penalty": positive,
 
+	"max_batch":        atLeast(1, ""),
+	"max_context":      atLeast(0, " (0: 4096, or max_position_embeddings when smaller)"),
+	"max_queue":        atLeast(0, ""),
+	"max_tokens":       atLeast(1, ""),
+	"max_body":         atLeast(1, " byte"),
+	"port":             {lo: 0, hi: 65535, note: " (0: any free port)"},
+	"shutdown_timeout": atLeast(0, " seconds"),
+
 	"seq":   atLeast(1, ""),
 	"batch": atLeast(1, ""),
 	"iters": atLeast(1, ""),
