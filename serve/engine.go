@@ -161,7 +161,9 @@ func (e *engine) reap() {
 // finish sends j's end and releases its hold on its adapter.
 func (e *engine) finish(j *job, f qwen.Finish, tokens int, err error) {
 	j.events <- event{end: true, finish: f, tokens: tokens, err: err}
-	e.reg.release(j.model)
+	if e.reg.release(j.model) {
+		e.reg.m.FreeAdapter(j.model.dev)
+	}
 	if e.ended != nil {
 		e.ended(j)
 	}

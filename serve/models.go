@@ -54,16 +54,14 @@ func (r *registry) acquire(name string) (*model, *apiError) {
 	return md, nil
 }
 
-// release drops a reference; the last one of a deleted adapter frees it.
-// Only the engine's goroutine calls it.
-func (r *registry) release(md *model) {
+// release drops a reference and reports whether md was the last hold on
+// a deleted adapter, which the caller then frees on the engine's
+// goroutine.
+func (r *registry) release(md *model) bool {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	md.refs--
-	free := md.removed && md.refs == 0
-	r.mu.Unlock()
-	if free && md.dev != nil {
-		r.m.FreeAdapter(md.dev)
-	}
+	return md.removed && md.refs == 0 && md.dev != nil
 }
 
 // namesLocked lists the served names, the base model's first.

@@ -276,8 +276,8 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 func (s *Server) generate(w http.ResponseWriter, r *http.Request, md *model, req *sampling, text string, chat bool, field string) {
 	held := true
 	defer func() {
-		if held { // the engine never saw the request
-			s.eng.do(func() { s.reg.release(md) })
+		if held && s.reg.release(md) { // the engine never saw the request
+			s.eng.do(func() { s.cfg.Model.FreeAdapter(md.dev) })
 		}
 	}()
 	ids := s.cfg.Tokenizer.Encode(text)
