@@ -185,6 +185,7 @@ var flagBounds = map[string]bound{
 	"max_body":         atLeast(1, " byte"),
 	"port":             {lo: 0, hi: 65535, note: " (0: any free port)"},
 	"shutdown_timeout": atLeast(0, " seconds"),
+	"teacher_workers":  atLeast(1, ""),
 
 	"seq":   atLeast(1, ""),
 	"batch": atLeast(1, ""),

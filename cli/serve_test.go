@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -155,4 +157,41 @@ func TestServeLoad(t *testing.T) {
 	require.LessOrEqual(t, g2, g1, "goroutines after the second round")
 	require.Less(t, int64(h2)-int64(h1), int64(4<<20), "heap growth over a round: %d -> %d bytes", h1, h2)
 	t.Logf("goroutines %d -> %d, heap %.1f -> %.1f MiB", g1, g2, float64(h1)/(1<<20), float64(h2)/(1<<20))
+}
+
+// TestGenDataTeacher: gen-data asks tune serve, as its teacher, about each
+// fact of the demo's contract; the tiny model's replies are nonsense, so
+// the checks drop them, and the counts say so on stdout and in the
+// summary. (contract's TestTeach shows that good replies are kept.)
+func TestGenDataTeacher(t *testing.T) {
+	skipSlow(t)
+	dir := t.TempDir()
+	model, _, err := cli.DemoServeFixture(assets, dir, nil, 0)
+	require.NoError(t, err)
+	url := startServe(t, "--base_model", model, "--max_tokens", "12")
+	out := filepath.Join(dir, "qa", "legal_qa.jsonl")
+	stdout, stderr, err := run(t, "", "gen-data", "--contract_path", "demo_contract.txt", "--output_path", out,
+		"--teacher_url", url+"/v1", "--teacher_model", "model")
+	require.NoError(t, err, stderr)
+	require.Contains(t, stderr, "asking the teacher model at "+url+"/v1")
+	m := regexp.MustCompile(`teacher: asked about (\d+) facts; kept (\d+) question paraphrases and (\d+) answers, dropped (\d+) and (\d+)`).FindStringSubmatch(stdout)
+	require.NotNil(t, m, stdout)
+	require.NotEqual(t, "0", m[1])
+	require.Equal(t, m[1], m[5], "every nonsense answer is dropped: %s", stdout)
+	var summary struct {
+		Teacher struct {
+			Facts   int            `json:"facts_asked_about"`
+			Dropped map[string]int `json:"answers_dropped"`
+		} `json:"teacher"`
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "qa", "legal_qa_summary.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &summary))
+	require.Equal(t, m[1], fmt.Sprint(summary.Teacher.Facts))
+	require.NotEmpty(t, summary.Teacher.Dropped)
+
+	_, _, err = run(t, "", "gen-data", "--contract_path", "demo_contract.txt", "--output_path", filepath.Join(dir, "b", "qa.jsonl"),
+		"--teacher_url", url+"/v1", "--teacher_model", "nobody")
+	require.ErrorContains(t, err, `HTTP 404: the model "nobody" does not exist`)
+	require.NoFileExists(t, filepath.Join(dir, "b", "qa.jsonl"), "nothing is written when the teacher fails")
 }
