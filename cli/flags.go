@@ -187,9 +187,10 @@ var flagBounds = map[string]bound{
 	"shutdown_timeout": atLeast(0, " seconds"),
 	"teacher_workers":  atLeast(1, ""),
 
-	"seq":   atLeast(1, ""),
-	"batch": atLeast(1, ""),
-	"iters": atLeast(1, ""),
+	"seq":    atLeast(1, ""),
+	"batch":  atLeast(1, ""),
+	"iters":  atLeast(1, ""),
+	"decode": atLeast(0, " (0: off)"),
 }
 
 // numeric reads the value of an int or float flag, with its text; ok is

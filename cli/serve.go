@@ -37,7 +37,7 @@ func (e *env) serveCommand() *ucli.Command {
 			altsrc.NewStringSliceFlag(&ucli.StringSliceFlag{Name: "adapter",
 				Usage: "NAME=DIR: serve the PEFT adapter in DIR as model NAME (repeatable; a bare DIR is named after its folder)"}),
 			strFlag("tokenizer", "tokenizer.json, .json.gz or folder (default: the model folder's, else the built-in Qwen2.5 tokenizer)", "", "TUNE_TOKENIZER"),
-			strFlag("model_name", "the base model's name in requests (default: its folder's name)", ""),
+			strFlag("model_name", "the base model's name in requests (default: its folder's name; a run's merged_model/ takes the run folder's)", ""),
 			strFlag("host", "address to listen on (0.0.0.0 exposes the server to the network)", "127.0.0.1"),
 			intFlag("port", "TCP port (0: any free port; the line on stderr names it)", 8000),
 			strFlag("api_key", "require Authorization: Bearer KEY on every endpoint but /health", "", "TUNE_API_KEY"),
@@ -99,6 +99,9 @@ func (e *env) runServe(c *ucli.Context) error {
 	name := c.String("model_name")
 	if name == "" {
 		name = filepath.Base(filepath.Clean(dir))
+		if name == "merged_model" { // a training run's merged folder goes by the run's name
+			name = filepath.Base(filepath.Dir(filepath.Clean(dir)))
+		}
 	}
 	if _, clash := adapters[name]; clash {
 		return fmt.Errorf("--adapter %s: the base model is served under that name too (set --model_name)", name)
