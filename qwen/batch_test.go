@@ -1,32 +1,22 @@
 package qwen_test
 
 import (
-	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/internal/testmodel"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen"
 )
 
-// randomAdapter is an adapter of rank r on every projection whose B
-// factors are random too (a new adapter's are zero and change nothing).
+// randomAdapter is an adapter of rank r on every projection that
+// changes the model's answers.
 func randomAdapter(t *testing.T, c *qwen.Config, name string, r int, seed uint64) *lora.Adapter {
 	t.Helper()
-	a, err := lora.New(name, lora.Config{R: r, LoraAlpha: float64(2 * r),
-		TargetModules: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}},
-		c.NumHiddenLayers, c.ModuleShape, seed)
+	a, err := testmodel.RandomAdapter(c, name, r, []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}, 0.3, seed)
 	require.NoError(t, err)
-	rng := rand.New(rand.NewPCG(seed, 1))
-	for _, mods := range a.Pairs {
-		for _, p := range mods {
-			for i := range p.B {
-				p.B[i] = float32(rng.NormFloat64() * 0.3)
-			}
-		}
-	}
 	return a
 }
 

@@ -130,14 +130,29 @@ func (d *DeviceAdapter) linear(li int, module string) *LoRALinear {
 	return d.pairs[li][module]
 }
 
-// UploadAdapter puts the factors of a on the backend. The adapter's pair
-// shapes must match the model's projections (lora.Load checks them with
-// Config.ModuleShape); a mismatch is a programmer error.
+// UploadAdapter puts the factors of a on the backend (see eachPair).
 func (m *Model) UploadAdapter(a *lora.Adapter) *DeviceAdapter {
 	m.uploads++
 	d := &DeviceAdapter{Adapter: a, pairs: make([]map[string]*LoRALinear, len(m.Layers)), id: m.uploads}
-	for li := range m.Layers {
+	for li := range d.pairs {
 		d.pairs[li] = map[string]*LoRALinear{}
+	}
+	m.eachPair(a, func(li int, module string, _ *Linear, p *lora.Pair) {
+		ab, bb := m.B.Alloc(len(p.A)), m.B.Alloc(len(p.B))
+		m.B.Upload(ab, p.A)
+		m.B.Upload(bb, p.B)
+		d.pairs[li][module] = &LoRALinear{A: ab, B: bb, R: p.R, Scale: float32(a.Config.Scaling())}
+		d.rank = max(d.rank, p.R)
+	})
+	return d
+}
+
+// eachPair calls f for every projection a adapts, in layer and module
+// order, with the model's Linear and a's pair, whose shape must match it
+// (lora.Load checks it with Config.ModuleShape; a mismatch is a
+// programmer error).
+func (m *Model) eachPair(a *lora.Adapter, f func(li int, module string, lin *Linear, p *lora.Pair)) {
+	for li := range m.Layers {
 		for _, pl := range m.Layers[li].linears() {
 			p, ok := a.Pair(li, pl.name)
 			if !ok {
@@ -146,14 +161,9 @@ func (m *Model) UploadAdapter(a *lora.Adapter) *DeviceAdapter {
 			if p.In != pl.lin.In || p.Out != pl.lin.Out {
 				panic(fmt.Sprintf("qwen: adapter %s layer %d %s is [%d→%d], model is [%d→%d]", a.Name, li, pl.name, p.In, p.Out, pl.lin.In, pl.lin.Out))
 			}
-			ab, bb := m.B.Alloc(len(p.A)), m.B.Alloc(len(p.B))
-			m.B.Upload(ab, p.A)
-			m.B.Upload(bb, p.B)
-			d.pairs[li][pl.name] = &LoRALinear{A: ab, B: bb, R: p.R, Scale: float32(a.Config.Scaling())}
-			d.rank = max(d.rank, p.R)
+			f(li, pl.name, pl.lin, p)
 		}
 	}
-	return d
 }
 
 // FreeAdapter releases d's factors; d must not be used afterwards.

@@ -35,20 +35,11 @@ type paramSlot struct {
 func (m *Model) Train(a *lora.Adapter) *Trainable {
 	m.SetAdapter(nil)
 	t := &Trainable{Adapter: a}
-	for li := range m.Layers {
-		for _, pl := range m.Layers[li].linears() {
-			p, ok := a.Pair(li, pl.name)
-			if !ok {
-				continue
-			}
-			if p.In != pl.lin.In || p.Out != pl.lin.Out {
-				panic(fmt.Sprintf("qwen: adapter %s layer %d %s is [%d→%d], model is [%d→%d]", a.Name, li, pl.name, p.In, p.Out, pl.lin.In, pl.lin.Out))
-			}
-			s := paramSlot{layer: li, module: pl.name, offA: t.N, lenA: len(p.A), offB: t.N + len(p.A), lenB: len(p.B), pair: p, linear: pl.lin}
-			t.N += len(p.A) + len(p.B)
-			t.slots = append(t.slots, s)
-		}
-	}
+	m.eachPair(a, func(li int, module string, lin *Linear, p *lora.Pair) {
+		s := paramSlot{layer: li, module: module, offA: t.N, lenA: len(p.A), offB: t.N + len(p.A), lenB: len(p.B), pair: p, linear: lin}
+		t.N += len(p.A) + len(p.B)
+		t.slots = append(t.slots, s)
+	})
 	t.Params, t.Grads = m.B.Alloc(t.N), m.B.Alloc(t.N)
 	scale := float32(a.Config.Scaling())
 	for _, s := range t.slots {

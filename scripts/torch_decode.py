@@ -10,7 +10,6 @@ out, with torch_forward.py's shapes, norm and RoPE).
 step feeding each row's argmax back. Prints one JSON line like
 `tune bench --decode`: tokens_per_s counts the tokens of the decode steps.
 """
-import argparse
 import json
 import math
 import resource
@@ -19,29 +18,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from torch_forward import SHAPES, rms, rope
+from torch_forward import bench_args, random_model, rms, rope
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--shape", default="Qwen2.5-0.5B-Instruct")
-    ap.add_argument("--seq", type=int, default=32)
-    ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--decode", type=int, default=32)
-    ap.add_argument("--iters", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=0)
-    a = ap.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    torch.manual_seed(1)
-    H, I, L, NH, KV, V, tied = SHAPES[a.shape]
-    D = H // NH
-    g = lambda *s: torch.randn(*s) * 0.02
-    emb = g(V, H)
-    head = emb if tied else g(V, H)
-    layers = [dict(n1=torch.ones(H), n2=torch.ones(H), q=g(H, H), qb=g(H), k=g(KV * D, H), kb=g(KV * D),
-                   v=g(KV * D, H), vb=g(KV * D), o=g(H, H), gate=g(I, H), up=g(I, H), down=g(H, I)) for _ in range(L)]
-    norm = torch.ones(H)
+    a = bench_args(32, 1, [("decode", 32)])
+    (H, I, L, NH, KV, V, D), emb, head, layers, norm = random_model(a.shape)
     B, T, N = a.batch, a.seq, a.decode
     inv = 1.0 / (1e6 ** (torch.arange(0, D, 2).float() / D))
     ang = torch.outer(torch.arange(T + N).float(), inv)

@@ -190,12 +190,7 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	var req chatRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := req.check(); err != nil {
-		writeError(w, err)
+	if !readRequest(w, r, &req, &req.sampling) {
 		return
 	}
 	if len(req.Tools) > 0 {
@@ -233,18 +228,27 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	s.generate(w, r, md, &req.sampling, tokenizer.ApplyChatTemplate(turns, true), true, "messages")
 }
 
+// readRequest decodes the body into req and checks its sampling fields s,
+// answering the error itself when there is one.
+func readRequest(w http.ResponseWriter, r *http.Request, req any, s *sampling) bool {
+	err := decodeBody(r, req)
+	if err == nil {
+		err = s.check()
+	}
+	if err != nil {
+		writeError(w, err)
+		return false
+	}
+	return true
+}
+
 // defaultCompletionTokens is max_tokens of a completion that gives none,
 // as in OpenAI's completions API.
 const defaultCompletionTokens = 16
 
 func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 	var req completionRequest
-	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := req.check(); err != nil {
-		writeError(w, err)
+	if !readRequest(w, r, &req, &req.sampling) {
 		return
 	}
 	switch {

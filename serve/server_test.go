@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -36,17 +35,8 @@ type fixture struct {
 
 func randomAdapter(t *testing.T, c *qwen.Config, name string, seed uint64) *lora.Adapter {
 	t.Helper()
-	a, err := lora.New(name, lora.Config{R: 4, LoraAlpha: 8, TargetModules: []string{"q_proj", "v_proj", "down_proj"}},
-		c.NumHiddenLayers, c.ModuleShape, seed)
+	a, err := testmodel.RandomAdapter(c, name, 4, []string{"q_proj", "v_proj", "down_proj"}, 0.5, seed)
 	require.NoError(t, err)
-	rng := rand.New(rand.NewPCG(seed, 2))
-	for _, mods := range a.Pairs {
-		for _, p := range mods {
-			for i := range p.B {
-				p.B[i] = float32(rng.NormFloat64() * 0.5)
-			}
-		}
-	}
 	return a
 }
 
