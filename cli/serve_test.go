@@ -133,16 +133,18 @@ func TestServeLoad(t *testing.T) {
 		}
 		tr.CloseIdleConnections()
 	}
-	settled := func() (int, uint64) {
-		// The server's connection goroutines end once the client closed
-		// its side; wait for them (bounded), then measure.
-		n := runtime.NumGoroutine()
-		for i := 0; i < 100; i++ {
+	// settled waits (bounded) for the server's connection goroutines to
+	// end once the client closed its side: until there are at most limit
+	// goroutines, or (limit < 0) the count held for 5 samples; then it
+	// measures the heap after a collection.
+	settled := func(limit int) (int, uint64) {
+		n, same := runtime.NumGoroutine(), 0
+		for i := 0; i < 250 && (limit < 0 && same < 5 || limit >= 0 && n > limit); i++ {
 			time.Sleep(20 * time.Millisecond)
 			if m := runtime.NumGoroutine(); m == n {
-				break
+				same++
 			} else {
-				n = m
+				n, same = m, 0
 			}
 		}
 		runtime.GC()
@@ -151,9 +153,9 @@ func TestServeLoad(t *testing.T) {
 		return n, ms.HeapAlloc
 	}
 	round()
-	g1, h1 := settled()
+	g1, h1 := settled(-1)
 	round()
-	g2, h2 := settled()
+	g2, h2 := settled(g1)
 	require.LessOrEqual(t, g2, g1, "goroutines after the second round")
 	require.Less(t, int64(h2)-int64(h1), int64(4<<20), "heap growth over a round: %d -> %d bytes", h1, h2)
 	t.Logf("goroutines %d -> %d, heap %.1f -> %.1f MiB", g1, g2, float64(h1)/(1<<20), float64(h2)/(1<<20))
