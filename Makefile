@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X github.com/tune-dev/tune/cli.version=$(VERSION) -X github.com/tune-dev/tune/cli.commit=$(COMMIT)
 
-.PHONY: all build test vet fmt fuzz bench cuda cuda-emu test-cuda-emu clean
+.PHONY: all build test vet fmt fuzz bench test-serve-client cuda cuda-emu test-cuda-emu clean
 
 all: build
 
@@ -32,6 +32,11 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+# tune serve through the official openai npm client (Node and npm; see
+# scripts/serve-client-test.sh). CI runs it on the demo's output.
+test-serve-client: build
+	bash scripts/serve-client-test.sh
 
 # The CUDA library (see cuda/README.md): CMake in build/cuda, Release, all
 # cores, then libtune_cuda.so beside bin/tune. CUDA_ARCHS picks the GPU

@@ -63,6 +63,7 @@ func Run(args []string, assets Assets, stdin io.Reader, stdout, stderr io.Writer
 			e.trainCommand(),
 			e.mergeCommand(),
 			e.benchCommand(),
+			e.serveCommand(),
 		},
 		Before: func(c *ucli.Context) error {
 			return checkFlagList(c, c.App.Flags, stateOf(c))

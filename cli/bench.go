@@ -47,6 +47,7 @@ func (e *env) benchCommand() *ucli.Command {
 			boolFlag("use_qlora", "with --train: NF4 base projections (QLoRA)"),
 			intFlag("lora_r", "with --train: LoRA rank on all seven projections", 16),
 			boolFlag("gradient_checkpointing", "with --train: recompute activations in the backward pass"),
+			intFlag("decode", "time greedy decoding of this many new tokens per sequence instead (--batch sequences decoded together after --seq prompt tokens each, as tune serve's engine runs them; 0: off)", 0),
 		},
 		Action: func(c *ucli.Context) error {
 			cfg, ok := qwen.Family[c.String("shape")]
@@ -56,6 +57,9 @@ func (e *env) benchCommand() *ucli.Command {
 			seq, batch, iters := c.Int("seq"), c.Int("batch"), c.Int("iters") // checked by flagBounds
 			if c.Bool("train") {
 				return e.benchTrain(c, &cfg, seq, batch, iters)
+			}
+			if n := c.Int("decode"); n > 0 {
+				return e.benchDecode(c, &cfg, seq, batch, n, iters)
 			}
 			be, err := e.backend(c)
 			if err != nil {
@@ -144,6 +148,57 @@ func (e *env) benchTrain(c *ucli.Context, cfg *qwen.Config, seq, batch, iters in
 	}
 	r := benchResult{Shape: c.String("shape"), Mode: mode, Backend: m.B.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(), Trainable: tr.N,
 		Seconds: sec, TokensPerSec: float64(batch*seq) / sec, PeakRSSMiB: peakRSSMiB()}
+	return printJSON(e.stdout, r)
+}
+
+// benchDecode times greedy decoding through qwen.Batcher, the engine of
+// tune serve without its HTTP layer: batch sequences of seq random prompt
+// tokens are prefilled (not timed), then decoded together for n new
+// tokens each (no eos stops them). tokens_per_s counts new tokens.
+func (e *env) benchDecode(c *ucli.Context, cfg *qwen.Config, seq, batch, n, iters int) error {
+	be, err := e.backend(c)
+	if err != nil {
+		return err
+	}
+	m, err := qwen.NewRandom(cfg, be, 1)
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	g := qwen.DefaultGenerationConfig()
+	g.EOSTokenIDs, g.MaxNewTokens = nil, n
+	b := m.NewBatcher(batch, seq+n)
+	defer b.Close()
+	run := func() (float64, error) {
+		for r := 0; r < batch; r++ {
+			p := make([]int32, seq)
+			for i := range p {
+				p[i] = int32(rng.IntN(cfg.VocabSize))
+			}
+			if err := b.Add(&qwen.Sequence{Prompt: p, Gen: g}); err != nil {
+				return 0, err
+			}
+		}
+		start := time.Now()
+		for b.Running() > 0 {
+			b.Step()
+		}
+		return time.Since(start).Seconds(), nil
+	}
+	if _, err := run(); err != nil { // warm-up: arena, caches
+		return err
+	}
+	var sec float64
+	for i := 0; i < iters; i++ {
+		s, err := run()
+		if err != nil {
+			return err
+		}
+		sec += s / float64(iters)
+	}
+	// The first new token comes from the prefill: n-1 decode steps.
+	r := benchResult{Shape: c.String("shape"), Mode: "decode", Backend: m.B.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(),
+		Seconds: sec, TokensPerSec: float64(batch*(n-1)) / sec, PeakRSSMiB: peakRSSMiB()}
 	return printJSON(e.stdout, r)
 }
 

@@ -265,7 +265,8 @@ func allFlags(app *ucli.App) map[string]ucli.Flag {
 }
 
 // flagValue converts a config value to what flag f takes: a string
-// (scalars as written; a list, for a listFlag only, joined with commas),
+// (scalars as written; a list, for a listFlag only, joined with commas), a
+// list of strings for a repeatable flag (one value or a list),
 // an int, a float64 or a bool. A string is also read as the command line
 // would read it ("2e-4" for a float flag).
 func flagValue(f ucli.Flag, v any) (any, error) {
@@ -280,6 +281,15 @@ func flagValue(f ucli.Flag, v any) (any, error) {
 			items[i] = scalarText(e)
 		}
 		return strings.Join(items, ","), nil
+	case *altsrc.StringSliceFlag:
+		if !isList {
+			return []any{scalarText(v)}, nil
+		}
+		items := make([]any, len(list))
+		for i, e := range list {
+			items[i] = scalarText(e)
+		}
+		return items, nil
 	case *altsrc.StringFlag, *ucli.StringFlag:
 		if isList {
 			return nil, errors.New("want one value, not a list")

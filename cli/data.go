@@ -76,6 +76,10 @@ func (e *env) genDataCommand() *ucli.Command {
 			intFlag("seed", "seed for variants and the split", 42),
 			listStrFlag("split", "train,validation,test ratios", "0.8,0.1,0.1"),
 			floatFlag("unanswerable_ratio", fmt.Sprintf("unanswerable questions per answerable fact (0 to %g)", contract.MaxUnanswerableRatio), 0.1),
+			strFlag("teacher_url", "base URL of an OpenAI-compatible server (vLLM, llama.cpp, tune serve), e.g. http://127.0.0.1:8000/v1: it paraphrases questions and phrases answers, each checked against its clause", ""),
+			strFlag("teacher_model", "the teacher's model name (GET /v1/models)", ""),
+			strFlag("teacher_api_key", "API key of the teacher server", "", "TEACHER_API_KEY"),
+			intFlag("teacher_workers", "requests sent to the teacher at once", 4),
 		},
 		Action: func(c *ucli.Context) error {
 			opts, err := genOptions(c, e.stderr)
@@ -96,9 +100,21 @@ func (e *env) genDataCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
+			var t *teacher
+			if u := c.String("teacher_url"); u != "" {
+				if t, err = newTeacher(u, c.String("teacher_model"), c.String("teacher_api_key")); err != nil {
+					return err
+				}
+			}
 			ds := contract.Generate(cs, opts)
 			if len(ds.All) == 0 {
 				return fmt.Errorf("no question could be generated from %s", path)
+			}
+			if t != nil {
+				fmt.Fprintf(e.stderr, "tune: asking the teacher %s at %s about each fact\n", c.String("teacher_model"), c.String("teacher_url"))
+				if err := contract.Teach(c.Context, ds, t, c.Int("teacher_workers")); err != nil {
+					return err
+				}
 			}
 			if err := contract.WriteDataset(out, ds); err != nil {
 				return err

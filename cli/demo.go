@@ -73,10 +73,8 @@ func (e *env) runDemo(c *ucli.Context, o demoOptions) error {
 	say := func(format string, args ...any) { fmt.Fprintf(e.stdout, format+"\n", args...) }
 
 	// 1. Parse the built-in contract and generate cited Q&A.
-	ct := contract.ParseText("built-in sample agreement", demoContract)
+	ct, ds := demoData(o.seed)
 	say("1. parsed the built-in services agreement: %d clauses", len(ct.Flatten()))
-	opts := contract.GenOptions{Augment: true, NumAugmentations: 1, Seed: int64(o.seed), Split: [3]float64{0.8, 0.1, 0.1}, UnanswerableRatio: 0.1}
-	ds := contract.Generate([]*contract.Contract{ct}, opts)
 	all, tr, va, te := ds.All, ds.Train, ds.Validation, ds.Test
 	dataPath := filepath.Join(o.outputDir, "data", "legal_qa.jsonl")
 	if err := contract.WriteDataset(dataPath, ds); err != nil {
@@ -96,21 +94,7 @@ func (e *env) runDemo(c *ucli.Context, o demoOptions) error {
 	}
 	modelDir := filepath.Join(o.outputDir, "model")
 	cfg := demoConfig()
-	// The final norm's gain is raised so that the frozen, random LM head
-	// can express peaked distributions: with gains near 1 and a hidden
-	// size of 64 the logits cannot move more than about one nat, and no
-	// adapter could lower the loss visibly.
-	gain := func(s qwen.TensorSpec, v []float32) {
-		if s.Name == qwen.NormName {
-			for i := range v {
-				v[i] *= demoNormGain
-			}
-		}
-	}
-	if err := qwen.SaveRandomWith(modelDir, cfg, uint64(o.seed), safetensors.F32, 0, gain); err != nil {
-		return err
-	}
-	if err := writeBuiltinTokenizer(e, modelDir); err != nil {
+	if err := e.writeDemoModel(modelDir, uint64(o.seed)); err != nil {
 		return err
 	}
 	be, err := e.backend(c)
@@ -136,17 +120,11 @@ func (e *env) runDemo(c *ucli.Context, o demoOptions) error {
 	// 4. Train a LoRA adapter on the training split, on the CPU.
 	runDir := filepath.Join(o.outputDir, "checkpoints", "qwen-legal-lora")
 	say("5. training a LoRA adapter (r=%d on all seven projections, %d steps) into %s:", o.loraR, o.steps, runDir)
-	res, err := train.Run(c.Context, train.Config{
-		DataPath: filepath.Dir(dataPath), OutputDir: runDir, BaseModel: modelDir, Tokenizer: tok,
-		LoRA: lora.Config{R: o.loraR, LoraAlpha: float64(2 * o.loraR), LoraDropout: 0.05,
-			TargetModules: strings.Split(allModules, ",")},
-		BatchSize: 4, GradAccum: 1, MaxSteps: o.steps, NumEpochs: 1, MaxLength: 512, Seed: uint64(o.seed),
-		LR: o.lr, Scheduler: train.ScheduleLinear, WarmupSteps: o.steps / 10,
-		AdamW:        train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1},
-		LoggingSteps: 1, EvalSteps: o.steps / 4, SaveSteps: o.steps / 2, SaveTotalLimit: 2, MergeAdapters: true, Overwrite: true,
-		TestMaxExamples: o.answers, TestMaxNewTokens: o.maxNewTokens,
-		Out: prefixed{e.stdout, "   "}, Progress: prefixed{e.stdout, "   "},
-	}, m.B)
+	tc := demoTrainConfig(o, filepath.Dir(dataPath), runDir, modelDir, tok)
+	tc.EvalSteps, tc.SaveSteps, tc.SaveTotalLimit, tc.MergeAdapters = o.steps/4, o.steps/2, 2, true
+	tc.SkipTestEval, tc.TestMaxExamples, tc.TestMaxNewTokens = false, o.answers, o.maxNewTokens
+	tc.Out, tc.Progress = prefixed{e.stdout, "   "}, prefixed{e.stdout, "   "}
+	res, err := train.Run(c.Context, tc, m.B)
 	if err != nil {
 		return err
 	}
@@ -173,6 +151,50 @@ func (e *env) runDemo(c *ucli.Context, o demoOptions) error {
 	say("The run folder %s holds the adapter, checkpoints, best_model/, merged_model/, runs/ (TensorBoard), training_log.jsonl, loss.png, evaluation_report.json and test_predictions.jsonl.", runDir)
 	say("A model this small learns the answers' common words, not the contract: the demo shows the pipeline end to end.")
 	return nil
+}
+
+// demoData parses the built-in contract and generates the demo's data set
+// from it, split with seed.
+func demoData(seed int) (*contract.Contract, *contract.Dataset) {
+	ct := contract.ParseText("built-in sample agreement", demoContract)
+	opts := contract.GenOptions{Augment: true, NumAugmentations: 1, Seed: int64(seed), Split: [3]float64{0.8, 0.1, 0.1}, UnanswerableRatio: 0.1}
+	return ct, contract.Generate([]*contract.Contract{ct}, opts)
+}
+
+// writeDemoModel writes the demo's tiny random model, drawn from seed,
+// with the built-in tokenizer, as a Hugging Face folder dir.
+func (e *env) writeDemoModel(dir string, seed uint64) error {
+	// The final norm's gain is raised so that the frozen, random LM head
+	// can express peaked distributions: with gains near 1 and a hidden
+	// size of 64 the logits cannot move more than about one nat, and no
+	// adapter could lower the loss visibly.
+	gain := func(s qwen.TensorSpec, v []float32) {
+		if s.Name == qwen.NormName {
+			for i := range v {
+				v[i] *= demoNormGain
+			}
+		}
+	}
+	if err := qwen.SaveRandomWith(dir, demoConfig(), seed, safetensors.F32, 0, gain); err != nil {
+		return err
+	}
+	return writeBuiltinTokenizer(e, dir)
+}
+
+// demoTrainConfig is the demo's LoRA training run (r o.loraR on all seven
+// projections, o.steps steps of 4 records) of the model in modelDir on
+// the data in dataDir, into runDir; it evaluates and saves only at the
+// end, makes no test report and writes nothing on the console.
+func demoTrainConfig(o demoOptions, dataDir, runDir, modelDir string, tok *tokenizer.Tokenizer) train.Config {
+	return train.Config{
+		DataPath: dataDir, OutputDir: runDir, BaseModel: modelDir, Tokenizer: tok,
+		LoRA: lora.Config{R: o.loraR, LoraAlpha: float64(2 * o.loraR), LoraDropout: 0.05,
+			TargetModules: strings.Split(allModules, ",")},
+		BatchSize: 4, GradAccum: 1, MaxSteps: o.steps, NumEpochs: 1, MaxLength: 512, Seed: uint64(o.seed),
+		LR: o.lr, Scheduler: train.ScheduleLinear, WarmupSteps: o.steps / 10,
+		AdamW:        train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1},
+		LoggingSteps: 1, EvalSteps: max(o.steps, 1), SkipTestEval: true, Overwrite: true, Out: io.Discard,
+	}
 }
 
 // demoLoss is the mean answer-token loss of records.

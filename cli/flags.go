@@ -178,9 +178,19 @@ var flagBounds = map[string]bound{
 	"top_k":              atLeast(0, " (0: all tokens)"),
 	"repetition_penalty": positive,
 
-	"seq":   atLeast(1, ""),
-	"batch": atLeast(1, ""),
-	"iters": atLeast(1, ""),
+	"max_batch":        atLeast(1, ""),
+	"max_context":      atLeast(0, " (0: 4096, or max_position_embeddings when smaller)"),
+	"max_queue":        atLeast(0, ""),
+	"max_tokens":       atLeast(1, ""),
+	"max_body":         atLeast(1, " byte"),
+	"port":             {lo: 0, hi: 65535, note: " (0: any free port)"},
+	"shutdown_timeout": atLeast(0, " seconds"),
+	"teacher_workers":  atLeast(1, ""),
+
+	"seq":    atLeast(1, ""),
+	"batch":  atLeast(1, ""),
+	"iters":  atLeast(1, ""),
+	"decode": atLeast(0, " (0: off)"),
 }
 
 // numeric reads the value of an int or float flag, with its text; ok is

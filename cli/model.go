@@ -60,11 +60,38 @@ func envBool(name string) (bool, error) {
 // openModel loads --base_model and, if given, --adapter (or the
 // fine-tuned model the FINETUNING_* variables name).
 func (e *env) openModel(c *ucli.Context) (*qwen.Model, error) {
-	dir := c.String("base_model")
-	adapter := c.String("adapter")
-	on, ft, merged, err := fineTuned()
+	dir, adapter, err := e.fineTunedModel(c.String("base_model"), c.String("adapter"))
 	if err != nil {
 		return nil, err
+	}
+	m, err := e.loadModel(c, dir)
+	if err != nil {
+		return nil, err
+	}
+	if ad := adapter; ad != "" {
+		a, err := loadAdapter(m, ad, filepath.Base(ad))
+		if err != nil {
+			m.Free()
+			return nil, err
+		}
+		m.SetAdapter(a)
+	}
+	return m, nil
+}
+
+// loadAdapter reads the PEFT adapter folder dir for model m.
+func loadAdapter(m *qwen.Model, dir, name string) (*lora.Adapter, error) {
+	return lora.Load(dir, name, m.Config.NumHiddenLayers, m.Config.ModuleShape)
+}
+
+// fineTunedModel applies the FINETUNING_* variables (see fineTuned) to
+// the base model folder dir and the adapter folder adapter (either may be
+// empty) and returns the folders to load, saying on stderr which
+// fine-tuned model it chose.
+func (e *env) fineTunedModel(dir, adapter string) (string, string, error) {
+	on, ft, merged, err := fineTuned()
+	if err != nil {
+		return "", "", err
 	}
 	if on && adapter == "" {
 		if merged {
@@ -75,9 +102,15 @@ func (e *env) openModel(c *ucli.Context) (*qwen.Model, error) {
 			fmt.Fprintf(e.stderr, "tune: FINETUNING_ENABLED: using the adapter in %s\n", ft)
 		}
 		if !fileExists(filepath.Join(ft)) {
-			return nil, fmt.Errorf("FINETUNING_ENABLED is set but the fine-tuned model %s does not exist (train one with tune train, or set FINETUNING_MODEL_PATH)", ft)
+			return "", "", fmt.Errorf("FINETUNING_ENABLED is set but the fine-tuned model %s does not exist (train one with tune train, or set FINETUNING_MODEL_PATH)", ft)
 		}
 	}
+	return dir, adapter, nil
+}
+
+// loadModel loads the model folder dir (--base_model) on the command's
+// backend.
+func (e *env) loadModel(c *ucli.Context, dir string) (*qwen.Model, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("--base_model (or BASE_MODEL) is required")
 	}
@@ -90,14 +123,6 @@ func (e *env) openModel(c *ucli.Context) (*qwen.Model, error) {
 		return nil, err
 	}
 	e.modelDir = dir
-	if ad := adapter; ad != "" {
-		a, err := lora.Load(ad, filepath.Base(ad), m.Config.NumHiddenLayers, m.Config.ModuleShape)
-		if err != nil {
-			m.Free()
-			return nil, err
-		}
-		m.SetAdapter(a)
-	}
 	return m, nil
 }
 

@@ -121,7 +121,7 @@ func TestNonFiniteNumbersAreErrors(t *testing.T) {
 		if i == 0 {
 			want = append(want, ids+":2: the loss is")
 		} else {
-			want = append(want, "new token 1 of prompt 0")
+			want = append(want, "prompt 0: new token 1")
 		}
 		cases = append(cases, errCase{args, want})
 	}

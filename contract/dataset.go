@@ -348,6 +348,9 @@ type Stats struct {
 	ByKind          map[string]*Counts `json:"kinds"`
 	ByType          map[string]*Counts `json:"fact_types"`
 	Leaks           Leaks              `json:"leakage"`
+	// Teacher counts the records a teacher model added (Teach); nil
+	// without one.
+	Teacher *TeachStats `json:"teacher,omitempty"`
 }
 
 func (s *Stats) count(ds *Dataset) {
@@ -416,7 +419,27 @@ func FormatStats(ds *Dataset) string {
 		s.Contracts, s.Duplicates, s.MovedForLeakage)
 	fmt.Fprintf(&sb, "leakage into validation/test: %d shared clauses, %d clauses and %d answers seen in train inputs\n",
 		s.Leaks.SharedClauses, s.Leaks.ClausesInTrainInputs, s.Leaks.AnswersInTrainInputs)
+	if t := s.Teacher; t != nil {
+		fmt.Fprintf(&sb, "teacher: asked about %d facts; kept %d question paraphrases and %d answers, dropped %d and %d (%d duplicates)\n",
+			t.Facts, t.Questions, t.Answers, sum(t.DroppedQuestions), sum(t.DroppedAnswers), t.Duplicates)
+		for _, d := range []struct {
+			what string
+			m    map[string]int
+		}{{"question", t.DroppedQuestions}, {"answer", t.DroppedAnswers}} {
+			for _, why := range sortedKeys(d.m) {
+				fmt.Fprintf(&sb, "  %s dropped, %s: %d\n", d.what, why, d.m[why])
+			}
+		}
+	}
 	return sb.String()
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 func valueOr(c *Counts) Counts {

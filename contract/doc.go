@@ -145,6 +145,18 @@
 // leaves the earlier set; an output path whose name collides with another
 // file of the set is refused.
 //
+// # Teacher
+//
+// Teach optionally asks a language model (a Teacher: any OpenAI-compatible
+// server, through tune gen-data --teacher_url) to paraphrase each fact's
+// question and to phrase its answer from the extracted fact. A paraphrase
+// is kept when it is one line, a question and new (CheckTeacherQuestion);
+// an answer only when it cites its clause's number and no other, and every
+// date, amount of money (FindAmounts) and duration it states is one the
+// clause states, compared as values (CheckTeacherAnswer). Kept replies
+// become records in their clause's split; Stats.Teacher counts what was
+// kept and dropped, by reason.
+//
 // # Quality
 //
 // EvaluateCUAD measures, per CUAD category, recall and citation precision

@@ -22,7 +22,7 @@
 //
 // The decoder layer is written once (pass.layerForward, with its backward
 // pass beside it) and the LM head and loss once (pass.loss), and every
-// entry point runs them: Forward for inference with a KVCache (Generate),
+// entry point runs them: Forward for inference with a KVCache (Batcher),
 // Logits for every row's logits (the goldens' test), Loss for scoring and
 // evaluation, TrainStep for training. Loss and TrainStep compute the
 // logits of the scored rows a chunk at a time, so the [tokens × vocab]
@@ -40,6 +40,18 @@
 // ignored, one mean over the counted targets); Generate decodes greedily or
 // by sampling (temperature, top-k, top-p, repetition penalty) and stops on
 // any eos id.
+//
+// Generation runs through a Batcher (continuous batching): a KVCache of
+// slots, each sequence in its own slot with its own positions, so a
+// sequence joins a running batch (its prompt prefilled alone) and leaves
+// it between steps; each decode step runs every running sequence as one
+// row of one pass. Rows may use different adapters (DeviceAdapter, one
+// upload per adapter over the one base model): the pass groups rows by
+// adapter and calls each projection's LoRA pair on its rows. Each
+// sequence samples from its own seeded generator, and the CPU backend's
+// kernels are row-wise, so a sequence's tokens are the same bits alone or
+// beside any others. GenerateBatch and Generate are the batcher over
+// given prompts.
 //
 // Training (train.go): Train attaches an adapter whose factors live in one
 // parameter arena (gradients in another), and TrainStep runs the forward

@@ -92,7 +92,7 @@ func TestGenerateStopsOnNonFiniteLogits(t *testing.T) {
 	g.MaxNewTokens = 4
 	emitted := 0
 	_, err = m.Generate([]int32{1, 2, 3}, g, func(int32) bool { emitted++; return true })
-	require.ErrorContains(t, err, "new token 1 of prompt 0")
+	require.ErrorContains(t, err, "prompt 0: new token 1")
 	require.ErrorContains(t, err, "not finite")
 	require.Zero(t, emitted)
 	_, err = m.GenerateBatch([][]int32{{1, 2}, {3}}, g, nil)

@@ -39,16 +39,23 @@ func (m *Model) FreeKVCache(c *KVCache) {
 type Step struct {
 	IDs, Pos []int32 // [Batch*T] token ids and RoPE position ids
 	Batch, T int
-	// Cache, when not nil, receives the new tokens' keys and values at
-	// index Start onwards, and the new tokens attend to everything it
-	// holds before them (generation). Without a cache the tokens attend
-	// only to each other (Start must be 0).
-	Cache *KVCache
-	Start int
-	// KeyMask has Batch*Cache.Len entries (Batch*T without a cache): 0
-	// removes that key (padding); see backend.Forward.Attention for
-	// segment ids. nil keeps every key.
+	// Cache, when not nil, holds the keys and values of generation: row
+	// r's new tokens go to cache slot Slots[r] at positions Starts[r]
+	// onwards and attend to everything that slot holds before them, so
+	// rows of different lengths decode together and a sequence can join
+	// or leave a running batch between steps. Without a cache the tokens
+	// attend only to each other (Slots and Starts must be nil).
+	Cache         *KVCache
+	Slots, Starts []int
+	// KeyMask, only without a cache, has Batch*T entries: 0 removes that
+	// key (padding); see backend.Forward.Attention for segment ids. nil
+	// keeps every key.
 	KeyMask []int32
+	// Adapters, when not nil, gives row r the adapter Adapters[r] (nil:
+	// the base model) in place of the model's active one, so rows of one
+	// batch use different adapters. Consecutive rows with the same adapter
+	// share each projection's call.
+	Adapters []*DeviceAdapter
 	// LogitRows picks the rows (indices into Batch*T) that get logits;
 	// nil means every row.
 	LogitRows []int
@@ -59,19 +66,41 @@ type Step struct {
 	Hook func(name string, x backend.Buffer)
 }
 
-// Forward runs the decoder over s and returns the logits
-// [len(LogitRows) or Batch*T, vocab]. The logits live in the model's
-// activation arena: they are valid until the next pass.
-func (m *Model) Forward(s Step) backend.Buffer {
+// check panics, naming the sizes, when s is inconsistent.
+func (s *Step) check() {
 	rows := s.Batch * s.T
 	if len(s.IDs) != rows || len(s.Pos) != rows {
 		panic(fmt.Sprintf("qwen: Forward with %d ids and %d positions for %d×%d tokens", len(s.IDs), len(s.Pos), s.Batch, s.T))
 	}
-	if c := s.Cache; (c == nil && s.Start != 0) || (c != nil && (c.Batch != s.Batch || s.Start+s.T > c.Len)) {
-		panic(fmt.Sprintf("qwen: Forward of %d×%d tokens at %d does not fit the cache", s.Batch, s.T, s.Start))
+	if s.Adapters != nil && len(s.Adapters) != s.Batch {
+		panic(fmt.Sprintf("qwen: Forward with %d adapters for %d rows", len(s.Adapters), s.Batch))
 	}
+	c := s.Cache
+	if c == nil {
+		if s.Slots != nil || s.Starts != nil {
+			panic("qwen: Forward with cache slots but no cache")
+		}
+		return
+	}
+	if len(s.Slots) != s.Batch || len(s.Starts) != s.Batch || s.KeyMask != nil {
+		panic(fmt.Sprintf("qwen: Forward with a cache needs one slot and start per row (%d rows, %d slots, %d starts) and no key mask", s.Batch, len(s.Slots), len(s.Starts)))
+	}
+	used := map[int]bool{}
+	for r, slot := range s.Slots {
+		if slot < 0 || slot >= c.Batch || used[slot] || s.Starts[r] < 0 || s.Starts[r]+s.T > c.Len {
+			panic(fmt.Sprintf("qwen: Forward row %d: %d tokens at %d of slot %d do not fit a cache of %d slots × %d positions (or the slot repeats)", r, s.T, s.Starts[r], slot, c.Batch, c.Len))
+		}
+		used[slot] = true
+	}
+}
+
+// Forward runs the decoder over s and returns the logits
+// [len(LogitRows) or Batch*T, vocab]. The logits live in the model's
+// activation arena: they are valid until the next pass.
+func (m *Model) Forward(s Step) backend.Buffer {
+	s.check()
 	var idx []int32
-	headRows := rows
+	headRows := s.Batch * s.T
 	if s.LogitRows != nil {
 		headRows = len(s.LogitRows)
 		idx = make([]int32, headRows)
@@ -79,8 +108,8 @@ func (m *Model) Forward(s Step) backend.Buffer {
 			idx[i] = int32(r)
 		}
 	}
-	p := m.newPass(s.Batch, s.T, s.Pos, s.KeyMask, Plan{HeadRows: headRows, Cache: s.Cache != nil})
-	p.cache, p.start = s.Cache, s.Start
+	p := m.newPass(s.Batch, s.T, s.Pos, s.KeyMask, s.Adapters, Plan{HeadRows: headRows})
+	p.cache, p.slots, p.starts = s.Cache, s.Slots, s.Starts
 	x := p.forward(s.IDs, s.Hook)
 	_, hn, logits := p.head(x, idx)
 	if idx == nil && s.Hook != nil {
@@ -102,25 +131,41 @@ type pass struct {
 	pos            []int32 // RoPE position of every token
 	mask           []int32 // attention key mask (nil: every key)
 	cache          *KVCache
-	start          int    // the new tokens' first index in the cache
-	seed           uint64 // training: the micro-batch's LoRA dropout seed
+	slots, starts  []int        // each row's cache slot and first new position
+	runs           []adapterRun // rows by adapter (nil: the model's active adapter for all)
+	seed           uint64       // training: the micro-batch's LoRA dropout seed
+}
+
+// adapterRun is rows [lo, hi) of a pass, which use adapter d (nil: the
+// base model).
+type adapterRun struct {
+	lo, hi int
+	d      *DeviceAdapter
 }
 
 // newPass lays out the arena for plan (completed with the pass's rows
-// and the adapter) over batch rows of t tokens.
-func (m *Model) newPass(batch, t int, pos, mask []int32, plan Plan) *pass {
+// and the adapters) over batch rows of t tokens; adapters, when not nil,
+// gives each row its adapter (see Step.Adapters).
+func (m *Model) newPass(batch, t int, pos, mask []int32, adapters []*DeviceAdapter, plan Plan) *pass {
 	plan.Rows = batch * t
-	plan.LoRARank = m.loraRank()
+	plan.LoRARank = m.loraRank(adapters)
 	plan.FusedLoRA = backend.Supports(m.B, backend.OpLoRALinear)
-	return &pass{m: m, b: m.B, plan: plan, slot: m.arena(ActivationLayout(m.Config, plan)),
+	p := &pass{m: m, b: m.B, plan: plan, slot: m.arena(ActivationLayout(m.Config, plan)),
 		batch: batch, t: t, rows: batch * t, pos: pos, mask: mask}
+	for r, d := range adapters {
+		if n := len(p.runs); n > 0 && p.runs[n-1].d == d {
+			p.runs[n-1].hi = r + 1
+		} else {
+			p.runs = append(p.runs, adapterRun{lo: r, hi: r + 1, d: d})
+		}
+	}
+	return p
 }
 
 // layerActs are the buffers one decoder layer reads and writes. In
 // inference several of them are the same buffer (see ActivationLayout).
 type layerActs struct {
 	xin, hn1, q, k, v, att, xmid, hn2, gate, up, act, out, tmp backend.Buffer
-	kvLen                                                      int // keys per row of k and v
 }
 
 // acts returns layer li's buffers. In training the layer's output is the
@@ -130,14 +175,8 @@ func (p *pass) acts(li int) layerActs {
 	h, kv, in := c.HiddenSize, c.KVDim(), c.IntermediateSize
 	if !p.plan.Train {
 		x, hn, gate := s("x", rows*h), s("h", rows*h), s("gate", rows*in)
-		a := layerActs{xin: x, hn1: hn, q: s("q", rows*h), att: s("attn", rows*h), xmid: x, hn2: hn,
-			gate: gate, up: s("up", rows*in), act: gate, out: x, tmp: s("tmp", rows*h)}
-		if p.cache != nil {
-			a.k, a.v, a.kvLen = p.cache.K[li], p.cache.V[li], p.cache.Len
-		} else {
-			a.k, a.v, a.kvLen = s("k", rows*kv), s("v", rows*kv), p.t
-		}
-		return a
+		return layerActs{xin: x, hn1: hn, q: s("q", rows*h), k: s("k", rows*kv), v: s("v", rows*kv), att: s("attn", rows*h),
+			xmid: x, hn2: hn, gate: gate, up: s("up", rows*in), act: gate, out: x, tmp: s("tmp", rows*h)}
 	}
 	pre := fmt.Sprintf("L%d.", li)
 	if p.plan.Recompute {
@@ -151,7 +190,7 @@ func (p *pass) acts(li int) layerActs {
 		xin: s(fmt.Sprintf("L%d.xin", li), rows*h), out: s(out, rows*h), tmp: s("tmp", rows*max(h, in, kv)),
 		hn1: s(pre+"hn1", rows*h), q: s(pre+"q", rows*h), k: s(pre+"k", rows*kv), v: s(pre+"v", rows*kv),
 		att: s(pre+"att", rows*h), xmid: s(pre+"xmid", rows*h), hn2: s(pre+"hn2", rows*h),
-		gate: s(pre+"gate", rows*in), up: s(pre+"up", rows*in), act: s(pre+"act", rows*in), kvLen: p.t,
+		gate: s(pre+"gate", rows*in), up: s(pre+"up", rows*in), act: s(pre+"act", rows*in),
 	}
 }
 
@@ -168,72 +207,98 @@ func (p *pass) layerForward(li int, a layerActs) {
 	L := &p.m.Layers[li]
 
 	b.RMSNorm(a.hn1, a.xin, L.InputNorm, rows, h, eps)
-	p.proj(a.q, a.hn1, &L.Q, rows, li, "q_proj")
+	p.proj(a.q, a.hn1, &L.Q, li, "q_proj")
 	b.RoPE(a.q, p.pos, rows, c.NumAttentionHeads, c.HeadDim(), c.RopeTheta)
-	p.keysValues(li, a)
-	b.Attention(a.att, a.q, a.k, a.v, p.mask, p.attnShape(a.kvLen))
+	p.proj(a.k, a.hn1, &L.K, li, "k_proj")
+	p.proj(a.v, a.hn1, &L.V, li, "v_proj")
+	b.RoPE(a.k, p.pos, rows, c.NumKeyValueHeads, c.HeadDim(), c.RopeTheta)
+	p.attention(li, a)
 	o := b.Slice(a.tmp, 0, rows*h)
-	p.proj(o, a.att, &L.O, rows, li, "o_proj")
+	p.proj(o, a.att, &L.O, li, "o_proj")
 	b.Add(a.xmid, a.xin, o, rows*h)
 
 	b.RMSNorm(a.hn2, a.xmid, L.PostNorm, rows, h, eps)
-	p.proj(a.gate, a.hn2, &L.Gate, rows, li, "gate_proj")
-	p.proj(a.up, a.hn2, &L.Up, rows, li, "up_proj")
+	p.proj(a.gate, a.hn2, &L.Gate, li, "gate_proj")
+	p.proj(a.up, a.hn2, &L.Up, li, "up_proj")
 	b.SiLUMul(a.act, a.gate, a.up, rows*in)
-	p.proj(o, a.act, &L.Down, rows, li, "down_proj")
+	p.proj(o, a.act, &L.Down, li, "down_proj")
 	b.Add(a.out, a.xmid, o, rows*h)
 }
 
-// keysValues writes the new tokens' keys (rotated) and values into a.k and
-// a.v, at positions start.. of each row.
-func (p *pass) keysValues(li int, a layerActs) {
+// attention writes a.att from a.q and the keys and values: a.k and a.v
+// alone without a cache; with one, each row's new keys and values are
+// first copied to its cache slot after what the slot holds, and the row
+// attends to the whole slot up to its own positions. Rows of a cached
+// pass are attended one at a time since each has its own length.
+func (p *pass) attention(li int, a layerActs) {
 	b, c := p.b, p.m.Config
-	L := &p.m.Layers[li]
-	if a.kvLen == p.t { // the keys are exactly the new tokens': one call each
-		p.proj(a.k, a.hn1, &L.K, p.rows, li, "k_proj")
-		p.proj(a.v, a.hn1, &L.V, p.rows, li, "v_proj")
-		b.RoPE(a.k, p.pos, p.rows, c.NumKeyValueHeads, c.HeadDim(), c.RopeTheta)
+	if p.cache == nil {
+		b.Attention(a.att, a.q, a.k, a.v, p.mask, p.attnShape())
 		return
 	}
 	h, kvd := c.HiddenSize, c.KVDim()
+	slotLen := p.cache.Len * kvd
+	ids := make([]int32, p.t)
 	for r := 0; r < p.batch; r++ {
-		hb := b.Slice(a.hn1, r*p.t*h, p.t*h)
-		at := (r*a.kvLen + p.start) * kvd
-		kb, vb := b.Slice(a.k, at, p.t*kvd), b.Slice(a.v, at, p.t*kvd)
-		p.proj(kb, hb, &L.K, p.t, li, "k_proj")
-		p.proj(vb, hb, &L.V, p.t, li, "v_proj")
-		b.RoPE(kb, p.pos[r*p.t:(r+1)*p.t], p.t, c.NumKeyValueHeads, c.HeadDim(), c.RopeTheta)
+		for i := range ids {
+			ids[i] = int32(r*p.t + i)
+		}
+		k := b.Slice(p.cache.K[li], p.slots[r]*slotLen, slotLen)
+		v := b.Slice(p.cache.V[li], p.slots[r]*slotLen, slotLen)
+		at := p.starts[r] * kvd
+		b.Embedding(b.Slice(k, at, p.t*kvd), a.k, ids, kvd) // gathers the row's keys into its slot
+		b.Embedding(b.Slice(v, at, p.t*kvd), a.v, ids, kvd)
+		s := backend.AttnShape{Batch: 1, Q: p.t, KV: p.starts[r] + p.t, KVStride: p.cache.Len,
+			Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads, HeadDim: c.HeadDim(), QStart: p.starts[r]}
+		b.Attention(b.Slice(a.att, r*p.t*h, p.t*h), b.Slice(a.q, r*p.t*h, p.t*h), k, v, nil, s)
 	}
 }
 
-func (p *pass) attnShape(kvLen int) backend.AttnShape {
+// attnShape is the attention of a pass without a cache: every row's
+// tokens attend to each other.
+func (p *pass) attnShape() backend.AttnShape {
 	c := p.m.Config
-	return backend.AttnShape{Batch: p.batch, Q: p.t, KV: p.start + p.t, KVStride: kvLen,
-		Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads, HeadDim: c.HeadDim(), QStart: p.start}
+	return backend.AttnShape{Batch: p.batch, Q: p.t, KV: p.t, KVStride: p.t,
+		Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads, HeadDim: c.HeadDim()}
 }
 
-// proj computes out = x·Wᵀ + b for rows rows of projection l (module of
-// layer li), plus s·(dropout(x)·Aᵀ)·Bᵀ when it is adapted, through
-// backend.LoRALinearForward (the backend's fused op when it has one).
-func (p *pass) proj(out, x backend.Buffer, l *Linear, rows, li int, module string) {
-	if l.LoRA == nil {
+// proj computes out = x·Wᵀ + b over every row of projection l (module of
+// layer li), plus s·(dropout(x)·Aᵀ)·Bᵀ where it is adapted: with the
+// model's active adapter, or run by run with each row's own (see
+// Step.Adapters).
+func (p *pass) proj(out, x backend.Buffer, l *Linear, li int, module string) {
+	if p.runs == nil {
+		p.projRows(out, x, l, l.LoRA, p.rows, li, module)
+		return
+	}
+	for _, run := range p.runs {
+		lo, n := run.lo*p.t, (run.hi-run.lo)*p.t
+		p.projRows(p.b.Slice(out, lo*l.Out, n*l.Out), p.b.Slice(x, lo*l.In, n*l.In), l, run.d.linear(li, module), n, li, module)
+	}
+}
+
+// projRows computes rows rows of projection l with the LoRA pair lr (nil:
+// none), through backend.LoRALinearForward (the backend's fused op when it
+// has one).
+func (p *pass) projRows(out, x backend.Buffer, l *Linear, lr *LoRALinear, rows, li int, module string) {
+	if lr == nil {
 		p.b.Linear(out, x, p.m.weight(l), l.Bias, rows, l.In, l.Out)
 		return
 	}
-	s, sc := p.lora(l, rows, li, module)
-	backend.LoRALinearForward(p.b, out, x, l.frozen(), l.Bias, l.LoRA.A, l.LoRA.B, s, sc)
+	s, sc := p.lora(l, lr, rows, li, module)
+	backend.LoRALinearForward(p.b, out, x, l.frozen(), l.Bias, lr.A, lr.B, s, sc)
 }
 
-// lora returns the shape of adapted projection l over rows rows, with the
-// dropout of training, and the scratch of its composition.
-func (p *pass) lora(l *Linear, rows, li int, module string) (backend.LoRAShape, backend.LoRAScratch) {
-	s := backend.LoRAShape{Rows: rows, In: l.In, Out: l.Out, Rank: l.LoRA.R, Scale: l.LoRA.Scale}
-	if p.plan.Train && l.LoRA.Dropout != 0 {
-		s.Dropout, s.DropoutSeed = l.LoRA.Dropout, p.dropSeed(li, module)
+// lora returns the shape of projection l adapted by lr over rows rows,
+// with the dropout of training, and the scratch of its composition.
+func (p *pass) lora(l *Linear, lr *LoRALinear, rows, li int, module string) (backend.LoRAShape, backend.LoRAScratch) {
+	s := backend.LoRAShape{Rows: rows, In: l.In, Out: l.Out, Rank: lr.R, Scale: lr.Scale}
+	if p.plan.Train && lr.Dropout != 0 {
+		s.Dropout, s.DropoutSeed = lr.Dropout, p.dropSeed(li, module)
 	}
 	var sc backend.LoRAScratch
 	if !p.plan.FusedLoRA {
-		sc.Rank1, sc.Rank2 = p.slot("lora_r1", rows*l.LoRA.R), p.slot("lora_r2", rows*l.LoRA.R)
+		sc.Rank1, sc.Rank2 = p.slot("lora_r1", rows*lr.R), p.slot("lora_r2", rows*lr.R)
 		sc.Wide = p.slot("lora_wide", rows*max(l.In, l.Out))
 	}
 	if l.Q != nil {

@@ -117,16 +117,17 @@ func (m *Model) Generate(prompt []int32, g GenerationConfig, onToken func(id int
 	return out[0], nil
 }
 
-// GenerateBatch continues several prompts at once. Prompts are left-padded
-// to a common length; position ids count real tokens only and padded keys
-// are masked, so each row decodes as it would alone. onToken sees (row, id)
-// for every new token; returning false stops that row.
+// GenerateBatch continues several prompts at once with the model's active
+// adapter, decoding them together (a Batcher); each row decodes as it
+// would alone. onToken sees (row, id) for every new token but an eos id;
+// returning false stops that row. When sampling, row r draws from
+// g.Seed + r·0x9e3779b97f4a7c15 (row 0 from g.Seed, as Generate does), so
+// equal prompts in one batch get different samples.
 func (m *Model) GenerateBatch(prompts [][]int32, g GenerationConfig, onToken func(row int, id int32) bool) ([][]int32, error) {
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
-	rows := len(prompts)
-	if rows == 0 {
+	if len(prompts) == 0 {
 		return nil, nil
 	}
 	width := 0
@@ -134,78 +135,31 @@ func (m *Model) GenerateBatch(prompts [][]int32, g GenerationConfig, onToken fun
 		if len(p) == 0 {
 			return nil, fmt.Errorf("prompt %d is empty", i)
 		}
-		if err := m.Config.CheckIDs(p); err != nil {
-			return nil, fmt.Errorf("prompt %d: %w", i, err)
-		}
 		width = max(width, len(p))
 	}
-	total := width + g.MaxNewTokens
-	if total > m.Config.MaxPositionEmbeddings {
-		return nil, fmt.Errorf("prompt of %d tokens plus %d new tokens exceeds max_position_embeddings %d", width, g.MaxNewTokens, m.Config.MaxPositionEmbeddings)
-	}
-	cache := m.NewKVCache(rows, total)
-	defer m.FreeKVCache(cache)
-
-	// Left padding: row r's prompt sits at the end of the first width slots.
-	ids := make([]int32, rows*width)
-	pos := make([]int32, rows*width)
-	mask := make([]int32, rows*total)
-	next := make([]int32, rows) // next position id per row
-	seen := make([][]int32, rows)
+	b := m.NewBatcher(len(prompts), width+g.MaxNewTokens)
+	defer b.Close()
+	seqs := make([]*Sequence, len(prompts))
 	for r, p := range prompts {
-		pad := width - len(p)
-		for t := 0; t < width; t++ {
-			if t >= pad {
-				ids[r*width+t] = p[t-pad]
-				pos[r*width+t] = int32(t - pad)
-				mask[r*total+t] = 1
-			}
+		s := &Sequence{Prompt: p, Gen: g}
+		s.Gen.Seed += uint64(r) * 0x9e3779b97f4a7c15
+		if onToken != nil {
+			s.OnToken = func(id int32) bool { return onToken(r, id) }
 		}
-		next[r] = int32(len(p))
-		seen[r] = append([]int32(nil), p...)
+		if err := b.Add(s); err != nil {
+			return nil, fmt.Errorf("prompt %d: %w", r, err)
+		}
+		seqs[r] = s
 	}
-	last := make([]int, rows)
-	for r := range last {
-		last[r] = r*width + width - 1
+	for b.Running() > 0 {
+		b.Step()
 	}
-	rng := rand.New(rand.NewPCG(g.Seed, 0x7475_6e65))
-	logits := make([]float32, rows*m.Config.VocabSize)
-	out := make([][]int32, rows)
-	done := make([]bool, rows)
-	step := Step{IDs: ids, Pos: pos, Batch: rows, T: width, KeyMask: mask, Cache: cache, LogitRows: last}
-	for n := 0; n < g.MaxNewTokens; n++ {
-		m.B.Download(logits, m.Forward(step))
-		cur := make([]int32, rows)
-		active := false
-		for r := 0; r < rows; r++ {
-			if done[r] {
-				continue
-			}
-			row := logits[r*m.Config.VocabSize : (r+1)*m.Config.VocabSize]
-			if err := checkLogits(row); err != nil {
-				return nil, fmt.Errorf("qwen: new token %d of prompt %d: %w", n+1, r, err)
-			}
-			id := pick(row, seen[r], &g, rng)
-			cur[r] = id
-			out[r] = append(out[r], id)
-			seen[r] = append(seen[r], id)
-			if g.isEOS(id) || (onToken != nil && !onToken(r, id)) {
-				done[r] = true
-			} else {
-				active = true
-			}
+	out := make([][]int32, len(prompts))
+	for r, s := range seqs {
+		if err := s.Err(); err != nil {
+			return nil, fmt.Errorf("qwen: prompt %d: %w", r, err)
 		}
-		if !active || n+1 == g.MaxNewTokens {
-			break
-		}
-		at := width + n
-		for r := 0; r < rows; r++ {
-			pos[r] = next[r]
-			next[r]++
-			mask[r*total+at] = 1
-			last[r] = r
-		}
-		step = Step{IDs: cur, Pos: pos[:rows], Batch: rows, T: 1, Start: at, KeyMask: mask, Cache: cache, LogitRows: last}
+		out[r] = s.Tokens()
 	}
 	return out, nil
 }

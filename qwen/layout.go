@@ -49,9 +49,6 @@ type Plan struct {
 	// composition needs no scratch.
 	LoRARank  int
 	FusedLoRA bool
-	// Cache says the keys and values live in a KVCache rather than in the
-	// arena (generation).
-	Cache bool
 	// Train keeps what the backward pass needs and room for the
 	// gradients: every layer's activations, or with Recompute only every
 	// layer's input and one set of activations recomputed layer by layer.
@@ -76,10 +73,8 @@ func ActivationLayout(c *Config, p Plan) Layout {
 		l.add("x", rows*h)
 		l.add("h", rows*h)
 		l.add("q", rows*h)
-		if !p.Cache {
-			l.add("k", rows*kv)
-			l.add("v", rows*kv)
-		}
+		l.add("k", rows*kv) // copied to a KVCache's slots in generation
+		l.add("v", rows*kv)
 		l.add("attn", rows*h)
 		l.add("tmp", rows*h)
 		l.add("gate", rows*in)

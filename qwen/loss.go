@@ -93,7 +93,7 @@ func (m *Model) Loss(b *Batch) (*LossResult, error) {
 		return nil, err
 	}
 	rows := b.Rows * b.T
-	p := m.newPass(b.Rows, b.T, b.positions(), b.AttentionMask, Plan{HeadRows: lossChunk(rows, m.Config.VocabSize)})
+	p := m.newPass(b.Rows, b.T, b.positions(), b.AttentionMask, nil, Plan{HeadRows: lossChunk(rows, m.Config.VocabSize)})
 	x := p.forward(b.IDs, nil)
 	targets := b.targets()
 	loss := make([]float64, rows)

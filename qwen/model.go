@@ -44,6 +44,8 @@ type Model struct {
 	Adapter *lora.Adapter // the active adapter, nil for the base model
 
 	act       backend.Buffer // activation arena, grown to the largest pass
+	active    *DeviceAdapter // SetAdapter's adapter on the backend
+	uploads   uint64         // adapters uploaded so far
 	deq       backend.Buffer // room for the largest NF4 weight, dequantized (nil without NF4 weights)
 	trainable *Trainable     // set by Train
 }
@@ -108,6 +110,73 @@ func (c *Config) ModuleShape(module string) (in, out int) {
 	panic("qwen: unknown module " + module)
 }
 
+// DeviceAdapter is an adapter's factors on the model's backend: one
+// LoRALinear per adapted projection. The model's active adapter
+// (SetAdapter) is one; a server keeps several at once and applies each to
+// its own rows of a Step (Step.Adapters) over the one base model.
+type DeviceAdapter struct {
+	Adapter *lora.Adapter
+	pairs   []map[string]*LoRALinear // by layer, then module name
+	rank    int                      // the largest rank of its pairs
+	id      uint64                   // its rank among the model's uploads, from 1
+}
+
+// linear returns the factors of module in layer li, nil when d (which may
+// be nil: the base model) does not adapt it.
+func (d *DeviceAdapter) linear(li int, module string) *LoRALinear {
+	if d == nil {
+		return nil
+	}
+	return d.pairs[li][module]
+}
+
+// UploadAdapter puts the factors of a on the backend (see eachPair).
+func (m *Model) UploadAdapter(a *lora.Adapter) *DeviceAdapter {
+	m.uploads++
+	d := &DeviceAdapter{Adapter: a, pairs: make([]map[string]*LoRALinear, len(m.Layers)), id: m.uploads}
+	for li := range d.pairs {
+		d.pairs[li] = map[string]*LoRALinear{}
+	}
+	m.eachPair(a, func(li int, module string, _ *Linear, p *lora.Pair) {
+		ab, bb := m.B.Alloc(len(p.A)), m.B.Alloc(len(p.B))
+		m.B.Upload(ab, p.A)
+		m.B.Upload(bb, p.B)
+		d.pairs[li][module] = &LoRALinear{A: ab, B: bb, R: p.R, Scale: float32(a.Config.Scaling())}
+		d.rank = max(d.rank, p.R)
+	})
+	return d
+}
+
+// eachPair calls f for every projection a adapts, in layer and module
+// order, with the model's Linear and a's pair, whose shape must match it
+// (lora.Load checks it with Config.ModuleShape; a mismatch is a
+// programmer error).
+func (m *Model) eachPair(a *lora.Adapter, f func(li int, module string, lin *Linear, p *lora.Pair)) {
+	for li := range m.Layers {
+		for _, pl := range m.Layers[li].linears() {
+			p, ok := a.Pair(li, pl.name)
+			if !ok {
+				continue
+			}
+			if p.In != pl.lin.In || p.Out != pl.lin.Out {
+				panic(fmt.Sprintf("qwen: adapter %s layer %d %s is [%d→%d], model is [%d→%d]", a.Name, li, pl.name, p.In, p.Out, pl.lin.In, pl.lin.Out))
+			}
+			f(li, pl.name, pl.lin, p)
+		}
+	}
+}
+
+// FreeAdapter releases d's factors; d must not be used afterwards.
+func (m *Model) FreeAdapter(d *DeviceAdapter) {
+	for _, mods := range d.pairs {
+		for _, lr := range mods {
+			m.B.Free(lr.A)
+			m.B.Free(lr.B)
+		}
+	}
+	d.pairs = nil
+}
+
 // SetAdapter makes a the active adapter (nil removes it), uploading its
 // factors to the backend.
 func (m *Model) SetAdapter(a *lora.Adapter) {
@@ -120,40 +189,35 @@ func (m *Model) SetAdapter(a *lora.Adapter) {
 		}
 		m.trainable = nil
 	}
+	if m.active != nil {
+		m.FreeAdapter(m.active)
+		m.active = nil
+	}
+	if a != nil {
+		m.active = m.UploadAdapter(a)
+	}
 	for li := range m.Layers {
 		for _, pl := range m.Layers[li].linears() {
-			if pl.lin.LoRA != nil {
-				m.B.Free(pl.lin.LoRA.A)
-				m.B.Free(pl.lin.LoRA.B)
-				pl.lin.LoRA = nil
-			}
-			if a == nil {
-				continue
-			}
-			p, ok := a.Pair(li, pl.name)
-			if !ok {
-				continue
-			}
-			if p.In != pl.lin.In || p.Out != pl.lin.Out {
-				panic(fmt.Sprintf("qwen: adapter %s layer %d %s is [%d→%d], model is [%d→%d]", a.Name, li, pl.name, p.In, p.Out, pl.lin.In, pl.lin.Out))
-			}
-			ab, bb := m.B.Alloc(len(p.A)), m.B.Alloc(len(p.B))
-			m.B.Upload(ab, p.A)
-			m.B.Upload(bb, p.B)
-			pl.lin.LoRA = &LoRALinear{A: ab, B: bb, R: p.R, Scale: float32(a.Config.Scaling())}
+			pl.lin.LoRA = m.active.linear(li, pl.name)
 		}
 	}
 	m.Adapter = a
 }
 
-// loraRank is the largest rank of the active adapter, 0 without one.
-func (m *Model) loraRank() int {
+// loraRank is the largest rank of the active adapter and of adapters,
+// 0 without any.
+func (m *Model) loraRank(adapters []*DeviceAdapter) int {
 	r := 0
 	for li := range m.Layers {
 		for _, pl := range m.Layers[li].linears() {
 			if pl.lin.LoRA != nil {
 				r = max(r, pl.lin.LoRA.R)
 			}
+		}
+	}
+	for _, d := range adapters {
+		if d != nil {
+			r = max(r, d.rank)
 		}
 	}
 	return r

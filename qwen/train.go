@@ -35,20 +35,11 @@ type paramSlot struct {
 func (m *Model) Train(a *lora.Adapter) *Trainable {
 	m.SetAdapter(nil)
 	t := &Trainable{Adapter: a}
-	for li := range m.Layers {
-		for _, pl := range m.Layers[li].linears() {
-			p, ok := a.Pair(li, pl.name)
-			if !ok {
-				continue
-			}
-			if p.In != pl.lin.In || p.Out != pl.lin.Out {
-				panic(fmt.Sprintf("qwen: adapter %s layer %d %s is [%d→%d], model is [%d→%d]", a.Name, li, pl.name, p.In, p.Out, pl.lin.In, pl.lin.Out))
-			}
-			s := paramSlot{layer: li, module: pl.name, offA: t.N, lenA: len(p.A), offB: t.N + len(p.A), lenB: len(p.B), pair: p, linear: pl.lin}
-			t.N += len(p.A) + len(p.B)
-			t.slots = append(t.slots, s)
-		}
-	}
+	m.eachPair(a, func(li int, module string, lin *Linear, p *lora.Pair) {
+		s := paramSlot{layer: li, module: module, offA: t.N, lenA: len(p.A), offB: t.N + len(p.A), lenB: len(p.B), pair: p, linear: lin}
+		t.N += len(p.A) + len(p.B)
+		t.slots = append(t.slots, s)
+	})
 	t.Params, t.Grads = m.B.Alloc(t.N), m.B.Alloc(t.N)
 	scale := float32(a.Config.Scaling())
 	for _, s := range t.slots {
@@ -151,7 +142,7 @@ func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int
 		return 0, 0, fmt.Errorf("qwen: %w", err)
 	}
 	rows := b.Rows * b.T
-	p := m.newPass(b.Rows, b.T, b.positions(), b.AttentionMask,
+	p := m.newPass(b.Rows, b.T, b.positions(), b.AttentionMask, nil,
 		Plan{HeadRows: lossChunk(rows, m.Config.VocabSize), Train: true, Recompute: o.Recompute})
 	p.seed = o.DropoutSeed
 	x := p.forward(b.IDs, nil)
@@ -202,7 +193,7 @@ func (p *pass) layerBackward(li int, a layerActs, dx backend.Buffer, needInput b
 
 	// Attention: xmid = xin + o_proj(attention(rope(q), rope(k), v)).
 	p.projBackward(datt, dx, a.att, &L.O, li, "o_proj", false)
-	b.AttentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, p.mask, p.attnShape(a.kvLen))
+	b.AttentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, p.mask, p.attnShape())
 	b.RoPEBackward(dq, p.pos, rows, c.NumAttentionHeads, hd, c.RopeTheta)
 	b.RoPEBackward(dk, p.pos, rows, c.NumKeyValueHeads, hd, c.RopeTheta)
 	var dh backend.Buffer
@@ -229,7 +220,7 @@ func (p *pass) projBackward(dx, dy, x backend.Buffer, l *Linear, li int, module 
 		target = p.slot("tmp", rows*l.In)
 	}
 	if lr := l.LoRA; lr != nil {
-		s, sc := p.lora(l, rows, li, module)
+		s, sc := p.lora(l, lr, rows, li, module)
 		backend.LoRALinearBackward(b, target, lr.GA, lr.GB, dy, x, l.frozen(), lr.A, lr.B, s, sc)
 	} else if target != nil {
 		b.LinearBackward(target, dy, p.m.weight(l), rows, l.In, l.Out)

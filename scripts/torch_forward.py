@@ -31,25 +31,42 @@ def rope(x, cos, sin):
     return x * cos + torch.cat((-x[..., h:], x[..., :h]), -1) * sin
 
 
-def main():
+def bench_args(seq, iters, extra=()):
+    """Parses the flags both benchmarks take (--shape, --seq, --batch,
+    --iters, --threads, and extra (name, default) integer flags), sets
+    the threads and seeds torch."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--shape", default="Qwen2.5-0.5B-Instruct")
-    ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--seq", type=int, default=seq)
     ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--iters", type=int, default=2)
+    ap.add_argument("--iters", type=int, default=iters)
     ap.add_argument("--threads", type=int, default=0)
+    for name, default in extra:
+        ap.add_argument("--" + name, type=int, default=default)
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    H, I, L, NH, KV, V, tied = SHAPES[a.shape]
+    return a
+
+
+def random_model(shape):
+    """A random model of shape: (H, I, L, NH, KV, V, D), the embedding,
+    the head (the embedding when tied), the layers' weights and the final
+    norm."""
+    H, I, L, NH, KV, V, tied = SHAPES[shape]
     D = H // NH
     g = lambda *s: torch.randn(*s) * 0.02
     emb = g(V, H)
     head = emb if tied else g(V, H)
     layers = [dict(n1=torch.ones(H), n2=torch.ones(H), q=g(H, H), qb=g(H), k=g(KV * D, H), kb=g(KV * D),
                    v=g(KV * D, H), vb=g(KV * D), o=g(H, H), gate=g(I, H), up=g(I, H), down=g(H, I)) for _ in range(L)]
-    norm = torch.ones(H)
+    return (H, I, L, NH, KV, V, D), emb, head, layers, torch.ones(H)
+
+
+def main():
+    a = bench_args(256, 2)
+    (H, I, L, NH, KV, V, D), emb, head, layers, norm = random_model(a.shape)
     B, T = a.batch, a.seq
     ids = torch.randint(0, V, (B, T))
     inv = 1.0 / (1e6 ** (torch.arange(0, D, 2).float() / D))

@@ -204,9 +204,21 @@ func linearBlock(o, x, w, b []float32, r0, r1, o0, o1, in, outDim int) {
 			o[(r+1)*outDim+f] = dot(x1, w[f*in:(f+1)*in]) + biasAt(b, f)
 		}
 	}
+	// A row left without a partner runs the same tile with itself as the
+	// partner: a row's outputs never depend on the rows beside it, so a
+	// token gets bit-identical activations alone or in any batch (the
+	// server's batched greedy answers equal the same requests run alone).
 	for ; r < r1; r++ {
 		xr := x[r*in : (r+1)*in]
-		for f := o0; f < o1; f++ {
+		f := o0
+		for ; f+4 <= o1; f += 4 {
+			a := dot2x4(xr, xr, w[f*in:(f+1)*in], w[(f+1)*in:(f+2)*in], w[(f+2)*in:(f+3)*in], w[(f+3)*in:(f+4)*in])
+			p := o[r*outDim+f : r*outDim+f+4]
+			for j := 0; j < 4; j++ {
+				p[j] = a[j] + biasAt(b, f+j)
+			}
+		}
+		for ; f < o1; f++ {
 			o[r*outDim+f] = dot(xr, w[f*in:(f+1)*in]) + biasAt(b, f)
 		}
 	}

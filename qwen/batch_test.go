@@ -1,0 +1,103 @@
+package qwen_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/internal/testmodel"
+	"github.com/tune-dev/tune/lora"
+	"github.com/tune-dev/tune/qwen"
+)
+
+// randomAdapter is an adapter of rank r on every projection that
+// changes the model's answers.
+func randomAdapter(t *testing.T, c *qwen.Config, name string, r int, seed uint64) *lora.Adapter {
+	t.Helper()
+	a, err := testmodel.RandomAdapter(c, name, r, []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}, 0.3, seed)
+	require.NoError(t, err)
+	return a
+}
+
+// TestBatcherRowsAsAlone: sequences on the base model and two adapters of
+// different ranks, greedy and sampled, joining a 3-slot batch as slots
+// free up and leaving at different lengths, each give the tokens they give
+// alone through Generate with that adapter active.
+func TestBatcherRowsAsAlone(t *testing.T) {
+	c := tinyConfig()
+	m, err := qwen.NewRandom(c, cpu.New(0), 11)
+	require.NoError(t, err)
+	adapters := []*lora.Adapter{nil, randomAdapter(t, c, "a", 4, 1), randomAdapter(t, c, "b", 8, 2)}
+
+	type job struct {
+		prompt  []int32
+		adapter int
+		gen     qwen.GenerationConfig
+	}
+	var jobs []job
+	for i := 0; i < 9; i++ {
+		g := qwen.DefaultGenerationConfig()
+		g.EOSTokenIDs = nil
+		g.MaxNewTokens = 3 + 2*i
+		if i%2 == 1 {
+			g.DoSample, g.Temperature, g.TopK, g.Seed = true, 1.3, 0, uint64(100+i)
+		}
+		prompt := make([]int32, 1+(i*5)%9)
+		for j := range prompt {
+			prompt[j] = int32((i*7 + j*3) % c.VocabSize)
+		}
+		jobs = append(jobs, job{prompt, i % 3, g})
+	}
+
+	alone := make([][]int32, len(jobs))
+	for i, j := range jobs {
+		m.SetAdapter(adapters[j.adapter])
+		alone[i], err = m.Generate(j.prompt, j.gen, nil)
+		require.NoError(t, err)
+	}
+	m.SetAdapter(nil)
+
+	dev := []*qwen.DeviceAdapter{nil, m.UploadAdapter(adapters[1]), m.UploadAdapter(adapters[2])}
+	b := m.NewBatcher(3, 32)
+	defer b.Close()
+	seqs := make([]*qwen.Sequence, len(jobs))
+	next := 0
+	for steps := 0; next < len(jobs) || b.Running() > 0; steps++ {
+		for next < len(jobs) && b.FreeSlots() > 0 {
+			j := jobs[next]
+			seqs[next] = &qwen.Sequence{Prompt: j.prompt, Gen: j.gen, Adapter: dev[j.adapter]}
+			require.NoError(t, b.Add(seqs[next]))
+			next++
+		}
+		b.Step()
+		require.Less(t, steps, 100)
+	}
+	for i, s := range seqs {
+		require.Equal(t, qwen.FinishLength, s.Finish(), "sequence %d", i)
+		require.Equal(t, alone[i], s.Tokens(), "sequence %d (adapter %d, sampled %v)", i, jobs[i].adapter, jobs[i].gen.DoSample)
+	}
+}
+
+// TestBatcherRemoveAndLimits: Remove frees a slot at once; Add refuses a
+// full batch, a sequence longer than a slot, and an empty prompt.
+func TestBatcherRemoveAndLimits(t *testing.T) {
+	m, err := qwen.NewRandom(tinyConfig(), cpu.New(0), 11)
+	require.NoError(t, err)
+	b := m.NewBatcher(1, 10)
+	defer b.Close()
+	g := qwen.DefaultGenerationConfig()
+	g.EOSTokenIDs, g.MaxNewTokens = nil, 5
+	s := &qwen.Sequence{Prompt: []int32{1, 2, 3}, Gen: g}
+	require.NoError(t, b.Add(s))
+	require.ErrorContains(t, b.Add(&qwen.Sequence{Prompt: []int32{4}, Gen: g}), "all 1 sequences of the batch are running")
+	b.Remove(s)
+	require.Equal(t, qwen.FinishRemoved, s.Finish())
+	require.Equal(t, 1, b.FreeSlots())
+
+	g.MaxNewTokens = 9
+	require.ErrorContains(t, b.Add(&qwen.Sequence{Prompt: []int32{1, 2, 3}, Gen: g}), "needs 11 positions, the batch holds 10")
+	require.ErrorContains(t, b.Add(&qwen.Sequence{Gen: g}), "empty")
+	g.MaxNewTokens = 8
+	require.NoError(t, b.Add(&qwen.Sequence{Prompt: []int32{1, 2, 3}, Gen: g}))
+}
