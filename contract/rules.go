@@ -100,7 +100,7 @@ var (
 	// its amount rather than pointing back ("the foregoing policies").
 	reAdditionalInsured = re(`additional(?:ly)? (?:named )?insured`)
 	reCoverage          = re(`\b(?:general|products?|professional|property|liability|workers|automobile|umbrella|excess|errors and omissions|casualty|cyber|clinical trials?)\b[^.]{0,40}\b(?:insurance|polic(?:y|ies)|coverage)\b`)
-	reAmount            = re(`[$€£]|\bdollars\b|\b(?:usd|eur|euros?|gbp)\b`)
+	reCurrency          = re(`[$€£]|\bdollars\b|\b(?:usd|eur|euros?|gbp)\b`)
 	rePointsBack        = re(`\b(?:foregoing|such|above|said|these|those|aforementioned|aforesaid)\s+(?:insurance\s+)?(?:polic(?:y|ies)|insurance|coverage)`)
 	reConfidential      = re(`(?:shall|will|agrees? to|undertakes? to|must|hereby agrees? to)\s+(?:[a-z,]+\s+){0,6}(?:not\s+(?:disclose|divulge|reveal|use|make)|(?:maintain|protect|preserve)\b[^.]{0,40}\bconfidential(?:ity\b|\s+(?:nature|character|status))|(?:keep|hold|maintain|treat|protect|retain)\b[^.]{0,100}\b(?:(?:strictly |completely |permanently )?confidential|secret|in (?:strict |strictest )?confidence|in trust|secrecy)(?:$|[,.;:)]|\s+(?:and|or|by|from|at|until|for|in|to|except|unless|as|with|using|during|so|pursuant|under|on|but|nor|whether|but|if)\b))`)
 	// reNotObliged marks an exception to an obligation.
@@ -449,7 +449,7 @@ var sentenceRules = []sentenceRule{
 		return reLiquidated.MatchString(s) && !reNoLiability.MatchString(s) && !reNeitherLiable.MatchString(s)
 	})},
 	{FactInsurance, false, []string{"insur", "liability coverage"}, extractive(func(s, ls string) bool {
-		named := reAdditionalInsured.MatchString(s) && (reCoverage.MatchString(s) || reAmount.MatchString(s)) && !rePointsBack.MatchString(s)
+		named := reAdditionalInsured.MatchString(s) && (reCoverage.MatchString(s) || reCurrency.MatchString(s)) && !rePointsBack.MatchString(s)
 		return (reInsurance.MatchString(s) || named) && !reDefinition.MatchString(s)
 	})},
 	{FactConfidentiality, false, []string{"confiden"}, func(s, ls string, durs []Duration) (string, string, bool) {
