@@ -34,8 +34,9 @@ type Sequence struct {
 	// Adapter is the adapter its tokens run through; nil means the
 	// model's active adapter (none after SetAdapter(nil)).
 	Adapter *DeviceAdapter
-	// OnToken, when set, sees each new token as it is chosen; returning
-	// false ends the sequence (FinishStopped).
+	// OnToken, when set, sees each new token but an eos id (which ends the
+	// sequence) as it is chosen; returning false ends the sequence
+	// (FinishStopped).
 	OnToken func(id int32) bool
 
 	slot   int
