@@ -108,46 +108,41 @@ func (s OpSet) String() string {
 	return "{" + strings.Join(names, ", ") + "}"
 }
 
-// group is the name of the interface that holds o.
-func (o Op) group() string {
-	switch s := Set(o); {
-	case s&ForwardOps != 0:
-		return "Forward"
-	case s&BackwardOps != 0:
-		return "Backward"
-	case s&OptimizerOps != 0:
-		return "Optimizer"
-	case s&QuantOps != 0:
-		return "Quant"
-	case o == OpLoRALinear:
-		return "LoRALinear"
-	}
-	return "ClippedAdamW"
+// groups are the interfaces of the vocabulary: each one's name, ops and
+// whether a backend has its methods.
+var groups = []struct {
+	name string
+	ops  OpSet
+	has  func(Memory) bool
+}{
+	{"Forward", ForwardOps, func(b Memory) bool { _, ok := b.(Forward); return ok }},
+	{"Backward", BackwardOps, func(b Memory) bool { _, ok := b.(Backward); return ok }},
+	{"Optimizer", OptimizerOps, func(b Memory) bool { _, ok := b.(Optimizer); return ok }},
+	{"Quant", QuantOps, func(b Memory) bool { _, ok := b.(Quant); return ok }},
+	{"LoRALinear", Set(OpLoRALinear), func(b Memory) bool { _, ok := b.(LoRALinear); return ok }},
+	{"ClippedAdamW", Set(OpAdamWClipped), func(b Memory) bool { _, ok := b.(ClippedAdamW); return ok }},
 }
 
-// implements reports whether b has the methods of o's interface.
-func implements(b Memory, o Op) bool {
-	var ok bool
-	switch o.group() {
-	case "Forward":
-		_, ok = b.(Forward)
-	case "Backward":
-		_, ok = b.(Backward)
-	case "Optimizer":
-		_, ok = b.(Optimizer)
-	case "Quant":
-		_, ok = b.(Quant)
-	case "LoRALinear":
-		_, ok = b.(LoRALinear)
-	default:
-		_, ok = b.(ClippedAdamW)
+// group returns the name of the interface that holds o and whether b has
+// its methods.
+func group(b Memory, o Op) (name string, implements bool) {
+	for _, g := range groups {
+		if g.ops.Has(o) {
+			return g.name, g.has(b)
+		}
 	}
-	return ok
+	panic(fmt.Sprintf("backend: %s is in no interface", o))
 }
 
 // Supports reports whether b runs op o: b declares it (Memory.Ops) and
 // has the methods of its interface.
-func Supports(b Memory, o Op) bool { return b.Ops().Has(o) && implements(b, o) }
+func Supports(b Memory, o Op) bool {
+	if !b.Ops().Has(o) {
+		return false
+	}
+	_, ok := group(b, o)
+	return ok
+}
 
 // Require returns an error naming the first op of need that b does not
 // run, either because b does not declare it or because b declares it
@@ -157,8 +152,8 @@ func Require(b Memory, need OpSet, user string) error {
 		if !b.Ops().Has(o) {
 			return fmt.Errorf("backend %s lacks op %s, which %s needs", b.Name(), o, user)
 		}
-		if !implements(b, o) {
-			return fmt.Errorf("backend %s declares op %s but does not implement backend.%s", b.Name(), o, o.group())
+		if name, ok := group(b, o); !ok {
+			return fmt.Errorf("backend %s declares op %s but does not implement backend.%s", b.Name(), o, name)
 		}
 	}
 	return nil

@@ -37,7 +37,7 @@ func (e *env) benchCommand() *ucli.Command {
 	sort.Strings(shapes)
 	return withConfig(&ucli.Command{
 		Name:  "bench",
-		Usage: "forward-pass (or, with --train, training-step) throughput and peak memory of a random model in a real Qwen2.5 shape",
+		Usage: "forward-pass (or, with --train, training-step; with --decode, decoding) throughput and peak memory of a random model in a real Qwen2.5 shape",
 		Flags: []ucli.Flag{
 			strFlag("shape", "model shape: "+strings.Join(shapes, ", "), "Qwen2.5-0.5B-Instruct"),
 			intFlag("seq", "tokens per sequence", 256),
@@ -54,12 +54,16 @@ func (e *env) benchCommand() *ucli.Command {
 			if !ok {
 				return fmt.Errorf("unknown --shape %q (one of %s)", c.String("shape"), strings.Join(shapes, ", "))
 			}
-			seq, batch, iters := c.Int("seq"), c.Int("batch"), c.Int("iters") // checked by flagBounds
-			if c.Bool("train") {
+			seq, batch, iters, decode := c.Int("seq"), c.Int("batch"), c.Int("iters"), c.Int("decode") // checked by flagBounds
+			switch {
+			case decode > 0 && c.Bool("train"):
+				return fmt.Errorf("--decode %d and --train time different things: give one", decode)
+			case decode == 1:
+				return fmt.Errorf("--decode 1: the first new token comes from the prefill, which is not timed; decode at least 2")
+			case c.Bool("train"):
 				return e.benchTrain(c, &cfg, seq, batch, iters)
-			}
-			if n := c.Int("decode"); n > 0 {
-				return e.benchDecode(c, &cfg, seq, batch, n, iters)
+			case decode > 0:
+				return e.benchDecode(c, &cfg, seq, batch, decode, iters)
 			}
 			be, err := e.backend(c)
 			if err != nil {
@@ -69,12 +73,7 @@ func (e *env) benchCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			rng := rand.New(rand.NewPCG(1, 2))
-			ids := make([]int32, batch*seq)
-			for i := range ids {
-				ids[i] = int32(rng.IntN(cfg.VocabSize))
-			}
-			b := &qwen.Batch{IDs: ids, Rows: batch, T: seq}
+			b := &qwen.Batch{IDs: randomIDs(benchRNG(), batch*seq, cfg.VocabSize), Rows: batch, T: seq}
 			if _, err := m.Loss(b); err != nil { // warm-up: arena, caches
 				return err
 			}
@@ -114,12 +113,7 @@ func (e *env) benchTrain(c *ucli.Context, cfg *qwen.Config, seq, batch, iters in
 	if err != nil {
 		return err
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	ids := make([]int32, batch*seq)
-	for i := range ids {
-		ids[i] = int32(rng.IntN(cfg.VocabSize))
-	}
-	b := &qwen.Batch{IDs: ids, Rows: batch, T: seq}
+	b := &qwen.Batch{IDs: randomIDs(benchRNG(), batch*seq, cfg.VocabSize), Rows: batch, T: seq}
 	targets := batch * (seq - 1)
 	step := func(i int) error {
 		m.B.Zero(tr.Grads, tr.N)
@@ -164,18 +158,14 @@ func (e *env) benchDecode(c *ucli.Context, cfg *qwen.Config, seq, batch, n, iter
 	if err != nil {
 		return err
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
+	rng := benchRNG()
 	g := qwen.DefaultGenerationConfig()
 	g.EOSTokenIDs, g.MaxNewTokens = nil, n
 	b := m.NewBatcher(batch, seq+n)
 	defer b.Close()
 	run := func() (float64, error) {
 		for r := 0; r < batch; r++ {
-			p := make([]int32, seq)
-			for i := range p {
-				p[i] = int32(rng.IntN(cfg.VocabSize))
-			}
-			if err := b.Add(&qwen.Sequence{Prompt: p, Gen: g}); err != nil {
+			if err := b.Add(&qwen.Sequence{Prompt: randomIDs(rng, seq, cfg.VocabSize), Gen: g}); err != nil {
 				return 0, err
 			}
 		}
@@ -200,6 +190,18 @@ func (e *env) benchDecode(c *ucli.Context, cfg *qwen.Config, seq, batch, n, iter
 	r := benchResult{Shape: c.String("shape"), Mode: "decode", Backend: m.B.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(),
 		Seconds: sec, TokensPerSec: float64(batch*(n-1)) / sec, PeakRSSMiB: peakRSSMiB()}
 	return printJSON(e.stdout, r)
+}
+
+// benchRNG is the seeded generator of the benchmarks' token ids.
+func benchRNG() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
+
+// randomIDs draws n token ids of a vocabulary of vocab from rng.
+func randomIDs(rng *rand.Rand, n, vocab int) []int32 {
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32(rng.IntN(vocab))
+	}
+	return ids
 }
 
 // peakRSSMiB reads the process's peak resident set (VmHWM) from /proc; 0

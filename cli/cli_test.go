@@ -460,6 +460,8 @@ func TestNumericFlagsChecked(t *testing.T) {
 		{nil, []string{"generate", "--prompt", "x", "--max_new_tokens", "0"}, "--max_new_tokens 0: must be at least 1"},
 		{nil, []string{"generate", "--prompt", "x", "--top_p", "NaN"}, "--top_p NaN: must be in (0, 1]"},
 		{nil, []string{"bench", "--iters", "0"}, "--iters 0: must be at least 1"},
+		{nil, []string{"bench", "--train", "--decode", "8"}, "--decode 8 and --train time different things: give one"},
+		{nil, []string{"bench", "--decode", "1"}, "--decode 1: the first new token comes from the prefill"},
 	} {
 		for k, v := range c.env {
 			t.Setenv(k, v)

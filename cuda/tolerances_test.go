@@ -42,9 +42,8 @@ var fusedTolerances = conformance.FusedTol{
 // cudaTolerances are the rules of conformance.Test for the ops the CUDA
 // backend declares (Optimizer, Quant and the fused ops, with those of
 // TestFused); the Forward and Backward groups are not implemented yet, so
-// their rules are unused. Every buffer
-// the suite allocates with Alloc is float32 here, so these ops are checked
-// in float32:
+// their rules are unused. Every buffer the suite allocates with Alloc is
+// float32 here, so these ops are checked in float32:
 //   - SumSquares sums exact float64 squares in float64 in a fixed tree
 //     order; the rounding of either order is below 1e-14 relative.
 //   - AdamW does backend/cpu's float32 operations in the same order,

@@ -34,8 +34,9 @@ type Sequence struct {
 	// Adapter is the adapter its tokens run through; nil means the
 	// model's active adapter (none after SetAdapter(nil)).
 	Adapter *DeviceAdapter
-	// OnToken, when set, sees each new token as it is chosen; returning
-	// false ends the sequence (FinishStopped).
+	// OnToken, when set, sees each new token but an eos id (which ends the
+	// sequence) as it is chosen; returning false ends the sequence
+	// (FinishStopped).
 	OnToken func(id int32) bool
 
 	slot   int
@@ -147,11 +148,8 @@ func (b *Batcher) Add(s *Sequence) error {
 	for i := range pos {
 		pos[i] = int32(i)
 	}
-	st := Step{IDs: s.Prompt, Pos: pos, Batch: 1, T: n, Cache: b.cache, Slots: []int{slot}, Starts: []int{0}, LogitRows: []int{n - 1}}
-	if s.Adapter != nil {
-		st.Adapters = []*DeviceAdapter{s.Adapter}
-	}
-	b.choose([]*Sequence{s}, st)
+	b.choose([]*Sequence{s}, Step{IDs: s.Prompt, Pos: pos, Batch: 1, T: n, Cache: b.cache, Slots: []int{slot}, Starts: []int{0},
+		Adapters: []*DeviceAdapter{s.Adapter}, LogitRows: []int{n - 1}})
 	return nil
 }
 
@@ -170,18 +168,10 @@ func (b *Batcher) Step() {
 	// Rows of one adapter side by side share each projection's call.
 	sort.SliceStable(rows, func(i, j int) bool { return adapterOrder(rows[i].Adapter) < adapterOrder(rows[j].Adapter) })
 	st := Step{IDs: make([]int32, len(rows)), Pos: make([]int32, len(rows)), Batch: len(rows), T: 1, Cache: b.cache,
-		Slots: make([]int, len(rows)), Starts: make([]int, len(rows))}
-	mixed := false
+		Slots: make([]int, len(rows)), Starts: make([]int, len(rows)), Adapters: make([]*DeviceAdapter, len(rows))}
 	for r, s := range rows {
 		at := len(s.seen) - 1 // the last token's position: it is fed now
-		st.IDs[r], st.Pos[r], st.Slots[r], st.Starts[r] = s.seen[at], int32(at), s.slot, at
-		mixed = mixed || s.Adapter != nil
-	}
-	if mixed {
-		st.Adapters = make([]*DeviceAdapter, len(rows))
-		for r, s := range rows {
-			st.Adapters[r] = s.Adapter
-		}
+		st.IDs[r], st.Pos[r], st.Slots[r], st.Starts[r], st.Adapters[r] = s.seen[at], int32(at), s.slot, at, s.Adapter
 	}
 	b.choose(rows, st)
 }

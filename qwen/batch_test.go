@@ -101,3 +101,36 @@ func TestBatcherRemoveAndLimits(t *testing.T) {
 	g.MaxNewTokens = 8
 	require.NoError(t, b.Add(&qwen.Sequence{Prompt: []int32{1, 2, 3}, Gen: g}))
 }
+
+// TestBatcherNilAdapterIsTheActiveOne: a sequence without an adapter of
+// its own decodes with the model's active adapter, also when sequences
+// with their own adapters share its steps.
+func TestBatcherNilAdapterIsTheActiveOne(t *testing.T) {
+	c := tinyConfig()
+	m, err := qwen.NewRandom(c, cpu.New(0), 11)
+	require.NoError(t, err)
+	active, other := randomAdapter(t, c, "active", 4, 1), randomAdapter(t, c, "other", 8, 2)
+	g := qwen.DefaultGenerationConfig()
+	g.EOSTokenIDs, g.MaxNewTokens = nil, 6
+	prompt := []int32{3, 1, 4, 1, 5}
+
+	m.SetAdapter(other)
+	wantOther, err := m.Generate(prompt, g, nil)
+	require.NoError(t, err)
+	m.SetAdapter(active)
+	wantActive, err := m.Generate(prompt, g, nil)
+	require.NoError(t, err)
+	require.NotEqual(t, wantActive, wantOther, "the adapters give different answers")
+
+	b := m.NewBatcher(2, 16)
+	defer b.Close()
+	own := &qwen.Sequence{Prompt: prompt, Gen: g, Adapter: m.UploadAdapter(other)}
+	none := &qwen.Sequence{Prompt: prompt, Gen: g}
+	require.NoError(t, b.Add(own))
+	require.NoError(t, b.Add(none))
+	for b.Running() > 0 {
+		b.Step()
+	}
+	require.Equal(t, wantOther, own.Tokens(), "the sequence with its own adapter")
+	require.Equal(t, wantActive, none.Tokens(), "the sequence without one")
+}

@@ -51,8 +51,8 @@ type Step struct {
 	// key (padding); see backend.Forward.Attention for segment ids. nil
 	// keeps every key.
 	KeyMask []int32
-	// Adapters, when not nil, gives row r the adapter Adapters[r] (nil:
-	// the base model) in place of the model's active one, so rows of one
+	// Adapters, when not nil, gives row r the adapter Adapters[r] in place
+	// of the model's active one (nil keeps the active one), so rows of one
 	// batch use different adapters. Consecutive rows with the same adapter
 	// share each projection's call.
 	Adapters []*DeviceAdapter
@@ -272,8 +272,12 @@ func (p *pass) proj(out, x backend.Buffer, l *Linear, li int, module string) {
 		return
 	}
 	for _, run := range p.runs {
+		lr := l.LoRA
+		if run.d != nil {
+			lr = run.d.linear(li, module)
+		}
 		lo, n := run.lo*p.t, (run.hi-run.lo)*p.t
-		p.projRows(p.b.Slice(out, lo*l.Out, n*l.Out), p.b.Slice(x, lo*l.In, n*l.In), l, run.d.linear(li, module), n, li, module)
+		p.projRows(p.b.Slice(out, lo*l.Out, n*l.Out), p.b.Slice(x, lo*l.In, n*l.In), l, lr, n, li, module)
 	}
 }
 

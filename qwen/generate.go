@@ -105,8 +105,9 @@ func (g *GenerationConfig) isEOS(id int32) bool {
 // Generate continues prompt with up to g.MaxNewTokens tokens, using a KV
 // cache, and stops after any eos id (which is included in the result).
 // Logits that are not finite stop it with an error.
-// onToken, when not nil, sees each new token as it is chosen and may stop
-// generation by returning false. It returns the new tokens only.
+// onToken, when not nil, sees each new token but an eos id as it is chosen
+// and may stop generation by returning false. It returns the new tokens
+// only.
 func (m *Model) Generate(prompt []int32, g GenerationConfig, onToken func(id int32) bool) ([]int32, error) {
 	out, err := m.GenerateBatch([][]int32{prompt}, g, func(_ int, id int32) bool {
 		return onToken == nil || onToken(id)

@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync/atomic"
 
 	"github.com/tune-dev/tune/qwen"
@@ -34,6 +35,7 @@ type event struct {
 // Requests wait in submit (its capacity is the queue bound) until a slot
 // is free; each decode step runs every admitted sequence.
 type engine struct {
+	m       *qwen.Model
 	b       *qwen.Batcher
 	submit  chan *job
 	cmds    chan func()
@@ -48,8 +50,8 @@ type engine struct {
 	ended func(*job)
 }
 
-func newEngine(b *qwen.Batcher, queue int, reg *registry) *engine {
-	e := &engine{b: b, submit: make(chan *job, queue), cmds: make(chan func()), quit: make(chan struct{}),
+func newEngine(m *qwen.Model, b *qwen.Batcher, queue int, reg *registry) *engine {
+	e := &engine{m: m, b: b, submit: make(chan *job, queue), cmds: make(chan func()), quit: make(chan struct{}),
 		done: make(chan struct{}), running: map[*qwen.Sequence]*job{}, reg: reg}
 	go e.loop()
 	return e
@@ -66,6 +68,18 @@ func (e *engine) do(f func()) bool {
 	case <-e.done:
 		return false
 	}
+}
+
+// freeAdapter releases dev's factors on the engine's goroutine (nothing,
+// once the engine has stopped).
+func (e *engine) freeAdapter(dev *qwen.DeviceAdapter) {
+	e.do(func() { e.m.FreeAdapter(dev) })
+}
+
+// shuttingDown is the answer to a request that comes once the engine is
+// stopping.
+func shuttingDown() *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, typ: serverError, message: errShutdown.Error()}
 }
 
 // stop ends every running and queued job with errShutdown and waits for
@@ -162,7 +176,7 @@ func (e *engine) reap() {
 func (e *engine) finish(j *job, f qwen.Finish, tokens int, err error) {
 	j.events <- event{end: true, finish: f, tokens: tokens, err: err}
 	if e.reg.release(j.model) {
-		e.reg.m.FreeAdapter(j.model.dev)
+		e.m.FreeAdapter(j.model.dev)
 	}
 	if e.ended != nil {
 		e.ended(j)

@@ -30,14 +30,13 @@ type model struct {
 // deleted while requests use it is freed after the last of them.
 type registry struct {
 	mu     sync.Mutex
-	m      *qwen.Model
 	base   *model
 	byName map[string]*model
 }
 
-func newRegistry(m *qwen.Model, baseName, baseSystem string) *registry {
+func newRegistry(baseName, baseSystem string) *registry {
 	base := &model{name: baseName, system: baseSystem, created: time.Now().Unix()}
-	return &registry{m: m, base: base, byName: map[string]*model{baseName: base}}
+	return &registry{base: base, byName: map[string]*model{baseName: base}}
 }
 
 // acquire returns the model called name with a reference taken, or a 404

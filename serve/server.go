@@ -81,7 +81,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxContext > m.Config.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("serve: --max_context %d exceeds the model's max_position_embeddings %d", cfg.MaxContext, m.Config.MaxPositionEmbeddings)
 	}
-	s := &Server{cfg: cfg, reg: newRegistry(m, cfg.BaseName, cfg.BaseSystem), mux: http.NewServeMux(),
+	s := &Server{cfg: cfg, reg: newRegistry(cfg.BaseName, cfg.BaseSystem), mux: http.NewServeMux(),
 		seeds: rand.New(rand.NewPCG(cfg.Seed, 0x73657276)), started: time.Now().Unix()}
 	if cfg.AdapterRoot != "" {
 		root, err := filepath.Abs(cfg.AdapterRoot)
@@ -99,7 +99,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.batcher = m.NewBatcher(cfg.MaxBatch, cfg.MaxContext)
-	s.eng = newEngine(s.batcher, cfg.MaxQueue, s.reg)
+	s.eng = newEngine(m, s.batcher, cfg.MaxQueue, s.reg)
 	s.routes()
 	return s, nil
 }
@@ -281,7 +281,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, md *model, req
 	held := true
 	defer func() {
 		if held && s.reg.release(md) { // the engine never saw the request
-			s.eng.do(func() { s.cfg.Model.FreeAdapter(md.dev) })
+			s.eng.freeAdapter(md.dev)
 		}
 	}()
 	ids := s.cfg.Tokenizer.Encode(text)
@@ -301,7 +301,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, md *model, req
 	case s.eng.submit <- j:
 		held = false
 	case <-s.eng.quit:
-		writeError(w, &apiError{status: http.StatusServiceUnavailable, typ: serverError, message: errShutdown.Error()})
+		writeError(w, shuttingDown())
 		return
 	default:
 		writeError(w, &apiError{status: http.StatusTooManyRequests, typ: "requests", code: "rate_limit_exceeded",
@@ -417,12 +417,11 @@ func (res *response) end(ev event) {
 		return // the client left: nobody to answer
 	}
 	if ev.err != nil {
-		status, typ := http.StatusInternalServerError, serverError
-		if errors.Is(ev.err, errShutdown) {
-			status = http.StatusServiceUnavailable
-		}
-		e := &apiError{status: status, typ: typ, message: ev.err.Error()}
-		if ev.finish == qwen.FinishError {
+		e := &apiError{status: http.StatusInternalServerError, typ: serverError, message: ev.err.Error()}
+		switch {
+		case errors.Is(ev.err, errShutdown):
+			e = shuttingDown()
+		case ev.finish == qwen.FinishError:
 			e.message = "generation failed: " + ev.err.Error()
 		}
 		if res.stream && res.headerWritten {
@@ -545,12 +544,12 @@ func (s *Server) addAdapter(w http.ResponseWriter, r *http.Request) {
 	}
 	var dev *qwen.DeviceAdapter
 	if !s.eng.do(func() { dev = s.cfg.Model.UploadAdapter(a) }) {
-		writeError(w, &apiError{status: http.StatusServiceUnavailable, typ: serverError, message: errShutdown.Error()})
+		writeError(w, shuttingDown())
 		return
 	}
 	md, aerr := s.reg.add(req.Name, dev, s.cfg.SystemPrompt(a))
 	if aerr != nil { // another request added the name meanwhile
-		s.eng.do(func() { s.cfg.Model.FreeAdapter(dev) })
+		s.eng.freeAdapter(dev)
 		writeError(w, aerr)
 		return
 	}
@@ -565,7 +564,7 @@ func (s *Server) deleteAdapter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if now {
-		s.eng.do(func() { s.cfg.Model.FreeAdapter(md.dev) })
+		s.eng.freeAdapter(md.dev)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": name, "object": "model", "deleted": true})
 }

@@ -23,34 +23,36 @@ func newAnswer(tok *tokenizer.Tokenizer, stops []string) *answer {
 
 // add decodes one token; it reports whether a stop sequence matched.
 func (a *answer) add(id int32) bool {
-	if a.stopped {
-		return true
+	if !a.stopped {
+		a.append(a.dec.Add(int(id)))
 	}
-	a.text += a.dec.Add(int(id))
-	return a.cut()
+	return a.stopped
 }
 
 // flush decodes what the stream decoder still holds (a partial UTF-8
 // sequence at the end).
 func (a *answer) flush() {
 	if !a.stopped {
-		a.text += a.dec.Flush()
-		a.cut()
+		a.append(a.dec.Flush())
 	}
 }
 
-// cut ends the text before the earliest stop sequence in it.
-func (a *answer) cut() bool {
+// append adds decoded text and ends the text before the earliest stop
+// sequence in it. The text before held none, so only a match that ends in
+// the new text is looked for: the answer is not scanned again per token.
+func (a *answer) append(s string) {
+	old := len(a.text)
+	a.text += s
 	at := -1
-	for _, s := range a.stops {
-		if i := strings.Index(a.text, s); i >= 0 && (at < 0 || i < at) {
-			at = i
+	for _, stop := range a.stops {
+		from := max(0, old-len(stop)+1)
+		if i := strings.Index(a.text[from:], stop); i >= 0 && (at < 0 || from+i < at) {
+			at = from + i
 		}
 	}
 	if at >= 0 {
 		a.text, a.stopped = a.text[:at], true
 	}
-	return a.stopped
 }
 
 // ready returns the text that can be streamed now: everything not yet
