@@ -583,7 +583,7 @@ func (t *trainer) resume(dir string) error {
 			t.bad = int(n)
 		}
 	}
-	logPath := filepath.Join(t.cfg.OutputDir, "training_log.jsonl")
+	logPath := filepath.Join(t.cfg.OutputDir, LogFileName)
 	if _, err := os.Stat(logPath); err == nil && t.lead() {
 		if err := TruncateLog(logPath, st.GlobalStep); err != nil {
 			return err
