@@ -153,7 +153,8 @@ func syncTree(root string) error {
 
 // leftover matches the temporaries of TempDir, CommitDir and
 // WriteFileAtomic: ".NAME.tmp-RANDOM" and ".NAME.old-RANDOM", where
-// RANDOM is the digits os.MkdirTemp and os.CreateTemp put for "*".
+// RANDOM is the decimal number atomicfile (for .tmp) and os.MkdirTemp (for
+// CommitDir's .old) put there.
 var leftover = regexp.MustCompile(`^\.(.+)\.(tmp|old)-[0-9]+$`)
 
 // CleanLeftovers tidies what interrupted writes left in dir, for the
