@@ -99,7 +99,7 @@ func TestFlagPrecedence(t *testing.T) {
 // goldenRecords writes the qwen2-tiny golden batch as pre-tokenized
 // records, each row cut to its real tokens.
 func goldenRecords(t *testing.T) (string, []float64, float64) {
-	g, err := safetensors.Open("../testdata/golden/qwen2-tiny/golden.safetensors")
+	g, err := safetensors.Open(tinyDir + "/golden.safetensors")
 	require.NoError(t, err)
 	defer g.Close()
 	get := func(name string) ([]int64, []int) {
@@ -143,7 +143,7 @@ func goldenRecords(t *testing.T) (string, []float64, float64) {
 
 func TestScoreReproducesGoldenLoss(t *testing.T) {
 	data, rowLoss, loss := goldenRecords(t)
-	base := "../testdata/golden/qwen2-tiny"
+	base := tinyDir
 	out, _, err := run(t, "", "score", "--base_model", base+"/base_model", "--adapter", base+"/adapter", "--data", data)
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -309,7 +309,7 @@ func TestParseAndGenData(t *testing.T) {
 // merge and scores with the adapter and with the merged model.
 func TestTrainAndMergeCommands(t *testing.T) {
 	skipSlow(t)
-	base := "../testdata/golden/qwen2-tiny/base_model"
+	base := tinyBase
 	data := t.TempDir()
 	var sb strings.Builder
 	for i := 0; i < 12; i++ {
@@ -379,7 +379,12 @@ func tinyData(t *testing.T, n int) string {
 	return dir
 }
 
-const tinyBase = "../testdata/golden/qwen2-tiny/base_model"
+// tinyDir holds the qwen2-tiny golden model, adapter and batch; tinyBase
+// is its model folder.
+const (
+	tinyDir  = "../testdata/golden/qwen2-tiny"
+	tinyBase = tinyDir + "/base_model"
+)
 
 // TestConfigFileRules: a config key that is no tune flag is refused with
 // the file, the line and the closest flag; a Hugging Face name names the

@@ -244,22 +244,29 @@ func checkKey(key string, all map[string]ucli.Flag) error {
 	return errors.New(msg)
 }
 
-// allFlags maps the name of every flag of app and its commands (not help
-// or config) to one flag of that name.
-func allFlags(app *ucli.App) map[string]ucli.Flag {
-	all := map[string]ucli.Flag{}
-	add := func(fs []ucli.Flag) {
+// byName maps every name of the given flags to its flag.
+func byName(flags ...[]ucli.Flag) map[string]ucli.Flag {
+	m := map[string]ucli.Flag{}
+	for _, fs := range flags {
 		for _, f := range fs {
 			for _, n := range f.Names() {
-				if n != "help" && n != "h" && n != "config" {
-					all[n] = f
-				}
+				m[n] = f
 			}
 		}
 	}
-	add(app.Flags)
+	return m
+}
+
+// allFlags maps the name of every flag of app and its commands (not help
+// or config) to one flag of that name.
+func allFlags(app *ucli.App) map[string]ucli.Flag {
+	lists := [][]ucli.Flag{app.Flags}
 	for _, cmd := range app.Commands {
-		add(cmd.Flags)
+		lists = append(lists, cmd.Flags)
+	}
+	all := byName(lists...)
+	for _, n := range []string{"help", "h", "config"} {
+		delete(all, n)
 	}
 	return all
 }
@@ -387,19 +394,7 @@ func applyConfig(c *ucli.Context, st *runState) error {
 	if err != nil {
 		return err
 	}
-	all := allFlags(c.App)
-	own := map[string]ucli.Flag{}
-	for _, fl := range c.Command.Flags {
-		for _, n := range fl.Names() {
-			own[n] = fl
-		}
-	}
-	global := map[string]ucli.Flag{}
-	for _, fl := range c.App.Flags {
-		for _, n := range fl.Names() {
-			global[n] = fl
-		}
-	}
+	all, own, global := allFlags(c.App), byName(c.Command.Flags), byName(c.App.Flags)
 	values := map[any]any{}
 	for _, v := range f.values {
 		where := f.where(v)

@@ -9,6 +9,8 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/tune-dev/tune/contract"
 )
 
 // Every command flag is wrapped by altsrc so that a value can come, in
@@ -185,7 +187,10 @@ var flagBounds = map[string]bound{
 	"max_body":         atLeast(1, " byte"),
 	"port":             {lo: 0, hi: 65535, note: " (0: any free port)"},
 	"shutdown_timeout": atLeast(0, " seconds"),
-	"teacher_workers":  atLeast(1, ""),
+
+	"num_augmentations":  atLeast(0, ""),
+	"unanswerable_ratio": {lo: 0, hi: contract.MaxUnanswerableRatio},
+	"teacher_workers":    atLeast(1, ""),
 
 	"seq":    atLeast(1, ""),
 	"batch":  atLeast(1, ""),

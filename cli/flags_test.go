@@ -8,13 +8,14 @@ import (
 	"github.com/urfave/cli/v2/altsrc"
 )
 
-// TestFlagBoundsCoverNumericFlags: every numeric flag of the commands that
-// run models or training has a range in flagBounds, and its default lies
-// in it; every Hugging Face name points at a real flag and is not one.
+// TestFlagBoundsCoverNumericFlags: every numeric flag of the commands
+// has a range in flagBounds, and its default lies in it; every Hugging
+// Face name points at a real flag and is not one.
 func TestFlagBoundsCoverNumericFlags(t *testing.T) {
 	e := &env{}
 	app := &ucli.App{Flags: []ucli.Flag{&ucli.IntFlag{Name: "threads"}}, Commands: []*ucli.Command{
-		e.trainCommand(), e.demoCommand(), e.scoreCommand(), e.generateCommand(), e.evalCommand(), e.benchCommand()}}
+		e.trainCommand(), e.demoCommand(), e.scoreCommand(), e.generateCommand(), e.evalCommand(), e.benchCommand(),
+		e.genDataCommand(), e.serveCommand()}}
 	for _, cmd := range append(app.Commands, &ucli.Command{Name: "(global)", Flags: app.Flags}) {
 		set := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
 		for _, f := range cmd.Flags {

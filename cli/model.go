@@ -68,8 +68,8 @@ func (e *env) openModel(c *ucli.Context) (*qwen.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ad := adapter; ad != "" {
-		a, err := loadAdapter(m, ad, filepath.Base(ad))
+	if adapter != "" {
+		a, err := loadAdapter(m, adapter, filepath.Base(adapter))
 		if err != nil {
 			m.Free()
 			return nil, err
@@ -101,7 +101,7 @@ func (e *env) fineTunedModel(dir, adapter string) (string, string, error) {
 			adapter = ft
 			fmt.Fprintf(e.stderr, "tune: FINETUNING_ENABLED: using the adapter in %s\n", ft)
 		}
-		if !fileExists(filepath.Join(ft)) {
+		if !fileExists(ft) {
 			return "", "", fmt.Errorf("FINETUNING_ENABLED is set but the fine-tuned model %s does not exist (train one with tune train, or set FINETUNING_MODEL_PATH)", ft)
 		}
 	}
@@ -127,8 +127,8 @@ func (e *env) loadModel(c *ucli.Context, dir string) (*qwen.Model, error) {
 }
 
 // modelTokenizer picks the tokenizer for model m (opened by openModel):
-// --tokenizer, else the model folder's tokenizer.json, else the built-in one. It checks that the
-// model's vocabulary covers the tokenizer's ids.
+// --tokenizer, else the model folder's tokenizer.json, else the built-in
+// one. It checks that the model's vocabulary covers the tokenizer's ids.
 func (e *env) modelTokenizer(c *ucli.Context, m *qwen.Model) (*tokenizer.Tokenizer, error) {
 	tok, path, err := e.tokenizerFor(c, e.modelDir)
 	if err != nil {

@@ -14,8 +14,6 @@ import (
 	"github.com/tune-dev/tune/safetensors"
 )
 
-const tinyDir = "../testdata/golden/qwen2-tiny"
-
 // TestOutputIsNotAnInput: a command never writes over a file it reads; the
 // refusal names both flags (merge: both folders) and leaves every file as
 // it was.
@@ -27,7 +25,7 @@ func TestOutputIsNotAnInput(t *testing.T) {
 	require.NoError(t, os.Link(preds, hard))
 	soft := filepath.Join(dir, "soft.jsonl")
 	require.NoError(t, os.Symlink(preds, soft))
-	base := filetest.CopyDir(t, tinyDir+"/base_model")
+	base := filetest.CopyDir(t, tinyBase)
 	adapter := filetest.CopyDir(t, tinyDir+"/adapter")
 	contract := filepath.Join(dir, "contract.txt")
 	require.NoError(t, os.WriteFile(contract, []byte("1. Term. This Agreement lasts two years.\n"), 0o644))
@@ -145,7 +143,7 @@ func TestScoreEmptyFile(t *testing.T) {
 	for _, content := range []string{"", "\n  \n"} {
 		data := filepath.Join(t.TempDir(), "empty.jsonl")
 		require.NoError(t, os.WriteFile(data, []byte(content), 0o644))
-		stdout, _, err := run(t, "", "score", "--base_model", tinyDir+"/base_model", "--data", data)
+		stdout, _, err := run(t, "", "score", "--base_model", tinyBase, "--data", data)
 		require.ErrorContains(t, err, "--data "+data+" holds no records")
 		require.Empty(t, stdout)
 	}
@@ -165,7 +163,7 @@ func TestInvalidUTF8IsRefused(t *testing.T) {
 
 	data := filepath.Join(dir, "data.jsonl")
 	require.NoError(t, os.WriteFile(data, []byte(`{"instruction": "`+"\xff"+`", "output": "x"}`+"\n"), 0o644))
-	stdout, _, err := run(t, "", "score", "--base_model", tinyDir+"/base_model", "--data", data)
+	stdout, _, err := run(t, "", "score", "--base_model", tinyBase, "--data", data)
 	require.ErrorContains(t, err, data+":1: byte 18 (0xff) is not valid UTF-8")
 	require.Empty(t, stdout)
 }

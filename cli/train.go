@@ -114,7 +114,6 @@ func openComm(c *ucli.Context) (dist.Comm, error) {
 	if err != nil {
 		return nil, err
 	}
-	timeout := c.Int("ddp_timeout") // at least 1: flagBounds
 	if l.Parallel() && c.String("device") != "cpu" {
 		dev, err := dist.VisibleDevice(os.Getenv("CUDA_VISIBLE_DEVICES"), l.LocalRank)
 		if err != nil {
@@ -124,7 +123,12 @@ func openComm(c *ucli.Context) (dist.Comm, error) {
 			return nil, err
 		}
 	}
-	return dist.Open(l, time.Duration(timeout)*time.Second)
+	return dist.Open(l, ddpTimeout(c))
+}
+
+// ddpTimeout is --ddp_timeout, at least a second (flagBounds).
+func ddpTimeout(c *ucli.Context) time.Duration {
+	return time.Duration(c.Int("ddp_timeout")) * time.Second
 }
 
 // train runs the training of cfg as a rank of comm and prints its
@@ -134,7 +138,7 @@ func (e *env) train(c *ucli.Context, cfg train.Config, comm dist.Comm) error {
 	if err != nil {
 		return err
 	}
-	red, err := dist.NewReducer(comm, be, c.String("ddp_backend"), time.Duration(c.Int("ddp_timeout"))*time.Second)
+	red, err := dist.NewReducer(comm, be, c.String("ddp_backend"), ddpTimeout(c))
 	if err != nil {
 		return err
 	}

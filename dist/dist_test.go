@@ -128,7 +128,7 @@ func TestNewReducerKinds(t *testing.T) {
 
 // TestThreadTimeout: a call that does not return within the timeout is an
 // ErrTimeout naming it, and so is every later call (the thread is still
-// inside the first).
+// inside the first); idle refuses the stuck thread without locking it.
 func TestThreadTimeout(t *testing.T) {
 	th := newThread(20 * time.Millisecond)
 	th.who = "rank 1 of 2"
@@ -139,4 +139,5 @@ func TestThreadTimeout(t *testing.T) {
 	require.ErrorContains(t, err, "dist: rank 1 of 2: all-reduce of 3 float32s: collective timed out: no answer from the other ranks within 20ms")
 	require.ErrorIs(t, th.run("barrier", func() {}), ErrTimeout)
 	require.False(t, th.idle())
+	require.True(t, th.mu.TryLock(), "a thread idle refuses stays unlocked")
 }

@@ -72,10 +72,18 @@ func (t *thread) timedOut(what string) error {
 }
 
 // idle reports whether the thread can take a call now (none in progress,
-// none stuck), and if so holds it until release.
-func (t *thread) idle() bool { return t.mu.TryLock() && t.stuck == nil && !t.closed }
-
-func (t *thread) release() { t.mu.Unlock() }
+// none stuck, not closed), and if so keeps it: the caller, Abort, sends
+// its last call and the process ends.
+func (t *thread) idle() bool {
+	if !t.mu.TryLock() {
+		return false
+	}
+	if t.stuck != nil || t.closed {
+		t.mu.Unlock()
+		return false
+	}
+	return true
+}
 
 // close ends the thread's use: later calls fail.
 func (t *thread) close() {

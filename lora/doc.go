@@ -1,6 +1,6 @@
 // Package lora implements Low-Rank Adaptation (LoRA) adapters for the Qwen2
 // decoder linears, compatible with Hugging Face PEFT: it creates, loads,
-// saves, applies and merges them.
+// saves and merges them (applying one is an op of package backend).
 //
 // # LoRA
 //
@@ -13,8 +13,8 @@
 //
 // (a Pair holds A and B; the layer itself, forward and backward, is
 // backend.LoRALinearForward and LoRALinearBackward, and backend.DropoutMask
-// draws the dropout). A starts random and B at zero (New), so training starts from
-// the base model exactly. After training, the update can be folded into the
+// draws the dropout). A starts random and B at zero (New), so training
+// starts from the base model exactly. After training, the update can be folded into the
 // weight, W' = W + s·B·A (Adapter.Merge), giving a plain model with no
 // extra cost per token; Adapter.Unmerge takes it out again. Without merging,
 // several adapters can share one base model and be switched per request
@@ -54,5 +54,5 @@
 // that inference can use the same one by default.
 //
 // All matrices in this package are row-major float32 slices, in the same
-// layouts as the files: weights [out, in] and activations [rows, features].
+// layouts as the files: weights [out, in], A [r, in] and B [out, r].
 package lora

@@ -80,7 +80,7 @@ func (a *Adapter) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("lora: saving %s: %w", a.Name, err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, atomicfile.DirMode); err != nil {
 		return fmt.Errorf("lora: saving %s: %w", a.Name, err)
 	}
 	if err := safetensors.WriteFile(filepath.Join(dir, "adapter_model.safetensors"), tensors, map[string]string{"format": "pt"}); err != nil {

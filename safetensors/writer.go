@@ -179,7 +179,7 @@ func WriteSharded(dir string, tensors []Tensor, metadata map[string]string, maxS
 		shards[len(shards)-1] = append(shards[len(shards)-1], t)
 		size += n
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, atomicfile.DirMode); err != nil {
 		return &Error{File: dir, Err: err}
 	}
 	if len(shards) <= 1 {

@@ -38,11 +38,10 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 }
 
 // TempDir creates a new empty directory ".NAME.tmp-RANDOM" inside parent
-// (creating parent as needed, like mkdir -p) with mode 0755 less the
-// umask, so that the published directory is readable like one made by
-// os.MkdirAll, and returns its path. Build a
-// checkpoint or other output directory there, then publish it with
-// CommitDir. Keeping the temporary in the same parent as the final
+// (creating parent as needed, like mkdir -p) with atomicfile.DirMode less
+// the umask, so that the published directory is readable like every other
+// folder tune makes, and returns its path. Build a checkpoint or other
+// output directory there, then publish it with CommitDir. Keeping the temporary in the same parent as the final
 // directory keeps the commit a single same-file-system rename, and the
 // leading dot hides half-written directories from globs such as
 // "checkpoint-*".
@@ -154,7 +153,8 @@ func syncTree(root string) error {
 
 // leftover matches the temporaries of TempDir, CommitDir and
 // WriteFileAtomic: ".NAME.tmp-RANDOM" and ".NAME.old-RANDOM", where
-// RANDOM is the digits os.MkdirTemp and os.CreateTemp put for "*".
+// RANDOM is the decimal number atomicfile (for .tmp) and os.MkdirTemp (for
+// CommitDir's .old) put there.
 var leftover = regexp.MustCompile(`^\.(.+)\.(tmp|old)-[0-9]+$`)
 
 // CleanLeftovers tidies what interrupted writes left in dir, for the

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/tune-dev/tune/internal/atomicfile"
 )
 
 // training_log.jsonl: one JSON object per line, appended as the run goes
@@ -39,7 +41,7 @@ type Log struct {
 // emptied.
 func OpenLog(path string, appendMode bool) (*Log, error) {
 	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, atomicfile.DirMode); err != nil {
 			return nil, fmt.Errorf("training log: %w", err)
 		}
 	}

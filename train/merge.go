@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/tune-dev/tune/internal/atomicfile"
 	"github.com/tune-dev/tune/internal/paths"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
@@ -92,7 +93,7 @@ func Merge(o MergeOptions) error {
 		return fmt.Errorf("merge: %w", err)
 	}
 	defer ck.Close()
-	if err := os.MkdirAll(filepath.Dir(filepath.Clean(o.Output)), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(o.Output)), atomicfile.DirMode); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
 	tmp, err := TempDir(filepath.Dir(filepath.Clean(o.Output)), filepath.Base(o.Output))

@@ -3,11 +3,11 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/tune-dev/tune/lora"
@@ -188,12 +188,7 @@ func (t *trainer) checkResumeArgs(dir string) error {
 		return fmt.Errorf("train: resuming from %s with settings that differ from the run's (%s): %s; resume with the recorded settings, or start a new run in another --output_dir",
 			dir, path, strings.Join(fixed, ", "))
 	}
-	keys := make([]string, 0, len(resumeFree))
-	for k := range resumeFree {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(resumeFree)) {
 		if r, ok := rec[k]; ok && !reflect.DeepEqual(r, now[k]) {
 			free = append(free, fmt.Sprintf("%s %s (was %s)", argName(k), jsonText(now[k]), jsonText(r)))
 		}

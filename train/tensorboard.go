@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/tune-dev/tune/internal/atomicfile"
 )
 
 // A TensorBoard event-file writer that needs neither TensorFlow nor a
@@ -69,7 +71,7 @@ func NewEventWriter(dir string) (*EventWriter, error) {
 }
 
 func newEventWriter(dir string, now func() time.Time) (*EventWriter, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, atomicfile.DirMode); err != nil {
 		return nil, fmt.Errorf("tensorboard: %w", err)
 	}
 	host, err := os.Hostname()

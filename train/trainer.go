@@ -18,6 +18,7 @@ import (
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/dist"
 	"github.com/tune-dev/tune/eval"
+	"github.com/tune-dev/tune/internal/atomicfile"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
@@ -404,7 +405,7 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		}
 	}
 	if t.lead() {
-		if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
+		if err := os.MkdirAll(cfg.OutputDir, atomicfile.DirMode); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
@@ -583,7 +584,7 @@ func (t *trainer) resume(dir string) error {
 			t.bad = int(n)
 		}
 	}
-	logPath := filepath.Join(t.cfg.OutputDir, "training_log.jsonl")
+	logPath := filepath.Join(t.cfg.OutputDir, LogFileName)
 	if _, err := os.Stat(logPath); err == nil && t.lead() {
 		if err := TruncateLog(logPath, st.GlobalStep); err != nil {
 			return err

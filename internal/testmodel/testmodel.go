@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
 )
 
@@ -42,22 +43,12 @@ func Write(dir string, seed uint64) error {
 	return os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644)
 }
 
-// qwen2Pattern is the Qwen2 pre-tokenizer's split pattern, the only one
-// the tokenizer package implements.
-const qwen2Pattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
-
 // tokenizerJSON is a byte-level BPE tokenizer.json without merges: byte b
-// is token b, spelt as GPT-2's bytes_to_unicode spells it.
+// is token b, spelt as the byte-level alphabet spells it.
 func tokenizerJSON() map[string]any {
 	vocab := map[string]int{}
-	next := rune(256)
 	for b := range 256 {
-		r := rune(b)
-		if !('!' <= b && b <= '~' || 0xA1 <= b && b <= 0xAC || 0xAE <= b && b <= 0xFF) {
-			r = next
-			next++
-		}
-		vocab[string(r)] = b
+		vocab[tokenizer.ByteToken(byte(b))] = b
 	}
 	var added []any
 	for _, t := range []struct {
@@ -72,7 +63,7 @@ func tokenizerJSON() map[string]any {
 		"added_tokens": added,
 		"normalizer":   nil,
 		"pre_tokenizer": map[string]any{"type": "Sequence", "pretokenizers": []any{
-			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": qwen2Pattern}, "behavior": "Isolated", "invert": false},
+			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": tokenizer.SplitPattern}, "behavior": "Isolated", "invert": false},
 			map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false},
 		}},
 		"decoder": map[string]any{"type": "ByteLevel"},

@@ -25,6 +25,10 @@ var byteRune = func() (t [256]rune) {
 	return t
 }()
 
+// ByteToken is how a byte-level vocabulary spells the single byte b
+// (through byteRune).
+func ByteToken(b byte) string { return string(byteRune[b]) }
+
 // runeByte inverts byteRune.
 var runeByte = func() map[rune]byte {
 	m := make(map[rune]byte, 256)

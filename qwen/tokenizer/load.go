@@ -15,9 +15,9 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// qwen2Pattern is the only split pattern the pre-tokenizer supports; it is
-// implemented by nextPreToken.
-const qwen2Pattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+// SplitPattern is the Qwen2 pre-tokenizer's split pattern, the only one
+// Load accepts; nextPreToken implements it.
+const SplitPattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 
 // File names looked for by Load in a folder.
 const (
@@ -155,7 +155,7 @@ func (f *fileJSON) check() error {
 	if split.Type != "Split" || split.Pattern == nil || split.Pattern.Regex == nil {
 		return errors.New("unsupported pre_tokenizer: first step must be a Split with a Regex pattern")
 	}
-	if *split.Pattern.Regex != qwen2Pattern {
+	if *split.Pattern.Regex != SplitPattern {
 		return fmt.Errorf("unsupported split pattern %q (only the Qwen2 pattern is implemented)", *split.Pattern.Regex)
 	}
 	if split.Behavior != "Isolated" || split.Invert {

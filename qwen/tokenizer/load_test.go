@@ -244,3 +244,16 @@ func TestLoadErrors(t *testing.T) {
 	require.False(t, ok)
 	require.False(t, tok.HasChatTemplate())
 }
+
+// TestByteToken: every ASCII byte alone encodes, with the real Qwen2.5
+// tokenizer.json, to the one token ByteToken spells; a space is GPT-2's
+// "Ġ".
+func TestByteToken(t *testing.T) {
+	tok := qwen(t)
+	for b := range 128 {
+		id, ok := tok.TokenID(ByteToken(byte(b)))
+		require.True(t, ok, "byte %#x", b)
+		require.Equal(t, []int{id}, tok.Encode(string(rune(b))), "byte %#x", b)
+	}
+	require.Equal(t, "Ġ", ByteToken(' '))
+}
