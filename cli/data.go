@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -90,11 +92,12 @@ func (e *env) genDataCommand() *ucli.Command {
 			if path == "" {
 				return fmt.Errorf("--contract_path is required")
 			}
-			if err := checkOutput(flagPath{"output_path", out}, flagPath{"contract_path", path}); err != nil {
-				return err
-			}
-			if _, err := contract.SetPaths(out); err != nil {
+			paths, err := contract.SetPaths(out)
+			if err != nil {
 				return fmt.Errorf("--output_path %w", err)
+			}
+			if err := checkSetOutputs(out, paths, flagPath{"contract_path", path}); err != nil {
+				return err
 			}
 			cs, err := e.parseContracts(path)
 			if err != nil {
@@ -119,13 +122,30 @@ func (e *env) genDataCommand() *ucli.Command {
 			if err := contract.WriteDataset(out, ds); err != nil {
 				return err
 			}
-			paths, _ := contract.SetPaths(out)
 			fmt.Fprintf(e.stdout, "%d contracts, %d records (%d duplicates dropped) written beside %s; summary in %s\n",
 				ds.Stats.Contracts, len(ds.All), ds.Stats.Duplicates, out, paths["summary"])
 			fmt.Fprint(e.stdout, contract.FormatStats(ds))
 			return nil
 		},
 	})
+}
+
+// checkSetOutputs refuses a data set (out and the other files of paths,
+// see contract.SetPaths) of which any file is the input or an existing file
+// inside an input folder: the split files beside out would overwrite an
+// input as surely as out itself.
+func checkSetOutputs(out string, paths map[string]string, input flagPath) error {
+	if err := checkOutput(flagPath{"output_path", out}, input); err != nil {
+		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(paths)) {
+		if p := paths[k]; p != out {
+			if err := checkOutput(flagPath{"output_path", p}, input); err != nil {
+				return fmt.Errorf("%w (%s is written beside --output_path %s)", err, p, out)
+			}
+		}
+	}
+	return nil
 }
 
 // genOptions reads and checks the gen-data flags; each error names its
