@@ -148,28 +148,23 @@ func checkSetOutputs(out string, paths map[string]string, input flagPath) error 
 	return nil
 }
 
-// genOptions reads and checks the gen-data flags; each error names its
-// flag. A --num_augmentations above the number of distinct variants is
-// lowered to it, with a note on stderr: more would only repeat records.
+// genOptions reads the gen-data flags and checks them with
+// GenOptions.Check; each error names its flag. A --num_augmentations above
+// the number of distinct variants is lowered to it, with a note on stderr:
+// more would only repeat records.
 func genOptions(c *ucli.Context, stderr io.Writer) (contract.GenOptions, error) {
 	split, err := contract.ParseSplit(c.String("split"))
 	if err != nil {
 		return contract.GenOptions{}, fmt.Errorf("--split %w", err)
 	}
 	n := c.Int("num_augmentations")
-	if n < 0 {
-		return contract.GenOptions{}, fmt.Errorf("--num_augmentations %d: want 0 to %d", n, contract.MaxAugmentations)
-	}
 	if n > contract.MaxAugmentations {
 		fmt.Fprintf(stderr, "tune: --num_augmentations %d: a question has only %d distinct variants besides its base record (%d paraphrases in 3 context windows); using %d\n",
 			n, contract.MaxAugmentations, (contract.MaxAugmentations+1)/3, contract.MaxAugmentations)
 		n = contract.MaxAugmentations
 	}
-	ratio := c.Float64("unanswerable_ratio")
-	if !(ratio >= 0 && ratio <= contract.MaxUnanswerableRatio) {
-		return contract.GenOptions{}, fmt.Errorf("--unanswerable_ratio %g: want a number from 0 to %g", ratio, contract.MaxUnanswerableRatio)
-	}
-	opts := contract.GenOptions{Augment: c.Bool("augment"), NumAugmentations: n, Seed: int64(c.Int("seed")), Split: split, UnanswerableRatio: ratio}
+	opts := contract.GenOptions{Augment: c.Bool("augment"), NumAugmentations: n, Seed: int64(c.Int("seed")), Split: split,
+		UnanswerableRatio: c.Float64("unanswerable_ratio")}
 	if err := opts.Check(); err != nil {
 		return contract.GenOptions{}, fmt.Errorf("--%w", err)
 	}
