@@ -168,7 +168,7 @@ func EvaluateCUAD(contracts map[string]*Contract, records []Record, gold []CUADE
 				continue
 			}
 			byContract[id] = append(byContract[id], r)
-			if !strings.HasPrefix(r.Variant, ctxClause+"/q0") {
+			if r.Variant != baseVariant {
 				continue
 			}
 			sc.Answers++

@@ -298,7 +298,7 @@ func CheckLeaks(train, eval []Record) Leaks {
 			shared[k] = true
 			lk.SharedClauses++
 		}
-		if r.Variant == ctxClause+"/q0" && !seenClause[k] {
+		if r.Variant == baseVariant && !seenClause[k] {
 			seenClause[k] = true
 			if bs := contextBlocks(r.Input); len(bs) == 1 && len(bs[0]) >= minLeakSpan && pool.has(bs[0]) {
 				lk.ClausesInTrainInputs++
@@ -316,10 +316,7 @@ func CheckLeaks(train, eval []Record) Leaks {
 
 // contextBlocks splits a record input into its normalised context blocks.
 func contextBlocks(input string) []string {
-	ctx := strings.TrimPrefix(input, "Contract Context: ")
-	if i := strings.LastIndex(ctx, "\n\nQuestion: "); i >= 0 {
-		ctx = ctx[:i]
-	}
+	ctx, _ := splitInput(input)
 	var out []string
 	for _, b := range strings.Split(ctx, "\n\n") {
 		if b = normalize(b); b != "" {
