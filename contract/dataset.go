@@ -243,12 +243,10 @@ func (x *textIndex) has(span string) bool {
 // and a quoted clause sentence, each when at least minLeakSpan long.
 func answerSpans(answer string) []string {
 	body := answer
-	if strings.HasPrefix(body, "Based on ") {
-		if i := strings.Index(body, ", "); i > 0 {
-			body = body[i+2:]
-		}
-	} else if i := strings.Index(body, " provides: "); i > 0 {
-		body = body[i+len(" provides: "):]
+	if _, st, ok := citation(answer); ok {
+		body = st
+	} else if _, st, ok := strings.Cut(answer, summaryLead); ok {
+		body = st
 	}
 	var out []string
 	for _, p := range strings.Split(body, " The clause states: \"") {

@@ -415,6 +415,10 @@ func clauseBody(cl *Clause) string {
 	return t
 }
 
+// summaryLead joins a summary's clause heading to its sentences:
+// "Section 5.2 (Term) provides: ...".
+const summaryLead = " provides: "
+
 // summarize gives the extractive summary of a clause: its heading plus its
 // first whole sentences, up to about 350 bytes (always at least one; a
 // sentence longer than maxQuote counts through its first part that stands
@@ -444,7 +448,7 @@ func summarize(cl *Clause) (string, bool) {
 	if cl.Title != "" {
 		head += " (" + cl.Title + ")"
 	}
-	return head + " provides: " + sb.String(), true
+	return head + summaryLead + sb.String(), true
 }
 
 // block renders a clause for a context, at most maxBlock bytes, keeping the

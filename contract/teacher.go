@@ -78,7 +78,7 @@ func Teach(ctx context.Context, ds *Dataset, t Teacher, workers int) error {
 			for i := range next {
 				r := tasks[i].rec
 				ctxText, question := splitInput(r.Input)
-				label := citedLabel(r.Output)
+				label, _, _ := citation(r.Output)
 				rp := &replies[i]
 				if rp.question, rp.err = t.Ask(ctx, teacherSystem, fmt.Sprintf(paraphrasePrompt, question)); rp.err == nil {
 					rp.answer, rp.err = t.Ask(ctx, teacherSystem, fmt.Sprintf(answerPrompt, label, ctxText, r.Output, question, label))
@@ -137,7 +137,8 @@ func Teach(ctx context.Context, ds *Dataset, t Teacher, workers int) error {
 				st.Questions++
 			}
 		}
-		if a, err := CheckTeacherAnswer(rp.answer, ctxText, citedLabel(tk.rec.Output)); err != nil {
+		label, _, _ := citation(tk.rec.Output)
+		if a, err := CheckTeacherAnswer(rp.answer, ctxText, label); err != nil {
 			st.DroppedAnswers[err.Error()]++
 		} else {
 			r := tk.rec
@@ -150,17 +151,6 @@ func Teach(ctx context.Context, ds *Dataset, t Teacher, workers int) error {
 	ds.Stats.Teacher = st
 	ds.Stats.count(ds)
 	return nil
-}
-
-// citedLabel is the clause a rule answer cites: "Section 2.1" of "Based on
-// Section 2.1, ...".
-func citedLabel(answer string) string {
-	rest, ok := strings.CutPrefix(answer, "Based on ")
-	if !ok {
-		return ""
-	}
-	label, _, _ := strings.Cut(rest, ", ")
-	return label
 }
 
 // oneLine is a reply as a single line: trimmed, without quotes around the
