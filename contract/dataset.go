@@ -116,20 +116,21 @@ func assignSplits(groups []*group, split [3]float64, variants int, seed int64) i
 		gs := strata[key]
 		rng.Shuffle(len(gs), func(i, j int) { gs[i], gs[j] = gs[j], gs[i] })
 		for _, g := range gs {
+			kinds := sortedKeys(comp[g]) // a fixed order keeps the sums, and the split, deterministic
+			for _, d := range kinds {
+				if count[d] == nil {
+					count[d] = &[3]float64{}
+				}
+			}
 			best, bestGap := 0, math.Inf(-1)
 			for s := 0; s < 3; s++ {
 				if split[s] <= 0 {
 					continue
 				}
 				gap := 0.0
-				for _, d := range sortedKeys(comp[g]) { // a fixed order keeps the sum, and the split, deterministic
+				for _, d := range kinds {
 					n := comp[g][d]
-					cnt := count[d]
-					if cnt == nil {
-						cnt = &[3]float64{}
-						count[d] = cnt
-					}
-					gap += n * (split[s]*(done[d]+n) - cnt[s])
+					gap += n * (split[s]*(done[d]+n) - count[d][s])
 				}
 				if gap > bestGap {
 					best, bestGap = s, gap
@@ -379,7 +380,7 @@ func counter(m map[string]*Counts, k string) *Counts {
 	return m[k]
 }
 
-// Share is n/total, or 0 for an empty total.
+// share is n/total, or 0 for an empty total.
 func share(n, total int) float64 {
 	if total == 0 {
 		return 0
