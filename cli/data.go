@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -90,12 +92,12 @@ func (e *env) genDataCommand() *ucli.Command {
 			if path == "" {
 				return fmt.Errorf("--contract_path is required")
 			}
-			if err := checkOutput(flagPath{"output_path", out}, flagPath{"contract_path", path}); err != nil {
-				return err
-			}
 			paths, err := contract.SetPaths(out)
 			if err != nil {
 				return fmt.Errorf("--output_path %w", err)
+			}
+			if err := checkSetOutputs(out, paths, flagPath{"contract_path", path}); err != nil {
+				return err
 			}
 			cs, err := e.parseContracts(path)
 			if err != nil {
@@ -128,10 +130,28 @@ func (e *env) genDataCommand() *ucli.Command {
 	})
 }
 
-// genOptions reads and checks the gen-data flags (the numeric ones are
-// already in range: flagBounds); each error names its flag. A
-// --num_augmentations above the number of distinct variants is lowered to
-// it, with a note on stderr: more would only repeat records.
+// checkSetOutputs refuses a data set (out and the other files of paths,
+// see contract.SetPaths) of which any file is the input or an existing file
+// inside an input folder: the split files beside out would overwrite an
+// input as surely as out itself.
+func checkSetOutputs(out string, paths map[string]string, input flagPath) error {
+	if err := checkOutput(flagPath{"output_path", out}, input); err != nil {
+		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(paths)) {
+		if p := paths[k]; p != out {
+			if err := checkOutput(flagPath{"output_path", p}, input); err != nil {
+				return fmt.Errorf("%w (%s is written beside --output_path %s)", err, p, out)
+			}
+		}
+	}
+	return nil
+}
+
+// genOptions reads the gen-data flags and checks them with
+// GenOptions.Check; each error names its flag. A --num_augmentations above
+// the number of distinct variants is lowered to it, with a note on stderr:
+// more would only repeat records.
 func genOptions(c *ucli.Context, stderr io.Writer) (contract.GenOptions, error) {
 	split, err := contract.ParseSplit(c.String("split"))
 	if err != nil {

@@ -13,6 +13,16 @@ import (
 
 const fixtures = "../testdata/contracts"
 
+// contractFolder is a scratch folder holding one contract, headings.txt.
+func contractFolder(t *testing.T) string {
+	t.Helper()
+	in := t.TempDir()
+	text, err := os.ReadFile(filepath.Join(fixtures, "headings.txt"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(in, "headings.txt"), text, 0o644))
+	return in
+}
+
 // TestGenDataBadFlags: every numeric or path flag out of range ends in a
 // one-line error naming the flag, before any file is read or written.
 func TestGenDataBadFlags(t *testing.T) {
@@ -58,6 +68,25 @@ func TestGenDataOutputCollision(t *testing.T) {
 	assert.Equal(t, "{\"keep\": 1}\n", string(got))
 }
 
+// TestGenDataSplitFileIsInput: the split files written beside
+// --output_path are checked like it: a train.jsonl already in the contract
+// folder (here a text file, which would also be read as a contract) is
+// refused and left as it was, and nothing is written.
+func TestGenDataSplitFileIsInput(t *testing.T) {
+	in := contractFolder(t)
+	train := filepath.Join(in, "train.jsonl")
+	require.NoError(t, os.WriteFile(train, []byte("notes kept by hand\n"), 0o644))
+	_, _, err := run(t, "", "gen-data", "--contract_path", in, "--output_path", filepath.Join(in, "qa.jsonl"))
+	require.ErrorContains(t, err, train+" is a file inside the --contract_path folder")
+	assert.NotContains(t, err.Error(), "\n")
+	got, err := os.ReadFile(train)
+	require.NoError(t, err)
+	assert.Equal(t, "notes kept by hand\n", string(got))
+	entries, err := os.ReadDir(in)
+	require.NoError(t, err)
+	assert.Len(t, entries, 2, "nothing written")
+}
+
 // TestGenDataAugmentationCap: a huge --num_augmentations is lowered to the
 // distinct variants available, with a note, and finishes at once.
 func TestGenDataAugmentationCap(t *testing.T) {
@@ -84,10 +113,7 @@ func TestGenDataAugmentationCap(t *testing.T) {
 // TestGenDataSkipsBinary: a binary file in the contract folder is skipped
 // with a message naming it; the text contracts are used.
 func TestGenDataSkipsBinary(t *testing.T) {
-	in := t.TempDir()
-	text, err := os.ReadFile(filepath.Join(fixtures, "headings.txt"))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(in, "headings.txt"), text, 0o644))
+	in := contractFolder(t)
 	require.NoError(t, os.WriteFile(filepath.Join(in, "scan.pdf"), []byte("%PDF-1.4\x00\x01\x02binary"), 0o644))
 	out := filepath.Join(t.TempDir(), "qa.jsonl")
 	stdout, stderr, err := run(t, "", "gen-data", "--contract_path", in, "--output_path", out)

@@ -146,14 +146,6 @@ func EvaluateCUAD(contracts map[string]*Contract, records []Record, gold []CUADE
 			rows[key{g.ContractID, g.Category}] = g
 		}
 	}
-	overlaps := func(cl *Clause, ev []CUADEvidence) bool {
-		for _, e := range ev {
-			if cl.Start < e.End && e.Start < cl.End {
-				return true
-			}
-		}
-		return false
-	}
 	var out []CategoryScore
 	for _, cat := range CUADCategories {
 		types := map[string]bool{}
@@ -168,14 +160,14 @@ func EvaluateCUAD(contracts map[string]*Contract, records []Record, gold []CUADE
 				continue
 			}
 			byContract[id] = append(byContract[id], r)
-			if !strings.HasPrefix(r.Variant, ctxClause+"/q0") {
+			if r.Variant != baseVariant {
 				continue
 			}
 			sc.Answers++
 			g := rows[key{id, cat.Name}]
 			if cl := contracts[id].Clause(r.ClauseID); cl != nil && !g.IsImpossible && overlaps(cl, g.Evidence) {
 				sc.Precise++
-				if contradicts(cat.Match, g, r) && !goldFound(cat.Match, g, r, contracts[id], overlaps) {
+				if contradicts(cat.Match, g, r) && !goldFound(cat.Match, g, r, contracts[id]) {
 					sc.Wrong++
 				}
 			} else {
@@ -188,7 +180,7 @@ func EvaluateCUAD(contracts map[string]*Contract, records []Record, gold []CUADE
 			}
 			sc.Gold++
 			for _, r := range byContract[k.contract] {
-				if goldFound(cat.Match, g, r, contracts[k.contract], overlaps) {
+				if goldFound(cat.Match, g, r, contracts[k.contract]) {
 					sc.Found++
 					break
 				}
@@ -210,8 +202,7 @@ func EvaluateCUAD(contracts map[string]*Contract, records []Record, gold []CUADE
 // is a contradiction rather than a different way of saying it (a term of
 // "ten (10) years" does not contradict an expiration date).
 func contradicts(match string, g CUADExample, r Record) bool {
-	ans := strings.TrimSpace(g.Answer)
-	if ans == "" || ans == "[]" || strings.EqualFold(ans, "yes") || strings.EqualFold(ans, "no") {
+	if noKeyFact(g.Answer) {
 		return false
 	}
 	switch match {
@@ -225,12 +216,30 @@ func contradicts(match string, g CUADExample, r Record) bool {
 	return false
 }
 
-func goldFound(match string, g CUADExample, r Record, c *Contract, overlaps func(*Clause, []CUADEvidence) bool) bool {
-	ans := strings.TrimSpace(g.Answer)
-	if ans == "" || ans == "[]" || strings.EqualFold(ans, "yes") || strings.EqualFold(ans, "no") {
+// noKeyFact reports whether a gold answer carries no key fact to compare:
+// empty, "[]", "Yes" or "No".
+func noKeyFact(answer string) bool {
+	ans := strings.TrimSpace(answer)
+	return ans == "" || ans == "[]" || strings.EqualFold(ans, "yes") || strings.EqualFold(ans, "no")
+}
+
+// overlaps reports whether a clause's span overlaps one of the evidence
+// spans.
+func overlaps(cl *Clause, ev []CUADEvidence) bool {
+	for _, e := range ev {
+		if cl.Start < e.End && e.Start < cl.End {
+			return true
+		}
+	}
+	return false
+}
+
+func goldFound(match string, g CUADExample, r Record, c *Contract) bool {
+	if noKeyFact(g.Answer) {
 		cl := c.Clause(r.ClauseID)
 		return cl != nil && overlaps(cl, g.Evidence)
 	}
+	ans := strings.TrimSpace(g.Answer)
 	out := keyNorm(r.Output)
 	switch match {
 	case matchDate:
@@ -238,10 +247,7 @@ func goldFound(match string, g CUADExample, r Record, c *Contract, overlaps func
 		if _, err := fmt.Sscanf(ans, "%d/%d/%d", &m, &d, &y); err != nil {
 			return strings.Contains(out, keyNorm(ans))
 		}
-		y += 2000
-		if y > 2050 {
-			y -= 100
-		}
+		y = fullYear(y)
 		for _, dt := range FindDates(r.Output) {
 			if dt.Y == y && dt.M == m && dt.D == d {
 				return true

@@ -116,20 +116,21 @@ func assignSplits(groups []*group, split [3]float64, variants int, seed int64) i
 		gs := strata[key]
 		rng.Shuffle(len(gs), func(i, j int) { gs[i], gs[j] = gs[j], gs[i] })
 		for _, g := range gs {
+			kinds := sortedKeys(comp[g]) // a fixed order keeps the sums, and the split, deterministic
+			for _, d := range kinds {
+				if count[d] == nil {
+					count[d] = &[3]float64{}
+				}
+			}
 			best, bestGap := 0, math.Inf(-1)
 			for s := 0; s < 3; s++ {
 				if split[s] <= 0 {
 					continue
 				}
 				gap := 0.0
-				for _, d := range sortedKeys(comp[g]) { // a fixed order keeps the sum, and the split, deterministic
+				for _, d := range kinds {
 					n := comp[g][d]
-					cnt := count[d]
-					if cnt == nil {
-						cnt = &[3]float64{}
-						count[d] = cnt
-					}
-					gap += n * (split[s]*(done[d]+n) - cnt[s])
+					gap += n * (split[s]*(done[d]+n) - count[d][s])
 				}
 				if gap > bestGap {
 					best, bestGap = s, gap
@@ -243,12 +244,10 @@ func (x *textIndex) has(span string) bool {
 // and a quoted clause sentence, each when at least minLeakSpan long.
 func answerSpans(answer string) []string {
 	body := answer
-	if strings.HasPrefix(body, "Based on ") {
-		if i := strings.Index(body, ", "); i > 0 {
-			body = body[i+2:]
-		}
-	} else if i := strings.Index(body, " provides: "); i > 0 {
-		body = body[i+len(" provides: "):]
+	if _, st, ok := citation(answer); ok {
+		body = st
+	} else if _, st, ok := strings.Cut(answer, summaryLead); ok {
+		body = st
 	}
 	var out []string
 	for _, p := range strings.Split(body, " The clause states: \"") {
@@ -298,7 +297,7 @@ func CheckLeaks(train, eval []Record) Leaks {
 			shared[k] = true
 			lk.SharedClauses++
 		}
-		if r.Variant == ctxClause+"/q0" && !seenClause[k] {
+		if r.Variant == baseVariant && !seenClause[k] {
 			seenClause[k] = true
 			if bs := contextBlocks(r.Input); len(bs) == 1 && len(bs[0]) >= minLeakSpan && pool.has(bs[0]) {
 				lk.ClausesInTrainInputs++
@@ -316,10 +315,7 @@ func CheckLeaks(train, eval []Record) Leaks {
 
 // contextBlocks splits a record input into its normalised context blocks.
 func contextBlocks(input string) []string {
-	ctx := strings.TrimPrefix(input, "Contract Context: ")
-	if i := strings.LastIndex(ctx, "\n\nQuestion: "); i >= 0 {
-		ctx = ctx[:i]
-	}
+	ctx, _ := splitInput(input)
 	var out []string
 	for _, b := range strings.Split(ctx, "\n\n") {
 		if b = normalize(b); b != "" {
@@ -384,7 +380,7 @@ func counter(m map[string]*Counts, k string) *Counts {
 	return m[k]
 }
 
-// Share is n/total, or 0 for an empty total.
+// share is n/total, or 0 for an empty total.
 func share(n, total int) float64 {
 	if total == 0 {
 		return 0

@@ -49,6 +49,21 @@ type Fact struct {
 	Answer   string // the cited answer
 }
 
+// A fact's answer cites its clause: "Based on <label>, <statement>".
+const citeLead = "Based on "
+
+func citedAnswer(label, statement string) string { return citeLead + label + ", " + statement }
+
+// citation splits a fact's answer into the label of the clause it cites
+// and its statement; ok is false for other answers (summaries, absences).
+func citation(answer string) (label, statement string, ok bool) {
+	rest, ok := strings.CutPrefix(answer, citeLead)
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, ", ")
+}
+
 // maxQuote is the longest sentence (in bytes) quoted in an answer. A longer
 // sentence is quoted only through one of its semicolon-separated parts that
 // stands on its own and states the fact by itself; otherwise the fact is
@@ -79,7 +94,7 @@ func ExtractFacts(c *Contract) []Fact {
 	var facts []Fact
 	add := func(typ string, cl *Clause, value, evidence, statement string) {
 		facts = append(facts, Fact{Type: typ, Clause: cl, Value: value, Evidence: evidence,
-			Answer: "Based on " + cl.Label + ", " + statement})
+			Answer: citedAnswer(cl.Label, statement)})
 	}
 	clauses := c.Flatten()
 	if len(clauses) == 0 {

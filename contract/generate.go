@@ -32,6 +32,30 @@ type Record struct {
 	Unanswerable bool   `json:"unanswerable,omitempty"`
 }
 
+// A record's input is its context window and its question, as
+// recordInput writes them and splitInput reads them back.
+const (
+	inputContext  = "Contract Context: "
+	inputQuestion = "\n\nQuestion: "
+)
+
+func recordInput(context, question string) string {
+	return inputContext + context + inputQuestion + question
+}
+
+// splitInput splits a record's input into its context and its question.
+func splitInput(input string) (context, question string) {
+	i := strings.LastIndex(input, inputQuestion)
+	if i < 0 {
+		return strings.TrimPrefix(input, inputContext), ""
+	}
+	return strings.TrimPrefix(input[:i], inputContext), input[i+len(inputQuestion):]
+}
+
+// recordKey is what makes two records the same: their input and output,
+// normalised (see Generate's deduplication).
+func recordKey(r Record) string { return normalize(r.Input) + "\x00" + normalize(r.Output) }
+
 // GenOptions controls Generate.
 type GenOptions struct {
 	Augment           bool       // add NumAugmentations variants per question
@@ -171,6 +195,11 @@ const (
 
 var ctxKinds = [contextWindows]string{ctxClause, ctxNeighbours, ctxParent}
 
+// baseVariant is the Record.Variant of a question's base record: its first
+// paraphrase with the clause alone (render names variants
+// "<context window>/q<paraphrase>").
+const baseVariant = ctxClause + "/q0"
+
 const contextWindows = 3
 
 // question is one thing the generator asks about a clause, before it is
@@ -247,7 +276,7 @@ func Generate(contracts []*Contract, opts GenOptions) *Dataset {
 	ds := &Dataset{Options: opts}
 	seen := map[string]bool{}
 	for i, r := range all {
-		k := normalize(r.Input) + "\x00" + normalize(r.Output)
+		k := recordKey(r)
 		if seen[k] {
 			ds.Stats.Duplicates++
 			continue
@@ -343,7 +372,7 @@ func render(g *group, q question, variants int, rng *rand.Rand) []Record {
 		kind := ctxKinds[cb.ctx]
 		out = append(out, Record{
 			Instruction:  Instruction,
-			Input:        "Contract Context: " + contextFor(g, kind, q.evidence) + "\n\nQuestion: " + asked,
+			Input:        recordInput(contextFor(g, kind, q.evidence), asked),
 			Output:       q.answer,
 			Kind:         q.kind,
 			ClauseID:     cl.ID,
@@ -386,6 +415,10 @@ func clauseBody(cl *Clause) string {
 	return t
 }
 
+// summaryLead joins a summary's clause heading to its sentences:
+// "Section 5.2 (Term) provides: ...".
+const summaryLead = " provides: "
+
 // summarize gives the extractive summary of a clause: its heading plus its
 // first whole sentences, up to about 350 bytes (always at least one; a
 // sentence longer than maxQuote counts through its first part that stands
@@ -415,7 +448,7 @@ func summarize(cl *Clause) (string, bool) {
 	if cl.Title != "" {
 		head += " (" + cl.Title + ")"
 	}
-	return head + " provides: " + sb.String(), true
+	return head + summaryLead + sb.String(), true
 }
 
 // block renders a clause for a context, at most maxBlock bytes, keeping the

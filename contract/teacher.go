@@ -57,7 +57,7 @@ func Teach(ctx context.Context, ds *Dataset, t Teacher, workers int) error {
 	var tasks []task
 	for i, recs := range [][]Record{ds.Train, ds.Validation, ds.Test} {
 		for _, r := range recs {
-			if r.Kind == KindFact && r.Variant == ctxClause+"/q0" {
+			if r.Kind == KindFact && r.Variant == baseVariant {
 				tasks = append(tasks, task{i, r})
 			}
 		}
@@ -78,7 +78,7 @@ func Teach(ctx context.Context, ds *Dataset, t Teacher, workers int) error {
 			for i := range next {
 				r := tasks[i].rec
 				ctxText, question := splitInput(r.Input)
-				label := citedLabel(r.Output)
+				label, _, _ := citation(r.Output)
 				rp := &replies[i]
 				if rp.question, rp.err = t.Ask(ctx, teacherSystem, fmt.Sprintf(paraphrasePrompt, question)); rp.err == nil {
 					rp.answer, rp.err = t.Ask(ctx, teacherSystem, fmt.Sprintf(answerPrompt, label, ctxText, r.Output, question, label))
@@ -111,11 +111,11 @@ func Teach(ctx context.Context, ds *Dataset, t Teacher, workers int) error {
 	st := &TeachStats{Facts: len(tasks), DroppedQuestions: map[string]int{}, DroppedAnswers: map[string]int{}}
 	seen := map[string]bool{}
 	for _, r := range ds.All {
-		seen[normalize(r.Input)+"\x00"+normalize(r.Output)] = true
+		seen[recordKey(r)] = true
 	}
 	splits := []*[]Record{&ds.Train, &ds.Validation, &ds.Test}
 	add := func(split int, r Record) bool {
-		k := normalize(r.Input) + "\x00" + normalize(r.Output)
+		k := recordKey(r)
 		if seen[k] {
 			st.Duplicates++
 			return false
@@ -132,12 +132,13 @@ func Teach(ctx context.Context, ds *Dataset, t Teacher, workers int) error {
 			st.DroppedQuestions[err.Error()]++
 		} else {
 			r := tk.rec
-			r.Input, r.Variant = "Contract Context: "+ctxText+"\n\nQuestion: "+q, "teacher/question"
+			r.Input, r.Variant = recordInput(ctxText, q), "teacher/question"
 			if add(tk.split, r) {
 				st.Questions++
 			}
 		}
-		if a, err := CheckTeacherAnswer(rp.answer, ctxText, citedLabel(tk.rec.Output)); err != nil {
+		label, _, _ := citation(tk.rec.Output)
+		if a, err := CheckTeacherAnswer(rp.answer, ctxText, label); err != nil {
 			st.DroppedAnswers[err.Error()]++
 		} else {
 			r := tk.rec
@@ -150,26 +151,6 @@ func Teach(ctx context.Context, ds *Dataset, t Teacher, workers int) error {
 	ds.Stats.Teacher = st
 	ds.Stats.count(ds)
 	return nil
-}
-
-// splitInput splits a record's input into its context and its question.
-func splitInput(input string) (ctx, question string) {
-	i := strings.LastIndex(input, "\n\nQuestion: ")
-	if i < 0 {
-		return strings.TrimPrefix(input, "Contract Context: "), ""
-	}
-	return strings.TrimPrefix(input[:i], "Contract Context: "), input[i+len("\n\nQuestion: "):]
-}
-
-// citedLabel is the clause a rule answer cites: "Section 2.1" of "Based on
-// Section 2.1, ...".
-func citedLabel(answer string) string {
-	rest, ok := strings.CutPrefix(answer, "Based on ")
-	if !ok {
-		return ""
-	}
-	label, _, _ := strings.Cut(rest, ", ")
-	return label
 }
 
 // oneLine is a reply as a single line: trimmed, without quotes around the

@@ -91,17 +91,24 @@ func monthNum(s string) int {
 	return 0
 }
 
+// fullYear reads a two-digit year as 1951-2050 ("3/14/18" is 2018, "8/9/99"
+// 1999); other years are as written.
+func fullYear(y int) int {
+	if y >= 100 {
+		return y
+	}
+	if y += 2000; y > 2050 {
+		y -= 100
+	}
+	return y
+}
+
 // FindDates lists the dates in s: "September 7, 1999", "7th day of
 // September, 1999", "3/14/2018" (month first) and "1.4.2011" (day first).
 func FindDates(s string) []Date {
 	var out []Date
 	add := func(y, m, d, pos int, text string) {
-		if y < 100 {
-			y += 2000
-			if y > 2050 {
-				y -= 100
-			}
-		}
+		y = fullYear(y)
 		if m >= 1 && m <= 12 && d >= 1 && d <= 31 && y >= 1900 && y <= 2100 {
 			out = append(out, Date{Y: y, M: m, D: d, Text: text, Pos: pos})
 		}

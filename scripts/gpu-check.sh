@@ -6,7 +6,7 @@
 # for the GPU machine's architecture; no GPU, no CUDA), from the repository
 # root:
 #
-#   go build -o bin/tune . && go test -c -o bin/cuda.test ./cuda
+#   go build -o bin/tune . && go test -c -o bin/cuda.test ./cuda && go test -c -o bin/dist.test ./dist
 #
 # Then, with the checkout (bin/ included) on the GPU machine, from its root:
 #
@@ -19,7 +19,8 @@
 # CMake directly where make is missing), runs the GPU tests (the backend
 # conformance suite, the fused ops against the CPU reference, bit-exactness,
 # the dropout mask, aligned paths and cached plans) failing if the backend
-# does not open, shows what bin/tune says about the GPU, runs the kernel
+# does not open, runs a one-rank NCCL all-reduce (with bin/dist.test),
+# shows what bin/tune says about the GPU, runs the kernel
 # benchmarks, and prints a summary last. Logs land in $LOGS (default
 # build/gpu-check). It exits non-zero when a check, the build or a test
 # fails. About 3 minutes on an H100, most of it the build.

@@ -4,7 +4,7 @@
 // A launch runs its blocks one after another. Each thread of a block is a
 // fiber with its own stack, and one fiber runs at a time: it runs until it
 // waits at __syncthreads or a warp shuffle, or returns, and then the
-// schedule (TUNE_EMU_SCHED, emu.cpp) picks the next. The order is therefore
+// schedule (TUNE_EMU_SCHED, sched.cpp) picks the next. The order is therefore
 // reproducible, and the two orders low and high each run one side of a
 // missing barrier first, so that the other side reads poison: shared memory
 // is NaN bytes whenever a block starts, as device memory is when allocated.
