@@ -92,6 +92,9 @@ func (e *env) genDataCommand() *ucli.Command {
 			if path == "" {
 				return fmt.Errorf("--contract_path is required")
 			}
+			if err := checkOutput(flagPath{"output_path", out}, flagPath{"contract_path", path}); err != nil {
+				return err
+			}
 			paths, err := contract.SetPaths(out)
 			if err != nil {
 				return fmt.Errorf("--output_path %w", err)
@@ -130,14 +133,11 @@ func (e *env) genDataCommand() *ucli.Command {
 	})
 }
 
-// checkSetOutputs refuses a data set (out and the other files of paths,
-// see contract.SetPaths) of which any file is the input or an existing file
-// inside an input folder: the split files beside out would overwrite an
-// input as surely as out itself.
+// checkSetOutputs refuses a data set whose other files (see
+// contract.SetPaths; out itself is checked before) include the input or an
+// existing file inside an input folder: the split files beside out would
+// overwrite an input as surely as out itself.
 func checkSetOutputs(out string, paths map[string]string, input flagPath) error {
-	if err := checkOutput(flagPath{"output_path", out}, input); err != nil {
-		return err
-	}
 	for _, k := range slices.Sorted(maps.Keys(paths)) {
 		if p := paths[k]; p != out {
 			if err := checkOutput(flagPath{"output_path", p}, input); err != nil {
