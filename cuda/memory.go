@@ -27,9 +27,10 @@ import (
 // bfloat16 buffers, the activations of the fused linear layer. Upload and
 // Download convert, so every buffer reads and writes as float32.
 type Backend struct {
-	lib  *library
-	ctx  *C.tune_ctx
-	info DeviceInfo
+	lib   *library
+	ctx   *C.tune_ctx
+	info  DeviceInfo
+	index indexScratch
 }
 
 var (
@@ -95,6 +96,7 @@ func (b *Backend) Close() error {
 	if b.ctx == nil {
 		return nil
 	}
+	b.freeIndex()
 	ctx := b.ctx
 	b.ctx = nil
 	return b.lib.call(func() C.int { return C.tl_destroy(b.lib.lib, ctx) })

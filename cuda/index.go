@@ -1,0 +1,67 @@
+//go:build cgo
+
+package cuda
+
+/*
+#include "tl.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// indexArg names the device scratch that one host int32 argument of an op
+// (token ids, positions, a key mask, targets) is uploaded to. backend's ops
+// take these as host slices; the kernels read them from device memory. An
+// op with two such arguments uses two slots, so neither overwrites the
+// other before the kernel reads it. The copy is queued on the stream like
+// the kernel, so reusing a slot in the next op is safe.
+type indexArg int
+
+const (
+	argIDs indexArg = iota
+	argPos
+	argMask
+	argTargets
+	numIndexArgs
+)
+
+// indexScratch is the device memory behind the index slots, grown as
+// needed and freed with the backend.
+type indexScratch struct {
+	mem [numIndexArgs]*allocation
+	cap [numIndexArgs]int // elements
+}
+
+// uploadInts copies v to the device scratch of slot and returns its address
+// (0 for an empty v), for op's error messages.
+func (b *Backend) uploadInts(slot indexArg, v []int32, op string) C.tune_ptr {
+	if len(v) == 0 {
+		return 0
+	}
+	s := &b.index
+	if s.cap[slot] < len(v) {
+		if s.mem[slot] != nil {
+			b.free(s.mem[slot])
+		}
+		n := max(len(v), 2*s.cap[slot])
+		s.mem[slot], s.cap[slot] = b.alloc(4*n, op), n
+	}
+	p := C.tune_ptr(s.mem[slot].ptr)
+	b.do(op, func() string { return fmt.Sprintf("upload of %d int32 indices", len(v)) }, func() C.int {
+		return C.tl_upload(b.lib.lib, b.ctx, p, unsafe.Pointer(&v[0]), C.uint64_t(4*len(v)))
+	})
+	return p
+}
+
+// freeIndex releases the index scratch.
+func (b *Backend) freeIndex() {
+	for i, m := range b.index.mem {
+		if m != nil {
+			b.free(m)
+		}
+		b.index.mem[i], b.index.cap[i] = nil, 0
+	}
+}
