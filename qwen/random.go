@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
 	"github.com/tune-dev/tune/safetensors"
 
@@ -142,14 +143,9 @@ func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer, qua
 			Down:      lin(l, "mlp.down_proj", in, h, false),
 		})
 	}
-	deq := 0
-	for li := range m.Layers {
-		for _, pl := range m.Layers[li].linears() {
-			if pl.lin.Q != nil {
-				deq = max(deq, pl.lin.In*pl.lin.Out)
-			}
-		}
-	}
+	deq := dequantElems(c, func(li int, module string) bool {
+		return quantized[LayerName(li, lora.ModulePath(module)+".weight")]
+	})
 	if deq > 0 {
 		m.deq = b.Alloc(deq)
 	}

@@ -1,0 +1,41 @@
+package backend
+
+// Size is the bytes one element of the dtype takes.
+func (d DType) Size() int {
+	if d == BFloat16 {
+		return 2
+	}
+	return 4
+}
+
+// Storage says how a backend stores what a training run allocates, so
+// that a memory plan (qwen.PlanMemory, `tune plan`) can size a run for a
+// device before opening it. Each backend package describes its own
+// (cpu.Storage, cuda.Storage).
+type Storage struct {
+	// Name is the backend's name for messages: "cpu", "cuda".
+	Name string
+	// Weights is the dtype of the frozen float weights (embeddings, norms,
+	// biases, the LM head and unquantized projections) and Activations
+	// that of AllocActivation.
+	Weights, Activations DType
+	// FusedLoRA says the backend declares OpLoRALinear, so the model's
+	// activation arena needs no scratch for the LoRA composition.
+	FusedLoRA bool
+	// NF4Bytes is the memory UploadNF4 takes for a tensor of n elements
+	// in blocks of blockSize, double-quantized.
+	NF4Bytes func(n, blockSize int) int64
+	// Workspace is the memory the backend holds beside the buffers it
+	// hands out (a BLAS workspace, kernels' scratch) once it has run
+	// every call of calls, the fused LoRA layers of a training step, and
+	// one clipped AdamW step; nil for none.
+	Workspace func(calls []LoRACall) int64
+}
+
+// LoRACall is one call of the fused LoRA linear layer in a training step:
+// the forward call (of a layer with a bias or without), or the backward
+// call with or without the input gradient dx.
+type LoRACall struct {
+	Shape                     LoRAShape
+	Bias, Backward, InputGrad bool
+}
