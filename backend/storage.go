@@ -39,3 +39,13 @@ type LoRACall struct {
 	Shape                     LoRAShape
 	Bias, Backward, InputGrad bool
 }
+
+// MemoryReporter is implemented by a backend that knows its device's
+// memory (the CUDA backend): a training run is planned against its free
+// memory before any weight is loaded.
+type MemoryReporter interface {
+	// Storage is how the backend stores a run as it is configured.
+	Storage() Storage
+	// MemoryInfo returns the device's free and total bytes.
+	MemoryInfo() (free, total int64, err error)
+}

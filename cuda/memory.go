@@ -39,6 +39,8 @@ var (
 	_ backend.Quant        = (*Backend)(nil)
 	_ backend.LoRALinear   = (*Backend)(nil)
 	_ backend.ClippedAdamW = (*Backend)(nil)
+
+	_ backend.MemoryReporter = (*Backend)(nil)
 )
 
 // DeviceInfo describes the GPU a Backend runs on.
@@ -111,6 +113,27 @@ func (b *Backend) Name() string {
 
 // Device describes the GPU.
 func (b *Backend) Device() DeviceInfo { return b.info }
+
+// Storage implements backend.MemoryReporter: the package's Storage, with
+// the activation dtype of this backend.
+func (b *Backend) Storage() backend.Storage {
+	s := Storage
+	s.Activations = b.ActivationDType()
+	return s
+}
+
+// MemoryInfo implements backend.MemoryReporter: the device's free and
+// total bytes, as the CUDA runtime reports them.
+func (b *Backend) MemoryInfo() (free, total int64, err error) {
+	if b.ctx == nil {
+		return 0, 0, fmt.Errorf("cuda: memory info: %w", errNoContext)
+	}
+	var f, t C.uint64_t
+	if err := b.lib.call(func() C.int { return C.tl_memory_info(b.lib.lib, b.ctx, &f, &t) }); err != nil {
+		return 0, 0, fmt.Errorf("cuda: memory info: %w", err)
+	}
+	return int64(f), int64(t), nil
+}
 
 // Library is the path of the loaded libtune_cuda.
 func (b *Backend) Library() string { return b.lib.path }
