@@ -1,0 +1,257 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/dustin/go-humanize"
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/cuda"
+	"github.com/tune-dev/tune/lora"
+	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/train"
+)
+
+// planSearchLimit is the longest sequence `tune plan` searches for one that
+// fits (4M tokens), past any Qwen2.5 max_position_embeddings, so the
+// answer shows what memory allows as well as what the model allows.
+const planSearchLimit = 1 << 22
+
+// planTrainFlags are the flags of tune train that decide a run's memory;
+// tune plan takes them as train defines them.
+var planTrainFlags = []string{"base_model", "use_qlora", "lora_r", "lora_dropout", "target_modules", "max_length", "batch_size", "gradient_checkpointing"}
+
+func (e *env) planCommand() *ucli.Command {
+	var flags []ucli.Flag
+	for _, f := range trainFlags() {
+		if slices.Contains(planTrainFlags, f.Names()[0]) {
+			flags = append(flags, f)
+		}
+	}
+	flags = append(flags,
+		boolFlag("bf16", "bfloat16 activations (the default on CUDA; the CPU keeps float32)"),
+		strFlag("memory", "memory budget to fit, e.g. 80GiB or 24GB (default: the GPU's total memory with --device cuda)", ""),
+		boolFlag("json", "print one JSON object instead of the table"),
+	)
+	return withConfig(&ucli.Command{
+		Name:   "plan",
+		Usage:  "print the memory a training run needs (from the model's config.json alone) and the longest sequence that fits a budget",
+		Flags:  flags,
+		Action: e.plan,
+	})
+}
+
+// planReport is what tune plan prints.
+type planReport struct {
+	Model           string         `json:"model"`
+	Device          string         `json:"device"`
+	QLoRA           bool           `json:"use_qlora"`
+	Rank            int            `json:"lora_r"`
+	Modules         []string       `json:"target_modules"`
+	Batch           int            `json:"batch_size"`
+	MaxLength       int            `json:"max_length"`
+	Recompute       bool           `json:"gradient_checkpointing"`
+	Activations     string         `json:"activation_dtype"`
+	TrainableParams int            `json:"trainable_params"`
+	LogitRows       int            `json:"logit_rows"`
+	PeakBytes       int64          `json:"peak_bytes"`
+	Breakdown       planBreakdown  `json:"breakdown"`
+	Workspace       planWorkspace  `json:"workspace_detail"`
+	Budget          *planBudgetFit `json:"budget,omitempty"`
+}
+
+// planBreakdown are the terms of the peak, in bytes.
+type planBreakdown struct {
+	Weights     int64 `json:"frozen_weights"`
+	LoRA        int64 `json:"lora_parameters"`
+	Gradients   int64 `json:"gradients"`
+	Optimizer   int64 `json:"optimizer_state"`
+	Activations int64 `json:"activations"`
+	Logits      int64 `json:"logits_chunk"`
+	Workspace   int64 `json:"workspace"`
+}
+
+// planWorkspace splits the workspace term.
+type planWorkspace struct {
+	Backend int64 `json:"backend"`
+	Dequant int64 `json:"dequant_scratch"`
+}
+
+// planBudgetFit is the plan against a memory budget.
+type planBudgetFit struct {
+	Bytes  int64  `json:"bytes"`
+	Source string `json:"source"`
+	Fits   bool   `json:"fits"`
+	// LongestMaxLength is the longest --max_length whose plan fits, at
+	// the same settings otherwise (0: none), searched up to 4M tokens;
+	// MaxPositionEmbeddings is the model's own limit.
+	LongestMaxLength      int `json:"longest_max_length"`
+	MaxPositionEmbeddings int `json:"max_position_embeddings"`
+	// WhatFits says what would fit when the run does not.
+	WhatFits string `json:"what_fits,omitempty"`
+}
+
+func (e *env) plan(c *ucli.Context) error {
+	dir := c.String("base_model")
+	if dir == "" {
+		return errors.New("--base_model (or BASE_MODEL) is required: the model folder whose config.json to plan for")
+	}
+	mc, err := qwen.LoadConfig(dir)
+	if err != nil {
+		return err
+	}
+	storage, gpuTotal, err := planStorage(c)
+	if err != nil {
+		return err
+	}
+	cfg := train.Config{LoRA: lora.Config{R: c.Int("lora_r"), LoraDropout: c.Float64("lora_dropout"), TargetModules: targetModules(c)}, UseQLoRA: c.Bool("use_qlora"), BatchSize: c.Int("batch_size"),
+		MaxLength: c.Int("max_length"), Recompute: c.Bool("gradient_checkpointing")}
+	o := cfg.MemoryOptions(storage)
+	p, err := qwen.PlanMemory(mc, o)
+	if err != nil {
+		return err
+	}
+	r := planReport{
+		Model: dir, Device: storage.Name, QLoRA: cfg.UseQLoRA, Rank: cfg.LoRA.R, Modules: cfg.LoRA.TargetModules,
+		Batch: cfg.BatchSize, MaxLength: cfg.MaxLength, Recompute: cfg.Recompute, Activations: storage.Activations.String(),
+		TrainableParams: p.TrainableParams, LogitRows: p.LogitRows, PeakBytes: p.Peak,
+		Breakdown: planBreakdown{Weights: p.Weights, LoRA: p.LoRA, Gradients: p.Gradients, Optimizer: p.Optimizer,
+			Activations: p.Activations, Logits: p.Logits, Workspace: p.Workspace},
+		Workspace: planWorkspace{Backend: p.Workspace - p.Dequant, Dequant: p.Dequant},
+	}
+	budget, source, err := planBudget(c, gpuTotal)
+	if err != nil {
+		return err
+	}
+	if source != "" {
+		longest, err := qwen.LongestFit(mc, o, budget, planSearchLimit)
+		if err != nil {
+			return err
+		}
+		r.Budget = &planBudgetFit{Bytes: budget, Source: source, Fits: p.Peak <= budget, LongestMaxLength: longest,
+			MaxPositionEmbeddings: mc.MaxPositionEmbeddings}
+		if !r.Budget.Fits {
+			if r.Budget.WhatFits, err = train.WhatFits(mc, o, budget); err != nil {
+				return err
+			}
+		}
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		r.print(e.stdout)
+	}
+	if r.Budget != nil && !r.Budget.Fits {
+		return fmt.Errorf("the run needs %s, more than %s (%s); %s", humanize.IBytes(uint64(p.Peak)),
+			humanize.IBytes(uint64(budget)), source, r.Budget.WhatFits)
+	}
+	return nil
+}
+
+// planStorage is how the backend of --device stores a run, with the
+// total memory of the GPU when it plans for one this machine has (0
+// otherwise). auto plans for the device train would run on.
+func planStorage(c *ucli.Context) (backend.Storage, int64, error) {
+	device := c.String("device")
+	switch device {
+	case "cpu", "cuda":
+	case "auto", "":
+		device = "cpu"
+		b, _, err := selectDevice("auto", 1, probeGPU)
+		if _, ok := b.(backend.MemoryReporter); ok && err == nil {
+			device = "cuda"
+		}
+	default:
+		return backend.Storage{}, 0, fmt.Errorf("--device %q: want auto, cpu or cuda", device)
+	}
+	s, total := cpu.Storage, int64(0)
+	if device == "cuda" {
+		s = cuda.Storage
+		if g, err := cuda.Open(); err == nil { // else plan for a GPU elsewhere
+			if r, ok := any(g).(backend.MemoryReporter); ok {
+				_, total, _ = r.MemoryInfo()
+			}
+			g.Close()
+		}
+	}
+	if c.IsSet("bf16") {
+		bf16 := c.Bool("bf16")
+		switch {
+		case device == "cuda" && !bf16:
+			s.Activations = backend.Float32
+		case device != "cuda" && bf16:
+			return s, 0, errors.New("--bf16: the CPU backend keeps float32 activations; plan for --device cuda, or leave --bf16 out")
+		}
+	}
+	return s, total, nil
+}
+
+// planBudget is --memory, else the GPU's total memory gpuTotal, else none
+// (source "").
+func planBudget(c *ucli.Context, gpuTotal int64) (int64, string, error) {
+	if m := c.String("memory"); m != "" {
+		n, err := humanize.ParseBytes(m)
+		if err != nil || n == 0 || n > 1<<62 {
+			return 0, "", fmt.Errorf("--memory %q: want a size such as 80GiB, 24GB or 16000MiB", m)
+		}
+		return int64(n), "--memory " + m, nil
+	}
+	if gpuTotal == 0 {
+		return 0, "", nil
+	}
+	return gpuTotal, "the GPU's total memory", nil
+}
+
+// print writes the plan as a table.
+func (r *planReport) print(w io.Writer) {
+	mode := "LoRA"
+	if r.QLoRA {
+		mode = "QLoRA"
+	}
+	recompute := "off"
+	if r.Recompute {
+		recompute = "on"
+	}
+	fmt.Fprintf(w, "%s r=%d on %s (%s trainable parameters), batch %d × %d tokens, recomputation %s, %s activations, on %s:\n",
+		mode, r.Rank, strings.Join(r.Modules, ","), humanize.Comma(int64(r.TrainableParams)), r.Batch, r.MaxLength, recompute, r.Activations, r.Device)
+	b := r.Breakdown
+	for _, row := range []struct {
+		name  string
+		bytes int64
+		note  string
+	}{
+		{"frozen weights", b.Weights, map[bool]string{true: "NF4 projections and their scales, the rest in the weight dtype", false: "in the weight dtype"}[r.QLoRA]},
+		{"LoRA parameters", b.LoRA, "float32"},
+		{"gradients", b.Gradients, "float32"},
+		{"optimizer state", b.Optimizer, "AdamW's two moments, float32"},
+		{"activations", b.Activations, "the activation arena but its logits"},
+		{"logits chunk", b.Logits, fmt.Sprintf("%d rows of logits at a time", r.LogitRows)},
+		{"workspace", b.Workspace, fmt.Sprintf("backend %s, NF4 dequantization %s", humanize.IBytes(uint64(r.Workspace.Backend)), humanize.IBytes(uint64(r.Workspace.Dequant)))},
+		{"peak", r.PeakBytes, ""},
+	} {
+		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-16s %10s  %s", row.name, humanize.IBytes(uint64(row.bytes)), row.note), " "))
+	}
+	if f := r.Budget; f != nil {
+		verdict := "fits in"
+		if !f.Fits {
+			verdict = "does not fit in"
+		}
+		fmt.Fprintf(w, "%s %s (%s).\n", verdict, humanize.IBytes(uint64(f.Bytes)), f.Source)
+		beyond := ""
+		if f.LongestMaxLength > f.MaxPositionEmbeddings {
+			beyond = fmt.Sprintf(", beyond the model's max_position_embeddings %d", f.MaxPositionEmbeddings)
+		}
+		fmt.Fprintf(w, "longest --max_length that fits at --batch_size %d: %d tokens%s\n", r.Batch, f.LongestMaxLength, beyond)
+	}
+}
