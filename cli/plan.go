@@ -50,32 +50,21 @@ func (e *env) planCommand() *ucli.Command {
 
 // planReport is what tune plan prints.
 type planReport struct {
-	Model           string         `json:"model"`
-	Device          string         `json:"device"`
-	QLoRA           bool           `json:"use_qlora"`
-	Rank            int            `json:"lora_r"`
-	Modules         []string       `json:"target_modules"`
-	Batch           int            `json:"batch_size"`
-	MaxLength       int            `json:"max_length"`
-	Recompute       bool           `json:"gradient_checkpointing"`
-	Activations     string         `json:"activation_dtype"`
-	TrainableParams int            `json:"trainable_params"`
-	LogitRows       int            `json:"logit_rows"`
-	PeakBytes       int64          `json:"peak_bytes"`
-	Breakdown       planBreakdown  `json:"breakdown"`
-	Workspace       planWorkspace  `json:"workspace_detail"`
-	Budget          *planBudgetFit `json:"budget,omitempty"`
-}
-
-// planBreakdown are the terms of the peak, in bytes.
-type planBreakdown struct {
-	Weights     int64 `json:"frozen_weights"`
-	LoRA        int64 `json:"lora_parameters"`
-	Gradients   int64 `json:"gradients"`
-	Optimizer   int64 `json:"optimizer_state"`
-	Activations int64 `json:"activations"`
-	Logits      int64 `json:"logits_chunk"`
-	Workspace   int64 `json:"workspace"`
+	Model           string           `json:"model"`
+	Device          string           `json:"device"`
+	QLoRA           bool             `json:"use_qlora"`
+	Rank            int              `json:"lora_r"`
+	Modules         []string         `json:"target_modules"`
+	Batch           int              `json:"batch_size"`
+	MaxLength       int              `json:"max_length"`
+	Recompute       bool             `json:"gradient_checkpointing"`
+	Activations     string           `json:"activation_dtype"`
+	TrainableParams int              `json:"trainable_params"`
+	LogitRows       int              `json:"logit_rows"`
+	PeakBytes       int64            `json:"peak_bytes"`
+	Breakdown       qwen.MemoryTerms `json:"breakdown"`
+	Workspace       planWorkspace    `json:"workspace_detail"`
+	Budget          *planBudgetFit   `json:"budget,omitempty"`
 }
 
 // planWorkspace splits the workspace term.
@@ -122,8 +111,7 @@ func (e *env) plan(c *ucli.Context) error {
 		Model: dir, Device: storage.Name, QLoRA: cfg.UseQLoRA, Rank: cfg.LoRA.R, Modules: cfg.LoRA.TargetModules,
 		Batch: cfg.BatchSize, MaxLength: cfg.MaxLength, Recompute: cfg.Recompute, Activations: storage.Activations.String(),
 		TrainableParams: p.TrainableParams, LogitRows: p.LogitRows, PeakBytes: p.Peak,
-		Breakdown: planBreakdown{Weights: p.Weights, LoRA: p.LoRA, Gradients: p.Gradients, Optimizer: p.Optimizer,
-			Activations: p.Activations, Logits: p.Logits, Workspace: p.Workspace},
+		Breakdown: p.MemoryTerms,
 		Workspace: planWorkspace{Backend: p.Workspace - p.Dequant, Dequant: p.Dequant},
 	}
 	budget, source, err := planBudget(c, gpuTotal)

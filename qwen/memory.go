@@ -25,12 +25,9 @@ type MemoryOptions struct {
 	Storage backend.Storage
 }
 
-// MemoryPlan is what a training run holds on its backend during a step, in
-// bytes, by what holds it. Every term comes from the tables the model and
-// the trainer allocate from (Config.Specs, paramLayout, ActivationLayout
-// with TrainStep's plan) and the backend's Storage; nothing is freed
-// during a step, so the peak is their sum.
-type MemoryPlan struct {
+// MemoryTerms are the parts of what a training run holds on its backend
+// during a step, in bytes.
+type MemoryTerms struct {
 	// Weights are the frozen base weights: NF4 projections (codes and
 	// scales) and the float tensors in the backend's weight dtype.
 	Weights int64 `json:"frozen_weights"`
@@ -40,22 +37,31 @@ type MemoryPlan struct {
 	Gradients int64 `json:"gradients"`
 	Optimizer int64 `json:"optimizer_state"`
 	// Activations is the activation arena without its logits chunk, and
-	// Logits that chunk: LogitRows rows of logits.
+	// Logits that chunk.
 	Activations int64 `json:"activations"`
 	Logits      int64 `json:"logits_chunk"`
 	// Workspace is the backend's workspace and scratch (Storage.Workspace)
-	// plus Dequant, the model's float32 room for one dequantized NF4
-	// projection (the frozen layers' Linear reads it).
+	// plus the model's NF4 dequantization room (MemoryPlan.Dequant).
 	Workspace int64 `json:"workspace"`
-	Dequant   int64 `json:"dequant_scratch"`
+}
 
-	// Peak is the sum of the terms above.
-	Peak int64 `json:"peak_bytes"`
-	// TrainableParams is the adapter's parameter count; LogitRows the
-	// rows of the logits chunk; ArenaElems the activation arena's elements.
-	TrainableParams int `json:"trainable_params"`
-	LogitRows       int `json:"logit_rows"`
-	ArenaElems      int `json:"activation_elements"`
+// MemoryPlan is what a training run holds on its backend during a step.
+// Every term comes from the tables the model and the trainer allocate
+// from (Config.Specs, paramLayout, ActivationLayout with TrainStep's plan)
+// and the backend's Storage; nothing is freed during a step, so the peak
+// is their sum.
+type MemoryPlan struct {
+	MemoryTerms
+	// Dequant is the part of Workspace that is the model's float32 room
+	// for one dequantized NF4 projection (the frozen layers' Linear, and
+	// the unfused LoRA composition, read it).
+	Dequant int64
+	// Peak is the sum of the terms.
+	Peak int64
+	// TrainableParams is the adapter's parameter count, LogitRows the
+	// rows of the logits chunk, ArenaElems the activation arena's
+	// elements.
+	TrainableParams, LogitRows, ArenaElems int
 }
 
 // trainPlan is the activation plan of TrainStep over rows tokens (newPass
