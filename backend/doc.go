@@ -12,6 +12,11 @@
 // needs that a backend lacks, so the model refuses a backend by naming the
 // op instead of failing inside it.
 //
+// Storage describes how a backend stores what a training run allocates
+// (the dtypes of weights and activations, NF4 tensors, its own workspace),
+// so that a run can be sized for a device without opening it; a backend
+// that knows its device's memory implements MemoryReporter.
+//
 // Callers reach the fused ops through LoRALinearForward,
 // LoRALinearBackward and AdamWClipped, which run the backend's fused op
 // when it declares one and otherwise the composition the op documents,

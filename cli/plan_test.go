@@ -84,3 +84,40 @@ func TestPlanSaysWhatFits(t *testing.T) {
 	p := planOf(t, append(args[3:], "--max_length", m[1])...)
 	require.True(t, p.Budget.Fits, "--max_length %s", m[1])
 }
+
+// TestPlanFlags checks --bf16 (bfloat16 activations on CUDA by default,
+// float32 with --bf16=false, refused on the CPU), --memory and
+// --base_model errors, and that the CPU plan stores every float in
+// float32.
+func TestPlanFlags(t *testing.T) {
+	args := []string{"--base_model", qwen7B, "--batch_size", "1", "--max_length", "512"}
+	bf16 := planOf(t, args...)
+	f32 := planOf(t, append(args, "--bf16=false")...)
+	require.Equal(t, 2*bf16.Breakdown["activations"], f32.Breakdown["activations"])
+	require.Equal(t, 2*bf16.Breakdown["logits_chunk"], f32.Breakdown["logits_chunk"])
+	require.Equal(t, bf16.Breakdown["frozen_weights"], f32.Breakdown["frozen_weights"])
+
+	out, _, err := run(t, "", append([]string{"--device", "cpu", "plan", "--json"}, args...)...)
+	require.NoError(t, err)
+	var cpuPlan planJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &cpuPlan))
+	// The CPU has no fused LoRA layer: its arena also holds the
+	// composition's scratch, [rows, r] twice and [rows, intermediate].
+	require.Equal(t, f32.Breakdown["activations"]+4*512*(2*16+18944), cpuPlan.Breakdown["activations"], "float32 activations on the CPU")
+	require.Equal(t, 2*bf16.Breakdown["frozen_weights"], cpuPlan.Breakdown["frozen_weights"], "float32 weights on the CPU")
+	require.Nil(t, cpuPlan.Budget, "no budget without --memory or a GPU")
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--device", "cpu", "plan", "--base_model", qwen7B, "--bf16"}, "--bf16: the CPU backend keeps float32 activations"},
+		{[]string{"plan", "--base_model", qwen7B, "--memory", "80 parsecs"}, `--memory "80 parsecs": want a size such as 80GiB`},
+		{[]string{"plan"}, "--base_model (or BASE_MODEL) is required"},
+		{[]string{"plan", "--base_model", t.TempDir()}, "config.json"},
+		{[]string{"plan", "--base_model", qwen7B, "--max_length", "1"}, "--max_length 1: must be"},
+	} {
+		_, _, err := run(t, "", tc.args...)
+		require.ErrorContains(t, err, tc.want, "%v", tc.args)
+	}
+}
