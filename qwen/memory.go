@@ -117,11 +117,14 @@ func PlanMemory(c *Config, o MemoryOptions) (*MemoryPlan, error) {
 			p.Weights += int64(n) * int64(s.Weights.Size())
 		}
 	}
-	if o.QLoRA {
+	targets := func(li int, module string) bool { return o.LoRA.TargetsLayer(li, module) }
+	// The dequantization room (Model.dequantRoom) serves the frozen NF4
+	// projections' Linear and the unfused LoRA composition's NF4 weights.
+	frozen := dequantElems(c, func(li int, module string) bool { return !targets(li, module) }) > 0
+	if o.QLoRA && (frozen || !s.FusedLoRA) {
 		p.Dequant = 4 * int64(dequantElems(c, func(int, string) bool { return true }))
 	}
 
-	targets := func(li int, module string) bool { return o.LoRA.TargetsLayer(li, module) }
 	params := paramLayout(c, func(li int, module string) (int, bool) { return o.LoRA.R, targets(li, module) })
 	if params.Total == 0 {
 		return nil, fmt.Errorf("qwen: memory plan: target modules %v adapt no projection", o.LoRA.TargetModules)

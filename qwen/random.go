@@ -143,12 +143,9 @@ func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer, qua
 			Down:      lin(l, "mlp.down_proj", in, h, false),
 		})
 	}
-	deq := dequantElems(c, func(li int, module string) bool {
+	m.deqElems = dequantElems(c, func(li int, module string) bool {
 		return quantized[LayerName(li, lora.ModulePath(module)+".weight")]
 	})
-	if deq > 0 {
-		m.deq = b.Alloc(deq)
-	}
 	return m
 }
 
