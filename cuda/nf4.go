@@ -34,39 +34,40 @@ func (b *Backend) UploadNF4(q *quant.NF4) backend.Buffer {
 	if n == 0 || len(q.Data) != (n+1)/2 {
 		panic(fmt.Sprintf("cuda: UploadNF4: %d packed bytes for shape %v", len(q.Data), q.Shape))
 	}
+	var host []byte
+	place := func(part []byte) uint64 {
+		off := (len(host) + 255) &^ 255
+		host = append(host, make([]byte, off-len(host))...)
+		host = append(host, part...)
+		return uint64(off)
+	}
 	var desc C.tune_nf4
 	desc.n = C.int64_t(n)
 	desc.block_size = C.int32_t(q.BlockSize)
 	for i, c := range quant.NF4Code {
 		desc.code[i] = C.float(c)
 	}
-	// The parts in quant.PartSizes's order, placed by nf4Layout (which
-	// Storage.NF4Bytes sizes them with).
-	parts := [][]byte{q.Data, floatBytes(q.Absmax)}
+	offData := place(q.Data)
+	var offAbsmax, offQ, offAbsmax2, offCode2 uint64
 	if d := q.Double; d != nil {
-		parts = [][]byte{q.Data, d.QAbsmax, floatBytes(d.Absmax), floatBytes(d.Code[:])}
+		offQ = place(d.QAbsmax)
+		offAbsmax2 = place(floatBytes(d.Absmax))
+		offCode2 = place(floatBytes(d.Code[:]))
 		desc.block_size2 = C.int32_t(d.BlockSize)
 		desc.offset = C.float(d.Offset)
-	}
-	sizes := make([]int, len(parts))
-	for i, p := range parts {
-		sizes[i] = len(p)
-	}
-	offs, total := nf4Layout(sizes)
-	host := make([]byte, total)
-	for i, p := range parts {
-		copy(host[offs[i]:], p)
+	} else {
+		offAbsmax = place(floatBytes(q.Absmax))
 	}
 	mem := b.alloc(len(host), "UploadNF4")
 	b.do("UploadNF4", func() string { return fmt.Sprintf("shape %v", q.Shape) }, func() C.int {
 		return C.tl_upload(b.lib.lib, b.ctx, C.tune_ptr(mem.ptr), unsafe.Pointer(&host[0]), C.uint64_t(len(host)))
 	})
-	at := func(part int) C.tune_ptr { return C.tune_ptr(mem.ptr + uint64(offs[part])) }
-	desc.data = at(0)
+	at := func(off uint64) C.tune_ptr { return C.tune_ptr(mem.ptr + off) }
+	desc.data = at(offData)
 	if q.Double != nil {
-		desc.qabsmax, desc.absmax2, desc.code2 = at(1), at(2), at(3)
+		desc.qabsmax, desc.absmax2, desc.code2 = at(offQ), at(offAbsmax2), at(offCode2)
 	} else {
-		desc.absmax = at(1)
+		desc.absmax = at(offAbsmax)
 	}
 	return &nf4Buffer{mem: mem, desc: desc}
 }

@@ -13,25 +13,20 @@ import (
 var Storage = backend.Storage{
 	Name: "cuda", Weights: backend.BFloat16, Activations: backend.BFloat16, FusedLoRA: true,
 	NF4Bytes: func(n, blockSize int) int64 {
-		_, total := nf4Layout(quant.PartSizes(n, blockSize, true))
-		return int64(total)
+		return int64(nf4Bytes(quant.PartSizes(n, blockSize, true)))
 	},
 	Workspace: Workspace,
 }
 
-// nf4Align is the alignment of each part of an NF4 tensor in its one
-// device allocation.
-const nf4Align = 256
-
-// nf4Layout places parts of the given byte sizes one after another, each
-// nf4Align-aligned, and returns their offsets and the allocation's size.
-func nf4Layout(sizes []int) (offsets []int, total int) {
+// nf4Bytes is the size of UploadNF4's one allocation for parts of the
+// given byte sizes (quant.PartSizes), each 256-byte aligned.
+// TestWorkspaceMatchesAllocationsCUDA holds it to UploadNF4.
+func nf4Bytes(sizes []int) int {
+	total := 0
 	for _, n := range sizes {
-		total = (total + nf4Align - 1) &^ (nf4Align - 1)
-		offsets = append(offsets, total)
-		total += n
+		total = (total+255)&^255 + n
 	}
-	return offsets, total
+	return total
 }
 
 // What tune_create allocates besides scratch (memory.cu): the cuBLASLt
