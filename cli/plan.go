@@ -36,7 +36,7 @@ func (e *env) planCommand() *ucli.Command {
 		}
 	}
 	flags = append(flags,
-		boolFlag("bf16", "bfloat16 activations (the default on CUDA; the CPU keeps float32)"),
+		boolFlag("bf16", "bfloat16 frozen weights and activations (the default on CUDA; the CPU keeps float32)"),
 		strFlag("memory", "memory budget to fit, e.g. 80GiB or 24GB (default: the GPU's total memory with --device cuda)", ""),
 		boolFlag("json", "print one JSON object instead of the table"),
 	)
@@ -177,7 +177,7 @@ func planStorage(c *ucli.Context) (backend.Storage, int64, error) {
 		bf16 := c.Bool("bf16")
 		switch {
 		case device == "cuda" && !bf16:
-			s.Activations = backend.Float32
+			s.Weights, s.Activations = backend.Float32, backend.Float32
 		case device != "cuda" && bf16:
 			return s, 0, errors.New("--bf16: the CPU backend keeps float32 activations; plan for --device cuda, or leave --bf16 out")
 		}

@@ -85,8 +85,8 @@ func TestPlanSaysWhatFits(t *testing.T) {
 	require.True(t, p.Budget.Fits, "--max_length %s", m[1])
 }
 
-// TestPlanFlags checks --bf16 (bfloat16 activations on CUDA by default,
-// float32 with --bf16=false, refused on the CPU), --memory and
+// TestPlanFlags checks --bf16 (bfloat16 weights and activations on CUDA
+// by default, float32 with --bf16=false, refused on the CPU), --memory and
 // --base_model errors, and that the CPU plan stores every float in
 // float32.
 func TestPlanFlags(t *testing.T) {
@@ -95,7 +95,7 @@ func TestPlanFlags(t *testing.T) {
 	f32 := planOf(t, append(args, "--bf16=false")...)
 	require.Equal(t, 2*bf16.Breakdown["activations"], f32.Breakdown["activations"])
 	require.Equal(t, 2*bf16.Breakdown["logits_chunk"], f32.Breakdown["logits_chunk"])
-	require.Equal(t, bf16.Breakdown["frozen_weights"], f32.Breakdown["frozen_weights"])
+	require.Equal(t, 2*bf16.Breakdown["frozen_weights"], f32.Breakdown["frozen_weights"])
 
 	out, _, err := run(t, "", append([]string{"--device", "cpu", "plan", "--json"}, args...)...)
 	require.NoError(t, err)
