@@ -58,18 +58,21 @@ type planReport struct {
 	Batch           int              `json:"batch_size"`
 	MaxLength       int              `json:"max_length"`
 	Recompute       bool             `json:"gradient_checkpointing"`
+	Weights         string           `json:"weight_dtype"`
 	Activations     string           `json:"activation_dtype"`
 	TrainableParams int              `json:"trainable_params"`
 	LogitRows       int              `json:"logit_rows"`
 	PeakBytes       int64            `json:"peak_bytes"`
 	Breakdown       qwen.MemoryTerms `json:"breakdown"`
-	Workspace       planWorkspace    `json:"workspace_detail"`
+	Detail          planDetail       `json:"detail"`
 	Budget          *planBudgetFit   `json:"budget,omitempty"`
 }
 
-// planWorkspace splits the workspace term.
-type planWorkspace struct {
-	Backend int64 `json:"backend"`
+// planDetail splits the frozen weights and the workspace.
+type planDetail struct {
+	NF4     int64 `json:"nf4_weights"`
+	Float   int64 `json:"float_weights"`
+	Backend int64 `json:"backend_workspace"`
 	Dequant int64 `json:"dequant_scratch"`
 }
 
@@ -109,10 +112,10 @@ func (e *env) plan(c *ucli.Context) error {
 	}
 	r := planReport{
 		Model: dir, Device: storage.Name, QLoRA: cfg.UseQLoRA, Rank: cfg.LoRA.R, Modules: cfg.LoRA.TargetModules,
-		Batch: cfg.BatchSize, MaxLength: cfg.MaxLength, Recompute: cfg.Recompute, Activations: storage.Activations.String(),
+		Batch: cfg.BatchSize, MaxLength: cfg.MaxLength, Recompute: cfg.Recompute, Weights: storage.Weights.String(), Activations: storage.Activations.String(),
 		TrainableParams: p.TrainableParams, LogitRows: p.LogitRows, PeakBytes: p.Peak,
 		Breakdown: p.MemoryTerms,
-		Workspace: planWorkspace{Backend: p.Workspace - p.Dequant, Dequant: p.Dequant},
+		Detail:    planDetail{NF4: p.NF4, Float: p.Weights - p.NF4, Backend: p.Workspace - p.Dequant, Dequant: p.Dequant},
 	}
 	budget, source, err := planBudget(c, gpuTotal)
 	if err != nil {
@@ -213,19 +216,24 @@ func (r *planReport) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%s r=%d on %s (%s trainable parameters), batch %d × %d tokens, recomputation %s, %s activations, on %s:\n",
 		mode, r.Rank, strings.Join(r.Modules, ","), humanize.Comma(int64(r.TrainableParams)), r.Batch, r.MaxLength, recompute, r.Activations, r.Device)
-	b := r.Breakdown
+	b, d := r.Breakdown, r.Detail
+	ib := func(n int64) string { return humanize.IBytes(uint64(n)) }
+	weights := "all in " + r.Weights
+	if r.QLoRA {
+		weights = fmt.Sprintf("NF4 projections with their scales %s, %s tensors %s", ib(d.NF4), r.Weights, ib(d.Float))
+	}
 	for _, row := range []struct {
 		name  string
 		bytes int64
 		note  string
 	}{
-		{"frozen weights", b.Weights, map[bool]string{true: "NF4 projections and their scales, the rest in the weight dtype", false: "in the weight dtype"}[r.QLoRA]},
+		{"frozen weights", b.Weights, weights},
 		{"LoRA parameters", b.LoRA, "float32"},
 		{"gradients", b.Gradients, "float32"},
 		{"optimizer state", b.Optimizer, "AdamW's two moments, float32"},
 		{"activations", b.Activations, "the activation arena but its logits"},
 		{"logits chunk", b.Logits, fmt.Sprintf("%d rows of logits at a time", r.LogitRows)},
-		{"workspace", b.Workspace, fmt.Sprintf("backend %s, NF4 dequantization %s", humanize.IBytes(uint64(r.Workspace.Backend)), humanize.IBytes(uint64(r.Workspace.Dequant)))},
+		{"workspace", b.Workspace, fmt.Sprintf("backend %s, NF4 dequantization room %s", ib(d.Backend), ib(d.Dequant))},
 		{"peak", r.PeakBytes, ""},
 	} {
 		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-16s %10s  %s", row.name, humanize.IBytes(uint64(row.bytes)), row.note), " "))

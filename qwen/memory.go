@@ -52,6 +52,8 @@ type MemoryTerms struct {
 // is their sum.
 type MemoryPlan struct {
 	MemoryTerms
+	// NF4 is the part of Weights in NF4 (the projections with QLoRA).
+	NF4 int64
 	// Dequant is the part of Workspace that is the model's float32 room
 	// for one dequantized NF4 projection (the frozen layers' Linear, and
 	// the unfused LoRA composition, read it).
@@ -112,11 +114,12 @@ func PlanMemory(c *Config, o MemoryOptions) (*MemoryPlan, error) {
 			n *= d
 		}
 		if o.QLoRA && Projection(t.Name) {
-			p.Weights += s.NF4Bytes(n, block)
+			p.NF4 += s.NF4Bytes(n, block)
 		} else {
 			p.Weights += int64(n) * int64(s.Weights.Size())
 		}
 	}
+	p.Weights += p.NF4
 	targets := func(li int, module string) bool { return o.LoRA.TargetsLayer(li, module) }
 	// The dequantization room (Model.dequantRoom) serves the frozen NF4
 	// projections' Linear and the unfused LoRA composition's NF4 weights.
