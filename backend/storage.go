@@ -27,8 +27,8 @@ type Storage struct {
 	NF4Bytes func(n, blockSize int) int64
 	// Workspace is the memory the backend holds beside the buffers it
 	// hands out (a BLAS workspace, kernels' scratch) once it has run
-	// every call of calls, the fused LoRA layers of a training step, and
-	// one clipped AdamW step; nil for none.
+	// every call of calls, the fused LoRA layers of a training step (none
+	// without FusedLoRA), and one clipped AdamW step; nil for none.
 	Workspace func(calls []LoRACall) int64
 }
 

@@ -180,7 +180,8 @@ func planStorage(c *ucli.Context) (backend.Storage, int64, error) {
 		bf16 := c.Bool("bf16")
 		switch {
 		case device == "cuda" && !bf16:
-			s.Weights, s.Activations = backend.Float32, backend.Float32
+			// The fused layer reads bfloat16 only, so it is composed then.
+			s.Weights, s.Activations, s.FusedLoRA = backend.Float32, backend.Float32, false
 		case device != "cuda" && bf16:
 			return s, 0, errors.New("--bf16: the CPU backend keeps float32 activations; plan for --device cuda, or leave --bf16 out")
 		}

@@ -93,18 +93,22 @@ func TestPlanFlags(t *testing.T) {
 	args := []string{"--base_model", qwen7B, "--batch_size", "1", "--max_length", "512"}
 	bf16 := planOf(t, args...)
 	f32 := planOf(t, append(args, "--bf16=false")...)
-	require.Equal(t, 2*bf16.Breakdown["activations"], f32.Breakdown["activations"])
+	// Without bfloat16 the fused layer is composed, so the arena also
+	// holds the composition's scratch: [rows, r] twice and [rows,
+	// intermediate].
+	scratch := int64(4 * 512 * (2*16 + 18944))
+	require.Equal(t, 2*bf16.Breakdown["activations"]+scratch, f32.Breakdown["activations"])
 	require.Equal(t, 2*bf16.Breakdown["logits_chunk"], f32.Breakdown["logits_chunk"])
 	require.Equal(t, 2*bf16.Breakdown["frozen_weights"], f32.Breakdown["frozen_weights"])
+	require.Less(t, f32.Breakdown["workspace"], bf16.Breakdown["workspace"], "no fused layer's scratch")
 
 	out, _, err := run(t, "", append([]string{"--device", "cpu", "plan", "--json"}, args...)...)
 	require.NoError(t, err)
 	var cpuPlan planJSON
 	require.NoError(t, json.Unmarshal([]byte(out), &cpuPlan))
-	// The CPU has no fused LoRA layer: its arena also holds the
-	// composition's scratch, [rows, r] twice and [rows, intermediate].
-	require.Equal(t, f32.Breakdown["activations"]+4*512*(2*16+18944), cpuPlan.Breakdown["activations"], "float32 activations on the CPU")
-	require.Equal(t, 2*bf16.Breakdown["frozen_weights"], cpuPlan.Breakdown["frozen_weights"], "float32 weights on the CPU")
+	require.Equal(t, f32.Breakdown["activations"], cpuPlan.Breakdown["activations"], "float32 activations on the CPU")
+	require.Equal(t, f32.Breakdown["frozen_weights"], cpuPlan.Breakdown["frozen_weights"], "float32 weights on the CPU")
+	require.Zero(t, cpuPlan.Breakdown["workspace"])
 	require.Nil(t, cpuPlan.Budget, "no budget without --memory or a GPU")
 
 	for _, tc := range []struct {

@@ -115,10 +115,11 @@ func (b *Backend) Name() string {
 func (b *Backend) Device() DeviceInfo { return b.info }
 
 // Storage implements backend.MemoryReporter: the package's Storage, with
-// the activation dtype of this backend.
+// this backend's activation dtype and ops.
 func (b *Backend) Storage() backend.Storage {
 	s := Storage
 	s.Activations = b.ActivationDType()
+	s.FusedLoRA = b.Ops().Has(backend.OpLoRALinear)
 	return s
 }
 

@@ -148,7 +148,11 @@ func PlanMemory(c *Config, o MemoryOptions) (*MemoryPlan, error) {
 	p.Activations = act*int64(arena.Total) - p.Logits
 
 	if s.Workspace != nil {
-		p.Workspace = s.Workspace(loraCalls(c, o, rows, targets))
+		var calls []backend.LoRACall // the fused layer's; an unfused one composes other ops
+		if s.FusedLoRA {
+			calls = loraCalls(c, o, rows, targets)
+		}
+		p.Workspace = s.Workspace(calls)
 	}
 	p.Workspace += p.Dequant
 	p.Peak = p.Weights + p.LoRA + p.Gradients + p.Optimizer + p.Activations + p.Logits + p.Workspace
