@@ -14,6 +14,10 @@ import (
 	"github.com/tune-dev/tune/backend"
 )
 
+// The library's ignore index is backend's: this fails to compile
+// otherwise.
+var _ = [1]struct{}{}[C.TUNE_IGNORE_INDEX-backend.IgnoreIndex]
+
 // checkTargets panics, naming op and the row, on a target outside
 // [0, vocab) that is not backend.IgnoreIndex: the kernels would give NaN.
 func checkTargets(targets []int32, rows, vocab int, op string) {
@@ -25,6 +29,18 @@ func checkTargets(targets []int32, rows, vocab int, op string) {
 			panic(fmt.Sprintf("cuda: %s: target %d of row %d is outside the vocabulary [0, %d)", op, t, r, vocab))
 		}
 	}
+}
+
+// lossInputs checks logits and targets for op and uploads the targets; ok
+// is false when there are no rows, so nothing to do.
+func (b *Backend) lossInputs(logits backend.Buffer, targets []int32, rows, vocab int, op string) (lb *buffer,
+	tp C.tune_ptr, ok bool) {
+	lb = dense(logits, rows*vocab, op, "logits")
+	checkTargets(targets, rows, vocab, op)
+	if rows == 0 {
+		return lb, 0, false
+	}
+	return lb, b.uploadInts(argTargets, targets[:rows], op), true
 }
 
 func lossShapes(rows, vocab int) func() string {
@@ -39,12 +55,10 @@ func (b *Backend) CrossEntropy(loss []float64, logits backend.Buffer, targets []
 	if len(loss) < rows {
 		panic(fmt.Sprintf("cuda: %s: loss holds %d elements for %d rows", op, len(loss), rows))
 	}
-	lb := dense(logits, rows*vocab, op, "logits")
-	checkTargets(targets, rows, vocab, op)
-	if rows == 0 {
+	lb, tp, ok := b.lossInputs(logits, targets, rows, vocab, op)
+	if !ok {
 		return
 	}
-	tp := b.uploadInts(argTargets, targets[:rows], op)
 	dev := b.indexScratch(argLoss, rows, op)
 	b.do(op, lossShapes(rows, vocab), func() C.int {
 		return C.tl_cross_entropy(b.lib.lib, b.ctx, dev, lb.addr(), lb.dt.c(), tp, C.int64_t(rows), C.int64_t(vocab), 0, 0)
@@ -67,12 +81,10 @@ func (b *Backend) CrossEntropy(loss []float64, logits backend.Buffer, targets []
 func (b *Backend) CrossEntropySum(sum, logits backend.Buffer, targets []int32, rows, vocab int, scale float32) {
 	const op = "CrossEntropySum"
 	sb := typed(sum, 2, f32, op, "sum")
-	lb := dense(logits, rows*vocab, op, "logits")
-	checkTargets(targets, rows, vocab, op)
-	if rows == 0 {
+	lb, tp, ok := b.lossInputs(logits, targets, rows, vocab, op)
+	if !ok {
 		return
 	}
-	tp := b.uploadInts(argTargets, targets[:rows], op)
 	b.do(op, lossShapes(rows, vocab), func() C.int {
 		return C.tl_cross_entropy(b.lib.lib, b.ctx, 0, lb.addr(), lb.dt.c(), tp, C.int64_t(rows), C.int64_t(vocab),
 			sb.addr(), C.float(scale))
@@ -85,12 +97,10 @@ func (b *Backend) CrossEntropySum(sum, logits backend.Buffer, targets []int32, r
 func (b *Backend) CrossEntropyBackward(dlogits, logits backend.Buffer, targets []int32, rows, vocab int, scale float32) {
 	const op = "CrossEntropyBackward"
 	db := dense(dlogits, rows*vocab, op, "dlogits")
-	lb := dense(logits, rows*vocab, op, "logits")
-	checkTargets(targets, rows, vocab, op)
-	if rows == 0 {
+	lb, tp, ok := b.lossInputs(logits, targets, rows, vocab, op)
+	if !ok {
 		return
 	}
-	tp := b.uploadInts(argTargets, targets[:rows], op)
 	b.do(op, lossShapes(rows, vocab), func() C.int {
 		return C.tl_cross_entropy_backward(b.lib.lib, b.ctx, db.addr(), db.dt.c(), lb.addr(), lb.dt.c(), tp,
 			C.int64_t(rows), C.int64_t(vocab), C.float(scale))

@@ -98,3 +98,47 @@ func TestLinearNF4CUDA(t *testing.T) {
 		}
 	}
 }
+
+// TestCrossEntropyFullVocabCUDA runs cross-entropy and its backward (in
+// place) on bf16 rows of Qwen2.5's whole vocabulary, 152064 (594 elements
+// per thread of a block), against the CPU backend on the stored values.
+func TestCrossEntropyFullVocabCUDA(t *testing.T) {
+	g := openOrSkip(t)
+	ref := cpu.New(0)
+	const rows, vocab, scale = 3, 152064, float32(0.5)
+	v := fill(rows*vocab, 21, 12)
+	targets := []int32{151999, backend.IgnoreIndex, 7}
+	logits := g.AllocActivation(rows * vocab)
+	g.Upload(logits, v)
+	g.Download(v, logits)
+	rl := ref.Alloc(rows * vocab)
+	ref.Upload(rl, v)
+
+	loss, want := make([]float64, rows), make([]float64, rows)
+	g.CrossEntropy(loss, logits, targets, rows, vocab)
+	ref.CrossEntropy(want, rl, targets, rows, vocab)
+	tol := cudaTolerances.CrossEntropy
+	for r := range loss {
+		if !(math.Abs(loss[r]-want[r]) <= tol.Atol+tol.Rtol*math.Abs(want[r])) {
+			t.Errorf("CrossEntropy row %d: %v, want %v", r, loss[r], want[r])
+		}
+	}
+
+	g.CrossEntropyBackward(logits, logits, targets, rows, vocab, scale)
+	ref.CrossEntropyBackward(rl, rl, targets, rows, vocab, scale)
+	got, wantGrad := make([]float32, rows*vocab), make([]float32, rows*vocab)
+	g.Download(got, logits)
+	ref.Download(wantGrad, rl)
+	var maxWant, worst float64
+	for i := range got {
+		maxWant = math.Max(maxWant, math.Abs(float64(wantGrad[i])))
+		if d := math.Abs(float64(got[i] - wantGrad[i])); !(d <= worst) {
+			worst = d
+		}
+	}
+	gt := activationTolerances.Grad
+	if !(worst <= gt.Atol+gt.Rtol*maxWant) {
+		t.Errorf("CrossEntropyBackward: max |got-want| = %v, max|want| %v", worst, maxWant)
+	}
+	t.Logf("losses %v (want %v); dlogits error %.2e of max|want| %.3g", loss, want, worst/maxWant, maxWant)
+}
