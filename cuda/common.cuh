@@ -12,16 +12,15 @@
 // Reusable device scratch, one slot per use, grown on demand and kept for
 // the context's lifetime (a whole-weight bf16 copy is reused across layers).
 enum scratch_slot {
-  SCRATCH_WEIGHT,   // bf16 [round8(out)+round8(r), round8(in)+round8(r)]: [W | B] over [A | 0]
+  SCRATCH_WEIGHT,   // bf16 [round8(out)+round8(r), round8(in)+round8(r)]: [W | B] over [A | 0];
+                    // or linear.cu's W [out, in] converted to its GEMM's type
   SCRATCH_LORA_A,   // bf16 activation scratch: the copied x or dy with s*t or s*g beside it, or z or e
   SCRATCH_LORA_B,   // bf16 A and B alone, when dx is skipped
   SCRATCH_T,        // bf16 [rows, round8(rank)]: scale * x*A^T
   SCRATCH_G,        // bf16 [rows, round8(rank)]: scale * dy*B
-  SCRATCH_BIAS,     // bf16 [out]
+  SCRATCH_BIAS,     // [out]: the bias converted to the output's type
   SCRATCH_DROP,     // bf16 [rows, in]: x with the elements dropout drops zeroed
   SCRATCH_PARTIALS, // double [<= 1024]: per-block sums of squares
-  SCRATCH_LINEAR_W, // tune_linear*: the weight converted to the activations' type (nf4 or another dtype)
-  SCRATCH_LINEAR_BIAS, // tune_linear: the bias converted to the output's type
   SCRATCH_LOSS,     // float [rows]: per-row losses when the caller wants only their sum
   SCRATCH_SLOTS
 };

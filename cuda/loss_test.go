@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/tune-dev/tune/backend"
@@ -141,4 +142,37 @@ func TestCrossEntropyFullVocabCUDA(t *testing.T) {
 		t.Errorf("CrossEntropyBackward: max |got-want| = %v, max|want| %v", worst, maxWant)
 	}
 	t.Logf("losses %v (want %v); dlogits error %.2e of max|want| %.3g", loss, want, worst/maxWant, maxWant)
+}
+
+// TestLinearLossRejectArgumentsCUDA: type combinations the ops cannot run
+// and bad targets come back as panics naming the op and what is wrong, and
+// the backend goes on working.
+func TestLinearLossRejectArgumentsCUDA(t *testing.T) {
+	b := openOrSkip(t)
+	x32, w32, y16, y32 := b.Alloc(12), b.Alloc(8), b.AllocActivation(6), b.Alloc(6)
+	logits := b.AllocActivation(12)
+	for _, c := range []struct {
+		name, want string
+		call       func()
+	}{
+		{"fp32 x, bf16 y", "Linear (rows=3 in=4 out=2): tune_linear: y is bf16 but x is fp32",
+			func() { b.Linear(y16, x32, w32, nil, 3, 4, 2) }},
+		{"bf16 dx from fp32 dy", "tune_linear_backward: dx is bf16 but dy is fp32",
+			func() { b.LinearBackward(b.AllocActivation(12), y32, w32, 3, 4, 2) }},
+		{"dy and x of two types", "tune_linear_weight_grad: dy is bf16 but x is fp32",
+			func() { b.LinearWeightGrad(w32, y16, x32, 3, 4, 2) }},
+		{"bf16 dw", "LinearWeightGrad: dw must be a float32 buffer",
+			func() { b.LinearWeightGrad(b.AllocActivation(8), y16, b.AllocActivation(12), 3, 4, 2) }},
+		{"target past the vocabulary", "CrossEntropy: target 4 of row 2 is outside the vocabulary [0, 4)",
+			func() { b.CrossEntropy(make([]float64, 3), logits, []int32{0, backend.IgnoreIndex, 4}, 3, 4) }},
+		{"negative target", "CrossEntropyBackward: target -1 of row 0 is outside the vocabulary [0, 4)",
+			func() { b.CrossEntropyBackward(logits, logits, []int32{-1, 0, 0}, 3, 4, 1) }},
+		{"dlogits overlapping logits", "tune_cross_entropy_backward: dlogits overlaps logits without being them",
+			func() { b.CrossEntropyBackward(b.Slice(logits, 1, 11), logits, []int32{0, 1}, 2, 4, 1) }},
+	} {
+		if msg := panicMessage(c.call); !strings.Contains(msg, c.want) {
+			t.Errorf("%s: %s, want a panic containing %q", c.name, msg, c.want)
+		}
+		b.Linear(y32, x32, w32, nil, 3, 4, 2) // the backend goes on working
+	}
 }
