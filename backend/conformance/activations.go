@@ -20,20 +20,31 @@ func (h *harness) actAlloc(n int) backend.Buffer {
 // actInput places vals in an activation buffer with NaN guards and returns
 // it with the values it holds, widened, as the oracle must see them.
 func (h *harness) actInput(vals []float32) (backend.Buffer, []float64) {
-	g := h.allocIn(h.actAlloc, vals, float32(math.NaN()))
+	return h.storedIn(h.actAlloc, vals)
+}
+
+// storedIn places vals in a buffer from alloc with NaN guards and returns
+// it with the values it holds, widened.
+func (h *harness) storedIn(alloc func(int) backend.Buffer, vals []float32) (backend.Buffer, []float64) {
+	g := h.allocIn(alloc, vals, float32(math.NaN()))
 	got := make([]float32, len(vals))
 	h.b.Download(got, g.view)
 	return g.view, widen(got)
 }
 
-// weightInput is actInput for the weight of case i: in activation storage
-// for even i (a bfloat16 weight store), a float32 buffer for odd i (which
-// the op converts), so that both kinds of weight meet the activations.
+// weightInput is actInput for the weight (or bias) of case i: for even i
+// in the activations' storage, for odd i in the other one, so that both
+// kinds of weight meet both kinds of activations (on the GPU: a bfloat16
+// weight store beside float32 activations, or a float32 weight the op
+// rounds beside bfloat16 ones, which the oracle does not see).
 func (h *harness) weightInput(vals []float32, i int) (backend.Buffer, []float64) {
-	if h.act && i%2 == 1 {
+	switch {
+	case i%2 == 0:
+		return h.actInput(vals)
+	case h.act:
 		return h.input(vals), widen(vals)
 	}
-	return h.actInput(vals)
+	return h.storedIn(h.b.AllocActivation, vals)
 }
 
 // actOutput is output in activation storage.

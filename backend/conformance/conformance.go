@@ -134,12 +134,13 @@ func Test(t *testing.T, b backend.Memory, tol Tolerances) {
 
 // TestActivations runs the checks of the Forward and Backward ops b
 // declares again, with their activations (inputs, outputs and gradients
-// of activations; for Linear also every other weight) in AllocActivation's
-// storage, as a schedule holds them, under tol, the rules of that storage.
-// The oracle sees the inputs as stored, so tol covers the op's own
-// arithmetic and the rounding of its outputs (and of a float32 weight the
-// op converts). On a backend whose activations are float32 this repeats
-// Test's checks of those ops.
+// of activations) in AllocActivation's storage, as a schedule holds them,
+// under tol, the rules of that storage. The oracle sees the inputs as
+// stored, so tol covers the op's own arithmetic and the rounding of its
+// outputs (and of a float32 weight the op converts: the linear checks give
+// every other case its weight in the storage the activations do not use,
+// here and in Test). On a backend whose activations are float32 this
+// repeats Test's checks of those ops.
 func TestActivations(t *testing.T, b backend.Memory, tol Tolerances) {
 	h := &harness{t: t, b: b, rng: rand.New(rand.NewPCG(2024, 12)), act: true}
 	h.run(t, backend.ForwardOps|backend.BackwardOps, tol)
