@@ -45,8 +45,8 @@ var fusedTolerances = conformance.FusedTol{
 // cross-entropy). Every buffer the suite allocates with Alloc is float32
 // here, so these ops are checked in float32:
 //   - Linear and its gradients are cuBLASLt GEMMs with fp32 operands and
-//     CUBLAS_COMPUTE_32F (no TF32): float32 sums like the CPU's, in another
-//     order, so the CPU's derivation holds (K·6e-8 worst, sqrt(K)·6e-8
+//     CUBLAS_COMPUTE_32F (no TF32; every other case's bf16 weight widens
+//     exactly): float32 sums like the CPU's, in another order, so the CPU's derivation holds (K·6e-8 worst, sqrt(K)·6e-8
 //     typical, K <= 211). Measured on the emulation: at most 4e-7 of
 //     max|want| (Linear) and 2.6e-7 (the gradients); a GPU's summation
 //     order may double that, and 1e-5 still leaves 10x.
