@@ -57,7 +57,10 @@ const (
 // call asked of it (scratch only grows, freeing the old block first). It
 // mirrors the scratch() requests of lora_linear.cu and adamw.cu;
 // TestWorkspaceMatchesAllocationsCUDA holds it to what the library really
-// allocates.
+// allocates. linear.cu's frozen layers convert a weight or bias into
+// scratch only when its dtype is not the activations', which Storage's
+// weights never are; loss.cu's per-row losses of a device-side loss sum
+// (4 bytes a logit row, under 1 KiB at Qwen2.5-7B) are not counted.
 func Workspace(calls []backend.LoRACall) int64 {
 	var slot [numSlots]int64
 	grow := func(s int, bytes int64) { slot[s] = max(slot[s], bytes) }
