@@ -58,13 +58,20 @@ func (h *harness) output(n int) guarded {
 // inPlace returns a buffer holding vals with sentinel guards.
 func (h *harness) inPlace(vals []float32) guarded { return h.alloc(vals, sentinel) }
 
-// read downloads g, checks its guards and returns the inside.
+// read downloads g, checks its guards and returns the inside. The guards
+// must hold the sentinel as b stores it: a buffer of a narrower type (such
+// as bfloat16 activations) rounds it.
 func (h *harness) read(op string, g guarded) []float32 {
 	h.t.Helper()
+	probe := h.b.Alloc(1)
+	h.b.Upload(probe, []float32{sentinel})
+	stored := make([]float32, 1)
+	h.b.Download(stored, probe)
+	h.b.Free(probe)
 	host := make([]float32, g.n+2*guard)
 	h.b.Download(host, g.whole)
 	for i := 0; i < guard; i++ {
-		if host[i] != sentinel || host[guard+g.n+i] != sentinel {
+		if host[i] != stored[0] || host[guard+g.n+i] != stored[0] {
 			h.t.Fatalf("%s: wrote outside its output (guard zone changed)", op)
 		}
 	}
@@ -88,7 +95,9 @@ func widen(v []float32) []float64 {
 }
 
 // check compares got with want under tol and fails naming the op, case and
-// worst element. Every element of got must be finite.
+// worst element; it logs the measured error, max|got-want|/max|want|, so
+// that a verbose run documents the tolerances. Every element of got must
+// be finite.
 func check(t *testing.T, op, name string, got []float32, want []float64, tol Tol) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -107,6 +116,9 @@ func check(t *testing.T, op, name string, got []float32, want []float64, tol Tol
 		if d := math.Abs(float64(g) - want[i]); d > worst {
 			worst, at = d, i
 		}
+	}
+	if maxWant > 0 {
+		t.Logf("%s %s: measured error %.2e of max|want| %.3g (rule: %g + %g*max|want|)", op, name, worst/maxWant, maxWant, tol.Atol, tol.Rtol)
 	}
 	if !(worst <= limit) {
 		t.Errorf("%s %s: max |got-want| = %.3g at %d (got %v, want %v) exceeds %.3g", op, name, worst, at, got[at], want[at], limit)

@@ -84,12 +84,12 @@ mutant lora-da-assign lora_linear.cu 's/(mat\{x0, BF16, in, false\}, )1.0f(,\s+m
 mutant lora-db-transpose lora_linear.cu 's/mat\{dy, BF16, out, true\}/mat{dy, BF16, out, false}/'
 mutant lora-g-scale lora_linear.cu 's/(g = mat\{\(tune_ptr\)\(uintptr_t\)gp, BF16, l.rp, false\};\n\s+TRY\(gemm\(ctx, rows, l.rp, out, )s->scale/${1}1.0f/'
 # Dropout.
-mutant drop-index lora_linear.cu 's/splitmix64\(m.key \+ i\)/splitmix64(m.key + i + 1)/'
+mutant drop-index dropout.cuh 's/splitmix64\(m.key \+ i\)/splitmix64(m.key + i + 1)/'
 mutant drop-vector-halves lora_linear.cu 's/j % 2 \? 0x0000ffffu : 0xffff0000u/j % 2 ? 0xffff0000u : 0x0000ffffu/'
 mutant drop-keep-forward lora_linear.cu 's/const float ts = s->scale \* m.keep;/const float ts = s->scale;/'
 mutant drop-dx-unmasked lora_linear.cu 's/if \(s->dropout != 0\) TRY\(drop\(ctx, e, e, rows \* in, m\)\);//'
 mutant drop-dx-concat lora_linear.cu 's/if \(out <= in && s->dropout == 0\)/if (out <= in)/'
-mutant drop-threshold lora_linear.cu 's/>> 40\) < m.threshold/>> 40) <= m.threshold/'
+mutant drop-threshold dropout.cuh 's/>> 40\) < m.threshold/>> 40) <= m.threshold/'
 
 echo "caught $caught of $((caught + escaped)) mutants; $broken did not apply or build"
 [ $escaped -eq 0 ] && [ $broken -eq 0 ]
