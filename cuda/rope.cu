@@ -10,7 +10,7 @@
 // device arrays: the caller computes the inverse frequencies (theta^(-2j/d)
 // rounded to fp32 as Hugging Face does, or a scaled variant), so this file
 // knows nothing of theta. cos and sin are the precise cosf and sinf of the
-// fp32 angle; the products and sums are rounded one by one, with no fused
+// fp32 angle (sincosf); the products and sums are rounded one by one, with no fused
 // multiply-add, as backend/cpu computes them.
 //
 // One thread per (row, j) pair computes the angle once and rotates that
@@ -29,7 +29,9 @@ __global__ void __launch_bounds__(kThreads) rope_kernel(elems x, const int32_t *
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < pairs; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t r = i / half, j = i % half;
     const float a = __fmul_rn((float)pos[r], inv_freq[j]);
-    const float c = cosf(a), s = sign * sinf(a);
+    float c, s;
+    sincosf(a, &s, &c);
+    s *= sign;
     for (int64_t h = 0; h < heads; h++) {
       const int64_t at = (r * heads + h) * head_dim + j;
       const float x1 = load(x, at), x2 = load(x, at + half);
