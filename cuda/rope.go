@@ -73,11 +73,16 @@ func (b *Backend) ropeOp(op string, x backend.Buffer, pos []int32, rows, heads, 
 	if rows == 0 {
 		return
 	}
-	inv := b.invFreq(headDim, theta, op)
-	p := b.uploadInts(argPos, pos[:rows], op)
-	b.do(op, func() string { return fmt.Sprintf("rows=%d heads=%d headDim=%d theta=%g", rows, heads, headDim, theta) },
-		func() C.int {
-			return C.tl_rope(b.lib.lib, b.ctx, xb.addr(), xb.dt.c(), p, inv, C.int64_t(rows), C.int64_t(heads),
-				C.int64_t(headDim), transpose)
-		})
+	b.launchRoPE(op, xb, b.uploadInts(argPos, pos[:rows], op), b.invFreq(headDim, theta, op), rows, heads, headDim,
+		transpose)
+}
+
+// launchRoPE queues the RoPE kernel on x with positions pos and the
+// inverse frequencies inv already on the device (the benchmarks time it
+// alone).
+func (b *Backend) launchRoPE(op string, xb *buffer, pos, inv C.tune_ptr, rows, heads, headDim int, transpose C.int) {
+	b.do(op, func() string { return fmt.Sprintf("rows=%d heads=%d headDim=%d", rows, heads, headDim) }, func() C.int {
+		return C.tl_rope(b.lib.lib, b.ctx, xb.addr(), xb.dt.c(), pos, inv, C.int64_t(rows), C.int64_t(heads),
+			C.int64_t(headDim), transpose)
+	})
 }
