@@ -6,6 +6,8 @@
 // result rounded to nearest even on store.
 #pragma once
 
+#include <initializer_list>
+
 #include "common.cuh"
 
 // elems is a device array of fp32 or bf16 elements.
@@ -28,6 +30,14 @@ __device__ __forceinline__ void store(const elems &a, int64_t i, float v) {
     static_cast<float *>(a.p)[i] = v;
 }
 
-// check_elems returns an argument error for op unless p is not null and t
-// is TUNE_F32 or TUNE_BF16; what names the argument.
-tune_status check_elems(tune_ptr p, tune_dtype t, const char *op, const char *what);
+// elems_arg is an element-array argument of an entry point, for its
+// checks: the address, its type and the argument's name.
+struct elems_arg {
+  tune_ptr p;
+  tune_dtype t;
+  const char *what;
+};
+
+// check_elems returns an argument error for op naming the first of args
+// whose address is null or whose type is neither TUNE_F32 nor TUNE_BF16.
+tune_status check_elems(const char *op, std::initializer_list<elems_arg> args);

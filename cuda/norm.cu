@@ -124,9 +124,7 @@ TUNE_API tune_status tune_rmsnorm(tune_ctx *ctx, tune_ptr out, tune_dtype out_ty
   TRY(enter(ctx));
   TRY(check_rows(rows, dim, op));
   if (rows == 0) return TUNE_OK;
-  TRY(check_elems(out, out_type, op, "out"));
-  TRY(check_elems(x, x_type, op, "x"));
-  TRY(check_elems(w, w_type, op, "w"));
+  TRY(check_elems(op, {{out, out_type, "out"}, {x, x_type, "x"}, {w, w_type, "w"}}));
   rmsnorm_kernel<<<(unsigned)rows, row_threads(dim), 0, ctx->stream>>>(
       elems_at(out, out_type), elems_at(x, x_type), elems_at(w, w_type), dim, eps);
   return launched("RMSNorm kernel");
@@ -139,10 +137,7 @@ TUNE_API tune_status tune_rmsnorm_backward(tune_ctx *ctx, tune_ptr dx, tune_dtyp
   TRY(enter(ctx));
   TRY(check_rows(rows, dim, op));
   if (rows == 0) return TUNE_OK;
-  TRY(check_elems(dx, dx_type, op, "dx"));
-  TRY(check_elems(dy, dy_type, op, "dy"));
-  TRY(check_elems(x, x_type, op, "x"));
-  TRY(check_elems(w, w_type, op, "w"));
+  TRY(check_elems(op, {{dx, dx_type, "dx"}, {dy, dy_type, "dy"}, {x, x_type, "x"}, {w, w_type, "w"}}));
   rmsnorm_backward_kernel<<<(unsigned)rows, row_threads(dim), 0, ctx->stream>>>(
       elems_at(dx, dx_type), elems_at(dy, dy_type), elems_at(x, x_type), elems_at(w, w_type), dim, eps);
   return launched("RMSNorm backward kernel");
@@ -155,11 +150,8 @@ TUNE_API tune_status tune_add_rmsnorm(tune_ctx *ctx, tune_ptr sum, tune_dtype su
   TRY(enter(ctx));
   TRY(check_rows(rows, dim, op));
   if (rows == 0) return TUNE_OK;
-  TRY(check_elems(sum, sum_type, op, "sum"));
-  TRY(check_elems(h, h_type, op, "h"));
-  TRY(check_elems(a, a_type, op, "a"));
-  TRY(check_elems(b, b_type, op, "b"));
-  TRY(check_elems(w, w_type, op, "w"));
+  TRY(check_elems(op, {{sum, sum_type, "sum"}, {h, h_type, "h"}, {a, a_type, "a"}, {b, b_type, "b"},
+                       {w, w_type, "w"}}));
   add_rmsnorm_kernel<<<(unsigned)rows, row_threads(dim), 0, ctx->stream>>>(
       elems_at(sum, sum_type), elems_at(h, h_type), elems_at(a, a_type), elems_at(b, b_type), elems_at(w, w_type),
       dim, eps);

@@ -90,10 +90,12 @@ tune_status check_n(int64_t n, const char *op) {
 
 }  // namespace
 
-tune_status check_elems(tune_ptr p, tune_dtype t, const char *op, const char *what) {
-  if (p == 0) return fail(TUNE_ERR_ARGUMENT, "%s: %s is null", op, what);
-  if (t != TUNE_F32 && t != TUNE_BF16)
-    return fail(TUNE_ERR_ARGUMENT, "%s: %s of type %d (want TUNE_F32 or TUNE_BF16)", op, what, (int)t);
+tune_status check_elems(const char *op, std::initializer_list<elems_arg> args) {
+  for (const elems_arg &a : args) {
+    if (a.p == 0) return fail(TUNE_ERR_ARGUMENT, "%s: %s is null", op, a.what);
+    if (a.t != TUNE_F32 && a.t != TUNE_BF16)
+      return fail(TUNE_ERR_ARGUMENT, "%s: %s of type %d (want TUNE_F32 or TUNE_BF16)", op, a.what, (int)a.t);
+  }
   return TUNE_OK;
 }
 
@@ -107,8 +109,7 @@ TUNE_API tune_status tune_embedding(tune_ctx *ctx, tune_ptr out, tune_dtype out_
     return fail(TUNE_ERR_ARGUMENT, "%s: rows=%lld dim=%lld vocab=%lld", op, (long long)rows, (long long)dim,
                 (long long)vocab);
   if (rows == 0) return TUNE_OK;
-  TRY(check_elems(out, out_type, op, "out"));
-  TRY(check_elems(table, table_type, op, "table"));
+  TRY(check_elems(op, {{out, out_type, "out"}, {table, table_type, "table"}}));
   if (ids == 0) return fail(TUNE_ERR_ARGUMENT, "%s: ids is null", op);
   if (rows > 0x7fffffff) return fail(TUNE_ERR_ARGUMENT, "%s: %lld rows (at most 2^31-1)", op, (long long)rows);
   const int64_t tiles = (dim + kThreads - 1) / kThreads;
@@ -124,9 +125,7 @@ TUNE_API tune_status tune_silu_mul(tune_ctx *ctx, tune_ptr out, tune_dtype out_t
   TRY(enter(ctx));
   TRY(check_n(n, op));
   if (n == 0) return TUNE_OK;
-  TRY(check_elems(out, out_type, op, "out"));
-  TRY(check_elems(gate, gate_type, op, "gate"));
-  TRY(check_elems(up, up_type, op, "up"));
+  TRY(check_elems(op, {{out, out_type, "out"}, {gate, gate_type, "gate"}, {up, up_type, "up"}}));
   silu_mul_kernel<<<grid_for(n), kThreads, 0, ctx->stream>>>(elems_at(out, out_type), elems_at(gate, gate_type),
                                                               elems_at(up, up_type), n);
   return launched("SiLU·mul kernel");
@@ -139,11 +138,8 @@ TUNE_API tune_status tune_silu_mul_backward(tune_ctx *ctx, tune_ptr dgate, tune_
   TRY(enter(ctx));
   TRY(check_n(n, op));
   if (n == 0) return TUNE_OK;
-  TRY(check_elems(dgate, dgate_type, op, "dgate"));
-  TRY(check_elems(dup, dup_type, op, "dup"));
-  TRY(check_elems(dy, dy_type, op, "dy"));
-  TRY(check_elems(gate, gate_type, op, "gate"));
-  TRY(check_elems(up, up_type, op, "up"));
+  TRY(check_elems(op, {{dgate, dgate_type, "dgate"}, {dup, dup_type, "dup"}, {dy, dy_type, "dy"},
+                       {gate, gate_type, "gate"}, {up, up_type, "up"}}));
   silu_mul_backward_kernel<<<grid_for(n), kThreads, 0, ctx->stream>>>(
       elems_at(dgate, dgate_type), elems_at(dup, dup_type), elems_at(dy, dy_type), elems_at(gate, gate_type),
       elems_at(up, up_type), n);
@@ -156,9 +152,7 @@ TUNE_API tune_status tune_add(tune_ctx *ctx, tune_ptr out, tune_dtype out_type, 
   TRY(enter(ctx));
   TRY(check_n(n, op));
   if (n == 0) return TUNE_OK;
-  TRY(check_elems(out, out_type, op, "out"));
-  TRY(check_elems(a, a_type, op, "a"));
-  TRY(check_elems(b, b_type, op, "b"));
+  TRY(check_elems(op, {{out, out_type, "out"}, {a, a_type, "a"}, {b, b_type, "b"}}));
   add_kernel<<<grid_for(n), kThreads, 0, ctx->stream>>>(elems_at(out, out_type), elems_at(a, a_type),
                                                          elems_at(b, b_type), n);
   return launched("add kernel");
@@ -170,8 +164,7 @@ TUNE_API tune_status tune_add_scaled(tune_ctx *ctx, tune_ptr out, tune_dtype out
   TRY(enter(ctx));
   TRY(check_n(n, op));
   if (n == 0) return TUNE_OK;
-  TRY(check_elems(out, out_type, op, "out"));
-  TRY(check_elems(x, x_type, op, "x"));
+  TRY(check_elems(op, {{out, out_type, "out"}, {x, x_type, "x"}}));
   add_scaled_kernel<<<grid_for(n), kThreads, 0, ctx->stream>>>(elems_at(out, out_type), elems_at(x, x_type), s, n);
   return launched("add-scaled kernel");
 }
@@ -183,8 +176,7 @@ TUNE_API tune_status tune_dropout(tune_ctx *ctx, tune_ptr out, tune_dtype out_ty
   TRY(check_n(n, op));
   if (!(p >= 0 && p < 1)) return fail(TUNE_ERR_ARGUMENT, "%s: p = %g (want 0 <= p < 1)", op, (double)p);
   if (n == 0) return TUNE_OK;
-  TRY(check_elems(out, out_type, op, "out"));
-  TRY(check_elems(x, x_type, op, "x"));
+  TRY(check_elems(op, {{out, out_type, "out"}, {x, x_type, "x"}}));
   dropout_kernel<<<grid_for(n), kThreads, 0, ctx->stream>>>(elems_at(out, out_type), elems_at(x, x_type),
                                                              dropout_of(p, seed), n);
   return launched("dropout kernel");

@@ -53,7 +53,7 @@ TUNE_API tune_status tune_rope(tune_ctx *ctx, tune_ptr x, tune_dtype x_type, tun
     return fail(TUNE_ERR_ARGUMENT, "%s: rows=%lld heads=%lld head_dim=%lld (head_dim must be even and >= 2)", op,
                 (long long)rows, (long long)heads, (long long)head_dim);
   if (rows == 0) return TUNE_OK;
-  TRY(check_elems(x, x_type, op, "x"));
+  TRY(check_elems(op, {{x, x_type, "x"}}));
   if (pos == 0 || inv_freq == 0) return fail(TUNE_ERR_ARGUMENT, "%s: null positions or inverse frequencies", op);
   const int64_t pairs = rows * (head_dim / 2);
   const int64_t blocks = (pairs + kThreads - 1) / kThreads;

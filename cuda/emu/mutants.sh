@@ -95,7 +95,7 @@ mutant drop-threshold dropout.cuh 's/>> 40\) < m.threshold/>> 40) <= m.threshold
 mutant norm-no-sync norm.cu 's/__syncthreads\(\);//'
 mutant norm-first-warp norm.cu 's/for \(int w = 0; w < warps; w\+\+\)/for (int w = 0; w < 1; w++)/'
 mutant norm-bwd-sign norm.cu 's/-__fmul_rn\(load\(x, row \+ j\), k\)/__fmul_rn(load(x, row + j), k)/'
-mutant norm-add-unstored norm.cu 's/load\(sum, row \+ j\);  \/\/ as stored/load(a, row + j) + load(b, row + j);/'
+mutant norm-add-unstored norm.cu 's/load\(sum, row \+ j\);  \/\/ as stored.*/load(a, row + j) + load(b, row + j);/'
 # rope.cu: RoPE and its transpose.
 mutant rope-no-transpose rope.cu 's/transpose \? -1.0f : 1.0f/1.0f/'
 mutant rope-first-position rope.cu 's/\(float\)pos\[r\]/(float)pos[0]/'
