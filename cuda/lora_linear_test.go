@@ -273,12 +273,7 @@ func TestLoRALinearRejectsArgumentsCUDA(t *testing.T) {
 		{"dropout -0.1", "tune_lora_linear_backward: dropout p = -0.1 (want 0 <= p < 1)",
 			func() { b.LoRALinearBackward(nil, da, db, dy, x, w, a, bm, withDropout(-0.1)) }},
 	} {
-		msg := func() (msg string) {
-			defer func() { msg = fmt.Sprint(recover()) }()
-			c.call()
-			return "no panic"
-		}()
-		if !strings.Contains(msg, c.want) {
+		if msg := panicMessage(c.call); !strings.Contains(msg, c.want) {
 			t.Errorf("%s: %s, want a panic containing %q", c.name, msg, c.want)
 		}
 		b.LoRALinearForward(y, x, w, bias, a, bm, s) // the backend goes on working

@@ -48,6 +48,13 @@ func TestAddRMSNormMatchesCompositionCUDA(t *testing.T) {
 	}
 }
 
+// panicMessage runs f and returns what it panicked with, or "no panic".
+func panicMessage(f func()) (msg string) {
+	defer func() { msg = fmt.Sprint(recover()) }()
+	f()
+	return "no panic"
+}
+
 // TestWholeModelOpsRejectArgumentsCUDA: a bad argument panics with the op
 // and what is wrong, before or from the library, and the backend goes on
 // working.
@@ -74,12 +81,7 @@ func TestWholeModelOpsRejectArgumentsCUDA(t *testing.T) {
 		{"short buffer", "RMSNorm: out holds 64 elements, op needs 70",
 			func() { b.RMSNorm(out, b.AllocActivation(70), x, 7, 10, 1e-6) }},
 	} {
-		msg := func() (msg string) {
-			defer func() { msg = fmt.Sprint(recover()) }()
-			c.call()
-			return "no panic"
-		}()
-		if !strings.Contains(msg, c.want) {
+		if msg := panicMessage(c.call); !strings.Contains(msg, c.want) {
 			t.Errorf("%s: %s, want a panic containing %q", c.name, msg, c.want)
 		}
 		b.Add(out, x, x, 64) // the backend goes on working
