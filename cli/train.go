@@ -16,6 +16,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/tune-dev/tune/dist"
+	"github.com/tune-dev/tune/internal/atomicfile"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/train"
 )
@@ -262,7 +263,7 @@ func (e *env) writeTokenizerFiles(c *ucli.Context, dir string) error {
 			if err != nil {
 				return err
 			}
-			if err := train.WriteFileAtomic(filepath.Join(dir, "tokenizer_config.json"), data, 0o644); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(dir, "tokenizer_config.json"), data, 0o644); err != nil {
 				return err
 			}
 		}
@@ -276,7 +277,7 @@ func (e *env) writeTokenizerFiles(c *ucli.Context, dir string) error {
 			return fmt.Errorf("%s: %w", src, err)
 		}
 	}
-	return train.WriteFileAtomic(filepath.Join(dir, "tokenizer.json"), data, 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644)
 }
 
 func (e *env) mergeCommand() *ucli.Command {

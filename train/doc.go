@@ -22,5 +22,5 @@
 // writer (tensorboard.go), the loss plot (plot.go), trainer_state.json in
 // transformers' format (state.go), the training_log.jsonl writer
 // (logfile.go), the progress bar (progress.go) and crash-safe file and
-// directory commits (atomic.go).
+// directory commits (internal/atomicfile).
 package train

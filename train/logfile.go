@@ -206,7 +206,7 @@ func ReadLog(path string) ([]map[string]any, error) {
 }
 
 // TruncateLog rewrites the training log at path, atomically
-// (WriteFileAtomic), keeping only the entries whose "step" is at most
+// (atomicfile.WriteFile), keeping only the entries whose "step" is at most
 // afterStep: resuming from the checkpoint of step afterStep drops what
 // the interrupted run logged after it. Entries without an integer "step"
 // are kept. Kept lines are copied byte for byte. A missing file is not an
@@ -231,5 +231,5 @@ func TruncateLog(path string, afterStep int) error {
 		buf.Write(l.raw)
 		buf.WriteByte('\n')
 	}
-	return WriteFileAtomic(path, buf.Bytes(), perm)
+	return atomicfile.WriteFile(path, buf.Bytes(), perm)
 }

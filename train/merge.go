@@ -96,7 +96,7 @@ func Merge(o MergeOptions) error {
 	if err := os.MkdirAll(filepath.Dir(filepath.Clean(o.Output)), atomicfile.DirMode); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
-	tmp, err := TempDir(filepath.Dir(filepath.Clean(o.Output)), filepath.Base(o.Output))
+	tmp, err := atomicfile.TempDir(filepath.Dir(filepath.Clean(o.Output)), filepath.Base(o.Output))
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func Merge(o MergeOptions) error {
 		os.RemoveAll(tmp)
 		return err
 	}
-	return CommitDir(tmp, o.Output)
+	return atomicfile.CommitDir(tmp, o.Output)
 }
 
 // checkMergeTarget runs, before training, the checks Merge will run on
@@ -274,7 +274,7 @@ func writeMarker(o MergeOptions, dir string) error {
 	if err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
-	return WriteFileAtomic(filepath.Join(dir, MergeMarker), append(data, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, MergeMarker), append(data, '\n'), 0o644)
 }
 
 // mergedTensor returns one tensor of the merged model.
@@ -371,7 +371,7 @@ func copyConfig(base, dir string) error {
 	if err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
-	return WriteFileAtomic(filepath.Join(dir, "config.json"), append(out, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, "config.json"), append(out, '\n'), 0o644)
 }
 
 func copyIfPresent(src, dst string) error {
@@ -382,5 +382,5 @@ func copyIfPresent(src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
-	return WriteFileAtomic(dst, data, 0o644)
+	return atomicfile.WriteFile(dst, data, 0o644)
 }

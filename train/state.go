@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/tune-dev/tune/internal/atomicfile"
 )
 
 // TrainerState mirrors Hugging Face transformers' TrainerState dataclass
@@ -258,7 +260,7 @@ func (s *TrainerState) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Save writes the state to path atomically (WriteFileAtomic), formatted as
+// Save writes the state to path atomically (atomicfile.WriteFile), formatted as
 // transformers' save_to_json does: indent 2, sorted keys, trailing
 // newline. The directory must exist.
 func (s *TrainerState) Save(path string) error {
@@ -267,7 +269,7 @@ func (s *TrainerState) Save(path string) error {
 		return fmt.Errorf("trainer state %s: %w", path, err)
 	}
 	b = append(b, '\n')
-	return WriteFileAtomic(path, b, 0o644)
+	return atomicfile.WriteFile(path, b, 0o644)
 }
 
 // LoadTrainerState reads a trainer_state.json written by Save or by

@@ -420,7 +420,7 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if !t.lead() {
 		return t.loop(ctx)
 	}
-	cleaned, err := CleanLeftovers(cfg.OutputDir, isRunName)
+	cleaned, err := atomicfile.CleanLeftovers(cfg.OutputDir, isRunName)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -626,7 +626,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("train: %s: %w", path, err)
 	}
-	return WriteFileAtomic(path, append(data, '\n'), 0o644)
+	return atomicfile.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 // dropoutSeed derives the dropout seed of one micro-batch from the run's
@@ -871,7 +871,7 @@ func (t *trainer) evaluate() (float64, error) {
 // saveAdapterDir writes the current adapter as a PEFT folder, atomically.
 func (t *trainer) saveAdapterDir(dir string) error {
 	t.tr.Sync(t.b)
-	tmp, err := TempDir(filepath.Dir(dir), filepath.Base(dir))
+	tmp, err := atomicfile.TempDir(filepath.Dir(dir), filepath.Base(dir))
 	if err != nil {
 		return err
 	}
@@ -881,7 +881,7 @@ func (t *trainer) saveAdapterDir(dir string) error {
 		os.RemoveAll(tmp)
 		return err
 	}
-	return CommitDir(tmp, dir)
+	return atomicfile.CommitDir(tmp, dir)
 }
 
 // checkpoint writes checkpoint-<step>/ completely under a temporary name,
@@ -898,7 +898,7 @@ func (t *trainer) checkpoint(step int) error {
 	}
 	c := t.cfg
 	final := filepath.Join(c.OutputDir, fmt.Sprintf("checkpoint-%d", step))
-	tmp, err := TempDir(c.OutputDir, filepath.Base(final))
+	tmp, err := atomicfile.TempDir(c.OutputDir, filepath.Base(final))
 	if err != nil {
 		return err
 	}
@@ -932,7 +932,7 @@ func (t *trainer) checkpoint(step int) error {
 	if err := writeJSON(filepath.Join(tmp, argsFile), t.args()); err != nil {
 		return fail(err)
 	}
-	if err := CommitDir(tmp, final); err != nil {
+	if err := atomicfile.CommitDir(tmp, final); err != nil {
 		return fail(err)
 	}
 	if err := t.state.Save(filepath.Join(c.OutputDir, "trainer_state.json")); err != nil {

@@ -1,4 +1,4 @@
-package train
+package atomicfile
 
 import (
 	"os"
@@ -6,6 +6,15 @@ import (
 	"strings"
 	"testing"
 )
+
+func readString(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
@@ -20,13 +29,15 @@ func dirNames(t *testing.T, dir string) []string {
 	return names
 }
 
-func TestWriteFileAtomic(t *testing.T) {
+// TestWriteFileNamesPath: WriteFile replaces a file and leaves nothing
+// beside it; a failed write names the file and leaves no temporary.
+func TestWriteFileNamesPath(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.json")
-	if err := WriteFileAtomic(path, []byte("one"), 0o600); err != nil {
+	if err := WriteFile(path, []byte("one"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFileAtomic(path, []byte("two"), 0o644); err != nil {
+	if err := WriteFile(path, []byte("two"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if got := readString(t, path); got != "two" {
@@ -37,14 +48,14 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 
 	missing := filepath.Join(dir, "no", "such", "file")
-	if err := WriteFileAtomic(missing, []byte("x"), 0o644); err == nil || !strings.Contains(err.Error(), missing) {
+	if err := WriteFile(missing, []byte("x"), 0o644); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("missing directory: %v", err)
 	}
 	// Renaming onto a directory fails; the temporary must not stay.
 	sub := filepath.Join(dir, "sub")
 	os.Mkdir(sub, 0o755)
 	os.WriteFile(filepath.Join(sub, "f"), nil, 0o644)
-	if err := WriteFileAtomic(sub, []byte("x"), 0o644); err == nil || !strings.Contains(err.Error(), sub) {
+	if err := WriteFile(sub, []byte("x"), 0o644); err == nil || !strings.Contains(err.Error(), sub) {
 		t.Errorf("onto a directory: %v", err)
 	}
 	if names := dirNames(t, dir); len(names) != 2 {
