@@ -19,6 +19,7 @@ import (
 	"github.com/tune-dev/tune/internal/atomicfile"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/train"
+	"github.com/tune-dev/tune/train/runlog"
 )
 
 // allModules is the default --target_modules: all seven projections.
@@ -196,7 +197,7 @@ func (e *env) trainConfig(c *ucli.Context) (train.Config, error) {
 		Resume: c.String("resume_from_checkpoint"), Overwrite: c.Bool("overwrite_output_dir"), EvalOnly: c.Bool("eval_only"),
 		TestFile: c.String("test_file"), SkipTestEval: c.Bool("skip_test_eval"),
 		TestMaxExamples: c.Int("eval_max_examples"), TestMaxNewTokens: c.Int("eval_max_new_tokens"),
-		Out: e.stdout, Warn: e.stderr, Progress: e.stderr, ProgressBar: train.IsTerminal(e.stderr),
+		Out: e.stdout, Warn: e.stderr, Progress: e.stderr, ProgressBar: runlog.IsTerminal(e.stderr),
 	}
 	if cfg.InitAdapter != "" {
 		if err := initAdapterLoRA(c, &cfg.LoRA, cfg.InitAdapter); err != nil {

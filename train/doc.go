@@ -17,10 +17,9 @@
 // and Loader turn them into seeded, dynamically padded or packed
 // micro-batches with random access by (epoch, index) (dataset.go).
 //
-// It also holds the training run's outputs: learning-rate schedules with
-// Hugging Face transformers' semantics (schedule.go), a TensorBoard event
-// writer (tensorboard.go), the loss plot (plot.go), trainer_state.json in
-// transformers' format (state.go), the training_log.jsonl writer
-// (logfile.go), the progress bar (progress.go) and crash-safe file and
-// directory commits (internal/atomicfile).
+// Learning-rate schedules follow Hugging Face transformers' semantics
+// (schedule.go). What a run writes for people and tools to read
+// (trainer_state.json, training_log.jsonl, TensorBoard events, loss.png,
+// the progress bar) is package train/runlog's; checkpoints and adapters
+// are published with internal/atomicfile's folder commits.
 package train

@@ -23,6 +23,7 @@ import (
 	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
+	"github.com/tune-dev/tune/train/runlog"
 )
 
 // Config is one training run. The zero values of the optional fields
@@ -265,17 +266,17 @@ type trainer struct {
 	sched    Schedule
 	loader   *Loader
 	val      *Dataset
-	state    *TrainerState
-	log      *Log
-	tb       *EventWriter
+	state    *runlog.TrainerState
+	log      *runlog.Log
+	tb       *runlog.EventWriter
 	out      io.Writer
 	padID    int32 // fills padding positions (qwen.Config.PadID)
 	watch    collapseWatch
 	perEpoch int // optimizer steps per epoch
 	total    int
 	bad      int // evaluations since the last improvement
-	trainPts []Point
-	evalPts  []Point
+	trainPts []runlog.Point
+	evalPts  []runlog.Point
 	test     *QA // the test set of the end-of-training report, nil for none
 }
 
@@ -382,7 +383,7 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		return nil, err
 	}
 	defer t.opt.Free()
-	t.state = NewTrainerState()
+	t.state = runlog.NewTrainerState()
 	t.state.LoggingSteps, t.state.EvalSteps, t.state.SaveSteps = cfg.LoggingSteps, t.evalSteps(), cfg.SaveSteps
 	t.state.MaxSteps, t.state.NumTrainEpochs, t.state.TrainBatchSize = t.total, cfg.NumEpochs, cfg.BatchSize
 	if plan.resumeDir != "" {
@@ -427,11 +428,11 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if len(cleaned) > 0 {
 		fmt.Fprintf(cfg.Out, "removed what an interrupted run left half-written in %s: %s\n", cfg.OutputDir, strings.Join(cleaned, ", "))
 	}
-	if t.log, err = OpenLog(filepath.Join(cfg.OutputDir, LogFileName), plan.resumeDir != ""); err != nil {
+	if t.log, err = runlog.OpenLog(filepath.Join(cfg.OutputDir, runlog.LogFileName), plan.resumeDir != ""); err != nil {
 		return nil, err
 	}
 	defer t.log.Close()
-	if t.tb, err = NewEventWriter(filepath.Join(cfg.OutputDir, "runs")); err != nil {
+	if t.tb, err = runlog.NewEventWriter(filepath.Join(cfg.OutputDir, "runs")); err != nil {
 		return nil, err
 	}
 	defer t.tb.Close()
@@ -549,7 +550,7 @@ func (t *trainer) adapter(resumeDir string) (*lora.Adapter, error) {
 // resume restores the optimizer, scheduler, trainer state and logs of a
 // checkpoint (the adapter was loaded by adapter).
 func (t *trainer) resume(dir string) error {
-	st, err := LoadTrainerState(filepath.Join(dir, "trainer_state.json"))
+	st, err := runlog.LoadTrainerState(filepath.Join(dir, "trainer_state.json"))
 	if err != nil {
 		return err
 	}
@@ -571,22 +572,22 @@ func (t *trainer) resume(dir string) error {
 	st.MaxSteps, st.NumTrainEpochs, st.TrainBatchSize = t.total, t.cfg.NumEpochs, t.cfg.BatchSize
 	t.state = st
 	for _, e := range st.LogHistory {
-		step, _ := EntryInt(e, "step")
-		if l, ok := EntryFloat(e, "loss"); ok {
-			t.trainPts = append(t.trainPts, Point{Step: step, Loss: l})
+		step, _ := runlog.EntryInt(e, "step")
+		if l, ok := runlog.EntryFloat(e, "loss"); ok {
+			t.trainPts = append(t.trainPts, runlog.Point{Step: step, Loss: l})
 		}
-		if l, ok := EntryFloat(e, "eval_loss"); ok {
-			t.evalPts = append(t.evalPts, Point{Step: step, Loss: l})
+		if l, ok := runlog.EntryFloat(e, "eval_loss"); ok {
+			t.evalPts = append(t.evalPts, runlog.Point{Step: step, Loss: l})
 		}
 	}
 	if v, ok := st.Extra["tune_evals_without_improvement"]; ok {
-		if n, ok := numberValue(v); ok {
+		if n, ok := runlog.Number(v); ok {
 			t.bad = int(n)
 		}
 	}
-	logPath := filepath.Join(t.cfg.OutputDir, LogFileName)
+	logPath := filepath.Join(t.cfg.OutputDir, runlog.LogFileName)
 	if _, err := os.Stat(logPath); err == nil && t.lead() {
-		if err := TruncateLog(logPath, st.GlobalStep); err != nil {
+		if err := runlog.TruncateLog(logPath, st.GlobalStep); err != nil {
 			return err
 		}
 	}
@@ -650,7 +651,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	}
 	fmt.Fprintf(t.out, "training %d optimizer steps (%d per epoch, %d micro-batches of %d, accumulation %d%s) from step %d on %s\n",
 		t.total, t.perEpoch, t.loader.BatchesPerEpoch(), c.BatchSize, c.GradAccum, ranks, start, t.b.Name())
-	prog := NewProgress(c.Progress, t.total, c.ProgressBar)
+	prog := runlog.NewProgress(c.Progress, t.total, c.ProgressBar)
 	var busy time.Duration // time spent in training steps (not evaluating or saving)
 	var tokens int64
 	var logLoss, logNorm float64
@@ -786,9 +787,9 @@ func (t *trainer) warn(step int, msg string) error {
 }
 
 func (t *trainer) logTrain(step int, loss, norm, lr, tps float64) error {
-	e := TrainLogEntry(t.epoch(step), step, loss, norm, lr)
+	e := runlog.TrainLogEntry(t.epoch(step), step, loss, norm, lr)
 	t.state.Log(e)
-	t.trainPts = append(t.trainPts, Point{Step: step, Loss: loss})
+	t.trainPts = append(t.trainPts, runlog.Point{Step: step, Loss: loss})
 	if !t.lead() {
 		return nil
 	}
@@ -816,9 +817,9 @@ func (t *trainer) evalStep(step int) (float64, bool, error) {
 		return loss, false, err
 	}
 	rt := time.Since(began).Seconds()
-	e := EvalLogEntry(t.epoch(step), step, loss, rt, len(t.val.Examples), (len(t.val.Examples)+t.cfg.BatchSize-1)/t.cfg.BatchSize)
+	e := runlog.EvalLogEntry(t.epoch(step), step, loss, rt, len(t.val.Examples), (len(t.val.Examples)+t.cfg.BatchSize-1)/t.cfg.BatchSize)
 	t.state.Log(e)
-	t.evalPts = append(t.evalPts, Point{Step: step, Loss: loss})
+	t.evalPts = append(t.evalPts, runlog.Point{Step: step, Loss: loss})
 	if t.lead() {
 		if err := t.log.Write(map[string]any{"step": step, "epoch": t.epoch(step), "eval_loss": loss, "eval_runtime": rt}); err != nil {
 			return loss, false, err
@@ -939,7 +940,7 @@ func (t *trainer) checkpoint(step int) error {
 		return err
 	}
 	if len(t.trainPts) > 0 {
-		if err := PlotLoss(filepath.Join(c.OutputDir, "loss.png"), t.trainPts, t.evalPts); err != nil {
+		if err := runlog.PlotLoss(filepath.Join(c.OutputDir, "loss.png"), t.trainPts, t.evalPts); err != nil {
 			return err
 		}
 	}
@@ -988,7 +989,7 @@ func (t *trainer) finish() error {
 		return err
 	}
 	if len(t.trainPts) > 0 {
-		if err := PlotLoss(filepath.Join(c.OutputDir, "loss.png"), t.trainPts, t.evalPts); err != nil {
+		if err := runlog.PlotLoss(filepath.Join(c.OutputDir, "loss.png"), t.trainPts, t.evalPts); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/train"
+	"github.com/tune-dev/tune/train/runlog"
 )
 
 // tinyBase is the goldens' qwen2-tiny model (vocab 1000), used as a base
@@ -91,7 +92,7 @@ func TestTrainOutputs(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, events, 1)
 
-	entries, err := train.ReadLog(filepath.Join(out, "training_log.jsonl"))
+	entries, err := runlog.ReadLog(filepath.Join(out, "training_log.jsonl"))
 	require.NoError(t, err)
 	var trainLines, evalLines int
 	for _, e := range entries {
@@ -107,7 +108,7 @@ func TestTrainOutputs(t *testing.T) {
 	require.Equal(t, 8, trainLines)
 	require.Equal(t, 2, evalLines) // steps 4 and 8
 
-	st, err := train.LoadTrainerState(filepath.Join(out, "trainer_state.json"))
+	st, err := runlog.LoadTrainerState(filepath.Join(out, "trainer_state.json"))
 	require.NoError(t, err)
 	require.Equal(t, 8, st.GlobalStep)
 	require.NotNil(t, st.BestMetric)
@@ -119,7 +120,7 @@ func TestTrainOutputs(t *testing.T) {
 	cfgEval.Resume = filepath.Join(out, "checkpoint-8")
 	ev, err := train.Run(context.Background(), cfgEval, cpu.New(0))
 	require.NoError(t, err)
-	last, _ := train.EntryFloat(entries[len(entries)-1], "eval_loss")
+	last, _ := runlog.EntryFloat(entries[len(entries)-1], "eval_loss")
 	require.Equal(t, last, ev.EvalLoss, "eval loss of the reloaded checkpoint")
 
 	m, err := qwen.Load(filepath.Join(out, "merged_model"), cpu.New(0))
@@ -175,7 +176,7 @@ func TestResumeBitExact(t *testing.T) {
 	_, err = train.Run(context.Background(), cfg, cpu.New(0))
 	require.NoError(t, err)
 	require.Equal(t, []int{6, 7, 8}, resumed)
-	entries, err := train.ReadLog(filepath.Join(out, "training_log.jsonl"))
+	entries, err := runlog.ReadLog(filepath.Join(out, "training_log.jsonl"))
 	require.NoError(t, err)
 	steps := 0
 	for _, e := range entries {
@@ -302,7 +303,7 @@ func TestEarlyStoppingAndInitAdapter(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 4, a.R)
 	require.Equal(t, 0.25, a.LoraDropout, "the run's dropout replaces the initial adapter's")
-	st, err := train.LoadTrainerState(filepath.Join(out, "trainer_state.json"))
+	st, err := runlog.LoadTrainerState(filepath.Join(out, "trainer_state.json"))
 	require.NoError(t, err)
 	require.Equal(t, 3, st.GlobalStep)
 	require.FileExists(t, filepath.Join(out, "checkpoint-3", "adapter_model.safetensors"))
@@ -323,13 +324,13 @@ func TestCollapseWarning(t *testing.T) {
 	require.Contains(t, warn.String(), "training has collapsed at step 3: the loss is 6.9078 = ln(vocab)")
 	require.Contains(t, warn.String(), "the learning rate (1e+06) is probably far too high")
 	require.NotContains(t, msgs.String(), "warning")
-	entries, err := train.ReadLog(filepath.Join(out, "training_log.jsonl"))
+	entries, err := runlog.ReadLog(filepath.Join(out, "training_log.jsonl"))
 	require.NoError(t, err)
 	var warnings []string
 	for _, e := range entries {
 		if w, ok := e["warning"].(string); ok {
 			warnings = append(warnings, w)
-			step, _ := train.EntryInt(e, "step")
+			step, _ := runlog.EntryInt(e, "step")
 			require.Equal(t, 3, step)
 		}
 	}

@@ -1,4 +1,4 @@
-package train
+package runlog
 
 import (
 	"encoding/json"
@@ -282,24 +282,25 @@ func LoadTrainerState(path string) (*TrainerState, error) {
 	return &s, nil
 }
 
-// EntryFloat returns the number under key in a log entry, whatever its
-// Go type (json.Number from a loaded file, float64, float32 or an integer
-// type from this process).
+// EntryFloat returns the number under key in a log entry (see Number).
 func EntryFloat(e map[string]any, key string) (float64, bool) {
-	return numberValue(e[key])
+	return Number(e[key])
 }
 
 // EntryInt returns the integer under key in a log entry (for "step");
 // false when absent, not a number or not integral.
 func EntryInt(e map[string]any, key string) (int, bool) {
-	f, ok := numberValue(e[key])
+	f, ok := Number(e[key])
 	if !ok || f != math.Trunc(f) || math.IsInf(f, 0) || math.Abs(f) > 1<<53 {
 		return 0, false
 	}
 	return int(f), true
 }
 
-func numberValue(v any) (float64, bool) {
+// Number returns a decoded JSON number as a float64, whatever its Go type
+// (json.Number from a loaded file, float64, float32 or an integer type
+// from this process); false for anything else.
+func Number(v any) (float64, bool) {
 	switch x := v.(type) {
 	case json.Number:
 		f, err := x.Float64()
@@ -387,7 +388,7 @@ func (r *fieldReader) optFloat(key string) *float64 {
 	if !ok {
 		return nil
 	}
-	f, isNum := numberValue(v)
+	f, isNum := Number(v)
 	if !isNum {
 		r.fail(key, "a number", v)
 		return nil
