@@ -243,4 +243,3 @@ func AppendQuote(b []byte, s string) []byte {
 	}
 	return append(b, '"')
 }
-
