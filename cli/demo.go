@@ -16,6 +16,7 @@ import (
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
 	"github.com/tune-dev/tune/train"
+	"github.com/tune-dev/tune/train/data"
 )
 
 // demoContract is a short services agreement written for the demo.
@@ -203,7 +204,7 @@ func demoLoss(m *qwen.Model, tok *tokenizer.Tokenizer, recs []contract.Record) (
 	var sum float64
 	var tokens int
 	for _, r := range recs {
-		res, err := recordLoss(m, tok, train.Record{Instruction: r.Instruction, Input: r.Input, Output: &r.Output})
+		res, err := recordLoss(m, tok, data.Record{Instruction: r.Instruction, Input: r.Input, Output: &r.Output})
 		if err != nil {
 			return 0, 0, err
 		}

@@ -8,14 +8,10 @@
 // an adapter into its base model (merge.go). QA answers chat records with a
 // model and pairs the answers with their references (answer.go), for that
 // report and for tune eval. A run records its system prompt with every
-// adapter it writes (Dataset.SystemPrompt).
+// adapter it writes (data.Dataset.SystemPrompt).
 //
-// Its data pipeline covers JSONL records
-// (instruction/input/output, chat messages, or pre-tokenized input_ids
-// with labels), their rendering through the Qwen2.5 chat template, and the
-// labels that restrict the loss to the assistant's answers; LoadDataset
-// and Loader turn them into seeded, dynamically padded or packed
-// micro-batches with random access by (epoch, index) (dataset.go).
+// Its data pipeline (records, the chat template's rendering, batching
+// and packing) is package train/data.
 //
 // Learning-rate schedules follow Hugging Face transformers' semantics
 // (schedule.go). What a run writes for people and tools to read

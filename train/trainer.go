@@ -23,6 +23,7 @@ import (
 	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
+	"github.com/tune-dev/tune/train/data"
 	"github.com/tune-dev/tune/train/runlog"
 )
 
@@ -264,8 +265,8 @@ type trainer struct {
 	tr       *qwen.Trainable
 	opt      *AdamW
 	sched    Schedule
-	loader   *Loader
-	val      *Dataset
+	loader   *data.Loader
+	val      *data.Dataset
 	state    *runlog.TrainerState
 	log      *runlog.Log
 	tb       *runlog.EventWriter
@@ -345,7 +346,7 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if err := t.loadTest(testF, system, mc); err != nil {
 		return nil, err
 	}
-	t.loader = NewLoader(ds, LoaderConfig{BatchSize: cfg.BatchSize, Pack: cfg.Pack, MaxLength: cfg.MaxLength, Seed: cfg.Seed, Shuffle: true, PadID: t.padID})
+	t.loader = data.NewLoader(ds, data.LoaderConfig{BatchSize: cfg.BatchSize, Pack: cfg.Pack, MaxLength: cfg.MaxLength, Seed: cfg.Seed, Shuffle: true, PadID: t.padID})
 	t.perEpoch = (t.loader.BatchesPerEpoch() + t.accumulation() - 1) / t.accumulation()
 	t.total = cfg.MaxSteps
 	if t.total <= 0 {
@@ -445,8 +446,8 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 // loadData reads and tokenizes a data file, checks its token ids against
 // the model's vocabulary, prints its statistics and warns about the
 // records it skipped for an empty answer.
-func (t *trainer) loadData(path, what string, vocab int) (*Dataset, error) {
-	ds, err := LoadDataset(path, t.cfg.Tokenizer, t.cfg.MaxLength)
+func (t *trainer) loadData(path, what string, vocab int) (*data.Dataset, error) {
+	ds, err := data.LoadDataset(path, t.cfg.Tokenizer, t.cfg.MaxLength)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -505,7 +506,7 @@ func checkBase(cfg *Config) (*qwen.Config, error) {
 
 // checkVocab reports the first token id of ds outside the model's
 // vocabulary, naming its file and line.
-func checkVocab(ds *Dataset, vocab int) error {
+func checkVocab(ds *data.Dataset, vocab int) error {
 	for _, e := range ds.Examples {
 		for _, id := range e.IDs {
 			if id < 0 || int(id) >= vocab {
@@ -606,9 +607,9 @@ type schedulerState struct {
 
 // dataState is data_state.json in a checkpoint.
 type dataState struct {
-	Seed     uint64   `json:"seed"`
-	Next     Position `json:"next"`
-	PerEpoch int      `json:"optimizer_steps_per_epoch"`
+	Seed     uint64        `json:"seed"`
+	Next     data.Position `json:"next"`
+	PerEpoch int           `json:"optimizer_steps_per_epoch"`
 }
 
 func readJSON(path string, v any) error {
@@ -750,9 +751,7 @@ func (t *trainer) step(step int, plan stepPlan) (loss, norm float64, err error) 
 	t.b.Zero(t.tr.Grads, t.tr.N)
 	sum := []float64{0}
 	for _, sb := range plan.mine {
-		mb := sb.b
-		qb := &qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T}
-		s, _, err := t.m.TrainStep(qb, qwen.TrainOptions{LossScale: 1 / float64(plan.targets), DropoutSeed: dropoutSeed(t.cfg.Seed, step, sb.k), Recompute: t.cfg.Recompute})
+		s, _, err := t.m.TrainStep(&sb.b.Batch, qwen.TrainOptions{LossScale: 1 / float64(plan.targets), DropoutSeed: dropoutSeed(t.cfg.Seed, step, sb.k), Recompute: t.cfg.Recompute})
 		if err != nil {
 			return 0, 0, err
 		}
@@ -850,12 +849,12 @@ func (t *trainer) evaluate() (float64, error) {
 	if t.val == nil {
 		return math.NaN(), errors.New("train: no validation data to evaluate (validation.jsonl)")
 	}
-	ld := NewLoader(t.val, LoaderConfig{BatchSize: t.cfg.BatchSize, Seed: t.cfg.Seed, PadID: t.padID})
+	ld := data.NewLoader(t.val, data.LoaderConfig{BatchSize: t.cfg.BatchSize, Seed: t.cfg.Seed, PadID: t.padID})
 	var sum float64
 	var n int
 	for i := t.comm.Rank(); i < ld.BatchesPerEpoch(); i += t.comm.Size() { // split over the ranks
 		mb := ld.Batch(0, i)
-		res, err := t.m.Loss(&qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T})
+		res, err := t.m.Loss(&mb.Batch)
 		if err != nil {
 			return math.NaN(), fmt.Errorf("train: evaluation: %w", err)
 		}
@@ -919,7 +918,7 @@ func (t *trainer) checkpoint(step int) error {
 	if err := writeJSON(filepath.Join(tmp, "scheduler.json"), schedulerState{Kind: t.sched.Kind, BaseLR: t.sched.BaseLR, WarmupSteps: t.sched.WarmupSteps, TotalSteps: t.total, LastStep: step}); err != nil {
 		return fail(err)
 	}
-	next := Position{Epoch: step / t.perEpoch, Index: (step % t.perEpoch) * t.accumulation()}
+	next := data.Position{Epoch: step / t.perEpoch, Index: (step % t.perEpoch) * t.accumulation()}
 	if err := writeJSON(filepath.Join(tmp, "data_state.json"), dataState{Seed: c.Seed, Next: next, PerEpoch: t.perEpoch}); err != nil {
 		return fail(err)
 	}
