@@ -18,6 +18,7 @@ import (
 	"github.com/tune-dev/tune/dist"
 	"github.com/tune-dev/tune/internal/atomicfile"
 	"github.com/tune-dev/tune/lora"
+	"github.com/tune-dev/tune/qwen/merge"
 	"github.com/tune-dev/tune/train"
 	"github.com/tune-dev/tune/train/runlog"
 )
@@ -298,7 +299,7 @@ func (e *env) mergeCommand() *ucli.Command {
 					return fmt.Errorf("--%s is required", f)
 				}
 			}
-			err := train.Merge(train.MergeOptions{
+			err := merge.Write(merge.Options{
 				BaseModel: c.String("base_model"), AdapterDir: c.String("adapter"), Output: c.String("output"),
 				QLoRA: c.Bool("use_qlora"), WriteTokenizer: func(dir string) error { return e.writeTokenizerFiles(c, dir) },
 			})

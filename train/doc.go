@@ -4,8 +4,8 @@
 // gradient-norm clipping (optim.go), evaluation, early stopping, the best
 // model, checkpoints written atomically and an exact resume, the
 // end-of-training report on the test set (testreport.go), data-parallel
-// runs over the ranks of a dist.Comm (parallel.go), and Merge folds
-// an adapter into its base model (merge.go). QA answers chat records with a
+// runs over the ranks of a dist.Comm (parallel.go) and, with
+// MergeAdapters, the merged model (package qwen/merge). QA answers chat records with a
 // model and pairs the answers with their references (answer.go), for that
 // report and for tune eval. A run records its system prompt with every
 // adapter it writes (data.Dataset.SystemPrompt).

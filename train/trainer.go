@@ -21,6 +21,7 @@ import (
 	"github.com/tune-dev/tune/internal/atomicfile"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/qwen/merge"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
 	"github.com/tune-dev/tune/train/data"
@@ -487,6 +488,22 @@ func (t *trainer) interruptedEarly() error {
 		return fmt.Errorf("train: %w before the first step: nothing to save", ErrInterrupted)
 	}
 	return fmt.Errorf("train: %w before any new step: the checkpoint of step %d is unchanged", ErrInterrupted, t.state.GlobalStep)
+}
+
+// checkMergeTarget runs, before training, the checks merge.Write will run
+// on merged_model/ at the end, so that --merge_adapters cannot fail after
+// the training for a reason known at the start. With Overwrite an earlier
+// merged_model/ goes with the rest of the run, so only the paths count.
+func (c *Config) checkMergeTarget() error {
+	if !c.MergeAdapters || c.EvalOnly {
+		return nil
+	}
+	o := merge.Options{BaseModel: c.BaseModel, Output: filepath.Join(c.OutputDir, "merged_model")}
+	if c.Overwrite {
+		_, err := merge.CheckPaths(o)
+		return err
+	}
+	return merge.CheckOutput(o)
 }
 
 // checkBase checks the base model folder (config and weight files) before
@@ -995,7 +1012,7 @@ func (t *trainer) finish() error {
 	fmt.Fprintf(t.out, "adapter saved in %s\n", c.OutputDir)
 	if c.MergeAdapters {
 		dir := filepath.Join(c.OutputDir, "merged_model")
-		if err := Merge(MergeOptions{BaseModel: c.BaseModel, Adapter: &a, Output: dir, QLoRA: c.UseQLoRA, BlockSize: c.QuantBlockSize, WriteTokenizer: c.WriteTokenizer}); err != nil {
+		if err := merge.Write(merge.Options{BaseModel: c.BaseModel, Adapter: &a, Output: dir, QLoRA: c.UseQLoRA, BlockSize: c.QuantBlockSize, WriteTokenizer: c.WriteTokenizer}); err != nil {
 			return err
 		}
 		fmt.Fprintf(t.out, "merged model saved in %s\n", dir)

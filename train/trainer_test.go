@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/internal/filetest"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
@@ -402,4 +403,30 @@ func TestPadIDFromModel(t *testing.T) {
 	res, err := train.Run(context.Background(), cfg, cpu.New(0))
 	require.NoError(t, err)
 	require.False(t, math.IsNaN(res.EvalLoss))
+}
+
+// TestTrainChecksMergeTargetFirst: train --merge_adapters refuses, before
+// training, a merged_model/ that Merge would refuse at the end.
+func TestTrainChecksMergeTargetFirst(t *testing.T) {
+	data := dataDir(t)
+	base := filetest.CopyDir(t, tinyBase)
+	cfg := baseConfig(data, filepath.Join(base, "run"))
+	cfg.BaseModel, cfg.MergeAdapters = base, true
+	before := filetest.Snapshot(t, base)
+	for _, overwrite := range []bool{false, true} {
+		cfg.Overwrite = overwrite
+		_, err := train.Run(context.Background(), cfg, cpu.New(0))
+		require.ErrorContains(t, err, "is inside the base model folder")
+		require.Equal(t, before, filetest.Snapshot(t, base), "nothing written")
+	}
+
+	// A resumed run's merged_model/ that an older tune wrote (no marker)
+	// is refused at the start too.
+	out := filepath.Join(t.TempDir(), "run")
+	require.NoError(t, os.MkdirAll(filepath.Join(out, "merged_model"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(out, "merged_model", "model.safetensors"), []byte("old"), 0o644))
+	cfg = baseConfig(data, out)
+	cfg.MergeAdapters, cfg.Resume = true, filepath.Join(out, "checkpoint-2")
+	_, err := train.Run(context.Background(), cfg, cpu.New(0))
+	require.ErrorContains(t, err, "is not an earlier merge output")
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package train_test
+package merge_test
 
 import (
 	"io/fs"
@@ -10,8 +10,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/tune-dev/tune/train"
+	"github.com/tune-dev/tune/qwen/merge"
 )
 
 // TestOutputsReadableByOthers: with the usual umask 022 a merged model's
@@ -23,7 +22,7 @@ func TestOutputsReadableByOthers(t *testing.T) {
 	defer syscall.Umask(old)
 	root := t.TempDir()
 	merged := filepath.Join(root, "merged")
-	require.NoError(t, train.Merge(train.MergeOptions{BaseModel: tinyBase, AdapterDir: tinyAdapter, Output: merged}))
+	require.NoError(t, merge.Write(merge.Options{BaseModel: tinyBase, AdapterDir: tinyAdapter, Output: merged}))
 
 	n := 0
 	require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
