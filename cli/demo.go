@@ -10,7 +10,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/tune-dev/tune/contract"
-	"github.com/tune-dev/tune/internal/atomicfile"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
@@ -235,7 +234,7 @@ func writeBuiltinTokenizer(e *env, dir string) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, "tokenizer.json"), tok, 0o644)
+	return (&tokenizer.Files{JSON: tok}).Write(dir)
 }
 
 // question pulls the question out of a record's input.

@@ -16,9 +16,9 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/tune-dev/tune/dist"
-	"github.com/tune-dev/tune/internal/atomicfile"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen/merge"
+	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/train"
 	"github.com/tune-dev/tune/train/runlog"
 )
@@ -254,32 +254,11 @@ func (e *env) writeTokenizerFiles(c *ucli.Context, dir string) error {
 	if path == "" {
 		return writeBuiltinTokenizer(e, dir)
 	}
-	src := path
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		src = filepath.Join(path, "tokenizer.json")
-		if !fileExists(src) {
-			src += ".gz"
-		}
-		if cfg := filepath.Join(path, "tokenizer_config.json"); fileExists(cfg) {
-			data, err := os.ReadFile(cfg)
-			if err != nil {
-				return err
-			}
-			if err := atomicfile.WriteFile(filepath.Join(dir, "tokenizer_config.json"), data, 0o644); err != nil {
-				return err
-			}
-		}
-	}
-	data, err := os.ReadFile(src)
+	f, err := tokenizer.ReadFiles(path)
 	if err != nil {
 		return err
 	}
-	if strings.HasSuffix(src, ".gz") {
-		if data, err = gunzip(data); err != nil {
-			return fmt.Errorf("%s: %w", src, err)
-		}
-	}
-	return atomicfile.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644)
+	return f.Write(dir)
 }
 
 func (e *env) mergeCommand() *ucli.Command {

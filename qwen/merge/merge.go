@@ -15,6 +15,7 @@ import (
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
 	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
 )
 
@@ -40,9 +41,6 @@ type Options struct {
 	// none to copy.
 	WriteTokenizer func(dir string) error
 }
-
-// tokenizerFiles are copied from the base folder into a merged model.
-var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json", "added_tokens.json"}
 
 // Marker is the file Write writes last into every merged model
 // folder: what was merged, and the list of files the merge wrote. Only a
@@ -226,7 +224,7 @@ func writeMerged(o Options, cfg *qwen.Config, a *lora.Adapter, ck *safetensors.C
 		return err
 	}
 	copied := 0
-	for _, f := range tokenizerFiles {
+	for _, f := range tokenizer.ModelFiles {
 		if _, err := os.Stat(filepath.Join(o.BaseModel, f)); err == nil {
 			if err := copyIfPresent(filepath.Join(o.BaseModel, f), filepath.Join(dir, f)); err != nil {
 				return err
