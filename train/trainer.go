@@ -258,28 +258,28 @@ func checkpointStep(name string) (int, bool) {
 
 // trainer is one run in progress.
 type trainer struct {
-	cfg      *Config
-	b        backend.Backend
-	comm     dist.Comm
-	grads    dist.Reducer
-	m        *qwen.Model
-	tr       *qwen.Trainable
-	opt      *AdamW
-	sched    Schedule
-	loader   *data.Loader
-	val      *data.Dataset
-	state    *runlog.TrainerState
-	log      *runlog.Log
-	tb       *runlog.EventWriter
-	out      io.Writer
-	padID    int32 // fills padding positions (qwen.Config.PadID)
-	watch    collapseWatch
-	perEpoch int // optimizer steps per epoch
-	total    int
-	bad      int // evaluations since the last improvement
-	trainPts []runlog.Point
-	evalPts  []runlog.Point
-	test     *QA // the test set of the end-of-training report, nil for none
+	cfg       *Config
+	b         backend.Backend
+	comm      dist.Comm
+	grads     dist.Reducer
+	m         *qwen.Model
+	tr        *qwen.Trainable
+	opt       *AdamW
+	sched     Schedule
+	loader    *data.Loader
+	val       *data.Dataset
+	state     *runlog.TrainerState
+	log       *runlog.Log
+	tb        *runlog.EventWriter
+	out       io.Writer
+	padID     int32 // fills padding positions (qwen.Config.PadID)
+	watch     collapseWatch
+	perEpoch  int // optimizer steps per epoch
+	total     int
+	sinceBest int // evaluations since the last improvement of the eval loss (early stopping counts them)
+	trainPts  []runlog.Point
+	evalPts   []runlog.Point
+	test      *QA // the test set of the end-of-training report, nil for none
 }
 
 // Run trains (or, with EvalOnly, evaluates) on backend b. Cancelling ctx
@@ -600,7 +600,7 @@ func (t *trainer) resume(dir string) error {
 	}
 	if v, ok := st.Extra["tune_evals_without_improvement"]; ok {
 		if n, ok := runlog.Number(v); ok {
-			t.bad = int(n)
+			t.sinceBest = int(n)
 		}
 	}
 	logPath := filepath.Join(t.cfg.OutputDir, runlog.LogFileName)
@@ -743,7 +743,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		}
 		if stop {
 			res.StoppedEarly = true
-			fmt.Fprintf(t.out, "\nearly stopping at step %d: eval loss has not improved for %d evaluations\n", step, t.bad)
+			fmt.Fprintf(t.out, "\nearly stopping at step %d: eval loss has not improved for %d evaluations\n", step, t.sinceBest)
 			break
 		}
 	}
@@ -846,17 +846,17 @@ func (t *trainer) evalStep(step int) (float64, bool, error) {
 	}
 	best := filepath.Join(t.cfg.OutputDir, "best_model")
 	if t.state.UpdateBest(loss, step, best, false) {
-		t.bad = 0
+		t.sinceBest = 0
 		if t.lead() {
 			if err := t.saveAdapterDir(best); err != nil {
 				return loss, false, err
 			}
 		}
 	} else {
-		t.bad++
+		t.sinceBest++
 	}
 	p := t.cfg.EarlyStoppingPatience
-	return loss, p > 0 && t.bad >= p, nil
+	return loss, p > 0 && t.sinceBest >= p, nil
 }
 
 // evaluate returns the validation loss: the mean over every counted
@@ -942,7 +942,7 @@ func (t *trainer) checkpoint(step int) error {
 	if t.state.Extra == nil {
 		t.state.Extra = map[string]any{}
 	}
-	t.state.Extra["tune_evals_without_improvement"] = t.bad
+	t.state.Extra["tune_evals_without_improvement"] = t.sinceBest
 	if err := t.state.Save(filepath.Join(tmp, "trainer_state.json")); err != nil {
 		return fail(err)
 	}
