@@ -290,41 +290,11 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	comm := cfg.Comm
-	if comm == nil {
-		comm = dist.Single{}
-	}
-	if cfg.Out == nil || comm.Rank() != 0 {
-		cfg.Out = io.Discard
-	}
-	if comm.Rank() != 0 {
-		cfg.Progress, cfg.Warn = nil, io.Discard
-	}
-	if cfg.Warn == nil {
-		cfg.Warn = cfg.Out
-	}
-	trainF, valF, testF, err := cfg.dataFiles()
+	comm := cfg.quietRanks()
+	files, plan, err := cfg.check()
 	if err != nil {
 		return nil, err
 	}
-	if valF == "" && cfg.EarlyStoppingPatience > 0 {
-		return nil, fmt.Errorf("train: early stopping (patience %d) needs validation data, and %s has no validation.jsonl", cfg.EarlyStoppingPatience, cfg.DataPath)
-	}
-	plan, err := cfg.planOutput()
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.checkMergeTarget(); err != nil {
-		return nil, err
-	}
-	if plan.resumeDir != "" {
-		if _, err := os.Stat(filepath.Join(plan.resumeDir, "trainer_state.json")); err != nil {
-			return nil, fmt.Errorf("train: %s is not a checkpoint: %w", plan.resumeDir, err)
-		}
-	} else if err := cfg.checkAdapterConfig(cfg.InitAdapter, false); err != nil {
-		return nil, err
-	}
-
 	mc, err := checkBase(&cfg)
 	if err != nil {
 		return nil, err
@@ -334,27 +304,9 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if t.grads == nil {
 		t.grads = dist.NewHostReducer(comm, b)
 	}
-	ds, err := t.loadData(trainF, "train", mc.VocabSize)
+	system, err := t.loadAllData(files, mc)
 	if err != nil {
 		return nil, err
-	}
-	if valF != "" {
-		if t.val, err = t.loadData(valF, "validation", mc.VocabSize); err != nil {
-			return nil, err
-		}
-	}
-	system := ds.SystemPrompt()
-	if err := t.loadTest(testF, system, mc); err != nil {
-		return nil, err
-	}
-	t.loader = data.NewLoader(ds, data.LoaderConfig{BatchSize: cfg.BatchSize, Pack: cfg.Pack, MaxLength: cfg.MaxLength, Seed: cfg.Seed, Shuffle: true, PadID: t.padID})
-	t.perEpoch = (t.loader.BatchesPerEpoch() + t.accumulation() - 1) / t.accumulation()
-	t.total = cfg.MaxSteps
-	if t.total <= 0 {
-		t.total = cfg.NumEpochs * t.perEpoch
-	}
-	if t.sched, err = NewSchedule(cfg.Scheduler, cfg.LR, cfg.WarmupSteps, cfg.WarmupRatio, t.total); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
 	}
 	if plan.resumeDir != "" && !cfg.EvalOnly {
 		if err := t.checkResumeArgs(plan.resumeDir); err != nil {
@@ -367,9 +319,130 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		return nil, err
 	}
 	defer t.m.Free()
-	a, err := t.adapter(plan.resumeDir)
+	if err := t.startAdapter(plan.resumeDir, system); err != nil {
+		return nil, err
+	}
+	if t.opt, err = NewAdamW(b, t.tr.N, cfg.AdamW); err != nil {
+		return nil, err
+	}
+	defer t.opt.Free()
+	if err := t.startState(plan.resumeDir); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, t.interruptedEarly()
+	}
+	if err := t.checkReplicas(t.state.GlobalStep); err != nil {
+		return nil, err
+	}
+	if err := t.clearOutput(plan); err != nil {
+		return nil, err
+	}
+	if cfg.EvalOnly {
+		loss, err := t.evaluate()
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(cfg.Out, "eval loss %.6f\n", loss)
+		return &Result{OutputDir: cfg.OutputDir, Steps: t.state.GlobalStep, EvalLoss: loss, FirstLoss: math.NaN(), FinalLoss: math.NaN()}, nil
+	}
+	if t.lead() {
+		closeLogs, err := t.openLogs(plan.resumeDir != "")
+		if err != nil {
+			return nil, err
+		}
+		defer closeLogs()
+	}
+	return t.loop(ctx)
+}
+
+// quietRanks returns the run's communicator (a single process when Comm
+// is nil) and silences every rank but rank 0: only it writes messages.
+func (c *Config) quietRanks() dist.Comm {
+	comm := c.Comm
+	if comm == nil {
+		comm = dist.Single{}
+	}
+	if c.Out == nil || comm.Rank() != 0 {
+		c.Out = io.Discard
+	}
+	if comm.Rank() != 0 {
+		c.Progress, c.Warn = nil, io.Discard
+	}
+	if c.Warn == nil {
+		c.Warn = c.Out
+	}
+	return comm
+}
+
+// dataPaths are a run's data files ("" when absent).
+type dataPaths struct{ train, validation, test string }
+
+// check runs the checks that need no data read nor model loaded: the data
+// files, the output folder, the merge target and the adapter to start
+// from.
+func (c *Config) check() (dataPaths, outputPlan, error) {
+	var f dataPaths
+	var err error
+	if f.train, f.validation, f.test, err = c.dataFiles(); err != nil {
+		return f, outputPlan{}, err
+	}
+	if f.validation == "" && c.EarlyStoppingPatience > 0 {
+		return f, outputPlan{}, fmt.Errorf("train: early stopping (patience %d) needs validation data, and %s has no validation.jsonl", c.EarlyStoppingPatience, c.DataPath)
+	}
+	plan, err := c.planOutput()
+	if err != nil {
+		return f, plan, err
+	}
+	if err := c.checkMergeTarget(); err != nil {
+		return f, plan, err
+	}
+	if plan.resumeDir != "" {
+		if _, err := os.Stat(filepath.Join(plan.resumeDir, "trainer_state.json")); err != nil {
+			return f, plan, fmt.Errorf("train: %s is not a checkpoint: %w", plan.resumeDir, err)
+		}
+	} else if err := c.checkAdapterConfig(c.InitAdapter, false); err != nil {
+		return f, plan, err
+	}
+	return f, plan, nil
+}
+
+// loadAllData loads the train, validation and test data, makes the loader
+// and the schedule, and returns the system prompt of the training data.
+func (t *trainer) loadAllData(f dataPaths, mc *qwen.Config) (*lora.SystemPrompt, error) {
+	cfg := t.cfg
+	ds, err := t.loadData(f.train, "train", mc.VocabSize)
 	if err != nil {
 		return nil, err
+	}
+	if f.validation != "" {
+		if t.val, err = t.loadData(f.validation, "validation", mc.VocabSize); err != nil {
+			return nil, err
+		}
+	}
+	system := ds.SystemPrompt()
+	if err := t.loadTest(f.test, system, mc); err != nil {
+		return nil, err
+	}
+	t.loader = data.NewLoader(ds, data.LoaderConfig{BatchSize: cfg.BatchSize, Pack: cfg.Pack, MaxLength: cfg.MaxLength, Seed: cfg.Seed, Shuffle: true, PadID: t.padID})
+	t.perEpoch = (t.loader.BatchesPerEpoch() + t.accumulation() - 1) / t.accumulation()
+	t.total = cfg.MaxSteps
+	if t.total <= 0 {
+		t.total = cfg.NumEpochs * t.perEpoch
+	}
+	if t.sched, err = NewSchedule(cfg.Scheduler, cfg.LR, cfg.WarmupSteps, cfg.WarmupRatio, t.total); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return system, nil
+}
+
+// startAdapter builds the adapter to train (see adapter), records the
+// training data's system prompt with it and attaches it to the model.
+func (t *trainer) startAdapter(resumeDir string, system *lora.SystemPrompt) error {
+	cfg := t.cfg
+	a, err := t.adapter(resumeDir)
+	if err != nil {
+		return err
 	}
 	a.System = system
 	if system != nil && system.Distinct > 1 {
@@ -380,49 +453,48 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	fmt.Fprintf(cfg.Out, "model %s: %d layers, hidden %d, %s weights; LoRA r=%d alpha=%g dropout=%g on %s: %d trainable parameters\n",
 		cfg.BaseModel, t.m.Config.NumHiddenLayers, t.m.Config.HiddenSize, map[bool]string{true: "NF4", false: "float32"}[cfg.UseQLoRA],
 		a.Config.R, a.Config.LoraAlpha, a.Config.LoraDropout, targetsText(a.Config), t.tr.N)
+	return nil
+}
 
-	if t.opt, err = NewAdamW(b, t.tr.N, cfg.AdamW); err != nil {
-		return nil, err
-	}
-	defer t.opt.Free()
+// startState makes the trainer state of a fresh run, or restores a
+// checkpoint's (resume).
+func (t *trainer) startState(resumeDir string) error {
+	cfg := t.cfg
 	t.state = runlog.NewTrainerState()
 	t.state.LoggingSteps, t.state.EvalSteps, t.state.SaveSteps = cfg.LoggingSteps, t.evalSteps(), cfg.SaveSteps
 	t.state.MaxSteps, t.state.NumTrainEpochs, t.state.TrainBatchSize = t.total, cfg.NumEpochs, cfg.BatchSize
-	if plan.resumeDir != "" {
-		if err := t.resume(plan.resumeDir); err != nil {
-			return nil, err
-		}
+	if resumeDir == "" {
+		return nil
 	}
-	if ctx.Err() != nil {
-		return nil, t.interruptedEarly()
+	return t.resume(resumeDir)
+}
+
+// clearOutput removes an earlier run's files that plan found, now that
+// every check has passed, and makes the output folder (rank 0 only).
+func (t *trainer) clearOutput(plan outputPlan) error {
+	if !t.lead() {
+		return nil
 	}
-	if err := t.checkReplicas(t.state.GlobalStep); err != nil {
-		return nil, err
-	}
-	if len(plan.stale) > 0 && t.lead() { // now that every check has passed
+	cfg := t.cfg
+	if len(plan.stale) > 0 {
 		fmt.Fprintf(cfg.Out, "replacing %s in %s: %s\n", plan.why, cfg.OutputDir, strings.Join(plan.stale, ", "))
 		for _, f := range plan.stale {
 			if err := os.RemoveAll(filepath.Join(cfg.OutputDir, f)); err != nil {
-				return nil, fmt.Errorf("train: %w", err)
+				return fmt.Errorf("train: %w", err)
 			}
 		}
 	}
-	if t.lead() {
-		if err := os.MkdirAll(cfg.OutputDir, atomicfile.DirMode); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
+	if err := os.MkdirAll(cfg.OutputDir, atomicfile.DirMode); err != nil {
+		return fmt.Errorf("train: %w", err)
 	}
-	if cfg.EvalOnly {
-		loss, err := t.evaluate()
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(cfg.Out, "eval loss %.6f\n", loss)
-		return &Result{OutputDir: cfg.OutputDir, Steps: t.state.GlobalStep, EvalLoss: loss, FirstLoss: math.NaN(), FinalLoss: math.NaN()}, nil
-	}
-	if !t.lead() {
-		return t.loop(ctx)
-	}
+	return nil
+}
+
+// openLogs tidies what an interrupted run left half-written, opens the
+// training log (appending when resuming) and the TensorBoard writer, and
+// writes training_args.json; the returned func closes the logs.
+func (t *trainer) openLogs(resuming bool) (closeLogs func(), err error) {
+	cfg := t.cfg
 	cleaned, err := atomicfile.CleanLeftovers(cfg.OutputDir, isRunName)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -430,18 +502,22 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if len(cleaned) > 0 {
 		fmt.Fprintf(cfg.Out, "removed what an interrupted run left half-written in %s: %s\n", cfg.OutputDir, strings.Join(cleaned, ", "))
 	}
-	if t.log, err = runlog.OpenLog(filepath.Join(cfg.OutputDir, runlog.LogFileName), plan.resumeDir != ""); err != nil {
+	if t.log, err = runlog.OpenLog(filepath.Join(cfg.OutputDir, runlog.LogFileName), resuming); err != nil {
 		return nil, err
 	}
-	defer t.log.Close()
 	if t.tb, err = runlog.NewEventWriter(filepath.Join(cfg.OutputDir, "runs")); err != nil {
+		t.log.Close()
 		return nil, err
 	}
-	defer t.tb.Close()
+	closeLogs = func() {
+		t.tb.Close()
+		t.log.Close()
+	}
 	if err := writeJSON(filepath.Join(cfg.OutputDir, argsFile), t.args()); err != nil {
+		closeLogs()
 		return nil, err
 	}
-	return t.loop(ctx)
+	return closeLogs, nil
 }
 
 // loadData reads and tokenizes a data file, checks its token ids against
