@@ -37,7 +37,11 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if sharedDemo.root != "" {
+		os.RemoveAll(sharedDemo.root)
+	}
+	os.Exit(code)
 }
 
 // The compared runs take parallelSteps optimizer steps at a learning rate
