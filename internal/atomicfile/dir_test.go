@@ -5,16 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func readString(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
+	"github.com/tune-dev/tune/internal/filetest"
+)
 
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
@@ -40,7 +33,7 @@ func TestWriteFileNamesPath(t *testing.T) {
 	if err := WriteFile(path, []byte("two"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := readString(t, path); got != "two" {
+	if got := filetest.ReadString(t, path); got != "two" {
 		t.Errorf("content %q", got)
 	}
 	if names := dirNames(t, dir); len(names) != 1 {
@@ -80,7 +73,7 @@ func TestTempDirCommitDir(t *testing.T) {
 	if err := CommitDir(tmp, final); err != nil {
 		t.Fatal(err)
 	}
-	if got := readString(t, filepath.Join(final, "nested", "f")); got != "n" {
+	if got := filetest.ReadString(t, filepath.Join(final, "nested", "f")); got != "n" {
 		t.Errorf("nested file %q", got)
 	}
 	if names := dirNames(t, parent); len(names) != 1 || names[0] != "checkpoint-10" {
@@ -96,7 +89,7 @@ func TestTempDirCommitDir(t *testing.T) {
 	if err := CommitDir(tmp2, final); err != nil {
 		t.Fatal(err)
 	}
-	if got := readString(t, filepath.Join(final, "adapter.safetensors")); got != "newer" {
+	if got := filetest.ReadString(t, filepath.Join(final, "adapter.safetensors")); got != "newer" {
 		t.Errorf("content %q", got)
 	}
 	if _, err := os.Stat(filepath.Join(final, "nested")); !os.IsNotExist(err) {
