@@ -35,7 +35,7 @@ func appendValue(b []byte, v any, indent string, depth int) ([]byte, error) {
 	case bool:
 		return strconv.AppendBool(b, x), nil
 	case string:
-		return AppendQuote(b, x), nil
+		return appendQuote(b, x), nil
 	case json.Number:
 		if !isNumber(string(x)) {
 			return nil, fmt.Errorf("json: invalid number %q", string(x))
@@ -69,7 +69,7 @@ func appendValue(b []byte, v any, indent string, depth int) ([]byte, error) {
 	case reflect.Bool:
 		return strconv.AppendBool(b, rv.Bool()), nil
 	case reflect.String:
-		return AppendQuote(b, rv.String()), nil
+		return appendQuote(b, rv.String()), nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		return strconv.AppendInt(b, rv.Int(), 10), nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
@@ -133,7 +133,7 @@ func appendObject(b []byte, keys []string, get func(string) any, indent string, 
 			b = appendSep(b, indent)
 		}
 		b = appendNewline(b, indent, depth+1)
-		b = AppendQuote(b, k)
+		b = appendQuote(b, k)
 		b = append(b, ": "...)
 		if b, err = appendValue(b, get(k), indent, depth+1); err != nil {
 			return nil, err
@@ -206,11 +206,11 @@ func Float(f float64) string {
 	return s
 }
 
-// AppendQuote appends s as a JSON string the way json.dumps(ensure_ascii=True)
-// writes it: printable ASCII as is, the short escapes \" \\ \n \r \t \b \f,
+// appendQuote appends s as a JSON string the way
+// json.dumps(ensure_ascii=True) writes it: printable ASCII as is, the short escapes \" \\ \n \r \t \b \f,
 // everything else as \uXXXX (lowercase hex, surrogate pairs above the
 // BMP). Invalid UTF-8 becomes \ufffd.
-func AppendQuote(b []byte, s string) []byte {
+func appendQuote(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	u := func(b []byte, r rune) []byte {
 		return append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])

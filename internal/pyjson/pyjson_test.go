@@ -54,8 +54,8 @@ func TestAppendQuote(t *testing.T) {
 		"<&>/":          `"<&>/"`,
 	}
 	for in, want := range cases {
-		if got := string(AppendQuote(nil, in)); got != want {
-			t.Errorf("AppendQuote(%q) = %s, want %s", in, got, want)
+		if got := string(appendQuote(nil, in)); got != want {
+			t.Errorf("appendQuote(%q) = %s, want %s", in, got, want)
 		}
 		v, err := Decode([]byte(want))
 		if err != nil || v != in {
