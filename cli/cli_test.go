@@ -201,7 +201,7 @@ var sharedDemo struct {
 	err       error
 }
 
-// demoRun runs tune demo (4 steps, 4 new tokens per answer) the first time
+// demoRun runs tune demo (2 steps, 4 new tokens per answer) the first time
 // a test asks for it and returns its output folder and stdout. Tests must
 // not write into the folder.
 func demoRun(t *testing.T) (dir, stdout string) {
@@ -213,7 +213,7 @@ func demoRun(t *testing.T) (dir, stdout string) {
 			return
 		}
 		var out, errOut bytes.Buffer
-		args := []string{"tune", "demo", "--output_dir", filepath.Join(d.root, "demo"), "--max_new_tokens", "4", "--steps", "4"}
+		args := []string{"tune", "demo", "--output_dir", filepath.Join(d.root, "demo"), "--max_new_tokens", "4", "--steps", "2"}
 		d.err = cli.Run(args, assets, strings.NewReader(""), &out, &errOut)
 		d.out = out.String()
 		if d.err != nil {
@@ -255,7 +255,7 @@ func TestDemoGenerateAndEval(t *testing.T) {
 		rd + "tune_system_prompt.json", rd + "merged_model/tune_system_prompt.json",
 		rd + "adapter_config.json", rd + "adapter_model.safetensors", rd + "best_model/adapter_config.json",
 		rd + "merged_model/model.safetensors", rd + "merged_model/tokenizer.json", rd + "training_log.jsonl",
-		rd + "loss.png", rd + "trainer_state.json", rd + "checkpoint-4/optimizer.safetensors"} {
+		rd + "loss.png", rd + "trainer_state.json", rd + "checkpoint-2/optimizer.safetensors"} {
 		_, err := os.Stat(filepath.Join(dir, f))
 		require.NoError(t, err, f)
 	}

@@ -86,13 +86,13 @@ func chatAnswer(client *http.Client, url, model, question string, maxTokens int)
 }
 
 // TestServeLoad: 64 concurrent greedy requests across the demo's base
-// model and two of its adapters (its checkpoint of step 2 and its final
-// adapter) are all answered, each with the answer the same request gets
+// model and two of its adapters (its final adapter and its checkpoint of
+// step 1) are all answered, each with the answer the same request gets
 // alone; a second round leaves no goroutine and no heap growth behind.
 func TestServeLoad(t *testing.T) {
 	dir, _ := demoRun(t)
 	runDir := filepath.Join(dir, "checkpoints", "qwen-legal-lora")
-	url := startServe(t, "--base_model", filepath.Join(dir, "model"), "--adapter", "first="+filepath.Join(runDir, "checkpoint-2"), "--adapter", "second="+runDir,
+	url := startServe(t, "--base_model", filepath.Join(dir, "model"), "--adapter", "first="+runDir, "--adapter", "second="+filepath.Join(runDir, "checkpoint-1"),
 		"--max_batch", "8", "--max_queue", "64")
 
 	type request struct {
