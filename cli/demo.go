@@ -258,11 +258,11 @@ func (d prefixed) Write(p []byte) (int, error) {
 
 // writeBuiltinTokenizer puts the built-in tokenizer.json in a model folder.
 func writeBuiltinTokenizer(e *env, dir string) error {
-	tok, err := gunzip(e.assets.TokenizerGz)
+	f, err := e.builtinTokenizerFiles()
 	if err != nil {
 		return err
 	}
-	return (&tokenizer.Files{JSON: tok}).Write(dir)
+	return f.Write(dir)
 }
 
 // question pulls the question out of a record's input.

@@ -68,17 +68,29 @@ func ReadFiles(path string) (*Files, error) {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
 	if strings.HasSuffix(f.JSONPath, ".gz") {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
+		g, err := Gunzip(data, f.JSONPath)
 		if err != nil {
-			return nil, fmt.Errorf("tokenizer: %s: %w", f.JSONPath, err)
+			return nil, err
 		}
-		data, err = io.ReadAll(zr)
-		if err != nil {
-			return nil, fmt.Errorf("tokenizer: %s: %w", f.JSONPath, err)
-		}
+		data = g.JSON
 	}
 	f.JSON = data
 	return f, nil
+}
+
+// Gunzip is a gzipped tokenizer.json held in memory (the tokenizer built
+// into a binary), inflated; name says where it came from in errors and in
+// Parse's.
+func Gunzip(gz []byte, name string) (*Files, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: %w", name, err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: %w", name, err)
+	}
+	return &Files{JSON: data, JSONPath: name}, nil
 }
 
 // Write puts the tokenizer into the model folder dir as tokenizer.json
