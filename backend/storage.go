@@ -26,10 +26,20 @@ type Storage struct {
 	// in blocks of blockSize, double-quantized.
 	NF4Bytes func(n, blockSize int) int64
 	// Workspace is the memory the backend holds beside the buffers it
-	// hands out (a BLAS workspace, kernels' scratch) once it has run
-	// every call of calls, the fused LoRA layers of a training step (none
-	// without FusedLoRA), and one clipped AdamW step; nil for none.
-	Workspace func(calls []LoRACall) int64
+	// hands out (a BLAS workspace, kernels' scratch, device copies of host
+	// arguments) once it has run the training steps and evaluation passes
+	// of shape s and one clipped AdamW step; nil for none.
+	Workspace func(s StepShape) int64
+}
+
+// StepShape is what a backend's workspace depends on in a training run.
+type StepShape struct {
+	// Rows is the tokens of a micro-batch, LogitRows those of one chunk
+	// of logits, HeadDim the attention heads' width (RoPE's table).
+	Rows, LogitRows, HeadDim int
+	// LoRA are the fused LoRA layer's calls of one step (none without
+	// FusedLoRA: the layer is then composed from other ops).
+	LoRA []LoRACall
 }
 
 // LoRACall is one call of the fused LoRA linear layer in a training step:

@@ -48,29 +48,34 @@ const (
 	slotBias
 	slotDrop
 	slotPartials
+	slotLoss
 	numSlots
 )
 
-// Workspace is the device memory a context holds beside the buffers it
-// hands out after running calls and one clipped AdamW step: the cuBLASLt
-// workspace, the sum scalar, and each scratch slot at the largest size any
-// call asked of it (scratch only grows, freeing the old block first). It
-// mirrors the scratch() requests of lora_linear.cu and adamw.cu;
+// Workspace is the device memory a backend holds beside the buffers it
+// hands out after the training steps and evaluation passes of shape s and
+// one clipped AdamW step: the cuBLASLt workspace and the sum scalar; each
+// scratch slot at the largest size any call asked of it (scratch only
+// grows, freeing the old block first); the Go side's device copies of the
+// host arguments (index.go: ids, positions and key mask of every token,
+// targets and per-row losses of a logits chunk) and RoPE's table of
+// inverse frequencies. The scratch mirrors the scratch() requests of
+// lora_linear.cu, adamw.cu and loss.cu (CrossEntropySum's per-row losses);
+// linear.cu's frozen layers convert a weight or bias into scratch only when
+// its dtype is not the activations', which Storage's weights never are.
 // TestWorkspaceMatchesAllocationsCUDA holds it to what the library really
-// allocates. linear.cu's frozen layers convert a weight or bias into
-// scratch only when its dtype is not the activations', which Storage's
-// weights never are; loss.cu's per-row losses of a device-side loss sum
-// (4 bytes a logit row, under 1 KiB at Qwen2.5-7B) are not counted.
-func Workspace(calls []backend.LoRACall) int64 {
+// allocates. A run whose batches change shape may find an index slot grown
+// to twice its need (it doubles), a few bytes a token.
+func Workspace(s backend.StepShape) int64 {
 	var slot [numSlots]int64
 	grow := func(s int, bytes int64) { slot[s] = max(slot[s], bytes) }
 	round8 := func(n int64) int64 { return (n + 7) &^ 7 }
-	for _, c := range calls {
-		s := c.Shape
-		rows, in, out, r := int64(s.Rows), int64(s.In), int64(s.Out), int64(s.Rank)
+	for _, c := range s.LoRA {
+		sh := c.Shape
+		rows, in, out, r := int64(sh.Rows), int64(sh.In), int64(sh.Out), int64(sh.Rank)
 		rp := round8(r)
 		kp, op := round8(in)+rp, round8(out)+rp // Wcat [op, kp]
-		drop := s.Dropout != 0
+		drop := sh.Dropout != 0
 		if drop {
 			grow(slotDrop, 2*rows*in)
 		}
@@ -102,9 +107,11 @@ func Workspace(calls []backend.LoRACall) int64 {
 		}
 	}
 	grow(slotPartials, 8*maxPartials)
+	grow(slotLoss, 4*int64(s.LogitRows))
 	total := int64(cublasWorkspaceBytes + sumBytes)
 	for _, b := range slot {
 		total += b
 	}
-	return total
+	index := 3*s.Rows + 2*s.LogitRows // int32 ids, positions, key mask; targets; float32 losses
+	return total + 4*int64(index) + 4*int64(s.HeadDim/2)
 }

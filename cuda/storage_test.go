@@ -24,10 +24,12 @@ func inUse(t *testing.T, b *Backend) int64 {
 
 // TestWorkspaceMatchesAllocationsCUDA holds Storage to what the library
 // really allocates: a context's own memory, UploadNF4's allocation
-// against Storage.NF4Bytes, and the scratch the fused LoRA layer's
-// forward and backward calls (both forms of each, with and without
-// dropout, bias and dx) and a clipped AdamW step leave behind against
-// Workspace.
+// against Storage.NF4Bytes, and against Workspace what a step leaves
+// behind: the scratch of the fused LoRA layer's forward and backward calls
+// (both forms of each, with and without dropout, bias and dx), the
+// embedding's ids, RoPE's positions and table, a chunk's targets and
+// losses (CrossEntropy and CrossEntropySum), and a clipped AdamW step.
+// The key mask's slot, which attention fills, is filled directly.
 func TestWorkspaceMatchesAllocationsCUDA(t *testing.T) {
 	b := openOrSkip(t)
 	before := inUse(t, b)
@@ -73,6 +75,17 @@ func TestWorkspaceMatchesAllocationsCUDA(t *testing.T) {
 		}
 		layers = append(layers, l)
 	}
+	const vocab, heads, headDim, chunk = 50, 2, 16, 5
+	table, emb := b.Alloc(vocab*heads*headDim), b.AllocActivation(rows*heads*headDim)
+	logits, sum := b.AllocActivation(chunk*vocab), b.Alloc(2)
+	b.Upload(logits, randn(rng, chunk*vocab, 1))
+	ids, pos, mask, targets := make([]int32, rows), make([]int32, rows), make([]int32, rows), make([]int32, chunk)
+	for i := range ids {
+		ids[i], pos[i], mask[i] = int32(i*7%vocab), int32(i), 1
+	}
+	for i := range targets {
+		targets[i] = int32(i * 3)
+	}
 	params := b.Alloc(1000)
 	grads, m, v := b.Alloc(1000), b.Alloc(1000), b.Alloc(1000)
 	b.Upload(grads, randn(rng, 1000, 1))
@@ -88,9 +101,14 @@ func TestWorkspaceMatchesAllocationsCUDA(t *testing.T) {
 		b.LoRALinearBackward(dx, l.da, l.dbuf, l.y, l.x, l.w, l.a, l.bb, l.s)
 		calls = append(calls, backend.LoRACall{Shape: l.s, Backward: true, InputGrad: dx != nil})
 	}
+	b.Embedding(emb, table, ids, heads*headDim)
+	b.RoPE(emb, pos, rows, heads, headDim, 1e4)
+	b.uploadInts(argMask, mask, "Attention")
+	b.CrossEntropy(make([]float64, chunk), logits, targets, chunk, vocab)
+	b.CrossEntropySum(sum, logits, targets, chunk, vocab, 1)
 	b.AdamWClipped(params, grads, m, v, 1000, backend.AdamWStep{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Step: 1, GradScale: 1}, 1)
 	got := inUse(t, b) - start
-	want := Workspace(calls) - cublasWorkspaceBytes - sumBytes
+	want := Workspace(backend.StepShape{Rows: rows, LogitRows: chunk, HeadDim: headDim, LoRA: calls}) - cublasWorkspaceBytes - sumBytes
 	if got != want {
 		t.Errorf("the calls left %d bytes of scratch, Workspace says %d", got, want)
 	}

@@ -148,11 +148,11 @@ func PlanMemory(c *Config, o MemoryOptions) (*MemoryPlan, error) {
 	p.Activations = act*int64(arena.Total) - p.Logits
 
 	if s.Workspace != nil {
-		var calls []backend.LoRACall // the fused layer's; an unfused one composes other ops
+		step := backend.StepShape{Rows: rows, LogitRows: plan.HeadRows, HeadDim: c.HeadDim()}
 		if s.FusedLoRA {
-			calls = loraCalls(c, o, rows, targets)
+			step.LoRA = loraCalls(c, o, rows, targets)
 		}
-		p.Workspace = s.Workspace(calls)
+		p.Workspace = s.Workspace(step)
 	}
 	p.Workspace += p.Dequant
 	p.Peak = p.Weights + p.LoRA + p.Gradients + p.Optimizer + p.Activations + p.Logits + p.Workspace
