@@ -34,8 +34,9 @@ type Storage struct {
 
 // StepShape is what a backend's workspace depends on in a training run.
 type StepShape struct {
-	// Rows is the tokens of a micro-batch, LogitRows those of one chunk
-	// of logits, HeadDim the attention heads' width (RoPE's table).
+	// Rows is the tokens of a micro-batch, LogitRows the scored rows of
+	// the largest chunk of logits, HeadDim the attention heads' width
+	// (RoPE's table).
 	Rows, LogitRows, HeadDim int
 	// LoRA are the fused LoRA layer's calls of one step (none without
 	// FusedLoRA: the layer is then composed from other ops).

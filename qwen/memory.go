@@ -148,7 +148,9 @@ func PlanMemory(c *Config, o MemoryOptions) (*MemoryPlan, error) {
 	p.Activations = act*int64(arena.Total) - p.Logits
 
 	if s.Workspace != nil {
-		step := backend.StepShape{Rows: rows, LogitRows: plan.HeadRows, HeadDim: c.HeadDim()}
+		// The last token of a row has no target, so a chunk holds at most
+		// Batch·(MaxLength-1) scored rows.
+		step := backend.StepShape{Rows: rows, LogitRows: min(plan.HeadRows, o.Batch*(o.MaxLength-1)), HeadDim: c.HeadDim()}
 		if s.FusedLoRA {
 			step.LoRA = loraCalls(c, o, rows, targets)
 		}
