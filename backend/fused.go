@@ -1,9 +1,10 @@
 package backend
 
 // Optional fused ops. A backend implements and declares them (OpLoRALinear,
-// OpAdamWClipped) where fusing pays, as the CUDA backend does; the CPU
-// needs none of them. Callers do not type-assert: they call the helpers
-// LoRALinearForward, LoRALinearBackward and AdamWClipped of this package
+// OpAdamWClipped, OpQuantizeNF4) where fusing pays, as the CUDA backend
+// does; the CPU needs none of them. Callers do not type-assert: they call
+// the helpers LoRALinearForward, LoRALinearBackward, AdamWClipped and
+// QuantizeNF4 of this package
 // (compose.go), which run the fused op when the backend declares it and
 // otherwise compose the same result from the ops of Backend, exactly as
 // each op's documentation below shows. backend/conformance checks a fused
@@ -91,4 +92,23 @@ type ClippedAdamW interface {
 	//	AdamW(p, g, m, v, n, s)
 	//	return norm
 	AdamWClipped(p, g, m, v Buffer, n int, s AdamWStep, maxNorm float64) float64
+}
+
+// NF4Quantizer quantizes a frozen weight to NF4 where it lives, so that a
+// loader uploads the float weight piece by piece and neither the float
+// tensor nor its NF4 form is ever whole in host memory.
+type NF4Quantizer interface {
+	Memory
+
+	// QuantizeNF4 returns a buffer like Quant.UploadNF4's holding the
+	// first n = Π shape elements of w (a float32 buffer from Alloc, every
+	// element finite) quantized with double quantization, bit for bit as
+	// quant.Quantize(w, shape, blockSize, true) quantizes them; blockSize
+	// is a power of two from 32 to 4096. Its unfused equivalent:
+	//
+	//	v := make([]float32, n)
+	//	Download(v, w)
+	//	q, _ := quant.Quantize(v, shape, blockSize, true)
+	//	return UploadNF4(q)
+	QuantizeNF4(w Buffer, shape []int, blockSize int) Buffer
 }

@@ -41,6 +41,7 @@ const (
 	// OpLoRALinear is the LoRALinear interface, forward and backward.
 	OpLoRALinear
 	OpAdamWClipped
+	OpQuantizeNF4
 
 	numOps
 )
@@ -51,7 +52,7 @@ var opNames = [numOps]string{
 	"CrossEntropyBackward", "Dropout",
 	"SumSquares", "AdamW",
 	"UploadNF4", "Dequantize",
-	"LoRALinear", "AdamWClipped",
+	"LoRALinear", "AdamWClipped", "QuantizeNF4",
 }
 
 func (o Op) String() string {
@@ -83,7 +84,7 @@ const (
 	QuantOps     = OpSet(1<<OpUploadNF4 | 1<<OpDequantize)
 	// BackendOps are the ops of a complete Backend.
 	BackendOps = ForwardOps | BackwardOps | OptimizerOps | QuantOps
-	FusedOps   = OpSet(1<<OpLoRALinear | 1<<OpAdamWClipped)
+	FusedOps   = OpSet(1<<OpLoRALinear | 1<<OpAdamWClipped | 1<<OpQuantizeNF4)
 	// AllOps is the whole vocabulary.
 	AllOps = BackendOps | FusedOps
 )
@@ -121,6 +122,7 @@ var groups = []struct {
 	{"Quant", QuantOps, func(b Memory) bool { _, ok := b.(Quant); return ok }},
 	{"LoRALinear", Set(OpLoRALinear), func(b Memory) bool { _, ok := b.(LoRALinear); return ok }},
 	{"ClippedAdamW", Set(OpAdamWClipped), func(b Memory) bool { _, ok := b.(ClippedAdamW); return ok }},
+	{"NF4Quantizer", Set(OpQuantizeNF4), func(b Memory) bool { _, ok := b.(NF4Quantizer); return ok }},
 }
 
 // group returns the name of the interface that holds o and whether b has

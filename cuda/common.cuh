@@ -20,6 +20,7 @@ enum scratch_slot {
   SCRATCH_BIAS,     // bf16 [out]
   SCRATCH_DROP,     // bf16 [rows, in]: x with the elements dropout drops zeroed
   SCRATCH_PARTIALS, // double [<= 1024]: per-block sums of squares
+  SCRATCH_NF4,      // float [blocks + 1]: the block absmax values and their mean, of an NF4 quantization
   SCRATCH_SLOTS
 };
 

@@ -50,6 +50,7 @@ func (b *Backend) uploadInts(slot indexArg, v []int32, op string) C.tune_ptr {
 		s.mem[slot], s.cap[slot] = b.alloc(4*n, op), n
 	}
 	p := C.tune_ptr(s.mem[slot].ptr)
+	b.count.Uploads++
 	b.do(op, func() string { return fmt.Sprintf("upload of %d int32 indices", len(v)) }, func() C.int {
 		return C.tl_upload(b.lib.lib, b.ctx, p, unsafe.Pointer(&v[0]), C.uint64_t(4*len(v)))
 	})

@@ -184,6 +184,7 @@ func (h *harness) checks(tol Tolerances) map[backend.Op]func() {
 			h.adamwClipped(c, cpu.New(0), tol.Fused)
 			h.adamwUnclipped(c, tol.Fused)
 		},
+		backend.OpQuantizeNF4: func() { h.quantizeNF4(h.b.(backend.NF4Quantizer)) },
 	}
 }
 
