@@ -87,6 +87,7 @@ func fromCheckpoint(cfg *Config, ck *safetensors.Checkpoint, b backend.Backend, 
 	bufs := map[string]backend.Buffer{}
 	quantized := map[string]bool{}
 	var staging backend.Buffer // float32 room for the largest weight QLoRA quantizes
+	host := make([]float32, streamChunk)
 	free := func() {
 		for _, x := range bufs {
 			b.Free(x)
@@ -106,11 +107,11 @@ func fromCheckpoint(cfg *Config, ck *safetensors.Checkpoint, b backend.Backend, 
 			if staging == nil {
 				staging = b.Alloc(largestProjection(cfg))
 			}
-			buf, err = quantize(ck, b, s, staging, cmp.Or(o.BlockSize, 64))
+			buf, err = quantize(ck, b, s, staging, host, cmp.Or(o.BlockSize, 64))
 			quantized[s.Name] = true
 		default:
 			buf = b.AllocWeight(s.NumElements())
-			if err = stream(ck, b, s, buf); err != nil {
+			if err = stream(ck, b, s, buf, host); err != nil {
 				b.Free(buf)
 			}
 		}
@@ -143,13 +144,14 @@ func largestProjection(c *Config) int {
 const streamChunk = 4 << 20
 
 // stream checks the shape of tensor s and copies it to the first elements
-// of dst streamChunk elements at a time, checking that every element is
+// of dst streamChunk elements at a time through buf (streamChunk
+// elements, reused for the whole checkpoint), checking that every element is
 // finite (a NaN weight would silently turn every output into NaN), and
 // releasing each piece of the mapped checkpoint once it is on the backend
 // (safetensors.Checkpoint.Release). The host thus holds one piece of the
 // checkpoint and its float32 conversion at a time, not the tensor, let
 // alone the whole checkpoint.
-func stream(ck *safetensors.Checkpoint, b backend.Backend, s TensorSpec, dst backend.Buffer) error {
+func stream(ck *safetensors.Checkpoint, b backend.Backend, s TensorSpec, dst backend.Buffer, buf []float32) error {
 	t, err := ck.Tensor(s.Name)
 	if err != nil {
 		return fmt.Errorf("qwen: %w", err)
@@ -170,11 +172,10 @@ func stream(ck *safetensors.Checkpoint, b backend.Backend, s TensorSpec, dst bac
 			// and coordinates in the tensor.
 			return fmt.Errorf("qwen: %s: %w", ck.FileOf(s.Name), t.CheckFinite())
 		}
-		v, err := part.Float32s()
-		if err != nil {
+		if err := part.ReadFloat32s(buf); err != nil {
 			return fmt.Errorf("qwen: %s: tensor %q: %w", ck.FileOf(s.Name), s.Name, err)
 		}
-		b.Upload(b.Slice(dst, off, k), v)
+		b.Upload(b.Slice(dst, off, k), buf[:k])
 		ck.Release(part.Data)
 	}
 	return nil
@@ -199,9 +200,9 @@ func uploadNF4(ck *safetensors.Checkpoint, b backend.Backend, name string, shape
 // quantizes it there to NF4 with double quantization: on the device when
 // the backend has the op (backend.QuantizeNF4), so the float weight never
 // exists whole on the host.
-func quantize(ck *safetensors.Checkpoint, b backend.Backend, s TensorSpec, staging backend.Buffer, blockSize int) (backend.Buffer, error) {
+func quantize(ck *safetensors.Checkpoint, b backend.Backend, s TensorSpec, staging backend.Buffer, host []float32, blockSize int) (backend.Buffer, error) {
 	w := b.Slice(staging, 0, s.NumElements())
-	if err := stream(ck, b, s, w); err != nil {
+	if err := stream(ck, b, s, w, host); err != nil {
 		return nil, err
 	}
 	q, err := backend.QuantizeNF4(b, w, s.Shape, blockSize)
