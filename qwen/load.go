@@ -141,7 +141,7 @@ func largestProjection(c *Config) int {
 
 // streamChunk is the most elements stream converts at once: 16 MiB of
 // float32 on the host, whatever the tensor's size.
-const streamChunk = 4 << 20
+var streamChunk = 4 << 20
 
 // stream checks the shape of tensor s and copies it to the first elements
 // of dst streamChunk elements at a time through buf (streamChunk
