@@ -166,3 +166,29 @@ func QuantizeNF4(b Backend, w Buffer, shape []int, blockSize int) (Buffer, error
 	}
 	return b.UploadNF4(q), nil
 }
+
+// CrossEntropySum adds scale times the rows' summed cross-entropy into
+// sum[0] and their counted targets into sum[1] (see
+// LossSum.CrossEntropySum) on b: its op when b supports
+// OpCrossEntropySum, else the documented composition through the host.
+func CrossEntropySum(b Backend, sum, logits Buffer, targets []int32, rows, vocab int, scale float32) {
+	if Supports(b, OpCrossEntropySum) {
+		b.(LossSum).CrossEntropySum(sum, logits, targets, rows, vocab, scale)
+		return
+	}
+	loss := make([]float64, rows)
+	b.CrossEntropy(loss, logits, targets, rows, vocab)
+	var total float64
+	counted := 0
+	for r, l := range loss {
+		total += l
+		if targets[r] != IgnoreIndex {
+			counted++
+		}
+	}
+	s := make([]float32, 2)
+	b.Download(s, sum)
+	s[0] += float32(float64(scale) * total)
+	s[1] += float32(counted)
+	b.Upload(sum, s)
+}

@@ -1,10 +1,10 @@
 package backend
 
 // Optional fused ops. A backend implements and declares them (OpLoRALinear,
-// OpAdamWClipped, OpQuantizeNF4) where fusing pays, as the CUDA backend
+// OpAdamWClipped, OpQuantizeNF4, OpCrossEntropySum) where fusing pays, as the CUDA backend
 // does; the CPU needs none of them. Callers do not type-assert: they call
-// the helpers LoRALinearForward, LoRALinearBackward, AdamWClipped and
-// QuantizeNF4 of this package
+// the helpers LoRALinearForward, LoRALinearBackward, AdamWClipped,
+// QuantizeNF4 and CrossEntropySum of this package
 // (compose.go), which run the fused op when the backend declares it and
 // otherwise compose the same result from the ops of Backend, exactly as
 // each op's documentation below shows. backend/conformance checks a fused
@@ -111,4 +111,25 @@ type NF4Quantizer interface {
 	//	q, _ := quant.Quantize(v, shape, blockSize, true)
 	//	return UploadNF4(q)
 	QuantizeNF4(w Buffer, shape []int, blockSize int) Buffer
+}
+
+// LossSum sums a loss where the logits are, so that a training step reads
+// its loss back once instead of once per chunk of logits.
+type LossSum interface {
+	Memory
+
+	// CrossEntropySum adds scale times the sum of CrossEntropy's loss[r]
+	// over the rows into sum[0] and the number of rows whose target is
+	// not IgnoreIndex into sum[1], with `+=`; sum is a float32 buffer
+	// from Alloc. The rows' sum is taken in float64 and added in float32.
+	// Its unfused equivalent:
+	//
+	//	loss := make([]float64, rows)
+	//	CrossEntropy(loss, logits, targets, rows, vocab)
+	//	s := make([]float32, 2)
+	//	Download(s, sum)
+	//	s[0] += float32(float64(scale) * Σ loss)
+	//	s[1] += float32(count of targets != IgnoreIndex)
+	//	Upload(sum, s)
+	CrossEntropySum(sum, logits Buffer, targets []int32, rows, vocab int, scale float32)
 }

@@ -42,6 +42,7 @@ const (
 	OpLoRALinear
 	OpAdamWClipped
 	OpQuantizeNF4
+	OpCrossEntropySum
 
 	numOps
 )
@@ -52,7 +53,7 @@ var opNames = [numOps]string{
 	"CrossEntropyBackward", "Dropout",
 	"SumSquares", "AdamW",
 	"UploadNF4", "Dequantize",
-	"LoRALinear", "AdamWClipped", "QuantizeNF4",
+	"LoRALinear", "AdamWClipped", "QuantizeNF4", "CrossEntropySum",
 }
 
 func (o Op) String() string {
@@ -84,7 +85,7 @@ const (
 	QuantOps     = OpSet(1<<OpUploadNF4 | 1<<OpDequantize)
 	// BackendOps are the ops of a complete Backend.
 	BackendOps = ForwardOps | BackwardOps | OptimizerOps | QuantOps
-	FusedOps   = OpSet(1<<OpLoRALinear | 1<<OpAdamWClipped | 1<<OpQuantizeNF4)
+	FusedOps   = OpSet(1<<OpLoRALinear | 1<<OpAdamWClipped | 1<<OpQuantizeNF4 | 1<<OpCrossEntropySum)
 	// AllOps is the whole vocabulary.
 	AllOps = BackendOps | FusedOps
 )
@@ -123,6 +124,7 @@ var groups = []struct {
 	{"LoRALinear", Set(OpLoRALinear), func(b Memory) bool { _, ok := b.(LoRALinear); return ok }},
 	{"ClippedAdamW", Set(OpAdamWClipped), func(b Memory) bool { _, ok := b.(ClippedAdamW); return ok }},
 	{"NF4Quantizer", Set(OpQuantizeNF4), func(b Memory) bool { _, ok := b.(NF4Quantizer); return ok }},
+	{"LossSum", Set(OpCrossEntropySum), func(b Memory) bool { _, ok := b.(LossSum); return ok }},
 }
 
 // group returns the name of the interface that holds o and whether b has
