@@ -192,3 +192,24 @@ func CrossEntropySum(b Backend, sum, logits Buffer, targets []int32, rows, vocab
 	s[1] += float32(counted)
 	b.Upload(sum, s)
 }
+
+// AddRMSNormOps is what AddRMSNorm runs on b: OpAddRMSNorm when b supports
+// it, else Add and RMSNorm.
+func AddRMSNormOps(b Memory) OpSet {
+	if Supports(b, OpAddRMSNorm) {
+		return Set(OpAddRMSNorm)
+	}
+	return Set(OpAdd, OpRMSNorm)
+}
+
+// AddRMSNorm computes sum = a + b and h = RMSNorm(sum, w) (see
+// ResidualRMSNorm.AddRMSNorm) on bk: its fused op when bk supports
+// OpAddRMSNorm, else the documented composition.
+func AddRMSNorm(bk Backend, sum, h, a, b, w Buffer, rows, dim int, eps float32) {
+	if Supports(bk, OpAddRMSNorm) {
+		bk.(ResidualRMSNorm).AddRMSNorm(sum, h, a, b, w, rows, dim, eps)
+		return
+	}
+	bk.Add(sum, a, b, rows*dim)
+	bk.RMSNorm(h, sum, w, rows, dim, eps)
+}

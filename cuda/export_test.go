@@ -14,4 +14,3 @@ func (b *Backend) Transfers() Transfers { return b.count }
 // skipping it (or failing it, with TUNE_CUDA_EXPECT=gpu) where the backend
 // does not open.
 func OpenOrSkip(t testing.TB, o Options) *Backend { return openWithOrSkip(t, o) }
-

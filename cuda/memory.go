@@ -17,10 +17,11 @@ import (
 )
 
 // Backend runs tune's ops on one CUDA GPU through libtune_cuda. It
-// implements backend.Memory, backend.Optimizer, backend.Quant and the fused
-// backend.LoRALinear and backend.ClippedAdamW, and declares (Ops) the ops
-// its library runs. Like every backend it runs one op at a time: it is not
-// safe for concurrent use.
+// implements backend.Memory, backend.Optimizer, backend.Quant, the fused
+// backend.LoRALinear, backend.ClippedAdamW, backend.NF4Quantizer,
+// backend.LossSum and backend.ResidualRMSNorm, and of the Forward and
+// Backward groups the ops its library runs (Ops lists them). Like every
+// backend it runs one op at a time: it is not safe for concurrent use.
 //
 // Storage: Alloc returns float32 buffers, so the optimizer state, LoRA
 // factors and their gradients stay float32; AllocActivation and
@@ -34,6 +35,7 @@ type Backend struct {
 	opts  Options
 	index indexScratch
 	count transfers
+	rope  map[ropeKey]*allocation // RoPE inverse-frequency tables (rope.go)
 }
 
 // Options selects how a Backend stores activations and frozen weights.
@@ -63,6 +65,9 @@ var (
 	_ backend.LoRALinear   = (*Backend)(nil)
 	_ backend.ClippedAdamW = (*Backend)(nil)
 	_ backend.NF4Quantizer = (*Backend)(nil)
+	_ backend.LossSum      = (*Backend)(nil)
+
+	_ backend.ResidualRMSNorm = (*Backend)(nil)
 )
 
 // DeviceInfo describes the GPU a Backend runs on.
@@ -129,6 +134,7 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.freeIndex()
+	b.freeRoPE()
 	ctx := b.ctx
 	b.ctx = nil
 	return b.lib.call(func() C.int { return C.tl_destroy(b.lib.lib, ctx) })
@@ -271,11 +277,16 @@ func (b *Backend) allocTyped(n int, t dtype, op string) backend.Buffer {
 // Alloc implements backend.Memory: a zero-filled float32 buffer.
 func (b *Backend) Alloc(n int) backend.Buffer { return b.allocTyped(n, f32, "Alloc") }
 
-// Ops implements backend.Memory: the optimizer, NF4 and fused ops, the
-// groups libtune_cuda runs so far. With float32 activations the fused
-// LoRA linear layer, which reads and writes bfloat16, is left out.
+// Ops implements backend.Memory: the optimizer, NF4 and fused ops, and the
+// ops of Forward and Backward that libtune_cuda runs so far. With float32
+// activations the fused LoRA linear layer, which reads and writes
+// bfloat16, is left out.
 func (b *Backend) Ops() backend.OpSet {
-	ops := backend.OptimizerOps | backend.QuantOps | backend.FusedOps
+	ops := backend.OptimizerOps | backend.QuantOps | backend.FusedOps |
+		backend.Set(backend.OpEmbedding, backend.OpRMSNorm, backend.OpRoPE, backend.OpSiLUMul, backend.OpAdd,
+			backend.OpAddScaled, backend.OpRMSNormBackward, backend.OpRoPEBackward, backend.OpSiLUMulBackward,
+			backend.OpDropout, backend.OpLinear, backend.OpLinearBackward, backend.OpLinearWeightGrad,
+			backend.OpCrossEntropy, backend.OpCrossEntropyBackward)
 	if b.opts.Float32 {
 		ops &^= backend.Set(backend.OpLoRALinear)
 	}

@@ -215,9 +215,8 @@ func (p *pass) layerForward(li int, a layerActs) {
 	p.attention(li, a)
 	o := b.Slice(a.tmp, 0, rows*h)
 	p.proj(o, a.att, &L.O, li, "o_proj")
-	b.Add(a.xmid, a.xin, o, rows*h)
+	backend.AddRMSNorm(b, a.xmid, a.hn2, a.xin, o, L.PostNorm, rows, h, eps)
 
-	b.RMSNorm(a.hn2, a.xmid, L.PostNorm, rows, h, eps)
 	p.proj(a.gate, a.hn2, &L.Gate, li, "gate_proj")
 	p.proj(a.up, a.hn2, &L.Up, li, "up_proj")
 	b.SiLUMul(a.act, a.gate, a.up, rows*in)

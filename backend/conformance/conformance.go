@@ -22,6 +22,9 @@ type harness struct {
 	t   *testing.T
 	b   backend.Memory
 	rng *rand.Rand
+	// act places the activations of the ops that take them (see
+	// TestActivations) in AllocActivation's storage instead of Alloc's.
+	act bool
 }
 
 type guarded struct {
@@ -30,8 +33,12 @@ type guarded struct {
 }
 
 func (h *harness) alloc(inside []float32, guardVal float32) guarded {
+	return h.allocIn(h.b.Alloc, inside, guardVal)
+}
+
+func (h *harness) allocIn(alloc func(int) backend.Buffer, inside []float32, guardVal float32) guarded {
 	n := len(inside)
-	whole := h.b.Alloc(n + 2*guard)
+	whole := alloc(n + 2*guard)
 	host := make([]float32, n+2*guard)
 	for i := range host {
 		host[i] = guardVal
@@ -58,17 +65,12 @@ func (h *harness) output(n int) guarded {
 // inPlace returns a buffer holding vals with sentinel guards.
 func (h *harness) inPlace(vals []float32) guarded { return h.alloc(vals, sentinel) }
 
-// read downloads g, checks its guards and returns the inside.
+// read downloads g, checks its guards and returns the inside. The guards
+// must hold the sentinel as b stores it: a buffer of a narrower type (such
+// as bfloat16 activations) rounds it.
 func (h *harness) read(op string, g guarded) []float32 {
 	h.t.Helper()
-	host := make([]float32, g.n+2*guard)
-	h.b.Download(host, g.whole)
-	for i := 0; i < guard; i++ {
-		if host[i] != sentinel || host[guard+g.n+i] != sentinel {
-			h.t.Fatalf("%s: wrote outside its output (guard zone changed)", op)
-		}
-	}
-	return host[guard : guard+g.n]
+	return h.readStoredIn(h.b.Alloc, op, g)
 }
 
 func (h *harness) randn(n int, scale float64) []float32 {
@@ -88,7 +90,9 @@ func widen(v []float32) []float64 {
 }
 
 // check compares got with want under tol and fails naming the op, case and
-// worst element. Every element of got must be finite.
+// worst element; it logs the measured error, max|got-want|/max|want|, so
+// that a verbose run documents the tolerances. Every element of got must
+// be finite.
 func check(t *testing.T, op, name string, got []float32, want []float64, tol Tol) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -108,6 +112,9 @@ func check(t *testing.T, op, name string, got []float32, want []float64, tol Tol
 			worst, at = d, i
 		}
 	}
+	if maxWant > 0 {
+		t.Logf("%s %s: measured error %.2e of max|want| %.3g (rule: %g + %g*max|want|)", op, name, worst/maxWant, maxWant, tol.Atol, tol.Rtol)
+	}
 	if !(worst <= limit) {
 		t.Errorf("%s %s: max |got-want| = %.3g at %d (got %v, want %v) exceeds %.3g", op, name, worst, at, got[at], want[at], limit)
 	}
@@ -122,9 +129,29 @@ func check(t *testing.T, op, name string, got []float32, want []float64, tol Tol
 func Test(t *testing.T, b backend.Memory, tol Tolerances) {
 	h := &harness{t: t, b: b, rng: rand.New(rand.NewPCG(2024, 11))}
 	t.Run("Zero", func(t *testing.T) { h.t = t; h.zero() })
+	h.run(t, backend.AllOps, tol)
+}
+
+// TestActivations runs the checks of the Forward and Backward ops b
+// declares again, with their activations (inputs, outputs and gradients
+// of activations) in AllocActivation's storage, as a schedule holds them,
+// under tol, the rules of that storage. The oracle sees the inputs as
+// stored, so tol covers the op's own arithmetic and the rounding of its
+// outputs (and of a float32 weight the op converts: the linear checks give
+// every other case its weight in the storage the activations do not use,
+// here and in Test). On a backend whose activations are float32 this
+// repeats Test's checks of those ops.
+func TestActivations(t *testing.T, b backend.Memory, tol Tolerances) {
+	h := &harness{t: t, b: b, rng: rand.New(rand.NewPCG(2024, 12)), act: true}
+	h.run(t, backend.ForwardOps|backend.BackwardOps, tol)
+}
+
+// run checks the ops of set that b declares and logs those it does not.
+func (h *harness) run(t *testing.T, set backend.OpSet, tol Tolerances) {
+	b := h.b
 	checks := h.checks(tol)
 	var missing []string
-	for _, op := range backend.AllOps.Ops() {
+	for _, op := range set.Ops() {
 		if !b.Ops().Has(op) {
 			missing = append(missing, op.String())
 			continue
@@ -148,30 +175,30 @@ func Test(t *testing.T, b backend.Memory, tol Tolerances) {
 }
 
 // checks returns the check of every op of the vocabulary, each run only
-// after backend.Require has confirmed b implements the op's interface.
+// after backend.Require has confirmed b implements the op (its method, for
+// the ops of Forward and Backward; see methods.go).
 func (h *harness) checks(tol Tolerances) map[backend.Op]func() {
-	f := func() backend.Forward { return h.b.(backend.Forward) }
-	g := func() backend.Backward { return h.b.(backend.Backward) }
 	o := func() backend.Optimizer { return h.b.(backend.Optimizer) }
 	q := func() backend.Quant { return h.b.(backend.Quant) }
+	b := h.b
 	return map[backend.Op]func(){
-		backend.OpEmbedding:            func() { h.embedding(f(), tol.Embedding) },
-		backend.OpRMSNorm:              func() { h.rmsnorm(f(), tol.RMSNorm) },
-		backend.OpLinear:               func() { h.linear(f(), tol.Linear) },
-		backend.OpRoPE:                 func() { h.rope(f(), tol.RoPE) },
-		backend.OpAttention:            func() { h.attention(f(), tol.Attention) },
-		backend.OpSiLUMul:              func() { h.siluMul(f(), tol.SiLUMul) },
-		backend.OpAdd:                  func() { h.add(f(), tol.Add) },
-		backend.OpAddScaled:            func() { h.addScaled(f(), tol.AddScaled) },
-		backend.OpCrossEntropy:         func() { h.crossEntropy(f(), tol.CrossEntropy) },
-		backend.OpRMSNormBackward:      func() { h.rmsnormBackward(g(), tol.Grad) },
-		backend.OpLinearBackward:       func() { h.linearBackward(g(), tol.Grad) },
-		backend.OpLinearWeightGrad:     func() { h.linearWeightGrad(g(), tol.Grad) },
-		backend.OpRoPEBackward:         func() { h.ropeBackward(g(), tol.Grad) },
-		backend.OpAttentionBackward:    func() { h.attentionBackward(g(), tol.Grad) },
-		backend.OpSiLUMulBackward:      func() { h.siluMulBackward(g(), tol.Grad) },
-		backend.OpCrossEntropyBackward: func() { h.crossEntropyBackward(g(), tol.Grad) },
-		backend.OpDropout:              func() { h.dropout(g()) },
+		backend.OpEmbedding:            func() { h.embedding(b.(embeddingOp), tol.Embedding) },
+		backend.OpRMSNorm:              func() { h.rmsnorm(b.(rmsNormOp), tol.RMSNorm) },
+		backend.OpLinear:               func() { h.linear(b.(linearOp), tol.Linear) },
+		backend.OpRoPE:                 func() { h.rope(b.(ropeOp), tol.RoPE) },
+		backend.OpAttention:            func() { h.attention(b.(attentionOp), tol.Attention) },
+		backend.OpSiLUMul:              func() { h.siluMul(b.(siluMulOp), tol.SiLUMul) },
+		backend.OpAdd:                  func() { h.add(b.(addOp), tol.Add) },
+		backend.OpAddScaled:            func() { h.addScaled(b.(addScaledOp), tol.AddScaled) },
+		backend.OpCrossEntropy:         func() { h.crossEntropy(b.(crossEntropyOp), tol.CrossEntropy) },
+		backend.OpRMSNormBackward:      func() { h.rmsnormBackward(b.(rmsNormBackwardOp), tol.Grad) },
+		backend.OpLinearBackward:       func() { h.linearBackward(b.(linearBackwardOp), tol.Grad) },
+		backend.OpLinearWeightGrad:     func() { h.linearWeightGrad(b.(linearWeightGradOp), tol.Grad) },
+		backend.OpRoPEBackward:         func() { h.ropeBackward(b.(ropeBackwardOp), tol.Grad) },
+		backend.OpAttentionBackward:    func() { h.attentionBackward(b.(attentionBackwardOp), tol.Grad) },
+		backend.OpSiLUMulBackward:      func() { h.siluMulBackward(b.(siluMulBackwardOp), tol.Grad) },
+		backend.OpCrossEntropyBackward: func() { h.crossEntropyBackward(b.(crossEntropyBackwardOp), tol.Grad) },
+		backend.OpDropout:              func() { h.dropout(b.(dropoutOp)) },
 		backend.OpSumSquares:           func() { h.sumSquares(o(), tol.SumSquares) },
 		backend.OpAdamW:                func() { h.adamw(o(), tol.AdamW) },
 		backend.OpUploadNF4:            func() { h.uploadNF4(q()) },
@@ -188,6 +215,9 @@ func (h *harness) checks(tol Tolerances) map[backend.Op]func() {
 		backend.OpCrossEntropySum: func() {
 			h.crossEntropySum(h.b.(backend.LossSum), tol.CrossEntropy)
 		},
+		backend.OpAddRMSNorm: func() {
+			h.addRMSNorm(h.b.(backend.ResidualRMSNorm), cpu.New(0), tol.Fused)
+		},
 	}
 }
 
@@ -199,7 +229,7 @@ func (h *harness) zero() {
 	}
 }
 
-func (h *harness) embedding(f backend.Forward, tol Tol) {
+func (h *harness) embedding(f embeddingOp, tol Tol) {
 	for _, c := range []struct{ vocab, dim, n int }{{1, 1, 1}, {13, 5, 1}, {997, 67, 9}, {50, 64, 33}} {
 		table := h.randn(c.vocab*c.dim, 1)
 		ids := make([]int32, c.n)
@@ -217,8 +247,9 @@ func (h *harness) embedding(f backend.Forward, tol Tol) {
 	}
 }
 
-func (h *harness) rmsnorm(f backend.Forward, tol Tol) {
-	for _, c := range []struct{ rows, dim int }{{1, 1}, {1, 64}, {3, 17}, {33, 67}, {7, 200}} {
+func (h *harness) rmsnorm(f rmsNormOp, tol Tol) {
+	// Rows of 1000 and 3584 elements are longer than a GPU block's threads.
+	for _, c := range []struct{ rows, dim int }{{1, 1}, {1, 64}, {3, 17}, {33, 67}, {7, 200}, {3, 1000}, {2, 3584}} {
 		x := h.randn(c.rows*c.dim, 3)
 		w := h.randn(c.dim, 1)
 		out := h.output(c.rows * c.dim)
@@ -228,32 +259,31 @@ func (h *harness) rmsnorm(f backend.Forward, tol Tol) {
 	}
 }
 
-func (h *harness) linear(f backend.Forward, tol Tol) {
-	for _, c := range []struct {
+func (h *harness) linear(f linearOp, tol Tol) {
+	for i, c := range []struct {
 		rows, in, out int
 		bias          bool
 	}{{1, 1, 1, false}, {1, 64, 7, true}, {3, 13, 33, true}, {5, 67, 130, false}, {33, 211, 45, true}, {70, 31, 9, true}} {
-		x := h.randn(c.rows*c.in, 1)
-		w := h.randn(c.out*c.in, 1/math.Sqrt(float64(c.in)))
+		x, xw := h.actInput(h.randn(c.rows*c.in, 1))
+		w, ww := h.weightInput(h.randn(c.out*c.in, 1/math.Sqrt(float64(c.in))), i)
 		var bias backend.Buffer
 		var bw []float64
 		if c.bias {
-			bv := h.randn(c.out, 0.1)
-			bias, bw = h.input(bv), widen(bv)
+			bias, bw = h.weightInput(h.randn(c.out, 0.1), i)
 		}
-		out := h.output(c.rows * c.out)
-		f.Linear(out.view, h.input(x), h.input(w), bias, c.rows, c.in, c.out)
-		check(h.t, "Linear", fmt.Sprintf("rows=%d in=%d out=%d bias=%v", c.rows, c.in, c.out, c.bias), h.read("Linear", out),
-			refLinear(widen(x), widen(w), bw, c.rows, c.in, c.out), tol)
+		out := h.actOutput(c.rows * c.out)
+		f.Linear(out.view, x, w, bias, c.rows, c.in, c.out)
+		check(h.t, "Linear", fmt.Sprintf("rows=%d in=%d out=%d bias=%v", c.rows, c.in, c.out, c.bias), h.actRead("Linear", out),
+			refLinear(xw, ww, bw, c.rows, c.in, c.out), tol)
 	}
 }
 
-func (h *harness) rope(f backend.Forward, tol Tol) {
+func (h *harness) rope(f ropeOp, tol Tol) {
 	for _, c := range []struct {
 		rows, heads, headDim int
 		theta                float64
 		start                int32
-	}{{1, 1, 2, 10000, 0}, {1, 4, 16, 1e6, 37}, {7, 3, 10, 1e6, 0}, {33, 2, 64, 1e6, 1000}} {
+	}{{1, 1, 2, 10000, 0}, {1, 4, 16, 1e6, 37}, {7, 3, 10, 1e6, 0}, {33, 2, 64, 1e6, 1000}, {3, 4, 128, 1e6, 30000}} {
 		x := h.randn(c.rows*c.heads*c.headDim, 1)
 		pos := make([]int32, c.rows)
 		for i := range pos {
@@ -266,7 +296,7 @@ func (h *harness) rope(f backend.Forward, tol Tol) {
 	}
 }
 
-func (h *harness) attention(f backend.Forward, tol Tol) {
+func (h *harness) attention(f attentionOp, tol Tol) {
 	cases := []struct {
 		name string
 		s    backend.AttnShape
@@ -321,7 +351,7 @@ func (h *harness) attnMask(s backend.AttnShape, segments bool) []int32 {
 	return mask
 }
 
-func (h *harness) siluMul(f backend.Forward, tol Tol) {
+func (h *harness) siluMul(f siluMulOp, tol Tol) {
 	for _, n := range []int{1, 7, 176, 1001} {
 		g, u := h.randn(n, 4), h.randn(n, 1)
 		out := h.output(n)
@@ -330,7 +360,7 @@ func (h *harness) siluMul(f backend.Forward, tol Tol) {
 	}
 }
 
-func (h *harness) add(f backend.Forward, tol Tol) {
+func (h *harness) add(f addOp, tol Tol) {
 	for _, n := range []int{1, 33, 1001} {
 		a, c := h.randn(n, 1), h.randn(n, 1)
 		out := h.output(n)
@@ -343,7 +373,7 @@ func (h *harness) add(f backend.Forward, tol Tol) {
 	}
 }
 
-func (h *harness) addScaled(f backend.Forward, tol Tol) {
+func (h *harness) addScaled(f addScaledOp, tol Tol) {
 	for _, n := range []int{1, 33, 1001} {
 		a, c := h.randn(n, 1), h.randn(n, 1)
 		acc := h.inPlace(a)
@@ -368,21 +398,21 @@ func (h *harness) targets(rows, vocab int) []int32 {
 	return targets
 }
 
-func (h *harness) crossEntropy(f backend.Forward, tol Tol) {
-	for _, c := range []struct{ rows, vocab int }{{1, 1}, {1, 997}, {9, 33}, {14, 1000}} {
-		logits := h.randn(c.rows*c.vocab, 3)
+func (h *harness) crossEntropy(f crossEntropyOp, tol Tol) {
+	for _, c := range []struct{ rows, vocab int }{{1, 1}, {1, 997}, {9, 33}, {14, 1000}, {3, 4099}} {
+		logits, lw := h.actInput(h.randn(c.rows*c.vocab, 3))
 		targets := h.targets(c.rows, c.vocab)
 		loss := make([]float64, c.rows)
 		for i := range loss {
 			loss[i] = math.NaN()
 		}
-		f.CrossEntropy(loss, h.input(logits), targets, c.rows, c.vocab)
+		f.CrossEntropy(loss, logits, targets, c.rows, c.vocab)
 		got := make([]float32, c.rows)
 		for i, l := range loss {
 			got[i] = float32(l)
 		}
 		check(h.t, "CrossEntropy", fmt.Sprintf("rows=%d vocab=%d", c.rows, c.vocab), got,
-			refCrossEntropy(widen(logits), targets, c.rows, c.vocab), tol)
+			refCrossEntropy(lw, targets, c.rows, c.vocab), tol)
 	}
 }
 

@@ -5,12 +5,17 @@
 // random and awkward (not multiples of 32, one token, odd vocabularies,
 // grouped heads), output buffers are poisoned with NaN and every buffer
 // sits between guard zones. A declared op that is wrong, panics or lacks
-// its interface fails the suite; the ops a backend declares missing are
+// its method (or, outside Forward and Backward, its interface) fails the
+// suite; the ops a backend declares missing are
 // logged.
 //
 // Every implementation runs the whole suite with one call from its tests:
 //
 //	conformance.Test(t, cpu.New(0), conformance.CPUTolerances)
+//
+// A backend whose activations are stored otherwise (AllocActivation's
+// bfloat16 on the GPU) also runs TestActivations, the Forward and Backward
+// checks again with the activations in that storage, under its own rules.
 //
 // Tolerances live in tolerances.go, each with where it came from.
 package conformance
