@@ -14,3 +14,9 @@ func (b *Backend) Transfers() Transfers { return b.count }
 // skipping it (or failing it, with TUNE_CUDA_EXPECT=gpu) where the backend
 // does not open.
 func OpenOrSkip(t testing.TB, o Options) *Backend { return openWithOrSkip(t, o) }
+
+// ModelTol and ModelTolerances are the rules of the whole-model tests.
+type ModelTol = modelTol
+
+// ModelTolerances: see tolerances_test.go.
+var ModelTolerances = modelTolerances
