@@ -99,7 +99,8 @@ cuda-emu: $(EMU_LIB) $(EMU_ASAN_LIB)
 # Test...CUDA) against the emulated library: under the schedules low and
 # high, then with AddressSanitizer and UBSan under a random schedule. The
 # whole-model tests (EMU_MODEL_TESTS: the goldens, the transfers of a
-# training step, and tune's commands with --device cuda in package cli)
+# training step, a QLoRA load, and tune's commands with --device cuda in
+# package cli)
 # run once, under schedule low: the emulator takes tens of seconds for
 # them. It also checks that a library finding no GPU is reported as such,
 # and that the benchmarks scripts/gpu-check.sh runs on a GPU do run.
@@ -108,7 +109,7 @@ cuda-emu: $(EMU_LIB) $(EMU_ASAN_LIB)
 EMU_HAVE := $(shell command -v $(CXX) >/dev/null 2>&1 && [ "$$($(GO) env CGO_ENABLED 2>/dev/null)" = 1 ] && echo yes)
 EMU_TESTS := $(CUDA_EMU_DIR)/cuda.test
 EMU_CLI_TESTS := $(CUDA_EMU_DIR)/cli.test
-EMU_MODEL_TESTS := ^Test(Golden|StepTransfers)CUDA$$
+EMU_MODEL_TESTS := ^Test(Golden|StepTransfers|QLoRALoad)CUDA$$
 # emu_run: the GPU tests in cuda/ but the whole-model ones with the
 # environment $(1) and library $(2).
 emu_run = cd cuda && $(1) TUNE_CUDA_EXPECT=gpu TUNE_CUDA_LIB=$(abspath $(2)) \

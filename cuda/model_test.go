@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/backend/cpu"
 	"github.com/tune-dev/tune/cuda"
 	"github.com/tune-dev/tune/lora"
+	"github.com/tune-dev/tune/quant"
 	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/safetensors"
 	"github.com/tune-dev/tune/train"
@@ -292,4 +295,71 @@ func stepTransfers(t *testing.T, g *cuda.Backend, b backend.Backend, layers int,
 	after := g.Transfers()
 	return cuda.Transfers{Uploads: after.Uploads - before.Uploads, Downloads: after.Downloads - before.Downloads,
 		Waits: after.Waits - before.Waits, Allocs: after.Allocs - before.Allocs}
+}
+
+// TestQLoRALoadCUDA loads qwen2-tiny for QLoRA on the CUDA backend, which
+// quantizes each projection on the device as it streams in: every packed
+// projection is byte for byte what package quant makes of the checkpoint's
+// weights, and the adapted model's logits are the CPU QLoRA model's within
+// the bf16 rule.
+func TestQLoRALoadCUDA(t *testing.T) {
+	g, b := wholeModel(t, cuda.Options{})
+	gold := openGolden(t, "qwen2-tiny")
+	dir := filepath.Join(gold.dir, "base_model")
+	m, err := qwen.LoadWith(dir, b, qwen.LoadOptions{QLoRA: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	ck, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	for li, l := range m.Layers {
+		for name, lin := range map[string]qwen.Linear{"self_attn.q_proj": l.Q, "self_attn.k_proj": l.K, "self_attn.v_proj": l.V,
+			"self_attn.o_proj": l.O, "mlp.gate_proj": l.Gate, "mlp.up_proj": l.Up, "mlp.down_proj": l.Down} {
+			tn := qwen.LayerName(li, name+".weight")
+			x, err := ck.Tensor(tn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := x.Float32s()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := quant.Quantize(w, x.Shape, 64, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lin.Q == nil {
+				t.Fatalf("%s was not quantized", tn)
+			}
+			if got := g.DownloadNF4(lin.Q); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: the device's NF4 tensor differs from package quant's", tn)
+			}
+		}
+	}
+	c, err := qwen.LoadWith(dir, cpu.New(0), qwen.LoadOptions{QLoRA: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Free()
+	a, err := lora.Load(filepath.Join(gold.dir, "adapter"), "default", m.Config.NumHiddenLayers, m.Config.ModuleShape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := gold.batch(t)
+	n := batch.Rows * batch.T * m.Config.VocabSize
+	logits := func(m *qwen.Model) []float32 {
+		m.SetAdapter(a)
+		x, err := m.Logits(batch, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := make([]float32, n)
+		m.B.Download(v, x)
+		return v
+	}
+	within(t, "QLoRA logits against the CPU", logits(m), logits(c), cuda.ModelTolerances.BF16.Logits)
 }
