@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend"
-	"github.com/tune-dev/tune/cli"
 	"github.com/tune-dev/tune/cuda"
 )
 
@@ -125,8 +124,10 @@ func TestCommandsCUDA(t *testing.T) {
 
 	// generate on the demo model (the real vocabulary and tokenizer), and
 	// the same answer as on the CPU: greedy, with bf16 logits.
-	model, _, err := cli.DemoServeFixture(assets, filepath.Join(dir, "demo"), nil, 0)
+	demo := filepath.Join(dir, "demo")
+	_, _, err = run(t, "", "--device", "cpu", "demo", "--output_dir", demo, "--steps", "1", "--max_new_tokens", "1")
 	require.NoError(t, err)
+	model := filepath.Join(demo, "model")
 	answer := func(device string) string {
 		out, _, err := run(t, "", "--device", device, "generate", "--base_model", model,
 			"--prompt", "Who may terminate the agreement?", "--max_new_tokens", "4", "--greedy")
