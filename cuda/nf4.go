@@ -29,16 +29,18 @@ type nf4Buffer struct {
 
 func (q *nf4Buffer) Len() int { return int(q.desc.n) }
 
-// nf4Layout places the parts of an NF4 tensor of n elements in blocks of
-// blockSize in one allocation, each 256-byte aligned: the codes, then the
-// block scales (nested == 0) or their double quantization (the 8-bit
-// scales, nested block scales of nested-long blocks and the 256-entry
-// code). It returns each part's offset and the total size.
+// nf4Layout is where the parts of an NF4 tensor lie in its one
+// allocation: byte offsets of each part (0 for a part it lacks) and the
+// total size. UploadNF4, QuantizeNF4 and DownloadNF4 share it.
 type nf4Layout struct {
 	data, absmax, qabsmax, absmax2, code2 uint64
 	bytes                                 int
 }
 
+// layoutNF4 places the parts of an NF4 tensor of n elements in blocks of
+// blockSize, each 256-byte aligned: the codes, then the block scales
+// (nested == 0) or their double quantization (the 8-bit scales, the
+// nested scales of blocks of nested scales, and the 256-entry code).
 func layoutNF4(n, blockSize, nested int) nf4Layout {
 	var l nf4Layout
 	place := func(size int) uint64 {
