@@ -33,7 +33,7 @@ extern "C" {
 /* The ABI version: raised whenever a signature, struct or meaning below
  * changes. Package cuda refuses a library whose tune_abi_version() differs
  * from the one it was written for. */
-#define TUNE_CUDA_ABI_VERSION 3
+#define TUNE_CUDA_ABI_VERSION 4
 
 #if defined(TUNE_CUDA_BUILD)
 #define TUNE_API __attribute__((visibility("default")))
