@@ -147,8 +147,16 @@ func (p *pass) loss(x backend.Buffer, targets []int32, loss []float64, sum backe
 		b.CrossEntropyBackward(logits, logits, tg[:n], n, V, scale)
 		b.LinearBackward(dh, logits, p.m.LMHead, n, h, V)
 		b.RMSNormBackward(dh, dh, xs, p.m.Norm, n, h, float32(c.RMSNormEps))
-		for i, r := range idx {
-			b.AddScaled(b.Slice(dx, int(r)*h, h), b.Slice(dh, i*h, h), 1, h)
+		// Scored rows come in runs (an answer's tokens are consecutive):
+		// one add per run rather than per row, which on a GPU is one
+		// launch per answer instead of one per token.
+		for i := 0; i < n; {
+			j := i + 1
+			for j < n && idx[j] == idx[j-1]+1 {
+				j++
+			}
+			b.AddScaled(b.Slice(dx, int(idx[i])*h, (j-i)*h), b.Slice(dh, i*h, (j-i)*h), 1, (j-i)*h)
+			i = j
 		}
 	}
 }
