@@ -1,0 +1,213 @@
+package conformance
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/backend/cpu"
+)
+
+// attentionForward and attentionBackward are the two attention ops alone.
+type attentionForward interface {
+	Attention(out, lse, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape)
+}
+
+type attentionBackward interface {
+	AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse backend.Buffer, keyMask []int32, s backend.AttnShape)
+}
+
+// TestAttention checks b's Attention and AttentionBackward exactly as Test
+// does, under tol.Attention and tol.Grad. Test reaches an op only through
+// the whole interface it belongs to (Forward, Backward); this reaches the
+// attention ops of a backend that has them before the rest of those
+// groups.
+func TestAttention(t *testing.T, b backend.Memory, tol Tolerances) {
+	h := (&harness{t: t, b: b}).attn()
+	f, okF := b.(attentionForward)
+	g, okB := b.(attentionBackward)
+	if !okF || !okB {
+		t.Fatalf("%s lacks Attention or AttentionBackward", b.Name())
+	}
+	t.Run("Attention", func(t *testing.T) { h.t = t; h.attention(f, tol.Attention) })
+	t.Run("AttentionBackward", func(t *testing.T) { h.t = t; h.attentionBackward(g, tol.Grad) })
+}
+
+// attn returns a harness for the attention checks with their own random
+// stream, so that they draw the same inputs in Test and TestAttention and
+// leave the other checks' draws alone.
+func (h *harness) attn() *harness {
+	return &harness{t: h.t, b: h.b, rng: rand.New(rand.NewPCG(2024, 12))}
+}
+
+type attnCase struct {
+	name           string
+	s              backend.AttnShape
+	mask, segments bool
+}
+
+// attnForwardCases cover one token, prefill and decoding with a cache
+// (Q < KV, QStart > 0), groups of 1, 2, 3 and 4 query heads per kv head,
+// padding and packed segments, head dims that are not multiples of 32 and
+// the GPU's specialized 64 and 128, and sequences longer than one tile of
+// a GPU kernel (16 queries, 32 keys) in both directions.
+var attnForwardCases = []attnCase{
+	{"one token", backend.AttnShape{Batch: 1, Q: 1, KV: 1, KVStride: 1, Heads: 1, KVHeads: 1, HeadDim: 2}, false, false},
+	{"prefill gqa2", backend.AttnShape{Batch: 2, Q: 12, KV: 12, KVStride: 12, Heads: 4, KVHeads: 2, HeadDim: 16}, true, false},
+	{"prefill gqa3 odd", backend.AttnShape{Batch: 3, Q: 17, KV: 17, KVStride: 17, Heads: 6, KVHeads: 2, HeadDim: 10}, true, false},
+	{"decode with cache", backend.AttnShape{Batch: 2, Q: 1, KV: 9, KVStride: 21, Heads: 7, KVHeads: 7, HeadDim: 6, QStart: 8}, true, false},
+	{"chunk after prefix", backend.AttnShape{Batch: 1, Q: 5, KV: 38, KVStride: 40, Heads: 4, KVHeads: 1, HeadDim: 64, QStart: 33}, false, false},
+	{"packed segments", backend.AttnShape{Batch: 2, Q: 15, KV: 15, KVStride: 15, Heads: 4, KVHeads: 2, HeadDim: 6}, true, true},
+	{"t7 d128 gqa2", backend.AttnShape{Batch: 2, Q: 7, KV: 7, KVStride: 7, Heads: 2, KVHeads: 1, HeadDim: 128}, true, false},
+	{"t33 d64 gqa2", backend.AttnShape{Batch: 1, Q: 33, KV: 33, KVStride: 33, Heads: 4, KVHeads: 2, HeadDim: 64}, true, false},
+	{"t70 d128 segments", backend.AttnShape{Batch: 1, Q: 70, KV: 70, KVStride: 70, Heads: 2, KVHeads: 1, HeadDim: 128}, true, true},
+	{"t45 d72 cache", backend.AttnShape{Batch: 2, Q: 45, KV: 79, KVStride: 83, Heads: 4, KVHeads: 2, HeadDim: 72, QStart: 34}, true, false},
+}
+
+// attnGradCases are checked against central differences of the float64
+// oracle (each costs a forward per element, so they stay small);
+// attnGradLargeCases, in the shapes that take several tiles of a GPU
+// kernel, against the CPU backend's AttentionBackward, which the small
+// cases check the same way.
+var attnGradCases = []attnCase{
+	{"one token", backend.AttnShape{Batch: 1, Q: 1, KV: 1, KVStride: 1, Heads: 1, KVHeads: 1, HeadDim: 2}, false, false},
+	{"gqa2 padded", backend.AttnShape{Batch: 2, Q: 7, KV: 7, KVStride: 7, Heads: 4, KVHeads: 2, HeadDim: 6}, true, false},
+	{"gqa3 odd", backend.AttnShape{Batch: 1, Q: 5, KV: 5, KVStride: 5, Heads: 6, KVHeads: 2, HeadDim: 3}, false, false},
+	{"packed segments", backend.AttnShape{Batch: 2, Q: 9, KV: 9, KVStride: 9, Heads: 2, KVHeads: 1, HeadDim: 4}, true, true},
+	{"cache past stride", backend.AttnShape{Batch: 2, Q: 3, KV: 8, KVStride: 10, Heads: 4, KVHeads: 2, HeadDim: 5, QStart: 5}, true, false},
+}
+
+var attnGradLargeCases = []attnCase{
+	{"t33 d64 gqa2 padded", backend.AttnShape{Batch: 1, Q: 33, KV: 33, KVStride: 33, Heads: 4, KVHeads: 2, HeadDim: 64}, true, false},
+	{"t70 d128 segments", backend.AttnShape{Batch: 1, Q: 70, KV: 70, KVStride: 70, Heads: 2, KVHeads: 1, HeadDim: 128}, true, true},
+	{"t7 cache d72 gqa4", backend.AttnShape{Batch: 2, Q: 7, KV: 50, KVStride: 53, Heads: 8, KVHeads: 2, HeadDim: 72, QStart: 43}, true, false},
+	{"t40 d16 segments", backend.AttnShape{Batch: 2, Q: 40, KV: 40, KVStride: 40, Heads: 2, KVHeads: 2, HeadDim: 16}, true, true},
+}
+
+// attnInputs draws q, k, v and the mask of case c.
+func (h *harness) attnInputs(c attnCase) (q, k, v []float32, mask []int32) {
+	s := c.s
+	q = h.randn(s.Batch*s.Q*s.Heads*s.HeadDim, 1)
+	k = h.randn(s.Batch*s.KVStride*s.KVHeads*s.HeadDim, 1)
+	v = h.randn(s.Batch*s.KVStride*s.KVHeads*s.HeadDim, 1)
+	if c.mask {
+		mask = h.attnMask(s, c.segments)
+	}
+	return q, k, v, mask
+}
+
+// attention checks out and lse against the oracle, and that leaving lse
+// out changes nothing else.
+func (h *harness) attention(f attentionForward, tol Tol) {
+	for _, c := range attnForwardCases {
+		s := c.s
+		q, k, v, mask := h.attnInputs(c)
+		qb, kb, vb := h.input(q), h.input(k), h.input(v)
+		out, lse := h.output(s.Batch*s.Q*s.Heads*s.HeadDim), h.output(s.Batch*s.Heads*s.Q)
+		f.Attention(out.view, lse.view, qb, kb, vb, mask, s)
+		wantOut, wantLSE := refAttentionLSE(widen(q), widen(k), widen(v), mask, s)
+		got := h.read("Attention", out)
+		check(h.t, "Attention", c.name, got, wantOut, tol)
+		check(h.t, "Attention lse", c.name, h.read("Attention lse", lse), wantLSE, tol)
+		bare := h.output(len(got))
+		f.Attention(bare.view, nil, qb, kb, vb, mask, s)
+		check(h.t, "Attention without lse", c.name, h.read("Attention", bare), widen(got), Tol{})
+	}
+}
+
+// attentionBackward checks the gradients with out and lse from the oracle
+// (rounded to float32), and, when b also has Attention, that the gradients
+// from its own forward's saved lse are exactly those it computes when
+// asked to recompute lse.
+func (h *harness) attentionBackward(g attentionBackward, tol Tol) {
+	f, _ := h.b.(attentionForward)
+	ref := cpu.New(0)
+	run := func(c attnCase, large bool) {
+		s := c.s
+		nq, nk := s.Batch*s.Q*s.Heads*s.HeadDim, s.Batch*s.KVStride*s.KVHeads*s.HeadDim
+		q, k, v, mask := h.attnInputs(c)
+		dy := h.randn(nq, 1)
+		qw, kw, vw, gw := widen(q), widen(k), widen(v), widen(dy)
+		o64, l64 := refAttentionLSE(qw, kw, vw, mask, s)
+		o, l := narrow(o64), narrow(l64)
+		qb, kb, vb, dyb := h.input(q), h.input(k), h.input(v), h.input(dy)
+		dq, dk, dv := h.output(nq), h.output(nk), h.output(nk)
+		g.AttentionBackward(dq.view, dk.view, dv.view, dyb, qb, kb, vb, h.input(o), h.input(l), mask, s)
+		var wq, wk, wv []float64
+		if large {
+			rdq, rdk, rdv := ref.Alloc(nq), ref.Alloc(nk), ref.Alloc(nk)
+			ref.AttentionBackward(rdq, rdk, rdv, upload(ref, dy), upload(ref, q), upload(ref, k), upload(ref, v),
+				upload(ref, o), upload(ref, l), mask, s)
+			wq, wk, wv = widen(download(ref, rdq, nq)), widen(download(ref, rdk, nk)), widen(download(ref, rdv, nk))
+		} else {
+			loss := func() float64 { return dotf(gw, refAttention(qw, kw, vw, mask, s)) }
+			wq, wk, wv = fdGrad(qw, loss), fdGrad(kw, loss), fdGrad(vw, loss)
+		}
+		gq, gk, gv := h.read("AttentionBackward dq", dq), h.read("AttentionBackward dk", dk), h.read("AttentionBackward dv", dv)
+		check(h.t, "AttentionBackward dq", c.name, gq, wq, tol)
+		check(h.t, "AttentionBackward dk", c.name, gk, wk, tol)
+		check(h.t, "AttentionBackward dv", c.name, gv, wv, tol)
+		if f == nil {
+			return
+		}
+		out, lse := h.output(nq), h.output(s.Batch*s.Heads*s.Q)
+		f.Attention(out.view, lse.view, qb, kb, vb, mask, s)
+		var saved, recomputed [3][]float32
+		for i, l := range []backend.Buffer{lse.view, nil} {
+			dq, dk, dv := h.output(nq), h.output(nk), h.output(nk)
+			g.AttentionBackward(dq.view, dk.view, dv.view, dyb, qb, kb, vb, out.view, l, mask, s)
+			r := [3][]float32{h.read("AttentionBackward dq", dq), h.read("AttentionBackward dk", dk), h.read("AttentionBackward dv", dv)}
+			if i == 0 {
+				saved = r
+			} else {
+				recomputed = r
+			}
+		}
+		for i, name := range []string{"dq", "dk", "dv"} {
+			check(h.t, "AttentionBackward "+name+" from its forward", c.name, saved[i], [][]float64{wq, wk, wv}[i], tol)
+			check(h.t, "AttentionBackward "+name+" recomputing lse", c.name, recomputed[i], widen(saved[i]), Tol{})
+		}
+	}
+	for _, c := range attnGradCases {
+		run(c, false)
+	}
+	for _, c := range attnGradLargeCases {
+		run(c, true)
+	}
+}
+
+// narrow rounds v to float32.
+func narrow(v []float64) []float32 {
+	n := make([]float32, len(v))
+	for i, x := range v {
+		n[i] = float32(x)
+	}
+	return n
+}
+
+// attnMask draws a key mask: random padding holes (with a hole at key 0
+// of row 1, so early queries there see no key), or, with segments, rows of
+// three packed sequences followed by padding.
+func (h *harness) attnMask(s backend.AttnShape, segments bool) []int32 {
+	mask := make([]int32, s.Batch*s.KVStride)
+	if segments {
+		for b := 0; b < s.Batch; b++ {
+			row := mask[b*s.KVStride : (b+1)*s.KVStride]
+			for j := range row[:s.KV-2] {
+				row[j] = int32(1 + j*3/(s.KV-2))
+			}
+		}
+		return mask
+	}
+	for i := range mask {
+		mask[i] = 1
+		if h.rng.IntN(4) == 0 {
+			mask[i] = 0
+		}
+	}
+	if s.Batch > 1 {
+		mask[s.KVStride] = 0
+	}
+	mask[0] = 1
+	return mask
+}
