@@ -54,6 +54,13 @@ func TestConformanceCUDA(t *testing.T) {
 	conformance.Test(t, openOrSkip(t), cudaTolerances)
 }
 
+// TestAttentionCUDA runs the conformance suite's attention checks (float32
+// buffers) alone: conformance.Test reaches them only through the whole
+// Forward and Backward interfaces.
+func TestAttentionCUDA(t *testing.T) {
+	conformance.TestAttention(t, openOrSkip(t), cudaTolerances)
+}
+
 func TestFusedCUDA(t *testing.T) {
 	conformance.TestFused(t, openOrSkip(t), cpu.New(0), fusedTolerances)
 }

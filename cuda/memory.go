@@ -231,9 +231,19 @@ func (b *Backend) allocTyped(n int, t dtype, op string) backend.Buffer {
 func (b *Backend) Alloc(n int) backend.Buffer { return b.allocTyped(n, f32, "Alloc") }
 
 // Ops implements backend.Memory: the optimizer, NF4 and fused ops, the
-// groups libtune_cuda runs so far.
+// groups libtune_cuda runs so far, and attention.cu's ops once the backend
+// has the whole Forward and Backward interfaces they belong to
+// (backend.Require checks an op's whole interface).
 func (b *Backend) Ops() backend.OpSet {
-	return backend.OptimizerOps | backend.QuantOps | backend.FusedOps
+	ops := backend.OptimizerOps | backend.QuantOps | backend.FusedOps
+	var x any = b
+	if _, ok := x.(backend.Forward); ok {
+		ops |= attentionOps & backend.ForwardOps
+	}
+	if _, ok := x.(backend.Backward); ok {
+		ops |= attentionOps & backend.BackwardOps
+	}
+	return ops
 }
 
 // ActivationDType implements backend.Memory: bfloat16, with the kernels

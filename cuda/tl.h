@@ -16,7 +16,7 @@
 	X(synchronize) X(alloc) X(free) X(upload) X(download) X(copy) X(zero) \
 	X(event_create) X(event_destroy) X(event_record) X(event_elapsed) \
 	X(nf4_dequantize) X(lora_linear_forward) X(lora_linear_backward) X(matmul_bf16) \
-	X(sum_squares) X(adamw)
+	X(sum_squares) X(adamw) X(attention_forward) X(attention_backward)
 
 typedef struct tl_lib {
 #define FIELD(name) __typeof__(&tune_##name) name;
@@ -95,6 +95,15 @@ static inline int tl_sum_squares(tl_lib *l, tune_ctx *c, tune_ptr x, int64_t n, 
 static inline int tl_adamw(tl_lib *l, tune_ctx *c, tune_ptr p, tune_ptr g, tune_ptr m, tune_ptr v, int64_t n,
 		const tune_adamw_step *s, double *norm) {
 	return l->adamw(c, p, g, m, v, n, s, norm);
+}
+static inline int tl_attention_forward(tl_lib *l, tune_ctx *c, tune_ptr out, tune_ptr lse, tune_ptr q, tune_ptr k,
+		tune_ptr v, tune_ptr mask, tune_dtype t, const tune_attn_shape *s) {
+	return l->attention_forward(c, out, lse, q, k, v, mask, t, s);
+}
+static inline int tl_attention_backward(tl_lib *l, tune_ctx *c, tune_ptr dq, tune_ptr dk, tune_ptr dv, tune_ptr dout,
+		tune_ptr q, tune_ptr k, tune_ptr v, tune_ptr out, tune_ptr lse, tune_ptr mask, tune_dtype t,
+		const tune_attn_shape *s) {
+	return l->attention_backward(c, dq, dk, dv, dout, q, k, v, out, lse, mask, t, s);
 }
 
 #endif

@@ -52,6 +52,8 @@ var fusedTolerances = conformance.FusedTol{
 //     package quant does (no fused multiply-add in the double-quantized
 //     scale either): bit-exact.
 var cudaTolerances = conformance.Tolerances{
+	Attention:  conformance.CPUTolerances.Attention,
+	Grad:       conformance.CPUTolerances.Grad,
 	SumSquares: conformance.Tol{Atol: 0, Rtol: 1e-12},
 	AdamW:      conformance.CPUTolerances.AdamW,
 	Dequantize: conformance.Tol{},

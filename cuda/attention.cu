@@ -1,0 +1,561 @@
+// attention.cu: causal grouped-query attention, flash-style, forward and
+// backward, with the log-sum-exp saved between them.
+//
+// Contract (backend.Forward.Attention and backend.Backward.AttentionBackward;
+// s = 1/sqrt(head_dim) rounded to fp32, as backend/cpu rounds it):
+//   q, out, dout, dq  [batch, q, heads*head_dim]
+//   k, v, dk, dv      [batch, kv_stride, kv_heads*head_dim], keys 0..kv-1 used
+//   lse               fp32 [batch, heads, q]
+// all activations of one call of one type (TUNE_F32 or TUNE_BF16), read as
+// fp32 and accumulated in fp32. Query i of a row sits at position
+// q_start+i; query head h reads kv head h/(heads/kv_heads). Key j is
+// visible to a query at position p of row b when j <= p, j < kv and, with a
+// key mask, mask[b*kv_stride+j] != 0 and, when the query's own entry
+// g = mask[b*kv_stride+p] (p < kv_stride; else 0) is non-zero,
+// mask[b*kv_stride+j] == g: padding keys are never seen, packed segments do
+// not see each other, a padding query sees every non-padding key.
+//   forward:  out = softmax(s·q·kᵀ over the visible keys)·v   (`=`; zeros for a
+//             query with no visible key)
+//             lse = log Σ_visible exp(s·q·k)                   (`=`; 0 there; lse
+//             0: not written)
+//   backward: with P = exp(s·q·kᵀ - lse) on the visible keys (0 elsewhere),
+//             D = rowsum(dout ⊙ out), dP = dout·vᵀ, dS = P ⊙ (dP - D)·s:
+//             dq = dS·k, dk = Σ_group dSᵀ·q, dv = Σ_group Pᵀ·dout     (`=`)
+//             where Σ_group sums the query heads of a kv head. Rows of dk, dv
+//             past kv are written 0. lse 0: recomputed first by the forward
+//             kernel (bit-identical to the forward's own lse).
+//
+// Algorithm (FlashAttention-2's, in fp32 FMA on CUDA cores). Nothing of size
+// q x kv is ever stored: the forward walks key tiles of kKeys for a tile of
+// kFwdQ queries, keeping the running max m and sum l per query in fp32
+// (online softmax: at each tile m' = max(m, max s), O = O·exp(m - m') +
+// exp(s - m')·V, l = l·exp(m - m') + Σ exp(s - m')), and writes O/l and
+// m + log l. The backward runs three kernels, none with atomics, so its
+// result depends on the shapes alone:
+//   1. D = rowsum(dout ⊙ out), one warp per query row and head;
+//   2. per tile of kKeys keys and kv head, over every query head of the
+//      group and every tile of kBwdQ queries that can see the tile: rebuild
+//      P from q, k and lse, dP from dout and v, and accumulate dv += Pᵀ·dout
+//      and dk += dSᵀ·q in registers;
+//   3. per tile of kBwdQ queries and query head, over the key tiles it can
+//      see: the same P and dS, and dq += dS·k in registers.
+// Kernel 3 recomputes the scores kernel 2 computed (two more q·kᵀ and
+// dout·vᵀ products, 7 instead of 5 matrix products in all) in exchange for
+// no atomics and a deterministic dq.
+//
+// Head dims 64 and 128 (Qwen2.5's) have kernels of their own, unrolled for
+// their size; any other head dim up to kMaxHeadDim runs a generic instance
+// whose loops take the size at run time. Shared memory holds each tile as
+// fp32, rows of keys padded by one element so that the 32 lanes of a warp,
+// each on its own key, read 32 different banks; every kernel stays within
+// the 48 KiB of static shared memory at head dim 128.
+//
+// Precision: every product and sum in fp32 (expf and logf without fast
+// math); bf16 inputs are exact in fp32, so the only bf16 roundings are of
+// the outputs (and of out, which D reads). Against a float64 softmax the
+// fp32 error is a few 1e-7 relative.
+
+#include <math.h>
+
+#include "common.cuh"
+
+namespace {
+
+constexpr int kAttnThreads = 128;  // 4 warps
+constexpr int kKeys = 32;          // keys per tile: one per lane of a warp
+constexpr int kFwdQ = 16;          // queries per forward block: 4 per warp
+constexpr int kBwdQ = 8;           // queries per backward tile: 2 per warp
+constexpr int kMaxHeadDim = 128;
+
+// The call's shape, checked and narrowed to int on the host.
+struct attn_shape {
+  int batch, q, kv, kv_stride, heads, kv_heads, d, q_start;
+  float scale;
+};
+
+__device__ __forceinline__ float ld(const float *p) { return *p; }
+__device__ __forceinline__ float ld(const __nv_bfloat16 *p) { return __bfloat162float(*p); }
+__device__ __forceinline__ void st(float *p, float v) { *p = v; }
+__device__ __forceinline__ void st(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// key_entry is key j's mask entry as the kernels test it: 0 (never seen)
+// for padding and for keys past kv, the segment id otherwise (1 without a
+// mask).
+__device__ __forceinline__ int key_entry(const int32_t *mask, const attn_shape &s, int b, int j) {
+  if (j >= s.kv) return 0;
+  return mask ? mask[(int64_t)b * s.kv_stride + j] : 1;
+}
+
+// query_segment is the mask entry of the query at position p: 0 (sees every
+// non-padding key) without a mask or past kv_stride.
+__device__ __forceinline__ int query_segment(const int32_t *mask, const attn_shape &s, int b, int p) {
+  return (mask && p < s.kv_stride) ? mask[(int64_t)b * s.kv_stride + p] : 0;
+}
+
+__device__ __forceinline__ bool visible(int key, int key_seg, int qpos, int qseg) {
+  return key <= qpos && key_seg != 0 && (qseg == 0 || key_seg == qseg);
+}
+
+// load_rows copies n rows of d elements, row r at src + r*stride, into
+// dst [rows][ld] as fp32, zeros for rows n..rows-1 (threads stride the
+// elements).
+template <class T>
+__device__ __forceinline__ void load_rows(float *dst, int ld_dst, int rows, int n, const T *src, int64_t stride,
+                                          int d) {
+  for (int e = threadIdx.x; e < rows * d; e += kAttnThreads) {
+    int r = e / d, c = e % d;
+    dst[r * ld_dst + c] = r < n ? ld(src + r * stride + c) : 0.0f;
+  }
+}
+
+template <int D>
+__device__ __forceinline__ float dot(const float *a, const float *b, int d) {
+  float acc = 0.0f;
+  if (D > 0) {
+#pragma unroll 16
+    for (int c = 0; c < D; c++) acc += a[c] * b[c];
+  } else {
+    for (int c = 0; c < d; c++) acc += a[c] * b[c];
+  }
+  return acc;
+}
+
+// ---------------------------------------------------------------------------
+// Forward: grid (ceil(q/kFwdQ), heads, batch). Warp w owns rows w, w+4,
+// w+8, w+12 of the tile for the scores (lane = key) and the softmax state;
+// for P·V thread t owns row t/8 and columns t%8 + 8·j.
+
+template <int D, class T>
+__global__ void __launch_bounds__(kAttnThreads)
+    attn_forward_kernel(T *__restrict__ out, float *__restrict__ lse, const T *__restrict__ q,
+                        const T *__restrict__ k, const T *__restrict__ v, const int32_t *__restrict__ mask,
+                        attn_shape s) {
+  constexpr int DM = D > 0 ? D : kMaxHeadDim;
+  const int d = D > 0 ? D : s.d;
+  __shared__ float qs[kFwdQ * DM];
+  __shared__ float ks[kKeys * (DM + 1)];
+  __shared__ float vs[kKeys * DM];
+  __shared__ float ps[kFwdQ * kKeys];
+  __shared__ float alpha_s[kFwdQ];
+  __shared__ float l_s[kFwdQ];
+  __shared__ int kseg[kKeys];
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * kFwdQ;
+  const int kh = h / (s.heads / s.kv_heads);
+  const int64_t qd = (int64_t)s.heads * d, kd = (int64_t)s.kv_heads * d;
+  const int rows = min(kFwdQ, s.q - q0);
+  load_rows(qs, DM, kFwdQ, rows, q + ((int64_t)b * s.q + q0) * qd + (int64_t)h * d, qd, d);
+
+  float m[4], l[4];
+  int qpos[4], qseg[4];
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    int r = warp + 4 * i;
+    m[i] = -INFINITY;
+    l[i] = 0.0f;
+    qpos[i] = r < rows ? s.q_start + q0 + r : -1;  // -1: no key is visible to a row past q
+    qseg[i] = query_segment(mask, s, b, s.q_start + q0 + r);
+  }
+  constexpr int kCols = DM / 8;
+  const int orow = threadIdx.x / 8, ocol = threadIdx.x % 8;
+  float acc[kCols];
+#pragma unroll
+  for (int j = 0; j < kCols; j++) acc[j] = 0.0f;
+
+  const int kend = min(s.kv, s.q_start + q0 + rows);  // the keys any row of the tile may see
+  for (int k0 = 0; k0 < kend; k0 += kKeys) {
+    __syncthreads();  // the previous tile's P·V is done with ks, vs and ps
+    const int n = min(kKeys, kend - k0);
+    const int64_t at = ((int64_t)b * s.kv_stride + k0) * kd + (int64_t)kh * d;
+    load_rows(ks, DM + 1, kKeys, n, k + at, kd, d);
+    load_rows(vs, DM, kKeys, n, v + at, kd, d);
+    if (threadIdx.x < kKeys) kseg[threadIdx.x] = key_entry(mask, s, b, k0 + (int)threadIdx.x);
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int r = warp + 4 * i;
+      const bool vis = visible(k0 + lane, kseg[lane], qpos[i], qseg[i]);
+      float sc = -INFINITY;
+      if (vis) sc = dot<D>(qs + r * DM, ks + lane * (DM + 1), d) * s.scale;
+      const float mnew = fmaxf(m[i], warp_max(sc));
+      const float p = vis ? expf(sc - mnew) : 0.0f;
+      const float alpha = mnew == -INFINITY ? 1.0f : expf(m[i] - mnew);
+      l[i] = l[i] * alpha + warp_sum(p);
+      m[i] = mnew;
+      ps[r * kKeys + lane] = p;
+      if (lane == 0) alpha_s[r] = alpha;
+    }
+    __syncthreads();
+    const float alpha = alpha_s[orow];
+#pragma unroll
+    for (int j = 0; j < kCols; j++) {
+      const int c = ocol + 8 * j;
+      if (D > 0 || c < d) {
+        float t = acc[j] * alpha;
+        for (int kk = 0; kk < kKeys; kk++) t += ps[orow * kKeys + kk] * vs[kk * DM + c];
+        acc[j] = t;
+      }
+    }
+  }
+  if (lane == 0) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int r = warp + 4 * i;
+      l_s[r] = l[i];
+      if (lse != nullptr && r < rows) lse[((int64_t)b * s.heads + h) * s.q + q0 + r] = l[i] > 0 ? m[i] + logf(l[i]) : 0.0f;
+    }
+  }
+  __syncthreads();
+  if (out == nullptr || orow >= rows) return;
+  const float inv = l_s[orow] > 0 ? 1.0f / l_s[orow] : 0.0f;
+  T *o = out + ((int64_t)b * s.q + q0 + orow) * qd + (int64_t)h * d;
+#pragma unroll
+  for (int j = 0; j < kCols; j++) {
+    const int c = ocol + 8 * j;
+    if (D > 0 || c < d) st(o + c, acc[j] * inv);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Backward pre-pass: dsum[b, h, i] = Σ_c dout·out, one warp per (b, i, h).
+
+template <class T>
+__global__ void __launch_bounds__(kAttnThreads)
+    attn_rowdot_kernel(float *__restrict__ dsum, const T *__restrict__ dout, const T *__restrict__ out,
+                       attn_shape s) {
+  const int64_t row = (int64_t)blockIdx.x * (kAttnThreads / 32) + threadIdx.x / 32;  // (b*q + i)*heads + h
+  const int lane = threadIdx.x % 32;
+  if (row >= (int64_t)s.batch * s.q * s.heads) return;  // the whole warp leaves together
+  const T *a = dout + row * s.d, *o = out + row * s.d;
+  float acc = 0.0f;
+  for (int c = lane; c < s.d; c += 32) acc += ld(a + c) * ld(o + c);
+  acc = warp_sum(acc);
+  if (lane == 0) {
+    const int64_t h = row % s.heads, bi = row / s.heads, i = bi % s.q, b = bi / s.q;
+    dsum[(b * s.heads + h) * s.q + i] = acc;
+  }
+}
+
+// One kBwdQ x kKeys tile of the backward's scores, shared by kernels 2
+// and 3: thread t computes, for row r = t/32 + 4·rr (rr < 2) and key lane,
+// P and dS into ps and dss (ps may be null).
+template <int D>
+__device__ __forceinline__ void backward_scores(float *ps, float *dss, const float *qs, const float *dos,
+                                                const float *ks, const float *vs, const float *lse_s,
+                                                const float *dsum_s, const int *qpos_s, const int *qseg_s,
+                                                const int *kseg, int k0, int d, float scale) {
+  constexpr int DM = D > 0 ? D : kMaxHeadDim;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+#pragma unroll
+  for (int rr = 0; rr < kBwdQ / 4; rr++) {
+    const int r = warp + 4 * rr;
+    float p = 0.0f, ds = 0.0f;
+    if (visible(k0 + lane, kseg[lane], qpos_s[r], qseg_s[r])) {
+      p = expf(dot<D>(qs + r * DM, ks + lane * (DM + 1), d) * scale - lse_s[r]);
+      const float dp = dot<D>(dos + r * DM, vs + lane * (DM + 1), d);
+      ds = p * (dp - dsum_s[r]) * scale;
+    }
+    if (ps != nullptr) ps[r * kKeys + lane] = p;
+    dss[r * kKeys + lane] = ds;
+  }
+}
+
+// load_query_tile fills the per-query values of a backward tile of rows
+// i0.. of head h: position (-1 past q), segment, lse and D.
+__device__ __forceinline__ void load_query_tile(int *qpos_s, int *qseg_s, float *lse_s, float *dsum_s,
+                                                const float *lse, const float *dsum, const int32_t *mask,
+                                                const attn_shape &s, int b, int h, int i0) {
+  const int r = threadIdx.x;
+  if (r >= kBwdQ) return;
+  const int i = i0 + r;
+  const int64_t at = ((int64_t)b * s.heads + h) * s.q + i;
+  qpos_s[r] = i < s.q ? s.q_start + i : -1;
+  qseg_s[r] = query_segment(mask, s, b, s.q_start + i);
+  lse_s[r] = i < s.q ? lse[at] : 0.0f;
+  dsum_s[r] = i < s.q ? dsum[at] : 0.0f;
+}
+
+// Kernel 2: grid (ceil(kv_stride/kKeys), kv_heads, batch). Thread t owns
+// key row t/4 and columns t%4 + 4·j of dk and dv.
+template <int D, class T>
+__global__ void __launch_bounds__(kAttnThreads)
+    attn_backward_kv_kernel(T *__restrict__ dk, T *__restrict__ dv, const T *__restrict__ q,
+                            const T *__restrict__ k, const T *__restrict__ v, const T *__restrict__ dout,
+                            const float *__restrict__ lse, const float *__restrict__ dsum,
+                            const int32_t *__restrict__ mask, attn_shape s) {
+  constexpr int DM = D > 0 ? D : kMaxHeadDim;
+  const int d = D > 0 ? D : s.d;
+  __shared__ float ks[kKeys * (DM + 1)];
+  __shared__ float vs[kKeys * (DM + 1)];
+  __shared__ float qs[kBwdQ * DM];
+  __shared__ float dos[kBwdQ * DM];
+  __shared__ float ps[kBwdQ * kKeys];
+  __shared__ float dss[kBwdQ * kKeys];
+  __shared__ float lse_s[kBwdQ];
+  __shared__ float dsum_s[kBwdQ];
+  __shared__ int qpos_s[kBwdQ];
+  __shared__ int qseg_s[kBwdQ];
+  __shared__ int kseg[kKeys];
+
+  const int b = blockIdx.z, kh = blockIdx.y, k0 = blockIdx.x * kKeys;
+  const int rep = s.heads / s.kv_heads;
+  const int64_t qd = (int64_t)s.heads * d, kd = (int64_t)s.kv_heads * d;
+  const int n = max(0, min(kKeys, s.kv - k0));  // keys of the tile below kv
+  const int64_t at = ((int64_t)b * s.kv_stride + k0) * kd + (int64_t)kh * d;
+  constexpr int kCols = DM / 4;
+  const int krow = threadIdx.x / 4, kcol = threadIdx.x % 4;
+  float acc_k[kCols], acc_v[kCols];
+#pragma unroll
+  for (int j = 0; j < kCols; j++) acc_k[j] = acc_v[j] = 0.0f;
+
+  if (n > 0) {
+    load_rows(ks, DM + 1, kKeys, n, k + at, kd, d);
+    load_rows(vs, DM + 1, kKeys, n, v + at, kd, d);
+    if (threadIdx.x < kKeys) kseg[threadIdx.x] = key_entry(mask, s, b, k0 + (int)threadIdx.x);
+    // The first query that may see key k0 is at position k0.
+    const int ibeg = max(0, k0 - s.q_start) / kBwdQ * kBwdQ;
+    for (int h = kh * rep; h < (kh + 1) * rep; h++) {
+      for (int i0 = ibeg; i0 < s.q; i0 += kBwdQ) {
+        __syncthreads();  // the previous tile is done with qs, dos, ps and dss
+        const int rows = min(kBwdQ, s.q - i0);
+        const int64_t qat = ((int64_t)b * s.q + i0) * qd + (int64_t)h * d;
+        load_rows(qs, DM, kBwdQ, rows, q + qat, qd, d);
+        load_rows(dos, DM, kBwdQ, rows, dout + qat, qd, d);
+        load_query_tile(qpos_s, qseg_s, lse_s, dsum_s, lse, dsum, mask, s, b, h, i0);
+        __syncthreads();
+        backward_scores<D>(ps, dss, qs, dos, ks, vs, lse_s, dsum_s, qpos_s, qseg_s, kseg, k0, d, s.scale);
+        __syncthreads();
+#pragma unroll
+        for (int j = 0; j < kCols; j++) {
+          const int c = kcol + 4 * j;
+          if (D > 0 || c < d) {
+            float tk = acc_k[j], tv = acc_v[j];
+            for (int r = 0; r < kBwdQ; r++) {
+              tv += ps[r * kKeys + krow] * dos[r * DM + c];
+              tk += dss[r * kKeys + krow] * qs[r * DM + c];
+            }
+            acc_k[j] = tk;
+            acc_v[j] = tv;
+          }
+        }
+      }
+    }
+  }
+  if (k0 + krow >= s.kv_stride) return;
+  T *dkr = dk + at + (int64_t)krow * kd, *dvr = dv + at + (int64_t)krow * kd;
+#pragma unroll
+  for (int j = 0; j < kCols; j++) {
+    const int c = kcol + 4 * j;
+    if (D > 0 || c < d) {
+      st(dkr + c, acc_k[j]);
+      st(dvr + c, acc_v[j]);
+    }
+  }
+}
+
+// Kernel 3: grid (ceil(q/kBwdQ), heads, batch). Thread t owns query row
+// t/16 and columns t%16 + 16·j of dq.
+template <int D, class T>
+__global__ void __launch_bounds__(kAttnThreads)
+    attn_backward_q_kernel(T *__restrict__ dq, const T *__restrict__ q, const T *__restrict__ k,
+                           const T *__restrict__ v, const T *__restrict__ dout, const float *__restrict__ lse,
+                           const float *__restrict__ dsum, const int32_t *__restrict__ mask, attn_shape s) {
+  constexpr int DM = D > 0 ? D : kMaxHeadDim;
+  const int d = D > 0 ? D : s.d;
+  __shared__ float qs[kBwdQ * DM];
+  __shared__ float dos[kBwdQ * DM];
+  __shared__ float ks[kKeys * (DM + 1)];
+  __shared__ float vs[kKeys * (DM + 1)];
+  __shared__ float dss[kBwdQ * kKeys];
+  __shared__ float lse_s[kBwdQ];
+  __shared__ float dsum_s[kBwdQ];
+  __shared__ int qpos_s[kBwdQ];
+  __shared__ int qseg_s[kBwdQ];
+  __shared__ int kseg[kKeys];
+
+  const int b = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * kBwdQ;
+  const int kh = h / (s.heads / s.kv_heads);
+  const int64_t qd = (int64_t)s.heads * d, kd = (int64_t)s.kv_heads * d;
+  const int rows = min(kBwdQ, s.q - i0);
+  const int64_t qat = ((int64_t)b * s.q + i0) * qd + (int64_t)h * d;
+  load_rows(qs, DM, kBwdQ, rows, q + qat, qd, d);
+  load_rows(dos, DM, kBwdQ, rows, dout + qat, qd, d);
+  load_query_tile(qpos_s, qseg_s, lse_s, dsum_s, lse, dsum, mask, s, b, h, i0);
+  constexpr int kCols = DM / 16;
+  const int qrow = threadIdx.x / 16, qcol = threadIdx.x % 16;
+  float acc[kCols];
+#pragma unroll
+  for (int j = 0; j < kCols; j++) acc[j] = 0.0f;
+
+  const int kend = min(s.kv, s.q_start + i0 + rows);
+  for (int k0 = 0; k0 < kend; k0 += kKeys) {
+    __syncthreads();  // the previous tile is done with ks, vs and dss
+    const int n = min(kKeys, kend - k0);
+    const int64_t at = ((int64_t)b * s.kv_stride + k0) * kd + (int64_t)kh * d;
+    load_rows(ks, DM + 1, kKeys, n, k + at, kd, d);
+    load_rows(vs, DM + 1, kKeys, n, v + at, kd, d);
+    if (threadIdx.x < kKeys) kseg[threadIdx.x] = key_entry(mask, s, b, k0 + (int)threadIdx.x);
+    __syncthreads();
+    backward_scores<D>(nullptr, dss, qs, dos, ks, vs, lse_s, dsum_s, qpos_s, qseg_s, kseg, k0, d, s.scale);
+    __syncthreads();
+#pragma unroll
+    for (int j = 0; j < kCols; j++) {
+      const int c = qcol + 16 * j;
+      if (D > 0 || c < d) {
+        float t = acc[j];
+        for (int kk = 0; kk < kKeys; kk++) t += dss[qrow * kKeys + kk] * ks[kk * (DM + 1) + c];
+        acc[j] = t;
+      }
+    }
+  }
+  if (qrow >= rows) return;
+  T *o = dq + qat + (int64_t)qrow * qd;
+#pragma unroll
+  for (int j = 0; j < kCols; j++) {
+    const int c = qcol + 16 * j;
+    if (D > 0 || c < d) st(o + c, acc[j]);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Host side.
+
+tune_status check_shape(const char *fn, const tune_attn_shape *a, attn_shape *s) {
+  if (a == nullptr) return fail(TUNE_ERR_ARGUMENT, "%s: null shape", fn);
+  const int64_t lim = 1LL << 30;
+  if (a->batch < 1 || a->q < 1 || a->kv < 0 || a->heads < 1 || a->kv_heads < 1 || a->head_dim < 1 ||
+      a->q_start < 0 || a->kv > a->kv_stride || a->heads % a->kv_heads != 0 || a->batch > 65535 ||
+      a->heads > 65535 || a->q > lim || a->kv_stride > lim || a->q_start > lim)
+    return fail(TUNE_ERR_ARGUMENT,
+                "%s: shape batch=%lld q=%lld kv=%lld kv_stride=%lld heads=%lld kv_heads=%lld head_dim=%lld "
+                "q_start=%lld (sizes >= 1, kv <= kv_stride, heads a multiple of kv_heads)",
+                fn, (long long)a->batch, (long long)a->q, (long long)a->kv, (long long)a->kv_stride,
+                (long long)a->heads, (long long)a->kv_heads, (long long)a->head_dim, (long long)a->q_start);
+  if (a->head_dim > kMaxHeadDim)
+    return fail(TUNE_ERR_ARGUMENT, "%s: head_dim %lld (the kernels take at most %d)", fn, (long long)a->head_dim,
+                kMaxHeadDim);
+  *s = attn_shape{(int)a->batch, (int)a->q,        (int)a->kv,       (int)a->kv_stride, (int)a->heads,
+                  (int)a->kv_heads, (int)a->head_dim, (int)a->q_start, (float)(1.0 / sqrt((double)a->head_dim))};
+  return TUNE_OK;
+}
+
+tune_status check_type(const char *fn, tune_dtype t) {
+  if (t != TUNE_F32 && t != TUNE_BF16) return fail(TUNE_ERR_ARGUMENT, "%s: activation type %d", fn, (int)t);
+  return TUNE_OK;
+}
+
+template <int D, class T>
+tune_status forward_as(tune_ctx *ctx, tune_ptr out, tune_ptr lse, tune_ptr q, tune_ptr k, tune_ptr v,
+                       tune_ptr mask, const attn_shape &s) {
+  dim3 grid((unsigned)((s.q + kFwdQ - 1) / kFwdQ), (unsigned)s.heads, (unsigned)s.batch);
+  attn_forward_kernel<D, T><<<grid, kAttnThreads, 0, ctx->stream>>>(
+      reinterpret_cast<T *>(out), reinterpret_cast<float *>(lse), reinterpret_cast<const T *>(q),
+      reinterpret_cast<const T *>(k), reinterpret_cast<const T *>(v), reinterpret_cast<const int32_t *>(mask), s);
+  return launched("attention forward kernel");
+}
+
+template <int D, class T>
+tune_status backward_as(tune_ctx *ctx, tune_ptr dq, tune_ptr dk, tune_ptr dv, tune_ptr dout, tune_ptr q, tune_ptr k,
+                        tune_ptr v, tune_ptr lse, tune_ptr dsum, tune_ptr mask, const attn_shape &s) {
+  const T *qp = reinterpret_cast<const T *>(q), *kp = reinterpret_cast<const T *>(k);
+  const T *vp = reinterpret_cast<const T *>(v), *dop = reinterpret_cast<const T *>(dout);
+  const float *lp = reinterpret_cast<const float *>(lse), *dp = reinterpret_cast<const float *>(dsum);
+  const int32_t *mp = reinterpret_cast<const int32_t *>(mask);
+  dim3 kv_grid((unsigned)((s.kv_stride + kKeys - 1) / kKeys), (unsigned)s.kv_heads, (unsigned)s.batch);
+  attn_backward_kv_kernel<D, T><<<kv_grid, kAttnThreads, 0, ctx->stream>>>(
+      reinterpret_cast<T *>(dk), reinterpret_cast<T *>(dv), qp, kp, vp, dop, lp, dp, mp, s);
+  TRY(launched("attention backward dk/dv kernel"));
+  dim3 q_grid((unsigned)((s.q + kBwdQ - 1) / kBwdQ), (unsigned)s.heads, (unsigned)s.batch);
+  attn_backward_q_kernel<D, T><<<q_grid, kAttnThreads, 0, ctx->stream>>>(reinterpret_cast<T *>(dq), qp, kp, vp,
+                                                                         dop, lp, dp, mp, s);
+  return launched("attention backward dq kernel");
+}
+
+// by_dim and by_type pick the instance for the head dim and type.
+template <class T>
+tune_status forward_typed(tune_ctx *ctx, tune_ptr out, tune_ptr lse, tune_ptr q, tune_ptr k, tune_ptr v,
+                          tune_ptr mask, const attn_shape &s) {
+  switch (s.d) {
+    case 64: return forward_as<64, T>(ctx, out, lse, q, k, v, mask, s);
+    case 128: return forward_as<128, T>(ctx, out, lse, q, k, v, mask, s);
+    default: return forward_as<0, T>(ctx, out, lse, q, k, v, mask, s);
+  }
+}
+
+tune_status forward(tune_ctx *ctx, tune_ptr out, tune_ptr lse, tune_ptr q, tune_ptr k, tune_ptr v, tune_ptr mask,
+                    tune_dtype t, const attn_shape &s) {
+  if (t == TUNE_BF16) return forward_typed<__nv_bfloat16>(ctx, out, lse, q, k, v, mask, s);
+  return forward_typed<float>(ctx, out, lse, q, k, v, mask, s);
+}
+
+template <class T>
+tune_status backward_typed(tune_ctx *ctx, tune_ptr dq, tune_ptr dk, tune_ptr dv, tune_ptr dout, tune_ptr q,
+                           tune_ptr k, tune_ptr v, tune_ptr out, tune_ptr lse, tune_ptr dsum, tune_ptr mask,
+                           const attn_shape &s) {
+  const int64_t rows = (int64_t)s.batch * s.q * s.heads;
+  attn_rowdot_kernel<T><<<blocks_for(rows, kAttnThreads / 32), kAttnThreads, 0, ctx->stream>>>(
+      reinterpret_cast<float *>(dsum), reinterpret_cast<const T *>(dout), reinterpret_cast<const T *>(out), s);
+  TRY(launched("attention backward rowsum kernel"));
+  switch (s.d) {
+    case 64: return backward_as<64, T>(ctx, dq, dk, dv, dout, q, k, v, lse, dsum, mask, s);
+    case 128: return backward_as<128, T>(ctx, dq, dk, dv, dout, q, k, v, lse, dsum, mask, s);
+    default: return backward_as<0, T>(ctx, dq, dk, dv, dout, q, k, v, lse, dsum, mask, s);
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+TUNE_API tune_status tune_attention_forward(tune_ctx *ctx, tune_ptr out, tune_ptr lse, tune_ptr q, tune_ptr k,
+                                            tune_ptr v, tune_ptr key_mask, tune_dtype act,
+                                            const tune_attn_shape *shape) {
+  static const char fn[] = "tune_attention_forward";
+  TRY(enter(ctx));
+  attn_shape s;
+  TRY(check_shape(fn, shape, &s));
+  TRY(check_type(fn, act));
+  if (out == 0 || q == 0 || (s.kv > 0 && (k == 0 || v == 0)))
+    return fail(TUNE_ERR_ARGUMENT, "%s: a null out, q, k or v", fn);
+  return forward(ctx, out, lse, q, k, v, key_mask, act, s);
+}
+
+TUNE_API tune_status tune_attention_backward(tune_ctx *ctx, tune_ptr dq, tune_ptr dk, tune_ptr dv, tune_ptr dout,
+                                             tune_ptr q, tune_ptr k, tune_ptr v, tune_ptr out, tune_ptr lse,
+                                             tune_ptr key_mask, tune_dtype act, const tune_attn_shape *shape) {
+  static const char fn[] = "tune_attention_backward";
+  TRY(enter(ctx));
+  attn_shape s;
+  TRY(check_shape(fn, shape, &s));
+  TRY(check_type(fn, act));
+  if (dq == 0 || dk == 0 || dv == 0 || dout == 0 || q == 0 || k == 0 || v == 0 || out == 0)
+    return fail(TUNE_ERR_ARGUMENT, "%s: a null dq, dk, dv, dout, q, k, v or out", fn);
+  const size_t per_query = (size_t)s.batch * s.heads * s.q * sizeof(float);
+  if (lse == 0) {
+    void *p = nullptr;
+    TRY(scratch(ctx, SCRATCH_ATTN_LSE, per_query, &p));
+    lse = (tune_ptr)(uintptr_t)p;
+    TRY(forward(ctx, 0, lse, q, k, v, key_mask, act, s));
+  }
+  void *dsum = nullptr;
+  TRY(scratch(ctx, SCRATCH_ATTN_DSUM, per_query, &dsum));
+  if (act == TUNE_BF16)
+    return backward_typed<__nv_bfloat16>(ctx, dq, dk, dv, dout, q, k, v, out, lse, (tune_ptr)(uintptr_t)dsum,
+                                         key_mask, s);
+  return backward_typed<float>(ctx, dq, dk, dv, dout, q, k, v, out, lse, (tune_ptr)(uintptr_t)dsum, key_mask, s);
+}
+
+}  // extern "C"
