@@ -32,7 +32,7 @@
 // exp(s - m')·V, l = l·exp(m - m') + Σ exp(s - m')), and writes O/l and
 // m + log l. The backward runs three kernels, none with atomics, so its
 // result depends on the shapes alone:
-//   1. D = rowsum(dout ⊙ out), one warp per query row and head;
+//   1. D = rowsum(dout ⊙ out), one thread per query row and head;
 //   2. per tile of kKeys keys and kv head, over every query head of the
 //      group and every tile of kBwdQ queries that can see the tile: rebuild
 //      P from q, k and lse, dP from dout and v, and accumulate dv += Pᵀ·dout
@@ -78,18 +78,6 @@ __device__ __forceinline__ float ld(const __nv_bfloat16 *p) { return __bfloat162
 __device__ __forceinline__ void st(float *p, float v) { *p = v; }
 __device__ __forceinline__ void st(__nv_bfloat16 *p, float v) { *p = __float2bfloat16_rn(v); }
 
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
 // key_entry is key j's mask entry as the kernels test it: 0 (never seen)
 // for padding and for keys past kv, the segment id otherwise (1 without a
 // mask).
@@ -133,9 +121,13 @@ __device__ __forceinline__ float dot(const float *a, const float *b, int d) {
 }
 
 // ---------------------------------------------------------------------------
-// Forward: grid (ceil(q/kFwdQ), heads, batch). Warp w owns rows w, w+4,
-// w+8, w+12 of the tile for the scores (lane = key) and the softmax state;
-// for P·V thread t owns row t/8 and columns t%8 + 8·j.
+// Forward: grid (ceil(q/kFwdQ), heads, batch). For the scores warp w
+// computes rows w, w+4, w+8, w+12 of the tile (lane = key); thread r <
+// kFwdQ then keeps row r's softmax state and rescales its scores in one
+// pass over the kKeys (a shared-memory pass instead of warp shuffles: on
+// the GPU about as fast at kKeys = 32, and the CPU emulation of the
+// shuffles costs 32 fiber switches each); for P·V thread t owns row t/8
+// and columns t%8 + 8·j.
 
 template <int D, class T>
 __global__ void __launch_bounds__(kAttnThreads)
@@ -150,6 +142,8 @@ __global__ void __launch_bounds__(kAttnThreads)
   __shared__ float ps[kFwdQ * kKeys];
   __shared__ float alpha_s[kFwdQ];
   __shared__ float l_s[kFwdQ];
+  __shared__ int qpos_s[kFwdQ];
+  __shared__ int qseg_s[kFwdQ];
   __shared__ int kseg[kKeys];
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -159,15 +153,12 @@ __global__ void __launch_bounds__(kAttnThreads)
   const int rows = min(kFwdQ, s.q - q0);
   load_rows(qs, DM, kFwdQ, rows, q + ((int64_t)b * s.q + q0) * qd + (int64_t)h * d, qd, d);
 
-  float m[4], l[4];
-  int qpos[4], qseg[4];
-#pragma unroll
-  for (int i = 0; i < 4; i++) {
-    int r = warp + 4 * i;
-    m[i] = -INFINITY;
-    l[i] = 0.0f;
-    qpos[i] = r < rows ? s.q_start + q0 + r : -1;  // -1: no key is visible to a row past q
-    qseg[i] = query_segment(mask, s, b, s.q_start + q0 + r);
+  // Thread r < kFwdQ: row r's running max and sum.
+  float m = -INFINITY, l = 0.0f;
+  if (threadIdx.x < kFwdQ) {
+    const int r = threadIdx.x;
+    qpos_s[r] = r < rows ? s.q_start + q0 + r : -1;  // -1: no key is visible to a row past q
+    qseg_s[r] = query_segment(mask, s, b, s.q_start + q0 + r);
   }
   constexpr int kCols = DM / 8;
   const int orow = threadIdx.x / 8, ocol = threadIdx.x % 8;
@@ -185,18 +176,28 @@ __global__ void __launch_bounds__(kAttnThreads)
     if (threadIdx.x < kKeys) kseg[threadIdx.x] = key_entry(mask, s, b, k0 + (int)threadIdx.x);
     __syncthreads();
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < kFwdQ / 4; i++) {
       const int r = warp + 4 * i;
-      const bool vis = visible(k0 + lane, kseg[lane], qpos[i], qseg[i]);
-      float sc = -INFINITY;
-      if (vis) sc = dot<D>(qs + r * DM, ks + lane * (DM + 1), d) * s.scale;
-      const float mnew = fmaxf(m[i], warp_max(sc));
-      const float p = vis ? expf(sc - mnew) : 0.0f;
-      const float alpha = mnew == -INFINITY ? 1.0f : expf(m[i] - mnew);
-      l[i] = l[i] * alpha + warp_sum(p);
-      m[i] = mnew;
-      ps[r * kKeys + lane] = p;
-      if (lane == 0) alpha_s[r] = alpha;
+      float sc = -INFINITY;  // invisible
+      if (visible(k0 + lane, kseg[lane], qpos_s[r], qseg_s[r]))
+        sc = dot<D>(qs + r * DM, ks + lane * (DM + 1), d) * s.scale;
+      ps[r * kKeys + lane] = sc;
+    }
+    __syncthreads();
+    if (threadIdx.x < kFwdQ) {
+      float *row = ps + threadIdx.x * kKeys;
+      float mnew = m;
+      for (int j = 0; j < kKeys; j++) mnew = fmaxf(mnew, row[j]);
+      float sum = 0.0f;
+      for (int j = 0; j < kKeys; j++) {
+        const float p = row[j] == -INFINITY ? 0.0f : expf(row[j] - mnew);
+        row[j] = p;
+        sum += p;
+      }
+      const float alpha = mnew == -INFINITY ? 1.0f : expf(m - mnew);
+      l = l * alpha + sum;
+      m = mnew;
+      alpha_s[threadIdx.x] = alpha;
     }
     __syncthreads();
     const float alpha = alpha_s[orow];
@@ -210,13 +211,10 @@ __global__ void __launch_bounds__(kAttnThreads)
       }
     }
   }
-  if (lane == 0) {
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-      const int r = warp + 4 * i;
-      l_s[r] = l[i];
-      if (lse != nullptr && r < rows) lse[((int64_t)b * s.heads + h) * s.q + q0 + r] = l[i] > 0 ? m[i] + logf(l[i]) : 0.0f;
-    }
+  if (threadIdx.x < kFwdQ) {
+    const int r = threadIdx.x;
+    l_s[r] = l;
+    if (lse != nullptr && r < rows) lse[((int64_t)b * s.heads + h) * s.q + q0 + r] = l > 0 ? m + logf(l) : 0.0f;
   }
   __syncthreads();
   if (out == nullptr || orow >= rows) return;
@@ -230,23 +228,21 @@ __global__ void __launch_bounds__(kAttnThreads)
 }
 
 // ---------------------------------------------------------------------------
-// Backward pre-pass: dsum[b, h, i] = Σ_c dout·out, one warp per (b, i, h).
+// Backward pre-pass: dsum[b, h, i] = Σ_c dout·out, one thread per
+// (b, i, h) row of head_dim elements (a pass over 4·q·heads·head_dim
+// bytes, beside the kernels' q·kv·heads·head_dim products).
 
 template <class T>
 __global__ void __launch_bounds__(kAttnThreads)
     attn_rowdot_kernel(float *__restrict__ dsum, const T *__restrict__ dout, const T *__restrict__ out,
                        attn_shape s) {
-  const int64_t row = (int64_t)blockIdx.x * (kAttnThreads / 32) + threadIdx.x / 32;  // (b*q + i)*heads + h
-  const int lane = threadIdx.x % 32;
-  if (row >= (int64_t)s.batch * s.q * s.heads) return;  // the whole warp leaves together
+  const int64_t row = (int64_t)blockIdx.x * kAttnThreads + threadIdx.x;  // (b*q + i)*heads + h
+  if (row >= (int64_t)s.batch * s.q * s.heads) return;
   const T *a = dout + row * s.d, *o = out + row * s.d;
   float acc = 0.0f;
-  for (int c = lane; c < s.d; c += 32) acc += ld(a + c) * ld(o + c);
-  acc = warp_sum(acc);
-  if (lane == 0) {
-    const int64_t h = row % s.heads, bi = row / s.heads, i = bi % s.q, b = bi / s.q;
-    dsum[(b * s.heads + h) * s.q + i] = acc;
-  }
+  for (int c = 0; c < s.d; c++) acc += ld(a + c) * ld(o + c);
+  const int64_t h = row % s.heads, bi = row / s.heads, i = bi % s.q, b = bi / s.q;
+  dsum[(b * s.heads + h) * s.q + i] = acc;
 }
 
 // One kBwdQ x kKeys tile of the backward's scores, shared by kernels 2
@@ -506,7 +502,7 @@ tune_status backward_typed(tune_ctx *ctx, tune_ptr dq, tune_ptr dk, tune_ptr dv,
                            tune_ptr k, tune_ptr v, tune_ptr out, tune_ptr lse, tune_ptr dsum, tune_ptr mask,
                            const attn_shape &s) {
   const int64_t rows = (int64_t)s.batch * s.q * s.heads;
-  attn_rowdot_kernel<T><<<blocks_for(rows, kAttnThreads / 32), kAttnThreads, 0, ctx->stream>>>(
+  attn_rowdot_kernel<T><<<blocks_for(rows, kAttnThreads), kAttnThreads, 0, ctx->stream>>>(
       reinterpret_cast<float *>(dsum), reinterpret_cast<const T *>(dout), reinterpret_cast<const T *>(out), s);
   TRY(launched("attention backward rowsum kernel"));
   switch (s.d) {

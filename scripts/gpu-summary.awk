@@ -13,6 +13,7 @@
   for (i = 2; i <= NF; i++) {
     if ($i == "GB/s") rate[name] = $(i - 1) + 0
     if ($i == "ns/op") ns[name] = $(i - 1) + 0
+    if ($i == "TFLOP/s") tflops[name] = $(i - 1) + 0
   }
 }
 function pct(a, b) { return b > 0 ? sprintf("%3.0f%%", 100 * a / b) : "  n/a" }
@@ -39,5 +40,17 @@ END {
     label = s
     sub(/to/, " -> ", label)
     printf "%-16s %9s %9s %6s   %9s %9s %6s\n", label, us(f), us(gf), ratio(f, gf), us(b), us(gb), ratio(b, gb)
+  }
+  print ""
+  print "flash attention, Qwen2.5-7B heads (28 q, 4 kv, dim 128), one causal sequence: time in µs, model TFLOP/s"
+  print "(2·T²·128·28 forward, 2.5 times that backward), and the floor at 750 TFLOP/s"
+  printf "%-16s %9s %8s %9s   %9s %8s %9s\n", "tokens", "fwd", "TFLOP/s", "floor", "bwd", "TFLOP/s", "floor"
+  n = split("2048 4096", lens, " ")
+  for (k = 1; k <= n; k++) {
+    t = lens[k]
+    f = ns["BenchmarkAttention/" t "/fwd"]; b = ns["BenchmarkAttention/" t "/bwd"]
+    fl = 2 * t * t * 128 * 28 / 750e12 * 1e9
+    printf "%-16s %9s %8.1f %9s   %9s %8.1f %9s\n", t, us(f), tflops["BenchmarkAttention/" t "/fwd"], us(fl),
+      us(b), tflops["BenchmarkAttention/" t "/bwd"], us(2.5 * fl)
   }
 }

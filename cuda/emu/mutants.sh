@@ -6,7 +6,7 @@
 # CUDA_EMU_SRC and CUDA_EMU_DIR pointing at the copy). A mutant is caught
 # when that fails. Prints one line per mutant and the count; exits non-zero
 # when a mutant escapes or does not apply. With names, runs only those.
-# Takes under a minute per mutant on 2 cores (32 mutants: about 25 minutes).
+# Takes under a minute per mutant on 2 cores (40 mutants: about 30 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -90,6 +90,16 @@ mutant drop-keep-forward lora_linear.cu 's/const float ts = s->scale \* m.keep;/
 mutant drop-dx-unmasked lora_linear.cu 's/if \(s->dropout != 0\) TRY\(drop\(ctx, e, e, rows \* in, m\)\);//'
 mutant drop-dx-concat lora_linear.cu 's/if \(out <= in && s->dropout == 0\)/if (out <= in)/'
 mutant drop-threshold lora_linear.cu 's/>> 40\) < m.threshold/>> 40) <= m.threshold/'
+
+# attention.cu: flash attention, forward and backward.
+mutant attn-fwd-no-sync attention.cu 's/(alpha_s\[threadIdx.x\] = alpha;\n    \}\n)    __syncthreads\(\);/$1/'
+mutant attn-causal attention.cu 's/return key <= qpos &&/return key < qpos \&\&/'
+mutant attn-segment attention.cu 's/\(qseg == 0 \|\| key_seg == qseg\)/(qseg == 0 || key_seg != 0)/'
+mutant attn-gqa-head attention.cu 's/const int kh = h \/ \(s.heads \/ s.kv_heads\);/const int kh = h % s.kv_heads;/'
+mutant attn-no-rescale attention.cu 's/float t = acc\[j\] \* alpha;/float t = acc[j];/'
+mutant attn-dkdv-one-head attention.cu 's/h < \(kh \+ 1\) \* rep; h\+\+/h < kh * rep + 1; h++/'
+mutant attn-no-dsum attention.cu 's/ds = p \* \(dp - dsum_s\[r\]\) \* scale;/ds = p * dp * scale;/'
+mutant attn-kv-rows attention.cu 's/if \(k0 \+ krow >= s.kv_stride\) return;/if (k0 + krow >= s.kv) return;/'
 
 echo "caught $caught of $((caught + escaped)) mutants; $broken did not apply or build"
 [ $escaped -eq 0 ] && [ $broken -eq 0 ]
