@@ -56,6 +56,7 @@
 // fp32 error is a few 1e-7 relative.
 
 #include <math.h>
+#include <mma.h>
 
 #include "common.cuh"
 
@@ -225,6 +226,201 @@ __global__ void __launch_bounds__(kAttnThreads)
     const int c = ocol + 8 * j;
     if (D > 0 || c < d) st(o + c, acc[j] * inv);
   }
+}
+
+// ---------------------------------------------------------------------------
+// Tensor-core forward (bf16 buffers, head dim 64 or 128): WMMA 16x16x16
+// bf16 products with fp32 accumulation. A block takes kTcQ = 64 queries
+// and a head; warp w owns query rows 16w..16w+15, holding them as
+// D/16 matrix_a fragments and its rows of out as D/16 accumulators. The
+// online softmax's rescaling of out by exp(m - m') would need each
+// accumulator element's row, which WMMA does not specify, so the forward
+// takes two passes over the key tiles instead: the first computes S = q·kᵀ
+// and each query's running max and sum (thread r < kTcQ owns query r),
+// hence lse; the second computes S again and P = exp(s·S - lse), already
+// normalized and rounded to bf16, and accumulates out += P·v in the
+// fragments, which are stored once. That is three products instead of two,
+// on tensor cores.
+//
+// Shared memory is one 32-byte aligned buffer carved in turn: the bf16 q
+// tile (read into fragments once), then S (fp32) and P (bf16) in the same
+// place; the bf16 k and v tiles; at the end out's fp32 staging over all of
+// it. Row strides are padded (+8 bf16, +4 fp32) against bank conflicts and
+// kept multiples of 16 bytes, every tile start a multiple of 32 bytes, as
+// WMMA requires.
+
+constexpr int kTcQ = 64;   // queries per block: 16 per warp
+constexpr int kTcK = 32;   // keys per tile
+
+struct alignas(32) smem_chunk {
+  float w[8];
+};
+
+template <int D>
+struct tc_layout {
+  static constexpr int ldk = D + 8;       // bf16 q, k and v rows
+  static constexpr int lds = kTcK + 4;    // fp32 S rows
+  static constexpr int ldp = kTcK + 8;    // bf16 P rows
+  static constexpr int ldo = D + 4;       // fp32 out rows
+  static constexpr size_t q_bytes = (size_t)kTcQ * ldk * 2;
+  static constexpr size_t sp_bytes = (size_t)kTcQ * lds * 4 + (size_t)kTcQ * ldp * 2;
+  static constexpr size_t a_bytes = q_bytes > sp_bytes ? q_bytes : sp_bytes;
+  static constexpr size_t kv_bytes = (size_t)kTcK * ldk * 2;
+  static constexpr size_t o_bytes = (size_t)kTcQ * ldo * 4;
+  static constexpr size_t bytes = (a_bytes + 2 * kv_bytes) > o_bytes ? a_bytes + 2 * kv_bytes : o_bytes;
+  static constexpr int chunks = (int)((bytes + 31) / 32);
+  static_assert(a_bytes % 32 == 0 && kv_bytes % 32 == 0, "tile starts must stay 32-byte aligned");
+};
+
+// copy_tile copies n rows of D bf16 elements, row r at src + r*stride, into
+// dst [rows][ld], zeros for rows n..rows-1.
+template <int D>
+__device__ __forceinline__ void copy_tile(__nv_bfloat16 *dst, int ld, int rows, int n, const __nv_bfloat16 *src,
+                                          int64_t stride) {
+  const __nv_bfloat16 zero = __float2bfloat16_rn(0.0f);
+  for (int e = threadIdx.x; e < rows * D; e += kAttnThreads) {
+    const int r = e / D, c = e % D;
+    dst[r * ld + c] = r < n ? src[r * stride + c] : zero;
+  }
+}
+
+template <int D>
+__global__ void __launch_bounds__(kAttnThreads)
+    attn_forward_tc_kernel(__nv_bfloat16 *__restrict__ out, float *__restrict__ lse,
+                           const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__restrict__ k,
+                           const __nv_bfloat16 *__restrict__ v, const int32_t *__restrict__ mask, attn_shape s) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  __trap();  // bf16 WMMA needs sm_80; the library is built for 80 and newer
+#else
+  namespace wmma = nvcuda::wmma;
+  using L = tc_layout<D>;
+  using frag_a = wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major>;
+  using frag_bt = wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major>;  // kᵀ
+  using frag_b = wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major>;   // v
+  using frag_c = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+  __shared__ smem_chunk smem[L::chunks];
+  __shared__ float lse_s[kTcQ];
+  __shared__ int qpos_s[kTcQ];
+  __shared__ int qseg_s[kTcQ];
+  __shared__ int kseg[kTcK];
+  char *base = reinterpret_cast<char *>(smem);
+  __nv_bfloat16 *qs = reinterpret_cast<__nv_bfloat16 *>(base);
+  float *ss = reinterpret_cast<float *>(base);
+  __nv_bfloat16 *ps = reinterpret_cast<__nv_bfloat16 *>(base + (size_t)kTcQ * L::lds * 4);
+  __nv_bfloat16 *ks = reinterpret_cast<__nv_bfloat16 *>(base + L::a_bytes);
+  __nv_bfloat16 *vs = reinterpret_cast<__nv_bfloat16 *>(base + L::a_bytes + L::kv_bytes);
+  float *os = reinterpret_cast<float *>(base);
+
+  const int warp = threadIdx.x / 32;
+  const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * kTcQ;
+  const int kh = h / (s.heads / s.kv_heads);
+  const int64_t qd = (int64_t)s.heads * D, kd = (int64_t)s.kv_heads * D;
+  const int rows = min(kTcQ, s.q - q0);
+  copy_tile<D>(qs, L::ldk, kTcQ, rows, q + ((int64_t)b * s.q + q0) * qd + (int64_t)h * D, qd);
+  if (threadIdx.x < kTcQ) {
+    const int r = threadIdx.x;
+    qpos_s[r] = r < rows ? s.q_start + q0 + r : -1;
+    qseg_s[r] = query_segment(mask, s, b, s.q_start + q0 + r);
+  }
+  __syncthreads();
+  frag_a qf[D / 16];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; kk++) wmma::load_matrix_sync(qf[kk], qs + warp * 16 * L::ldk + kk * 16, L::ldk);
+
+  // scores fills ss with q·kᵀ of the key tile in ks: warp w, rows 16w..
+  auto scores = [&]() {
+#pragma unroll
+    for (int j = 0; j < kTcK / 16; j++) {
+      frag_c acc;
+      wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
+      for (int kk = 0; kk < D / 16; kk++) {
+        frag_bt kf;
+        wmma::load_matrix_sync(kf, ks + j * 16 * L::ldk + kk * 16, L::ldk);
+        wmma::mma_sync(acc, qf[kk], kf, acc);
+      }
+      wmma::store_matrix_sync(ss + warp * 16 * L::lds + j * 16, acc, L::lds, wmma::mem_row_major);
+    }
+  };
+  // load_keys copies key tile k0 (and its values when with_v) and its mask entries.
+  auto load_keys = [&](int k0, int kend, bool with_v) {
+    const int n = min(kTcK, kend - k0);
+    const int64_t at = ((int64_t)b * s.kv_stride + k0) * kd + (int64_t)kh * D;
+    copy_tile<D>(ks, L::ldk, kTcK, n, k + at, kd);
+    if (with_v) copy_tile<D>(vs, L::ldk, kTcK, n, v + at, kd);
+    if (threadIdx.x < kTcK) kseg[threadIdx.x] = key_entry(mask, s, b, k0 + (int)threadIdx.x);
+  };
+
+  const int kend = min(s.kv, s.q_start + q0 + rows);
+  float m = -INFINITY, l = 0.0f;  // thread r < kTcQ: query r's running max and sum
+  __syncthreads();                // the q tile is in fragments: its place is S and P's now
+  for (int k0 = 0; k0 < kend; k0 += kTcK) {
+    load_keys(k0, kend, false);
+    __syncthreads();
+    scores();
+    __syncthreads();
+    if (threadIdx.x < kTcQ) {
+      const int r = threadIdx.x;
+      float sc[kTcK];
+      float mnew = m;
+#pragma unroll
+      for (int j = 0; j < kTcK; j++) {
+        sc[j] = visible(k0 + j, kseg[j], qpos_s[r], qseg_s[r]) ? ss[r * L::lds + j] * s.scale : -INFINITY;
+        mnew = fmaxf(mnew, sc[j]);
+      }
+      float sum = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kTcK; j++) sum += sc[j] == -INFINITY ? 0.0f : expf(sc[j] - mnew);
+      l = (mnew == -INFINITY ? 1.0f : expf(m - mnew)) * l + sum;
+      m = mnew;
+    }
+    __syncthreads();  // ks and ss are free for the next tile
+  }
+  if (threadIdx.x < kTcQ) {
+    const int r = threadIdx.x;
+    const float x = l > 0 ? m + logf(l) : 0.0f;
+    lse_s[r] = x;
+    if (lse != nullptr && r < rows) lse[((int64_t)b * s.heads + h) * s.q + q0 + r] = x;
+  }
+
+  frag_c of[D / 16];
+#pragma unroll
+  for (int j = 0; j < D / 16; j++) wmma::fill_fragment(of[j], 0.0f);
+  for (int k0 = 0; k0 < kend; k0 += kTcK) {
+    load_keys(k0, kend, true);
+    __syncthreads();
+    scores();
+    __syncthreads();
+    for (int e = threadIdx.x; e < kTcQ * kTcK; e += kAttnThreads) {
+      const int r = e / kTcK, j = e % kTcK;
+      float p = 0.0f;
+      if (visible(k0 + j, kseg[j], qpos_s[r], qseg_s[r])) p = expf(ss[r * L::lds + j] * s.scale - lse_s[r]);
+      ps[r * L::ldp + j] = __float2bfloat16_rn(p);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kTcK / 16; kk++) {
+      frag_a pf;
+      wmma::load_matrix_sync(pf, ps + warp * 16 * L::ldp + kk * 16, L::ldp);
+#pragma unroll
+      for (int j = 0; j < D / 16; j++) {
+        frag_b vf;
+        wmma::load_matrix_sync(vf, vs + kk * 16 * L::ldk + j * 16, L::ldk);
+        wmma::mma_sync(of[j], pf, vf, of[j]);
+      }
+    }
+    __syncthreads();  // ks, vs, ss and ps are free for the next tile
+  }
+  if (out == nullptr) return;
+#pragma unroll
+  for (int j = 0; j < D / 16; j++)
+    wmma::store_matrix_sync(os + warp * 16 * L::ldo + j * 16, of[j], L::ldo, wmma::mem_row_major);
+  __syncthreads();
+  for (int e = threadIdx.x; e < rows * D; e += kAttnThreads) {
+    const int r = e / D, c = e % D;
+    out[((int64_t)b * s.q + q0 + r) * qd + (int64_t)h * D + c] = __float2bfloat16_rn(os[r * L::ldo + c]);
+  }
+#endif
 }
 
 // ---------------------------------------------------------------------------
@@ -480,7 +676,7 @@ tune_status backward_as(tune_ctx *ctx, tune_ptr dq, tune_ptr dk, tune_ptr dv, tu
   return launched("attention backward dq kernel");
 }
 
-// by_dim and by_type pick the instance for the head dim and type.
+// forward_typed picks the FMA instance for the head dim.
 template <class T>
 tune_status forward_typed(tune_ctx *ctx, tune_ptr out, tune_ptr lse, tune_ptr q, tune_ptr k, tune_ptr v,
                           tune_ptr mask, const attn_shape &s) {
@@ -491,8 +687,23 @@ tune_status forward_typed(tune_ctx *ctx, tune_ptr out, tune_ptr lse, tune_ptr q,
   }
 }
 
+template <int D>
+tune_status forward_tc(tune_ctx *ctx, tune_ptr out, tune_ptr lse, tune_ptr q, tune_ptr k, tune_ptr v, tune_ptr mask,
+                       const attn_shape &s) {
+  dim3 grid((unsigned)((s.q + kTcQ - 1) / kTcQ), (unsigned)s.heads, (unsigned)s.batch);
+  attn_forward_tc_kernel<D><<<grid, kAttnThreads, 0, ctx->stream>>>(
+      reinterpret_cast<__nv_bfloat16 *>(out), reinterpret_cast<float *>(lse),
+      reinterpret_cast<const __nv_bfloat16 *>(q), reinterpret_cast<const __nv_bfloat16 *>(k),
+      reinterpret_cast<const __nv_bfloat16 *>(v), reinterpret_cast<const int32_t *>(mask), s);
+  return launched("attention forward kernel (tensor cores)");
+}
+
+// forward queues the forward: on tensor cores for bf16 at head dims 64 and
+// 128, else the fp32 FMA kernels.
 tune_status forward(tune_ctx *ctx, tune_ptr out, tune_ptr lse, tune_ptr q, tune_ptr k, tune_ptr v, tune_ptr mask,
                     tune_dtype t, const attn_shape &s) {
+  if (t == TUNE_BF16 && s.d == 64) return forward_tc<64>(ctx, out, lse, q, k, v, mask, s);
+  if (t == TUNE_BF16 && s.d == 128) return forward_tc<128>(ctx, out, lse, q, k, v, mask, s);
   if (t == TUNE_BF16) return forward_typed<__nv_bfloat16>(ctx, out, lse, q, k, v, mask, s);
   return forward_typed<float>(ctx, out, lse, q, k, v, mask, s);
 }

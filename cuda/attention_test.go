@@ -15,10 +15,11 @@ import (
 // the training path (TestAttentionCUDA checks the float32 one), against
 // backend/cpu on the same bf16-exact inputs, so that the difference is the
 // kernels' own: the bf16 rounding of out, dq, dk and dv, and of out where
-// the backward's D = rowsum(dout ⊙ out) reads it. The shapes take several
-// tiles of every kernel, GQA groups of 2 and 4, the specialized head dims
-// 64 and 128 and the generic path, padding, packed segments and a KV cache
-// (Q < KV, QStart > 0, KVStride > KV).
+// the backward's D = rowsum(dout ⊙ out) reads it, and on the tensor-core
+// path (head dims 64 and 128) of P. The shapes take several tiles of every
+// kernel, GQA groups of 2, 4 and 7, the tensor-core head dims and the
+// generic path, padding, packed segments and a KV cache (Q < KV,
+// QStart > 0, KVStride > KV).
 func TestAttentionBF16CUDA(t *testing.T) {
 	g := openOrSkip(t)
 	ref := cpu.New(0)
@@ -30,6 +31,7 @@ func TestAttentionBF16CUDA(t *testing.T) {
 		{"t33 d64 gqa2 padded", backend.AttnShape{Batch: 2, Q: 33, KV: 33, KVStride: 33, Heads: 4, KVHeads: 2, HeadDim: 64}, false},
 		{"t70 d128 segments", backend.AttnShape{Batch: 1, Q: 70, KV: 70, KVStride: 70, Heads: 2, KVHeads: 1, HeadDim: 128}, true},
 		{"t7 cache d72 gqa4", backend.AttnShape{Batch: 2, Q: 7, KV: 50, KVStride: 53, Heads: 8, KVHeads: 2, HeadDim: 72, QStart: 43}, false},
+		{"t20 cache d128 gqa7", backend.AttnShape{Batch: 1, Q: 20, KV: 90, KVStride: 96, Heads: 7, KVHeads: 1, HeadDim: 128, QStart: 70}, false},
 	}
 	for i, c := range cases {
 		s := c.s
