@@ -58,6 +58,8 @@
 #include <math.h>
 #include <mma.h>
 
+#include <type_traits>
+
 #include "common.cuh"
 
 namespace {
@@ -465,13 +467,13 @@ __device__ __forceinline__ void backward_scores(float *ps, float *dss, const flo
   }
 }
 
-// load_query_tile fills the per-query values of a backward tile of rows
+// load_query_tile fills the per-query values of a backward tile of n rows
 // i0.. of head h: position (-1 past q), segment, lse and D.
 __device__ __forceinline__ void load_query_tile(int *qpos_s, int *qseg_s, float *lse_s, float *dsum_s,
                                                 const float *lse, const float *dsum, const int32_t *mask,
-                                                const attn_shape &s, int b, int h, int i0) {
+                                                const attn_shape &s, int b, int h, int i0, int n) {
   const int r = threadIdx.x;
-  if (r >= kBwdQ) return;
+  if (r >= n) return;
   const int i = i0 + r;
   const int64_t at = ((int64_t)b * s.heads + h) * s.q + i;
   qpos_s[r] = i < s.q ? s.q_start + i : -1;
@@ -526,7 +528,7 @@ __global__ void __launch_bounds__(kAttnThreads)
         const int64_t qat = ((int64_t)b * s.q + i0) * qd + (int64_t)h * d;
         load_rows(qs, DM, kBwdQ, rows, q + qat, qd, d);
         load_rows(dos, DM, kBwdQ, rows, dout + qat, qd, d);
-        load_query_tile(qpos_s, qseg_s, lse_s, dsum_s, lse, dsum, mask, s, b, h, i0);
+        load_query_tile(qpos_s, qseg_s, lse_s, dsum_s, lse, dsum, mask, s, b, h, i0, kBwdQ);
         __syncthreads();
         backward_scores<D>(ps, dss, qs, dos, ks, vs, lse_s, dsum_s, qpos_s, qseg_s, kseg, k0, d, s.scale);
         __syncthreads();
@@ -585,7 +587,7 @@ __global__ void __launch_bounds__(kAttnThreads)
   const int64_t qat = ((int64_t)b * s.q + i0) * qd + (int64_t)h * d;
   load_rows(qs, DM, kBwdQ, rows, q + qat, qd, d);
   load_rows(dos, DM, kBwdQ, rows, dout + qat, qd, d);
-  load_query_tile(qpos_s, qseg_s, lse_s, dsum_s, lse, dsum, mask, s, b, h, i0);
+  load_query_tile(qpos_s, qseg_s, lse_s, dsum_s, lse, dsum, mask, s, b, h, i0, kBwdQ);
   constexpr int kCols = DM / 16;
   const int qrow = threadIdx.x / 16, qcol = threadIdx.x % 16;
   float acc[kCols];
@@ -620,6 +622,269 @@ __global__ void __launch_bounds__(kAttnThreads)
     const int c = qcol + 16 * j;
     if (D > 0 || c < d) st(o + c, acc[j]);
   }
+}
+
+// ---------------------------------------------------------------------------
+// Tensor-core backward (bf16 buffers, head dims 64 and 128): the FMA
+// kernels' algorithm on WMMA products, in tiles of kTcBK keys by kTcBQ
+// queries. Scores are computed into fp32 shared memory, turned into P and
+// dS elementwise (rounded to bf16: they are the next products' operands),
+// and every sum of the tile (dv += Pᵀ·dout, dk += dSᵀ·q, dq += dS·k) runs
+// in accumulator fragments, which never need rescaling since P comes from
+// the saved lse. The four warps split each 32 x 32 score tile into its four
+// 16 x 16 quarters and each 32 x D result into halves of D.
+
+constexpr int kTcBK = 32, kTcBQ = 32;
+
+template <int D>
+struct tc_bwd_layout {
+  static constexpr int ldk = D + 8;    // bf16 rows of q, dout, k and v
+  static constexpr int lds = kTcBK + 4;  // fp32 score rows
+  static constexpr int ldp = kTcBK + 8;  // bf16 P and dS rows (over the fp32 scores)
+  static constexpr int ldo = D + 4;    // fp32 result staging rows
+  static constexpr size_t tile_bytes = (size_t)32 * ldk * 2;
+  static constexpr size_t score_bytes = (size_t)32 * lds * 4;
+  static constexpr size_t bytes = 4 * tile_bytes + 2 * score_bytes;
+  static constexpr int chunks = (int)((bytes + 31) / 32);
+  static_assert(tile_bytes % 32 == 0 && score_bytes % 32 == 0, "tile starts must stay 32-byte aligned");
+  static_assert(2 * (size_t)32 * ldo * 4 <= 4 * tile_bytes, "the staging of two results fits over the tiles");
+};
+
+// tc_scores computes, by warp w, the quarter (w/2, w%2) of a = x·yᵀ for the
+// 32-row tiles x and y (bf16, stride ldk) into sa (fp32, stride lds), and
+// likewise b = u·zᵀ into sb.
+template <int D>
+__device__ __forceinline__ void tc_scores(float *sa, float *sb, const __nv_bfloat16 *x, const __nv_bfloat16 *y,
+                                          const __nv_bfloat16 *u, const __nv_bfloat16 *z) {
+  namespace wmma = nvcuda::wmma;
+  using L = tc_bwd_layout<D>;
+  const int warp = threadIdx.x / 32, rb = warp / 2, cb = warp % 2;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> fa, fb;
+  wmma::fill_fragment(fa, 0.0f);
+  wmma::fill_fragment(fb, 0.0f);
+#pragma unroll
+  for (int kk = 0; kk < D / 16; kk++) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> bt;
+    wmma::load_matrix_sync(a, x + rb * 16 * L::ldk + kk * 16, L::ldk);
+    wmma::load_matrix_sync(bt, y + cb * 16 * L::ldk + kk * 16, L::ldk);
+    wmma::mma_sync(fa, a, bt, fa);
+    wmma::load_matrix_sync(a, u + rb * 16 * L::ldk + kk * 16, L::ldk);
+    wmma::load_matrix_sync(bt, z + cb * 16 * L::ldk + kk * 16, L::ldk);
+    wmma::mma_sync(fb, a, bt, fb);
+  }
+  wmma::store_matrix_sync(sa + rb * 16 * L::lds + cb * 16, fa, L::lds, wmma::mem_row_major);
+  wmma::store_matrix_sync(sb + rb * 16 * L::lds + cb * 16, fb, L::lds, wmma::mem_row_major);
+}
+
+// tc_accumulate adds, by warp w, rows 16·(w/2).. and its half of D's
+// columns of p·x to acc (p: 32 x 32 bf16, stride ldp; x: 32 x D bf16,
+// stride ldk).
+template <int D>
+__device__ __forceinline__ void tc_accumulate(
+    nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> (&acc)[D / 32], const __nv_bfloat16 *p,
+    const __nv_bfloat16 *x) {
+  namespace wmma = nvcuda::wmma;
+  using L = tc_bwd_layout<D>;
+  const int warp = threadIdx.x / 32, rb = warp / 2, half = warp % 2;
+#pragma unroll
+  for (int kk = 0; kk < 2; kk++) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a;
+    wmma::load_matrix_sync(a, p + rb * 16 * L::ldp + kk * 16, L::ldp);
+#pragma unroll
+    for (int j = 0; j < D / 32; j++) {
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> bf;
+      wmma::load_matrix_sync(bf, x + kk * 16 * L::ldk + (half * (D / 32) + j) * 16, L::ldk);
+      wmma::mma_sync(acc[j], a, bf, acc[j]);
+    }
+  }
+}
+
+// tc_stage stores acc (as tc_accumulate lays it out) into o [32][ldo].
+template <int D>
+__device__ __forceinline__ void tc_stage(float *o,
+                                         const nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> (&acc)[D / 32]) {
+  namespace wmma = nvcuda::wmma;
+  using L = tc_bwd_layout<D>;
+  const int warp = threadIdx.x / 32, rb = warp / 2, half = warp % 2;
+#pragma unroll
+  for (int j = 0; j < D / 32; j++)
+    wmma::store_matrix_sync(o + rb * 16 * L::ldo + (half * (D / 32) + j) * 16, acc[j], L::ldo, wmma::mem_row_major);
+}
+
+// Kernel 2 on tensor cores: grid (ceil(kv_stride/kTcBK), kv_heads, batch).
+// Scores are kept transposed, keys by queries: Sᵀ = k·qᵀ, dPᵀ = v·doutᵀ.
+template <int D>
+__global__ void __launch_bounds__(kAttnThreads)
+    attn_backward_kv_tc_kernel(__nv_bfloat16 *__restrict__ dk, __nv_bfloat16 *__restrict__ dv,
+                               const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__restrict__ k,
+                               const __nv_bfloat16 *__restrict__ v, const __nv_bfloat16 *__restrict__ dout,
+                               const float *__restrict__ lse, const float *__restrict__ dsum,
+                               const int32_t *__restrict__ mask, attn_shape s) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  __trap();  // bf16 WMMA needs sm_80; the library is built for 80 and newer
+#else
+  namespace wmma = nvcuda::wmma;
+  using L = tc_bwd_layout<D>;
+  __shared__ smem_chunk smem[L::chunks];
+  __shared__ float lse_s[kTcBQ];
+  __shared__ float dsum_s[kTcBQ];
+  __shared__ int qpos_s[kTcBQ];
+  __shared__ int qseg_s[kTcBQ];
+  __shared__ int kseg[kTcBK];
+  char *base = reinterpret_cast<char *>(smem);
+  __nv_bfloat16 *ks = reinterpret_cast<__nv_bfloat16 *>(base);
+  __nv_bfloat16 *vs = reinterpret_cast<__nv_bfloat16 *>(base + L::tile_bytes);
+  __nv_bfloat16 *qs = reinterpret_cast<__nv_bfloat16 *>(base + 2 * L::tile_bytes);
+  __nv_bfloat16 *dos = reinterpret_cast<__nv_bfloat16 *>(base + 3 * L::tile_bytes);
+  float *st = reinterpret_cast<float *>(base + 4 * L::tile_bytes);
+  float *dpt = reinterpret_cast<float *>(base + 4 * L::tile_bytes + L::score_bytes);
+  __nv_bfloat16 *pt = reinterpret_cast<__nv_bfloat16 *>(st);    // Pᵀ over Sᵀ
+  __nv_bfloat16 *dst = reinterpret_cast<__nv_bfloat16 *>(dpt);  // dSᵀ over dPᵀ
+
+  const int b = blockIdx.z, kh = blockIdx.y, k0 = blockIdx.x * kTcBK;
+  const int rep = s.heads / s.kv_heads;
+  const int64_t qd = (int64_t)s.heads * D, kd = (int64_t)s.kv_heads * D;
+  const int n = max(0, min(kTcBK, s.kv - k0));
+  const int64_t at = ((int64_t)b * s.kv_stride + k0) * kd + (int64_t)kh * D;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc_k[D / 32], acc_v[D / 32];
+#pragma unroll
+  for (int j = 0; j < D / 32; j++) {
+    wmma::fill_fragment(acc_k[j], 0.0f);
+    wmma::fill_fragment(acc_v[j], 0.0f);
+  }
+  if (n > 0) {
+    copy_tile<D>(ks, L::ldk, kTcBK, n, k + at, kd);
+    copy_tile<D>(vs, L::ldk, kTcBK, n, v + at, kd);
+    if (threadIdx.x < kTcBK) kseg[threadIdx.x] = key_entry(mask, s, b, k0 + (int)threadIdx.x);
+    const int ibeg = max(0, k0 - s.q_start) / kTcBQ * kTcBQ;
+    for (int h = kh * rep; h < (kh + 1) * rep; h++) {
+      for (int i0 = ibeg; i0 < s.q; i0 += kTcBQ) {
+        __syncthreads();  // the previous tile is done with qs, dos, Pᵀ and dSᵀ
+        const int rows = min(kTcBQ, s.q - i0);
+        const int64_t qat = ((int64_t)b * s.q + i0) * qd + (int64_t)h * D;
+        copy_tile<D>(qs, L::ldk, kTcBQ, rows, q + qat, qd);
+        copy_tile<D>(dos, L::ldk, kTcBQ, rows, dout + qat, qd);
+        load_query_tile(qpos_s, qseg_s, lse_s, dsum_s, lse, dsum, mask, s, b, h, i0, kTcBQ);
+        __syncthreads();
+        tc_scores<D>(st, dpt, ks, qs, vs, dos);
+        __syncthreads();
+        float p[kTcBK * kTcBQ / kAttnThreads], ds[kTcBK * kTcBQ / kAttnThreads];
+#pragma unroll
+        for (int i = 0; i < kTcBK * kTcBQ / kAttnThreads; i++) {
+          const int e = threadIdx.x + i * kAttnThreads, j = e / kTcBQ, r = e % kTcBQ;
+          p[i] = ds[i] = 0.0f;
+          if (visible(k0 + j, kseg[j], qpos_s[r], qseg_s[r])) {
+            p[i] = expf(st[j * L::lds + r] * s.scale - lse_s[r]);
+            ds[i] = p[i] * (dpt[j * L::lds + r] - dsum_s[r]) * s.scale;
+          }
+        }
+        __syncthreads();  // Sᵀ and dPᵀ are read: their place takes Pᵀ and dSᵀ
+#pragma unroll
+        for (int i = 0; i < kTcBK * kTcBQ / kAttnThreads; i++) {
+          const int e = threadIdx.x + i * kAttnThreads, j = e / kTcBQ, r = e % kTcBQ;
+          pt[j * L::ldp + r] = __float2bfloat16_rn(p[i]);
+          dst[j * L::ldp + r] = __float2bfloat16_rn(ds[i]);
+        }
+        __syncthreads();
+        tc_accumulate<D>(acc_v, pt, dos);
+        tc_accumulate<D>(acc_k, dst, qs);
+      }
+    }
+  }
+  __syncthreads();  // every tile is done: the staging goes over them
+  float *ok = reinterpret_cast<float *>(base);
+  float *ov = ok + 32 * L::ldo;
+  tc_stage<D>(ok, acc_k);
+  tc_stage<D>(ov, acc_v);
+  __syncthreads();
+  const int keys = min(kTcBK, s.kv_stride - k0);
+  for (int e = threadIdx.x; e < keys * D; e += kAttnThreads) {
+    const int r = e / D, c = e % D;
+    dk[at + r * kd + c] = __float2bfloat16_rn(ok[r * L::ldo + c]);
+    dv[at + r * kd + c] = __float2bfloat16_rn(ov[r * L::ldo + c]);
+  }
+#endif
+}
+
+// Kernel 3 on tensor cores: grid (ceil(q/kTcBQ), heads, batch).
+template <int D>
+__global__ void __launch_bounds__(kAttnThreads)
+    attn_backward_q_tc_kernel(__nv_bfloat16 *__restrict__ dq, const __nv_bfloat16 *__restrict__ q,
+                              const __nv_bfloat16 *__restrict__ k, const __nv_bfloat16 *__restrict__ v,
+                              const __nv_bfloat16 *__restrict__ dout, const float *__restrict__ lse,
+                              const float *__restrict__ dsum, const int32_t *__restrict__ mask, attn_shape s) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  __trap();  // bf16 WMMA needs sm_80; the library is built for 80 and newer
+#else
+  namespace wmma = nvcuda::wmma;
+  using L = tc_bwd_layout<D>;
+  __shared__ smem_chunk smem[L::chunks];
+  __shared__ float lse_s[kTcBQ];
+  __shared__ float dsum_s[kTcBQ];
+  __shared__ int qpos_s[kTcBQ];
+  __shared__ int qseg_s[kTcBQ];
+  __shared__ int kseg[kTcBK];
+  char *base = reinterpret_cast<char *>(smem);
+  __nv_bfloat16 *qs = reinterpret_cast<__nv_bfloat16 *>(base);
+  __nv_bfloat16 *dos = reinterpret_cast<__nv_bfloat16 *>(base + L::tile_bytes);
+  __nv_bfloat16 *ks = reinterpret_cast<__nv_bfloat16 *>(base + 2 * L::tile_bytes);
+  __nv_bfloat16 *vs = reinterpret_cast<__nv_bfloat16 *>(base + 3 * L::tile_bytes);
+  float *ss = reinterpret_cast<float *>(base + 4 * L::tile_bytes);
+  float *dps = reinterpret_cast<float *>(base + 4 * L::tile_bytes + L::score_bytes);
+  __nv_bfloat16 *dsb = reinterpret_cast<__nv_bfloat16 *>(ss);  // dS over S
+
+  const int b = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * kTcBQ;
+  const int kh = h / (s.heads / s.kv_heads);
+  const int64_t qd = (int64_t)s.heads * D, kd = (int64_t)s.kv_heads * D;
+  const int rows = min(kTcBQ, s.q - i0);
+  const int64_t qat = ((int64_t)b * s.q + i0) * qd + (int64_t)h * D;
+  copy_tile<D>(qs, L::ldk, kTcBQ, rows, q + qat, qd);
+  copy_tile<D>(dos, L::ldk, kTcBQ, rows, dout + qat, qd);
+  load_query_tile(qpos_s, qseg_s, lse_s, dsum_s, lse, dsum, mask, s, b, h, i0, kTcBQ);
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[D / 32];
+#pragma unroll
+  for (int j = 0; j < D / 32; j++) wmma::fill_fragment(acc[j], 0.0f);
+
+  const int kend = min(s.kv, s.q_start + i0 + rows);
+  for (int k0 = 0; k0 < kend; k0 += kTcBK) {
+    __syncthreads();  // the previous tile is done with ks, vs and dS
+    const int n = min(kTcBK, kend - k0);
+    const int64_t at = ((int64_t)b * s.kv_stride + k0) * kd + (int64_t)kh * D;
+    copy_tile<D>(ks, L::ldk, kTcBK, n, k + at, kd);
+    copy_tile<D>(vs, L::ldk, kTcBK, n, v + at, kd);
+    if (threadIdx.x < kTcBK) kseg[threadIdx.x] = key_entry(mask, s, b, k0 + (int)threadIdx.x);
+    __syncthreads();
+    tc_scores<D>(ss, dps, qs, ks, dos, vs);
+    __syncthreads();
+    float ds[kTcBK * kTcBQ / kAttnThreads];
+#pragma unroll
+    for (int i = 0; i < kTcBK * kTcBQ / kAttnThreads; i++) {
+      const int e = threadIdx.x + i * kAttnThreads, r = e / kTcBK, j = e % kTcBK;
+      ds[i] = 0.0f;
+      if (visible(k0 + j, kseg[j], qpos_s[r], qseg_s[r])) {
+        const float p = expf(ss[r * L::lds + j] * s.scale - lse_s[r]);
+        ds[i] = p * (dps[r * L::lds + j] - dsum_s[r]) * s.scale;
+      }
+    }
+    __syncthreads();  // S is read: its place takes dS
+#pragma unroll
+    for (int i = 0; i < kTcBK * kTcBQ / kAttnThreads; i++) {
+      const int e = threadIdx.x + i * kAttnThreads, r = e / kTcBK, j = e % kTcBK;
+      dsb[r * L::ldp + j] = __float2bfloat16_rn(ds[i]);
+    }
+    __syncthreads();
+    tc_accumulate<D>(acc, dsb, ks);
+  }
+  __syncthreads();  // every tile is done: the staging goes over them
+  float *o = reinterpret_cast<float *>(base);
+  tc_stage<D>(o, acc);
+  __syncthreads();
+  for (int e = threadIdx.x; e < rows * D; e += kAttnThreads) {
+    const int r = e / D, c = e % D;
+    dq[qat + r * qd + c] = __float2bfloat16_rn(o[r * L::ldo + c]);
+  }
+#endif
 }
 
 // ---------------------------------------------------------------------------
@@ -708,6 +973,24 @@ tune_status forward(tune_ctx *ctx, tune_ptr out, tune_ptr lse, tune_ptr q, tune_
   return forward_typed<float>(ctx, out, lse, q, k, v, mask, s);
 }
 
+template <int D>
+tune_status backward_tc(tune_ctx *ctx, tune_ptr dq, tune_ptr dk, tune_ptr dv, tune_ptr dout, tune_ptr q, tune_ptr k,
+                        tune_ptr v, tune_ptr lse, tune_ptr dsum, tune_ptr mask, const attn_shape &s) {
+  using T = __nv_bfloat16;
+  const T *qp = reinterpret_cast<const T *>(q), *kp = reinterpret_cast<const T *>(k);
+  const T *vp = reinterpret_cast<const T *>(v), *dop = reinterpret_cast<const T *>(dout);
+  const float *lp = reinterpret_cast<const float *>(lse), *dp = reinterpret_cast<const float *>(dsum);
+  const int32_t *mp = reinterpret_cast<const int32_t *>(mask);
+  dim3 kv_grid((unsigned)((s.kv_stride + kTcBK - 1) / kTcBK), (unsigned)s.kv_heads, (unsigned)s.batch);
+  attn_backward_kv_tc_kernel<D><<<kv_grid, kAttnThreads, 0, ctx->stream>>>(
+      reinterpret_cast<T *>(dk), reinterpret_cast<T *>(dv), qp, kp, vp, dop, lp, dp, mp, s);
+  TRY(launched("attention backward dk/dv kernel (tensor cores)"));
+  dim3 q_grid((unsigned)((s.q + kTcBQ - 1) / kTcBQ), (unsigned)s.heads, (unsigned)s.batch);
+  attn_backward_q_tc_kernel<D><<<q_grid, kAttnThreads, 0, ctx->stream>>>(reinterpret_cast<T *>(dq), qp, kp, vp, dop,
+                                                                        lp, dp, mp, s);
+  return launched("attention backward dq kernel (tensor cores)");
+}
+
 template <class T>
 tune_status backward_typed(tune_ctx *ctx, tune_ptr dq, tune_ptr dk, tune_ptr dv, tune_ptr dout, tune_ptr q,
                            tune_ptr k, tune_ptr v, tune_ptr out, tune_ptr lse, tune_ptr dsum, tune_ptr mask,
@@ -716,6 +999,10 @@ tune_status backward_typed(tune_ctx *ctx, tune_ptr dq, tune_ptr dk, tune_ptr dv,
   attn_rowdot_kernel<T><<<blocks_for(rows, kAttnThreads), kAttnThreads, 0, ctx->stream>>>(
       reinterpret_cast<float *>(dsum), reinterpret_cast<const T *>(dout), reinterpret_cast<const T *>(out), s);
   TRY(launched("attention backward rowsum kernel"));
+  if (std::is_same<T, __nv_bfloat16>::value && s.d == 64)
+    return backward_tc<64>(ctx, dq, dk, dv, dout, q, k, v, lse, dsum, mask, s);
+  if (std::is_same<T, __nv_bfloat16>::value && s.d == 128)
+    return backward_tc<128>(ctx, dq, dk, dv, dout, q, k, v, lse, dsum, mask, s);
   switch (s.d) {
     case 64: return backward_as<64, T>(ctx, dq, dk, dv, dout, q, k, v, lse, dsum, mask, s);
     case 128: return backward_as<128, T>(ctx, dq, dk, dv, dout, q, k, v, lse, dsum, mask, s);
