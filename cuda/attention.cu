@@ -25,35 +25,43 @@
 //             past kv are written 0. lse 0: recomputed first by the forward
 //             kernel (bit-identical to the forward's own lse).
 //
-// Algorithm (FlashAttention-2's, in fp32 FMA on CUDA cores). Nothing of size
-// q x kv is ever stored: the forward walks key tiles of kKeys for a tile of
-// kFwdQ queries, keeping the running max m and sum l per query in fp32
-// (online softmax: at each tile m' = max(m, max s), O = O·exp(m - m') +
-// exp(s - m')·V, l = l·exp(m - m') + Σ exp(s - m')), and writes O/l and
-// m + log l. The backward runs three kernels, none with atomics, so its
+// Algorithm (FlashAttention-2's). Nothing of size q x kv is ever stored.
+// The forward walks key tiles for a tile of queries and writes out and
+// lse = m + log l, m and l being each query's max score and sum of
+// exponentials. The backward runs three kernels, none with atomics, so its
 // result depends on the shapes alone:
 //   1. D = rowsum(dout ⊙ out), one thread per query row and head;
-//   2. per tile of kKeys keys and kv head, over every query head of the
-//      group and every tile of kBwdQ queries that can see the tile: rebuild
-//      P from q, k and lse, dP from dout and v, and accumulate dv += Pᵀ·dout
-//      and dk += dSᵀ·q in registers;
-//   3. per tile of kBwdQ queries and query head, over the key tiles it can
-//      see: the same P and dS, and dq += dS·k in registers.
+//   2. per key tile and kv head, over every query head of the group and
+//      every query tile that can see the keys: rebuild P from q, k and lse,
+//      dP from dout and v, and accumulate dv += Pᵀ·dout and dk += dSᵀ·q;
+//   3. per query tile and query head, over the key tiles it can see: the
+//      same P and dS, and dq += dS·k.
 // Kernel 3 recomputes the scores kernel 2 computed (two more q·kᵀ and
 // dout·vᵀ products, 7 instead of 5 matrix products in all) in exchange for
 // no atomics and a deterministic dq.
 //
-// Head dims 64 and 128 (Qwen2.5's) have kernels of their own, unrolled for
-// their size; any other head dim up to kMaxHeadDim runs a generic instance
-// whose loops take the size at run time. Shared memory holds each tile as
-// fp32, rows of keys padded by one element so that the 32 lanes of a warp,
-// each on its own key, read 32 different banks; every kernel stays within
-// the 48 KiB of static shared memory at head dim 128.
+// Two implementations share that plan:
+//  - bf16 buffers at head dims 64 and 128 (Qwen2.5's) run on tensor cores,
+//    WMMA 16x16x16 with bf16 operands and fp32 accumulators (sm_80 on).
+//    WMMA leaves unspecified which row an accumulator element holds, so the
+//    forward cannot rescale its running output as the online softmax does;
+//    it walks the keys twice instead, first for m and l (hence lse), then
+//    for out = Σ exp(s - lse)·v, normalized as it goes (three products
+//    instead of two). P and dS are rounded to bf16, as operands of the next
+//    products. See "Tensor-core forward" and "Tensor-core backward" below.
+//  - fp32 buffers, and bf16 at other head dims up to kMaxHeadDim, run fp32
+//    FMA kernels on CUDA cores: the forward with the online softmax (at
+//    each key tile m' = max(m, max s), out = out·exp(m - m') +
+//    exp(s - m')·v, l = l·exp(m - m') + Σ exp(s - m')), dim 64 and 128
+//    unrolled, others with the size at run time. Their shared memory holds
+//    fp32 tiles, key rows padded by one element so that the 32 lanes of a
+//    warp, each on its own key, read 32 different banks.
+// Every kernel stays within the 48 KiB of static shared memory.
 //
-// Precision: every product and sum in fp32 (expf and logf without fast
-// math); bf16 inputs are exact in fp32, so the only bf16 roundings are of
-// the outputs (and of out, which D reads). Against a float64 softmax the
-// fp32 error is a few 1e-7 relative.
+// Precision: every sum in fp32 (expf and logf without fast math); bf16
+// inputs are exact in fp32, so the bf16 roundings are of the outputs (and
+// of out, which D reads), and on tensor cores of P and dS. Against a
+// float64 softmax the fp32 path's error is a few 1e-7 relative.
 
 #include <math.h>
 #include <mma.h>

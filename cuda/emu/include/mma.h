@@ -15,11 +15,13 @@
 //     arguments. How a GPU spreads a fragment's elements over the lanes is
 //     unspecified, so a kernel may touch x[i] only uniformly (the same
 //     operation on every element), which holds here too.
-// The emulator keeps the whole tile in every lane's fragment. Loads and
-// fills run in every lane; mma_sync and store_matrix_sync do their work in
-// lane 0 alone (the others' results are NaN, never stored), so a warp costs
-// one product, not 32. What this cannot show: a lane that skips a
-// collective call, or lanes that pass different arguments.
+// The emulator keeps the whole tile in lane 0's fragment and does every
+// load, fill, product and store in lane 0 alone, so that a warp costs one
+// product, not 32; the other lanes check the pointer and ldm and leave
+// their fragments' elements undefined (never stored). What this cannot
+// show: a lane that skips a collective call, lanes that pass different
+// arguments, or a kernel that reads x[] of one lane as if it held given
+// elements (which the GPU does not specify either).
 #pragma once
 
 #include <type_traits>
@@ -70,6 +72,7 @@ template <class Use, int M, int N, int K, class T, class Layout>
 void load_matrix_sync(fragment<Use, M, N, K, T, Layout> &f, const T *p, unsigned ldm) {
   static_assert(!std::is_same_v<Use, accumulator>, "an accumulator load takes a layout_t");
   detail::check(p, ldm, "load_matrix_sync");
+  if (emu::lane() != 0) return;
   constexpr bool row = std::is_same_v<Layout, row_major>;
   using F = fragment<Use, M, N, K, T, Layout>;
   for (int r = 0; r < F::rows; r++)
@@ -79,6 +82,7 @@ void load_matrix_sync(fragment<Use, M, N, K, T, Layout> &f, const T *p, unsigned
 template <int M, int N, int K>
 void load_matrix_sync(fragment<accumulator, M, N, K, float> &f, const float *p, unsigned ldm, layout_t l) {
   detail::check(p, ldm, "load_matrix_sync");
+  if (emu::lane() != 0) return;
   for (int r = 0; r < M; r++)
     for (int c = 0; c < N; c++) f.x[r * N + c] = detail::at(const_cast<float *>(p), ldm, r, c, l == mem_row_major);
 }
@@ -93,16 +97,14 @@ void store_matrix_sync(float *p, const fragment<accumulator, M, N, K, float> &f,
 
 template <class Use, int M, int N, int K, class T, class Layout>
 void fill_fragment(fragment<Use, M, N, K, T, Layout> &f, T v) {
+  if (emu::lane() != 0) return;
   for (auto &e : f.x) e = v;
 }
 
 template <int M, int N, int K, class TA, class LA, class LB>
 void mma_sync(fragment<accumulator, M, N, K, float> &d, const fragment<matrix_a, M, N, K, TA, LA> &a,
               const fragment<matrix_b, M, N, K, TA, LB> &b, const fragment<accumulator, M, N, K, float> &c) {
-  if (emu::lane() != 0) {
-    for (auto &e : d.x) e = NAN;
-    return;
-  }
+  if (emu::lane() != 0) return;
   float out[M * N];
   for (int m = 0; m < M; m++)
     for (int n = 0; n < N; n++) {
