@@ -658,6 +658,25 @@ struct tc_bwd_layout {
   static_assert(2 * (size_t)32 * ldo * 4 <= 4 * tile_bytes, "the staging of two results fits over the tiles");
 };
 
+// tc_bwd_shared is a backward block's shared memory: four bf16 tiles of
+// 32 rows, two fp32 score tiles (over which the bf16 P and dS are written
+// once the scores are read), and the per-query and per-key values.
+template <int D>
+struct tc_bwd_shared {
+  using L = tc_bwd_layout<D>;
+  smem_chunk raw[L::chunks];
+  float lse[kTcBQ], dsum[kTcBQ];
+  int qpos[kTcBQ], qseg[kTcBQ], kseg[kTcBK];
+  __device__ __forceinline__ __nv_bfloat16 *tile(int i) {
+    return reinterpret_cast<__nv_bfloat16 *>(reinterpret_cast<char *>(raw) + i * L::tile_bytes);
+  }
+  __device__ __forceinline__ float *score(int i) {
+    return reinterpret_cast<float *>(reinterpret_cast<char *>(raw) + 4 * L::tile_bytes + i * L::score_bytes);
+  }
+  // staging is the fp32 [32][ldo] result i, over the tiles once they are done.
+  __device__ __forceinline__ float *staging(int i) { return reinterpret_cast<float *>(raw) + i * 32 * L::ldo; }
+};
+
 // tc_scores computes, by warp w, the quarter (w/2, w%2) of a = x·yᵀ for the
 // 32-row tiles x and y (bf16, stride ldk) into sa (fp32, stride lds), and
 // likewise b = u·zᵀ into sb.
@@ -734,19 +753,12 @@ __global__ void __launch_bounds__(kAttnThreads)
 #else
   namespace wmma = nvcuda::wmma;
   using L = tc_bwd_layout<D>;
-  __shared__ smem_chunk smem[L::chunks];
-  __shared__ float lse_s[kTcBQ];
-  __shared__ float dsum_s[kTcBQ];
-  __shared__ int qpos_s[kTcBQ];
-  __shared__ int qseg_s[kTcBQ];
-  __shared__ int kseg[kTcBK];
-  char *base = reinterpret_cast<char *>(smem);
-  __nv_bfloat16 *ks = reinterpret_cast<__nv_bfloat16 *>(base);
-  __nv_bfloat16 *vs = reinterpret_cast<__nv_bfloat16 *>(base + L::tile_bytes);
-  __nv_bfloat16 *qs = reinterpret_cast<__nv_bfloat16 *>(base + 2 * L::tile_bytes);
-  __nv_bfloat16 *dos = reinterpret_cast<__nv_bfloat16 *>(base + 3 * L::tile_bytes);
-  float *st = reinterpret_cast<float *>(base + 4 * L::tile_bytes);
-  float *dpt = reinterpret_cast<float *>(base + 4 * L::tile_bytes + L::score_bytes);
+  __shared__ tc_bwd_shared<D> sh[1];
+  tc_bwd_shared<D> &m = sh[0];
+  float *lse_s = m.lse, *dsum_s = m.dsum;
+  int *qpos_s = m.qpos, *qseg_s = m.qseg, *kseg = m.kseg;
+  __nv_bfloat16 *ks = m.tile(0), *vs = m.tile(1), *qs = m.tile(2), *dos = m.tile(3);
+  float *st = m.score(0), *dpt = m.score(1);
   __nv_bfloat16 *pt = reinterpret_cast<__nv_bfloat16 *>(st);    // Pᵀ over Sᵀ
   __nv_bfloat16 *dst = reinterpret_cast<__nv_bfloat16 *>(dpt);  // dSᵀ over dPᵀ
 
@@ -801,8 +813,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     }
   }
   __syncthreads();  // every tile is done: the staging goes over them
-  float *ok = reinterpret_cast<float *>(base);
-  float *ov = ok + 32 * L::ldo;
+  float *ok = m.staging(0), *ov = m.staging(1);
   tc_stage<D>(ok, acc_k);
   tc_stage<D>(ov, acc_v);
   __syncthreads();
@@ -827,19 +838,12 @@ __global__ void __launch_bounds__(kAttnThreads)
 #else
   namespace wmma = nvcuda::wmma;
   using L = tc_bwd_layout<D>;
-  __shared__ smem_chunk smem[L::chunks];
-  __shared__ float lse_s[kTcBQ];
-  __shared__ float dsum_s[kTcBQ];
-  __shared__ int qpos_s[kTcBQ];
-  __shared__ int qseg_s[kTcBQ];
-  __shared__ int kseg[kTcBK];
-  char *base = reinterpret_cast<char *>(smem);
-  __nv_bfloat16 *qs = reinterpret_cast<__nv_bfloat16 *>(base);
-  __nv_bfloat16 *dos = reinterpret_cast<__nv_bfloat16 *>(base + L::tile_bytes);
-  __nv_bfloat16 *ks = reinterpret_cast<__nv_bfloat16 *>(base + 2 * L::tile_bytes);
-  __nv_bfloat16 *vs = reinterpret_cast<__nv_bfloat16 *>(base + 3 * L::tile_bytes);
-  float *ss = reinterpret_cast<float *>(base + 4 * L::tile_bytes);
-  float *dps = reinterpret_cast<float *>(base + 4 * L::tile_bytes + L::score_bytes);
+  __shared__ tc_bwd_shared<D> sh[1];
+  tc_bwd_shared<D> &m = sh[0];
+  float *lse_s = m.lse, *dsum_s = m.dsum;
+  int *qpos_s = m.qpos, *qseg_s = m.qseg, *kseg = m.kseg;
+  __nv_bfloat16 *qs = m.tile(0), *dos = m.tile(1), *ks = m.tile(2), *vs = m.tile(3);
+  float *ss = m.score(0), *dps = m.score(1);
   __nv_bfloat16 *dsb = reinterpret_cast<__nv_bfloat16 *>(ss);  // dS over S
 
   const int b = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * kTcBQ;
@@ -885,7 +889,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     tc_accumulate<D>(acc, dsb, ks);
   }
   __syncthreads();  // every tile is done: the staging goes over them
-  float *o = reinterpret_cast<float *>(base);
+  float *o = m.staging(0);
   tc_stage<D>(o, acc);
   __syncthreads();
   for (int e = threadIdx.x; e < rows * D; e += kAttnThreads) {

@@ -18,9 +18,9 @@ import (
 
 // Backend runs tune's ops on one CUDA GPU through libtune_cuda. It
 // implements backend.Memory, backend.Optimizer, backend.Quant and the fused
-// backend.LoRALinear and backend.ClippedAdamW; the whole-model Forward and
-// Backward groups are not written yet. Like every backend it runs one op at
-// a time: it is not safe for concurrent use.
+// backend.LoRALinear and backend.ClippedAdamW; of the whole-model Forward and
+// Backward groups it has Attention and AttentionBackward so far. Like every
+// backend it runs one op at a time: it is not safe for concurrent use.
 //
 // Storage: Alloc returns float32 buffers, so the optimizer state, LoRA
 // factors and their gradients stay float32; AllocActivation returns
