@@ -12,5 +12,8 @@
 //
 //	conformance.Test(t, cpu.New(0), conformance.CPUTolerances)
 //
+// TestAttention runs the attention checks alone, for a backend that has
+// the attention ops before the rest of the Forward and Backward groups.
+//
 // Tolerances live in tolerances.go, each with where it came from.
 package conformance
