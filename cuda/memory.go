@@ -19,8 +19,9 @@ import (
 // Backend runs tune's ops on one CUDA GPU through libtune_cuda. It
 // implements backend.Memory, backend.Optimizer, backend.Quant and the fused
 // backend.LoRALinear and backend.ClippedAdamW; of the whole-model Forward and
-// Backward groups it has Attention and AttentionBackward so far. Like every
-// backend it runs one op at a time: it is not safe for concurrent use.
+// Backward groups it has the linear, cross-entropy and attention ops so far
+// (Ops lists them). Like every backend it runs one op at a time: it is not
+// safe for concurrent use.
 //
 // Storage: Alloc returns float32 buffers, so the optimizer state, LoRA
 // factors and their gradients stay float32; AllocActivation returns
@@ -231,19 +232,12 @@ func (b *Backend) allocTyped(n int, t dtype, op string) backend.Buffer {
 func (b *Backend) Alloc(n int) backend.Buffer { return b.allocTyped(n, f32, "Alloc") }
 
 // Ops implements backend.Memory: the optimizer, NF4 and fused ops, the
-// groups libtune_cuda runs so far, and attention.cu's ops once the backend
-// has the whole Forward and Backward interfaces they belong to
-// (backend.Require checks an op's whole interface).
+// groups libtune_cuda runs so far, and of the Forward and Backward groups
+// the frozen linear layers, cross-entropy and attention.
 func (b *Backend) Ops() backend.OpSet {
-	ops := backend.OptimizerOps | backend.QuantOps | backend.FusedOps
-	var x any = b
-	if _, ok := x.(backend.Forward); ok {
-		ops |= attentionOps & backend.ForwardOps
-	}
-	if _, ok := x.(backend.Backward); ok {
-		ops |= attentionOps & backend.BackwardOps
-	}
-	return ops
+	return backend.OptimizerOps | backend.QuantOps | backend.FusedOps |
+		backend.Set(backend.OpLinear, backend.OpLinearBackward, backend.OpLinearWeightGrad,
+			backend.OpCrossEntropy, backend.OpCrossEntropyBackward) | attentionOps
 }
 
 // ActivationDType implements backend.Memory: bfloat16, with the kernels

@@ -2,42 +2,15 @@ package conformance
 
 import (
 	"math/rand/v2"
-	"testing"
 
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/backend/cpu"
 )
 
-// attentionForward and attentionBackward are the two attention ops alone.
-type attentionForward interface {
-	Attention(out, lse, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape)
-}
-
-type attentionBackward interface {
-	AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse backend.Buffer, keyMask []int32, s backend.AttnShape)
-}
-
-// TestAttention checks b's Attention and AttentionBackward exactly as Test
-// does, under tol.Attention and tol.Grad. Test reaches an op only through
-// the whole interface it belongs to (Forward, Backward); this reaches the
-// attention ops of a backend that has them before the rest of those
-// groups.
-func TestAttention(t *testing.T, b backend.Memory, tol Tolerances) {
-	h := (&harness{t: t, b: b}).attn()
-	f, okF := b.(attentionForward)
-	g, okB := b.(attentionBackward)
-	if !okF || !okB {
-		t.Fatalf("%s lacks Attention or AttentionBackward", b.Name())
-	}
-	t.Run("Attention", func(t *testing.T) { h.t = t; h.attention(f, tol.Attention) })
-	t.Run("AttentionBackward", func(t *testing.T) { h.t = t; h.attentionBackward(g, tol.Grad) })
-}
-
 // attn returns a harness for the attention checks with their own random
-// stream, so that they draw the same inputs in Test and TestAttention and
-// leave the other checks' draws alone.
+// stream, so that they leave the other checks' draws alone.
 func (h *harness) attn() *harness {
-	return &harness{t: h.t, b: h.b, rng: rand.New(rand.NewPCG(2024, 12))}
+	return &harness{t: h.t, b: h.b, rng: rand.New(rand.NewPCG(2024, 12)), act: h.act}
 }
 
 type attnCase struct {
@@ -62,6 +35,7 @@ var attnForwardCases = []attnCase{
 	{"t33 d64 gqa2", backend.AttnShape{Batch: 1, Q: 33, KV: 33, KVStride: 33, Heads: 4, KVHeads: 2, HeadDim: 64}, true, false},
 	{"t70 d128 segments", backend.AttnShape{Batch: 1, Q: 70, KV: 70, KVStride: 70, Heads: 2, KVHeads: 1, HeadDim: 128}, true, true},
 	{"t45 d72 cache", backend.AttnShape{Batch: 2, Q: 45, KV: 79, KVStride: 83, Heads: 4, KVHeads: 2, HeadDim: 72, QStart: 34}, true, false},
+	{"t20 d128 cache gqa7", backend.AttnShape{Batch: 1, Q: 20, KV: 90, KVStride: 96, Heads: 7, KVHeads: 1, HeadDim: 128, QStart: 70}, true, false},
 }
 
 // attnGradCases are checked against central differences of the float64
@@ -82,90 +56,93 @@ var attnGradLargeCases = []attnCase{
 	{"t70 d128 segments", backend.AttnShape{Batch: 1, Q: 70, KV: 70, KVStride: 70, Heads: 2, KVHeads: 1, HeadDim: 128}, true, true},
 	{"t7 cache d72 gqa4", backend.AttnShape{Batch: 2, Q: 7, KV: 50, KVStride: 53, Heads: 8, KVHeads: 2, HeadDim: 72, QStart: 43}, true, false},
 	{"t40 d16 segments", backend.AttnShape{Batch: 2, Q: 40, KV: 40, KVStride: 40, Heads: 2, KVHeads: 2, HeadDim: 16}, true, true},
+	{"t20 d128 cache gqa7", backend.AttnShape{Batch: 1, Q: 20, KV: 90, KVStride: 96, Heads: 7, KVHeads: 1, HeadDim: 128, QStart: 70}, true, false},
 }
 
-// attnInputs draws q, k, v and the mask of case c.
-func (h *harness) attnInputs(c attnCase) (q, k, v []float32, mask []int32) {
+// attnInputs draws q, k, v and the mask of case c, and places q, k and v
+// in activation buffers; it returns the buffers and the values they hold.
+func (h *harness) attnInputs(c attnCase) (qb, kb, vb backend.Buffer, q, k, v []float64, mask []int32) {
 	s := c.s
-	q = h.randn(s.Batch*s.Q*s.Heads*s.HeadDim, 1)
-	k = h.randn(s.Batch*s.KVStride*s.KVHeads*s.HeadDim, 1)
-	v = h.randn(s.Batch*s.KVStride*s.KVHeads*s.HeadDim, 1)
+	qb, q = h.actInput(h.randn(s.Batch*s.Q*s.Heads*s.HeadDim, 1))
+	kb, k = h.actInput(h.randn(s.Batch*s.KVStride*s.KVHeads*s.HeadDim, 1))
+	vb, v = h.actInput(h.randn(s.Batch*s.KVStride*s.KVHeads*s.HeadDim, 1))
 	if c.mask {
 		mask = h.attnMask(s, c.segments)
 	}
-	return q, k, v, mask
+	return qb, kb, vb, q, k, v, mask
 }
 
-// attention checks out and lse against the oracle, and that leaving lse
-// out changes nothing else.
-func (h *harness) attention(f attentionForward, tol Tol) {
+// attention checks out and lse (float32 always) against the oracle, and
+// that leaving lse out changes nothing else.
+func (h *harness) attention(f backend.Forward, tol Tol) {
 	for _, c := range attnForwardCases {
 		s := c.s
-		q, k, v, mask := h.attnInputs(c)
-		qb, kb, vb := h.input(q), h.input(k), h.input(v)
-		out, lse := h.output(s.Batch*s.Q*s.Heads*s.HeadDim), h.output(s.Batch*s.Heads*s.Q)
+		qb, kb, vb, q, k, v, mask := h.attnInputs(c)
+		out, lse := h.actOutput(s.Batch*s.Q*s.Heads*s.HeadDim), h.output(s.Batch*s.Heads*s.Q)
 		f.Attention(out.view, lse.view, qb, kb, vb, mask, s)
-		wantOut, wantLSE := refAttentionLSE(widen(q), widen(k), widen(v), mask, s)
-		got := h.read("Attention", out)
+		wantOut, wantLSE := refAttentionLSE(q, k, v, mask, s)
+		got := h.actRead("Attention", out)
 		check(h.t, "Attention", c.name, got, wantOut, tol)
 		check(h.t, "Attention lse", c.name, h.read("Attention lse", lse), wantLSE, tol)
-		bare := h.output(len(got))
+		bare := h.actOutput(len(got))
 		f.Attention(bare.view, nil, qb, kb, vb, mask, s)
-		check(h.t, "Attention without lse", c.name, h.read("Attention", bare), widen(got), Tol{})
+		check(h.t, "Attention without lse", c.name, h.actRead("Attention", bare), widen(got), Tol{})
 	}
 }
 
 // attentionBackward checks the gradients with out and lse from the oracle
-// (rounded to float32), and, when b also has Attention, that the gradients
-// from its own forward's saved lse are exactly those it computes when
-// asked to recompute lse.
-func (h *harness) attentionBackward(g attentionBackward, tol Tol) {
-	f, _ := h.b.(attentionForward)
+// (out in activation storage, lse float32), and, when b also has
+// Attention, that the gradients from its own forward's saved lse are
+// exactly those it computes when asked to recompute lse. The small cases
+// are checked against central differences of the oracle, the large ones
+// against backend/cpu (on the values the buffers hold).
+func (h *harness) attentionBackward(g backend.Backward, tol Tol) {
+	f, _ := h.b.(backend.Forward)
+	if !backend.Supports(h.b, backend.OpAttention) {
+		f = nil
+	}
 	ref := cpu.New(0)
 	run := func(c attnCase, large bool) {
 		s := c.s
 		nq, nk := s.Batch*s.Q*s.Heads*s.HeadDim, s.Batch*s.KVStride*s.KVHeads*s.HeadDim
-		q, k, v, mask := h.attnInputs(c)
-		dy := h.randn(nq, 1)
-		qw, kw, vw, gw := widen(q), widen(k), widen(v), widen(dy)
+		qb, kb, vb, qw, kw, vw, mask := h.attnInputs(c)
+		dyb, gw := h.actInput(h.randn(nq, 1))
 		o64, l64 := refAttentionLSE(qw, kw, vw, mask, s)
-		o, l := narrow(o64), narrow(l64)
-		qb, kb, vb, dyb := h.input(q), h.input(k), h.input(v), h.input(dy)
-		dq, dk, dv := h.output(nq), h.output(nk), h.output(nk)
-		g.AttentionBackward(dq.view, dk.view, dv.view, dyb, qb, kb, vb, h.input(o), h.input(l), mask, s)
+		ob, ow := h.actInput(narrow(o64))
+		lb := h.input(narrow(l64))
+		dq, dk, dv := h.actOutput(nq), h.actOutput(nk), h.actOutput(nk)
+		g.AttentionBackward(dq.view, dk.view, dv.view, dyb, qb, kb, vb, ob, lb, mask, s)
 		var wq, wk, wv []float64
 		if large {
+			up := func(v []float64) backend.Buffer { return upload(ref, narrow(v)) }
 			rdq, rdk, rdv := ref.Alloc(nq), ref.Alloc(nk), ref.Alloc(nk)
-			ref.AttentionBackward(rdq, rdk, rdv, upload(ref, dy), upload(ref, q), upload(ref, k), upload(ref, v),
-				upload(ref, o), upload(ref, l), mask, s)
+			ref.AttentionBackward(rdq, rdk, rdv, up(gw), up(qw), up(kw), up(vw), up(ow), up(l64), mask, s)
 			wq, wk, wv = widen(download(ref, rdq, nq)), widen(download(ref, rdk, nk)), widen(download(ref, rdv, nk))
 		} else {
 			loss := func() float64 { return dotf(gw, refAttention(qw, kw, vw, mask, s)) }
 			wq, wk, wv = fdGrad(qw, loss), fdGrad(kw, loss), fdGrad(vw, loss)
 		}
-		gq, gk, gv := h.read("AttentionBackward dq", dq), h.read("AttentionBackward dk", dk), h.read("AttentionBackward dv", dv)
-		check(h.t, "AttentionBackward dq", c.name, gq, wq, tol)
-		check(h.t, "AttentionBackward dk", c.name, gk, wk, tol)
-		check(h.t, "AttentionBackward dv", c.name, gv, wv, tol)
+		want := [][]float64{wq, wk, wv}
+		for i, r := range []guarded{dq, dk, dv} {
+			name := "AttentionBackward " + []string{"dq", "dk", "dv"}[i]
+			check(h.t, name, c.name, h.actRead(name, r), want[i], tol)
+		}
 		if f == nil {
 			return
 		}
-		out, lse := h.output(nq), h.output(s.Batch*s.Heads*s.Q)
+		out, lse := h.actOutput(nq), h.output(s.Batch*s.Heads*s.Q)
 		f.Attention(out.view, lse.view, qb, kb, vb, mask, s)
-		var saved, recomputed [3][]float32
+		var grads [2][3][]float32
 		for i, l := range []backend.Buffer{lse.view, nil} {
-			dq, dk, dv := h.output(nq), h.output(nk), h.output(nk)
+			dq, dk, dv := h.actOutput(nq), h.actOutput(nk), h.actOutput(nk)
 			g.AttentionBackward(dq.view, dk.view, dv.view, dyb, qb, kb, vb, out.view, l, mask, s)
-			r := [3][]float32{h.read("AttentionBackward dq", dq), h.read("AttentionBackward dk", dk), h.read("AttentionBackward dv", dv)}
-			if i == 0 {
-				saved = r
-			} else {
-				recomputed = r
+			for j, r := range []guarded{dq, dk, dv} {
+				grads[i][j] = h.actRead("AttentionBackward", r)
 			}
 		}
-		for i, name := range []string{"dq", "dk", "dv"} {
-			check(h.t, "AttentionBackward "+name+" from its forward", c.name, saved[i], [][]float64{wq, wk, wv}[i], tol)
-			check(h.t, "AttentionBackward "+name+" recomputing lse", c.name, recomputed[i], widen(saved[i]), Tol{})
+		for j, name := range []string{"dq", "dk", "dv"} {
+			check(h.t, "AttentionBackward "+name+" from its forward", c.name, grads[0][j], want[j], tol)
+			check(h.t, "AttentionBackward "+name+" recomputing lse", c.name, grads[1][j], widen(grads[0][j]), Tol{})
 		}
 	}
 	for _, c := range attnGradCases {
