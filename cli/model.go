@@ -148,7 +148,7 @@ func (e *env) modelTokenizer(c *ucli.Context, m *qwen.Model) (*tokenizer.Tokeniz
 // folder's tokenizer.json, else the built-in one (path "").
 func (e *env) tokenizerFor(c *ucli.Context, modelDir string) (*tokenizer.Tokenizer, string, error) {
 	path := c.String("tokenizer")
-	if path == "" && modelDir != "" && fileExists(filepath.Join(modelDir, "tokenizer.json")) {
+	if path == "" && modelDir != "" && fileExists(filepath.Join(modelDir, tokenizer.JSONFile)) {
 		path = modelDir
 	}
 	tok, err := e.loadTokenizer(path)

@@ -222,7 +222,7 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("qwen: %s: %w", path, err)
 	}
 	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("qwen: %s: %w", path, err)
+		return fmt.Errorf("qwen: %w", err)
 	}
 	return nil
 }

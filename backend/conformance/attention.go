@@ -74,7 +74,7 @@ func (h *harness) attnInputs(c attnCase) (qb, kb, vb backend.Buffer, q, k, v []f
 
 // attention checks out and lse (float32 always) against the oracle, and
 // that leaving lse out changes nothing else.
-func (h *harness) attention(f backend.Forward, tol Tol) {
+func (h *harness) attention(f attentionOp, tol Tol) {
 	for _, c := range attnForwardCases {
 		s := c.s
 		qb, kb, vb, q, k, v, mask := h.attnInputs(c)
@@ -96,8 +96,8 @@ func (h *harness) attention(f backend.Forward, tol Tol) {
 // exactly those it computes when asked to recompute lse. The small cases
 // are checked against central differences of the oracle, the large ones
 // against backend/cpu (on the values the buffers hold).
-func (h *harness) attentionBackward(g backend.Backward, tol Tol) {
-	f, _ := h.b.(backend.Forward)
+func (h *harness) attentionBackward(g attentionBackwardOp, tol Tol) {
+	f, _ := h.b.(attentionOp)
 	if !backend.Supports(h.b, backend.OpAttention) {
 		f = nil
 	}

@@ -3,8 +3,6 @@ package testmodel
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
@@ -40,7 +38,7 @@ func Write(dir string, seed uint64) error {
 	if err != nil {
 		return fmt.Errorf("testmodel: %w", err)
 	}
-	return os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644)
+	return (&tokenizer.Files{JSON: data}).Write(dir)
 }
 
 // tokenizerJSON is a byte-level BPE tokenizer.json without merges: byte b
