@@ -20,10 +20,10 @@ type attnCase struct {
 }
 
 // attnForwardCases cover one token, prefill and decoding with a cache
-// (Q < KV, QStart > 0), groups of 1, 2, 3 and 4 query heads per kv head,
-// padding and packed segments, head dims that are not multiples of 32 and
-// the GPU's specialized 64 and 128, and sequences longer than one tile of
-// a GPU kernel (16 queries, 32 keys) in both directions.
+// (Q < KV, QStart > 0), groups of 1 to 7 query heads per kv head, padding
+// and packed segments, head dims that are not multiples of 32 and the
+// GPU's tensor-core 64 and 128, and sequences longer than one tile of a
+// GPU kernel (16 or 64 queries, 32 keys) in both directions.
 var attnForwardCases = []attnCase{
 	{"one token", backend.AttnShape{Batch: 1, Q: 1, KV: 1, KVStride: 1, Heads: 1, KVHeads: 1, HeadDim: 2}, false, false},
 	{"prefill gqa2", backend.AttnShape{Batch: 2, Q: 12, KV: 12, KVStride: 12, Heads: 4, KVHeads: 2, HeadDim: 16}, true, false},
