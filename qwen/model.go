@@ -185,6 +185,7 @@ func (m *Model) SetAdapter(a *lora.Adapter) {
 		// Training factors are slices of the Trainable's arenas.
 		m.B.Free(t.Params)
 		m.B.Free(t.Grads)
+		m.B.Free(t.lossSum)
 		for _, s := range t.slots {
 			s.linear.LoRA = nil
 		}
