@@ -35,9 +35,12 @@ type Storage struct {
 // StepShape is what a backend's workspace depends on in a training run.
 type StepShape struct {
 	// Rows is the tokens of a micro-batch, LogitRows the scored rows of
-	// the largest chunk of logits, HeadDim the attention heads' width
-	// (RoPE's table).
-	Rows, LogitRows, HeadDim int
+	// the largest chunk of logits, Heads and HeadDim the attention's query
+	// heads and their width.
+	Rows, LogitRows, Heads, HeadDim int
+	// NF4Blocks is the blocks of the largest weight quantized to NF4 at
+	// load (0 for none).
+	NF4Blocks int
 	// LoRA are the fused LoRA layer's calls of one step (none without
 	// FusedLoRA: the layer is then composed from other ops).
 	LoRA []LoRACall

@@ -36,7 +36,6 @@ func (e *env) planCommand() *ucli.Command {
 		}
 	}
 	flags = append(flags,
-		boolFlag("bf16", "bfloat16 frozen weights and activations (the default on CUDA; the CPU keeps float32)"),
 		strFlag("memory", "memory budget to fit, e.g. 80GiB or 24GB (default: the GPU's total memory with --device cuda)", ""),
 		boolFlag("json", "print one JSON object instead of the table"),
 	)
@@ -154,39 +153,29 @@ func (e *env) plan(c *ucli.Context) error {
 // total memory of the GPU when it plans for one this machine has (0
 // otherwise). auto plans for the device train would run on.
 func planStorage(c *ucli.Context) (backend.Storage, int64, error) {
-	device := c.String("device")
-	switch device {
-	case "cpu", "cuda":
-	case "auto", "":
-		device = "cpu"
-		b, _, err := selectDevice("auto", 1, probeGPU)
-		if _, ok := b.(backend.MemoryReporter); ok && err == nil {
-			device = "cuda"
-		}
-	default:
-		return backend.Storage{}, 0, fmt.Errorf("--device %q: want auto, cpu or cuda", device)
-	}
-	s, total := cpu.Storage, int64(0)
-	if device == "cuda" {
-		s = cuda.Storage
-		if g, err := cuda.Open(); err == nil { // else plan for a GPU elsewhere
-			if r, ok := any(g).(backend.MemoryReporter); ok {
-				_, total, _ = r.MemoryInfo()
+	d := device{name: c.String("device"), threads: 1, bf16: c.Bool("bf16"), probe: probeGPU, open: openGPU}
+	switch d.name {
+	case "cpu":
+		return cpu.Storage, 0, nil
+	case "auto", "", "cuda":
+		if b, _, err := selectDevice(d); err == nil {
+			if g, ok := b.(backend.MemoryReporter); ok { // the GPU
+				defer b.(io.Closer).Close()
+				_, total, err := g.MemoryInfo()
+				return g.Storage(), total, err
 			}
-			g.Close()
 		}
-	}
-	if c.IsSet("bf16") {
-		bf16 := c.Bool("bf16")
-		switch {
-		case device == "cuda" && !bf16:
-			// The fused layer reads bfloat16 only, so it is composed then.
+		if d.name != "cuda" {
+			return cpu.Storage, 0, nil
+		}
+		// A GPU this machine lacks, or cannot run yet: plan for it.
+		s := cuda.Storage
+		if !d.bf16 { // the fused layer reads bfloat16 only, so it is composed then
 			s.Weights, s.Activations, s.FusedLoRA = backend.Float32, backend.Float32, false
-		case device != "cuda" && bf16:
-			return s, 0, errors.New("--bf16: the CPU backend keeps float32 activations; plan for --device cuda, or leave --bf16 out")
 		}
+		return s, 0, nil
 	}
-	return s, total, nil
+	return backend.Storage{}, 0, fmt.Errorf("--device %q: want auto, cpu or cuda", d.name)
 }
 
 // planBudget is --memory, else the GPU's total memory gpuTotal, else none

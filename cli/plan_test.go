@@ -28,7 +28,13 @@ type planJSON struct {
 
 func planOf(t *testing.T, args ...string) planJSON {
 	t.Helper()
-	out, _, err := run(t, "", append([]string{"--device", "cuda", "plan", "--json"}, args...)...)
+	return planWith(t, []string{"--device", "cuda"}, args...)
+}
+
+// planWith runs tune plan --json with the global flags global.
+func planWith(t *testing.T, global []string, args ...string) planJSON {
+	t.Helper()
+	out, _, err := run(t, "", append(append(global, "plan", "--json"), args...)...)
 	require.NoError(t, err)
 	var p planJSON
 	require.NoError(t, json.Unmarshal([]byte(out), &p))
@@ -86,18 +92,19 @@ func TestPlanSaysWhatFits(t *testing.T) {
 }
 
 // TestPlanFlags checks --bf16 (bfloat16 weights and activations on CUDA
-// by default, float32 with --bf16=false, refused on the CPU), --memory and
+// by default, float32 with --bf16=false), --memory and
 // --base_model errors, and that the CPU plan stores every float in
 // float32.
 func TestPlanFlags(t *testing.T) {
 	args := []string{"--base_model", qwen7B, "--batch_size", "1", "--max_length", "512"}
 	bf16 := planOf(t, args...)
-	f32 := planOf(t, append(args, "--bf16=false")...)
+	f32 := planWith(t, []string{"--device", "cuda", "--bf16=false"}, args...)
 	// Without bfloat16 the fused layer is composed, so the arena also
 	// holds the composition's scratch: [rows, r] twice and [rows,
-	// intermediate].
-	scratch := int64(4 * 512 * (2*16 + 18944))
-	require.Equal(t, 2*bf16.Breakdown["activations"]+scratch, f32.Breakdown["activations"])
+	// intermediate]; the attention's log-sum-exp, [rows, heads] a layer,
+	// is float32 either way.
+	scratch, lse := int64(4*512*(2*16+18944)), int64(4*28*512*28)
+	require.Equal(t, 2*(bf16.Breakdown["activations"]-lse)+lse+scratch, f32.Breakdown["activations"])
 	require.Equal(t, 2*bf16.Breakdown["logits_chunk"], f32.Breakdown["logits_chunk"])
 	require.Equal(t, 2*bf16.Breakdown["frozen_weights"], f32.Breakdown["frozen_weights"])
 	require.Less(t, f32.Breakdown["workspace"], bf16.Breakdown["workspace"], "no fused layer's scratch")
@@ -108,14 +115,13 @@ func TestPlanFlags(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &cpuPlan))
 	require.Equal(t, f32.Breakdown["activations"], cpuPlan.Breakdown["activations"], "float32 activations on the CPU")
 	require.Equal(t, f32.Breakdown["frozen_weights"], cpuPlan.Breakdown["frozen_weights"], "float32 weights on the CPU")
-	require.Zero(t, cpuPlan.Breakdown["workspace"])
+	require.Equal(t, int64(8), cpuPlan.Breakdown["workspace"], "the CPU's workspace is the step's loss sum alone")
 	require.Nil(t, cpuPlan.Budget, "no budget without --memory or a GPU")
 
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"--device", "cpu", "plan", "--base_model", qwen7B, "--bf16"}, "--bf16: the CPU backend keeps float32 activations"},
 		{[]string{"plan", "--base_model", qwen7B, "--memory", "80 parsecs"}, `--memory "80 parsecs": want a size such as 80GiB`},
 		{[]string{"plan"}, "--base_model (or BASE_MODEL) is required"},
 		{[]string{"plan", "--base_model", t.TempDir()}, "config.json"},

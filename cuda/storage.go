@@ -48,7 +48,10 @@ const (
 	slotBias
 	slotDrop
 	slotPartials
+	slotNF4
 	slotLoss
+	slotAttnLSE
+	slotAttnDsum
 	numSlots
 )
 
@@ -107,7 +110,11 @@ func Workspace(s backend.StepShape) int64 {
 		}
 	}
 	grow(slotPartials, 8*maxPartials)
+	if s.NF4Blocks > 0 {
+		grow(slotNF4, 4*int64(s.NF4Blocks+1))
+	}
 	grow(slotLoss, 4*int64(s.LogitRows))
+	grow(slotAttnDsum, 4*int64(s.Rows*s.Heads))
 	total := int64(cublasWorkspaceBytes + sumBytes)
 	for _, b := range slot {
 		total += b

@@ -66,6 +66,10 @@ type MemoryPlan struct {
 	TrainableParams, LogitRows, ArenaElems int
 }
 
+// lossSumElems is the float32 elements of a Trainable's device-side loss
+// sum: the summed loss and the counted targets.
+const lossSumElems = 2
+
 // trainPlan is the activation plan of TrainStep over rows tokens (newPass
 // completes its LoRA fields from the model and the backend).
 func trainPlan(c *Config, rows int, recompute bool) Plan {
@@ -125,7 +129,7 @@ func PlanMemory(c *Config, o MemoryOptions) (*MemoryPlan, error) {
 	// projections' Linear and the unfused LoRA composition's NF4 weights.
 	frozen := dequantElems(c, func(li int, module string) bool { return !targets(li, module) }) > 0
 	if o.QLoRA && (frozen || !s.FusedLoRA) {
-		p.Dequant = 4 * int64(dequantElems(c, func(int, string) bool { return true }))
+		p.Dequant = int64(s.Weights.Size()) * int64(dequantElems(c, func(int, string) bool { return true }))
 	}
 
 	params := paramLayout(c, func(li int, module string) (int, bool) { return o.LoRA.R, targets(li, module) })
@@ -145,18 +149,22 @@ func PlanMemory(c *Config, o MemoryOptions) (*MemoryPlan, error) {
 	p.ArenaElems = arena.Total
 	p.LogitRows = plan.HeadRows
 	p.Logits = act * int64(arena.Slot("logits").Elems)
-	p.Activations = act*int64(arena.Total) - p.Logits
+	p.Activations = act*int64(arena.Total) - p.Logits + 4*int64(arena.Total32)
 
 	if s.Workspace != nil {
 		// The last token of a row has no target, so a chunk holds at most
 		// Batch·(MaxLength-1) scored rows.
-		step := backend.StepShape{Rows: rows, LogitRows: min(plan.HeadRows, o.Batch*(o.MaxLength-1)), HeadDim: c.HeadDim()}
+		step := backend.StepShape{Rows: rows, LogitRows: min(plan.HeadRows, o.Batch*(o.MaxLength-1)),
+			Heads: c.NumAttentionHeads, HeadDim: c.HeadDim()}
+		if o.QLoRA {
+			step.NF4Blocks = (dequantElems(c, func(int, string) bool { return true }) + block - 1) / block
+		}
 		if s.FusedLoRA {
 			step.LoRA = loraCalls(c, o, rows, targets)
 		}
 		p.Workspace = s.Workspace(step)
 	}
-	p.Workspace += p.Dequant
+	p.Workspace += p.Dequant + 4*lossSumElems
 	p.Peak = p.Weights + p.LoRA + p.Gradients + p.Optimizer + p.Activations + p.Logits + p.Workspace
 	return p, nil
 }

@@ -44,6 +44,7 @@ type Model struct {
 	Adapter *lora.Adapter // the active adapter, nil for the base model
 
 	act       backend.Buffer // activation arena, grown to the largest pass
+	act32     backend.Buffer // float32 arena of the layout's Float32 slots (nil until a pass has one)
 	active    *DeviceAdapter // SetAdapter's adapter on the backend
 	uploads   uint64         // adapters uploaded so far
 	deq       backend.Buffer // dequantRoom's buffer, nil until first needed
@@ -90,7 +91,7 @@ func (m *Model) weight(l *Linear) backend.Buffer {
 // model it is 259 MiB (PlanMemory counts it only when a run needs it).
 func (m *Model) dequantRoom() backend.Buffer {
 	if m.deq == nil {
-		m.deq = m.B.Alloc(m.deqElems)
+		m.deq = m.B.AllocWeight(m.deqElems)
 	}
 	return m.deq
 }
@@ -196,6 +197,7 @@ func (m *Model) SetAdapter(a *lora.Adapter) {
 		// Training factors are slices of the Trainable's arenas.
 		m.B.Free(t.Params)
 		m.B.Free(t.Grads)
+		m.B.Free(t.lossSum)
 		for _, s := range t.slots {
 			s.linear.LoRA = nil
 		}

@@ -23,6 +23,15 @@ type TensorSpec struct {
 	Shape []int
 }
 
+// NumElements is the product of the shape.
+func (s TensorSpec) NumElements() int {
+	n := 1
+	for _, d := range s.Shape {
+		n *= d
+	}
+	return n
+}
+
 // Specs lists every tensor a Hugging Face Qwen2 checkpoint of config c
 // holds, in load order (no lm_head.weight when the embeddings are tied).
 func (c *Config) Specs() []TensorSpec {
@@ -102,7 +111,7 @@ func NewRandomWith(c *Config, b backend.Backend, seed uint64, o LoadOptions) (*M
 			bufs[s.Name], quantized[s.Name] = b.UploadNF4(q), true
 			continue
 		}
-		buf := b.Alloc(len(v))
+		buf := b.AllocWeight(len(v))
 		b.Upload(buf, v)
 		bufs[s.Name] = buf
 	}

@@ -16,6 +16,7 @@ type Trainable struct {
 	Params, Grads backend.Buffer
 	N             int // elements in each arena
 	slots         []paramSlot
+	lossSum       backend.Buffer // a step's summed loss and counted targets, on backends that sum on the device
 }
 
 // paramSlot places one factor pair in the arenas.
@@ -46,7 +47,7 @@ func (m *Model) Train(a *lora.Adapter) *Trainable {
 		sa, sb := l.Slot(factorSlot(li, module, "A")), l.Slot(factorSlot(li, module, "B"))
 		t.slots = append(t.slots, paramSlot{layer: li, module: module, offA: sa.Off, lenA: sa.Elems, offB: sb.Off, lenB: sb.Elems, pair: p, linear: lin})
 	})
-	t.Params, t.Grads = m.B.Alloc(t.N), m.B.Alloc(t.N)
+	t.Params, t.Grads, t.lossSum = m.B.Alloc(t.N), m.B.Alloc(t.N), m.B.Alloc(lossSumElems)
 	scale := float32(a.Config.Scaling())
 	for _, s := range t.slots {
 		ab, bb := m.B.Slice(t.Params, s.offA, s.lenA), m.B.Slice(t.Params, s.offB, s.lenB)
@@ -180,17 +181,22 @@ func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int
 	x := p.forward(b.IDs, nil)
 	dx := p.slot("dx", rows*m.Config.HiddenSize)
 	targets := b.targets()
-	loss := make([]float64, rows)
-	p.loss(x, targets, loss, float32(o.LossScale), dx)
-	for i, t := range targets {
+	for _, t := range targets {
 		if t != backend.IgnoreIndex {
-			lossSum += loss[i]
 			tokens++
 		}
 	}
-	if math.IsNaN(lossSum) || math.IsInf(lossSum, 0) {
-		return lossSum, tokens, fmt.Errorf("qwen: loss is %v", lossSum)
+	// Where the backend sums the loss on the device, the step's one
+	// download is that sum, after the backward pass; else the per-row
+	// losses come back chunk by chunk.
+	var loss []float64
+	sum := m.trainable.lossSum
+	if backend.Supports(m.B, backend.OpCrossEntropySum) {
+		m.B.Zero(sum, 2)
+	} else {
+		loss, sum = make([]float64, rows), nil
 	}
+	p.loss(x, targets, loss, sum, float32(o.LossScale), dx)
 
 	// Backward: dx is the gradient of the residual stream.
 	for li := len(m.Layers) - 1; li >= 0; li-- {
@@ -200,6 +206,20 @@ func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int
 			p.layerForward(li, a)
 		}
 		p.layerBackward(li, a, dx, li > 0)
+	}
+	if sum != nil {
+		s := make([]float32, 2)
+		m.B.Download(s, sum)
+		lossSum = float64(s[0])
+	} else {
+		for i, t := range targets {
+			if t != backend.IgnoreIndex {
+				lossSum += loss[i]
+			}
+		}
+	}
+	if math.IsNaN(lossSum) || math.IsInf(lossSum, 0) {
+		return lossSum, tokens, fmt.Errorf("qwen: loss is %v", lossSum)
 	}
 	return lossSum, tokens, nil
 }
@@ -225,7 +245,7 @@ func (p *pass) layerBackward(li int, a layerActs, dx backend.Buffer, needInput b
 
 	// Attention: xmid = xin + o_proj(attention(rope(q), rope(k), v)).
 	p.projBackward(datt, dx, a.att, &L.O, li, "o_proj", false)
-	b.AttentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, p.mask, p.attnShape())
+	b.AttentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, a.att, a.lse, p.mask, p.attnShape())
 	b.RoPEBackward(dq, p.pos, rows, c.NumAttentionHeads, hd, c.RopeTheta)
 	b.RoPEBackward(dk, p.pos, rows, c.NumKeyValueHeads, hd, c.RopeTheta)
 	var dh backend.Buffer

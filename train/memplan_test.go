@@ -42,6 +42,10 @@ func (c *countingBackend) Alloc(n int) backend.Buffer {
 	return c.take(c.Backend.Alloc(n), 4*int64(n))
 }
 
+func (c *countingBackend) AllocWeight(n int) backend.Buffer {
+	return c.take(c.Backend.AllocWeight(n), int64(n*c.s.Weights.Size()))
+}
+
 func (c *countingBackend) AllocActivation(n int) backend.Buffer {
 	return c.take(c.Backend.AllocActivation(n), int64(n*c.s.Activations.Size()))
 }
