@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/cuda"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen"
@@ -63,16 +64,7 @@ func TestPlanMatchesAllocationsCUDA(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Free()
-			a, err := lora.New("t", lc, c.NumHiddenLayers, c.ModuleShape, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tr := m.Train(a)
-			opt, err := train.NewAdamW(b, tr.N, train.DefaultAdamW)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer opt.Free()
+			tr, opt := attach(t, m, b, lc)
 			n := tc.batch * tc.length
 			ids, mask := make([]int32, n), make([]int32, n)
 			for i := range ids {
@@ -95,4 +87,21 @@ func TestPlanMatchesAllocationsCUDA(t *testing.T) {
 			}
 		})
 	}
+}
+
+// attach starts training a new adapter of config lc on m and returns its
+// arenas and AdamW (whose moments the test frees).
+func attach(t *testing.T, m *qwen.Model, b backend.Backend, lc lora.Config) (*qwen.Trainable, *train.AdamW) {
+	t.Helper()
+	a, err := lora.New("t", lc, m.Config.NumHiddenLayers, m.Config.ModuleShape, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := m.Train(a)
+	opt, err := train.NewAdamW(b, tr.N, train.DefaultAdamW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(opt.Free)
+	return tr, opt
 }
