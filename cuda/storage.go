@@ -2,31 +2,54 @@ package cuda
 
 import (
 	"github.com/tune-dev/tune/backend"
-	"github.com/tune-dev/tune/quant"
 )
 
 // Storage is how the CUDA backend stores a training run, for memory plans
 // made without a GPU: frozen float weights in bfloat16 (the bf16 weight
 // store of the whole-model schedule), bfloat16 activations, NF4 tensors
-// laid out as UploadNF4 lays them out, the fused LoRA layer, and the
-// context's workspace and scratch (Workspace).
+// as layoutNF4 places them (UploadNF4 and QuantizeNF4 allocate by it), the
+// fused LoRA layer, and the context's workspace and scratch (Workspace).
 var Storage = backend.Storage{
 	Name: "cuda", Weights: backend.BFloat16, Activations: backend.BFloat16, FusedLoRA: true,
 	NF4Bytes: func(n, blockSize int) int64 {
-		return int64(nf4Bytes(quant.PartSizes(n, blockSize, true)))
+		return int64(layoutNF4(n, blockSize, nestedBlock).bytes)
 	},
 	Workspace: Workspace,
 }
 
-// nf4Bytes is the size of UploadNF4's one allocation for parts of the
-// given byte sizes (quant.PartSizes), each 256-byte aligned.
-// TestWorkspaceMatchesAllocationsCUDA holds it to UploadNF4.
-func nf4Bytes(sizes []int) int {
-	total := 0
-	for _, n := range sizes {
-		total = (total+255)&^255 + n
+// nestedBlock is the nested block size of the double quantization
+// QuantizeNF4 does, as quant.Quantize and bitsandbytes do it.
+const nestedBlock = 256
+
+// nf4Layout is where the parts of an NF4 tensor lie in its one
+// allocation: byte offsets of each part (0 for a part it lacks) and the
+// total size. UploadNF4, QuantizeNF4 and DownloadNF4 share it.
+type nf4Layout struct {
+	data, absmax, qabsmax, absmax2, code2 uint64
+	bytes                                 int
+}
+
+// layoutNF4 places the parts of an NF4 tensor of n elements in blocks of
+// blockSize, each 256-byte aligned: the codes, then the block scales
+// (nested == 0) or their double quantization (the 8-bit scales, the
+// nested scales of blocks of nested scales, and the 256-entry code).
+func layoutNF4(n, blockSize, nested int) nf4Layout {
+	var l nf4Layout
+	place := func(size int) uint64 {
+		off := (l.bytes + 255) &^ 255
+		l.bytes = off + size
+		return uint64(off)
 	}
-	return total
+	blocks := (n + blockSize - 1) / blockSize
+	l.data = place((n + 1) / 2)
+	if nested == 0 {
+		l.absmax = place(4 * blocks)
+		return l
+	}
+	l.qabsmax = place(blocks)
+	l.absmax2 = place(4 * ((blocks + nested - 1) / nested))
+	l.code2 = place(4 * 256)
+	return l
 }
 
 // What tune_create allocates besides scratch (memory.cu): the cuBLASLt
