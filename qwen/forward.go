@@ -208,10 +208,10 @@ func (p *pass) layerForward(li int, a layerActs) {
 
 	b.RMSNorm(a.hn1, a.xin, L.InputNorm, rows, h, eps)
 	p.proj(a.q, a.hn1, &L.Q, li, "q_proj")
-	b.RoPE(a.q, p.pos, rows, c.NumAttentionHeads, c.HeadDim(), c.RopeTheta)
+	b.RoPE(a.q, p.pos, rows, c.NumAttentionHeads, p.m.invFreq)
 	p.proj(a.k, a.hn1, &L.K, li, "k_proj")
 	p.proj(a.v, a.hn1, &L.V, li, "v_proj")
-	b.RoPE(a.k, p.pos, rows, c.NumKeyValueHeads, c.HeadDim(), c.RopeTheta)
+	b.RoPE(a.k, p.pos, rows, c.NumKeyValueHeads, p.m.invFreq)
 	p.attention(li, a)
 	o := b.Slice(a.tmp, 0, rows*h)
 	p.proj(o, a.att, &L.O, li, "o_proj")

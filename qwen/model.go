@@ -43,6 +43,8 @@ type Model struct {
 	Layers  []Layer
 	Adapter *lora.Adapter // the active adapter, nil for the base model
 
+	invFreq []float32 // RoPE's inverse frequencies, one per pair of a head's dimensions
+
 	act       backend.Buffer // activation arena, grown to the largest pass
 	active    *DeviceAdapter // SetAdapter's adapter on the backend
 	uploads   uint64         // adapters uploaded so far

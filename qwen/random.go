@@ -112,7 +112,7 @@ func NewRandomWith(c *Config, b backend.Backend, seed uint64, o LoadOptions) (*M
 // in quantized are NF4 buffers.
 func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer, quantized map[string]bool) *Model {
 	h, kv, in := c.HiddenSize, c.KVDim(), c.IntermediateSize
-	m := &Model{Config: c, B: b, Embed: get(EmbedName), Norm: get(NormName)}
+	m := &Model{Config: c, B: b, Embed: get(EmbedName), Norm: get(NormName), invFreq: backend.InvFreq(c.HeadDim(), c.RopeTheta)}
 	m.LMHead = m.Embed
 	if !c.TieWordEmbeddings {
 		m.LMHead = get(LMHeadName)

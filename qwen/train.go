@@ -177,7 +177,7 @@ func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int
 // layer's LoRA gradients: layerForward's backward pass.
 func (p *pass) layerBackward(li int, a layerActs, dx backend.Buffer, needInput bool) {
 	b, c, rows, s := p.b, p.m.Config, p.rows, p.slot
-	h, kv, in, hd := c.HiddenSize, c.KVDim(), c.IntermediateSize, c.HeadDim()
+	h, kv, in := c.HiddenSize, c.KVDim(), c.IntermediateSize
 	eps := float32(c.RMSNormEps)
 	L := &p.m.Layers[li]
 	dhn, datt, dq, dk, dv := s("dhn", rows*h), s("datt", rows*h), s("dq", rows*h), s("dk", rows*kv), s("dv", rows*kv)
@@ -194,8 +194,8 @@ func (p *pass) layerBackward(li int, a layerActs, dx backend.Buffer, needInput b
 	// Attention: xmid = xin + o_proj(attention(rope(q), rope(k), v)).
 	p.projBackward(datt, dx, a.att, &L.O, li, "o_proj", false)
 	b.AttentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, p.mask, p.attnShape())
-	b.RoPEBackward(dq, p.pos, rows, c.NumAttentionHeads, hd, c.RopeTheta)
-	b.RoPEBackward(dk, p.pos, rows, c.NumKeyValueHeads, hd, c.RopeTheta)
+	b.RoPEBackward(dq, p.pos, rows, c.NumAttentionHeads, p.m.invFreq)
+	b.RoPEBackward(dk, p.pos, rows, c.NumKeyValueHeads, p.m.invFreq)
 	var dh backend.Buffer
 	if needInput {
 		dh = dhn
