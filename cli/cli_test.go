@@ -601,7 +601,7 @@ func TestTrainReportAndSystemPrompt(t *testing.T) {
 	e, stderr := gen("--base_model", merged)
 	require.Contains(t, stderr, "system prompt: the model's")
 	require.Equal(t, a, e, "tune merge carries the system prompt too")
-	d, _ := gen("--base_model", model, "--adapter", out, "--system", tokenizer.DefaultSystemPrompt)
+	d, _ := gen("--base_model", model, "--adapter", out, "--system", tokenizer.QwenSystemPrompt)
 	require.NotEqual(t, a, d, "the template's default prompt answers otherwise, so the comparisons above see the prompt")
 	_, stderr = gen("--base_model", model)
 	require.Contains(t, stderr, "system prompt: the chat template's default")

@@ -92,7 +92,7 @@ func (e *env) runServe(c *ucli.Context) error {
 		}
 		adapters[n[0]] = a
 	}
-	baseSystem, _, err := recordedSystemPrompt(nil, dir)
+	baseSystem, _, err := recordedSystemPrompt(nil, dir, m.Config.Family().Chat)
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (e *env) runServe(c *ucli.Context) error {
 	s, err := serve.New(serve.Config{
 		Model: m, Tokenizer: tok, BaseName: name, BaseSystem: baseSystem, Gen: g, Adapters: adapters,
 		SystemPrompt: func(a *lora.Adapter) string {
-			p, _, err := recordedSystemPrompt(a, dir)
+			p, _, err := recordedSystemPrompt(a, dir, m.Config.Family().Chat)
 			if err != nil { // the model folder's prompt was read above
 				return baseSystem
 			}

@@ -21,7 +21,7 @@ import (
 )
 
 // allModules is the default --target_modules: all seven projections.
-var allModules = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+var allModules = strings.Join(lora.ModuleNames(), ",")
 
 func trainFlags() []ucli.Flag {
 	return []ucli.Flag{

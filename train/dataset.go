@@ -88,7 +88,7 @@ func LoadDataset(path string, tok *tokenizer.Tokenizer, maxLength int) (*Dataset
 			return nil
 		}
 		ds.Examples = append(ds.Examples, ex)
-		if sys, ok := r.System(); ok {
+		if sys, ok := r.System(tok); ok {
 			if ds.systemCount[sys] == 0 {
 				ds.systems = append(ds.systems, sys)
 			}

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/safetensors"
 	"github.com/tune-dev/tune/train"
 )
@@ -52,7 +52,7 @@ func TestGoldenAdamW(t *testing.T) {
 			require.NoError(t, err)
 			defer g.Close()
 			b := cpu.New(0)
-			m, err := qwen.Load(filepath.Join(dir, "base_model"), b)
+			m, err := decoder.Load(filepath.Join(dir, "base_model"), b)
 			require.NoError(t, err)
 			defer m.Free()
 			a, err := lora.Load(filepath.Join(dir, "adapter"), "default", m.Config.NumHiddenLayers, m.Config.ModuleShape)
@@ -61,7 +61,7 @@ func TestGoldenAdamW(t *testing.T) {
 			ids, shape := goldenInts(t, g, "input_ids")
 			mask, _ := goldenInts(t, g, "attention_mask")
 			labels, _ := goldenInts(t, g, "labels")
-			batch := &qwen.Batch{IDs: ids, AttentionMask: mask, Labels: labels, Rows: shape[0], T: shape[1]}
+			batch := &decoder.Batch{IDs: ids, AttentionMask: mask, Labels: labels, Rows: shape[0], T: shape[1]}
 
 			opt, err := train.NewAdamW(b, tr.N, train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 1})
 			require.NoError(t, err)
@@ -71,7 +71,7 @@ func TestGoldenAdamW(t *testing.T) {
 				b.Zero(tr.Grads, tr.N)
 				res, err := m.Loss(batch)
 				require.NoError(t, err)
-				sum, n, err := m.TrainStep(batch, qwen.TrainOptions{LossScale: 1 / float64(res.Tokens)})
+				sum, n, err := m.TrainStep(batch, decoder.TrainOptions{LossScale: 1 / float64(res.Tokens)})
 				require.NoError(t, err)
 				require.InDelta(t, losses[step-1], sum/float64(n), 1e-5, "loss before step %d", step)
 				norm := opt.Step(tr.Params, tr.Grads, 1e-3)

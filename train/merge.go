@@ -10,11 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/internal/atomicfile"
 	"github.com/tune-dev/tune/internal/paths"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/safetensors"
 )
 
@@ -78,7 +78,7 @@ func Merge(o MergeOptions) error {
 	if err := checkMergeOutput(o); err != nil {
 		return err
 	}
-	cfg, err := qwen.LoadConfig(o.BaseModel)
+	cfg, err := decoder.LoadConfig(o.BaseModel)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func checkMergeContents(o MergeOptions, out string) error {
 	return nil
 }
 
-func writeMerged(o MergeOptions, cfg *qwen.Config, a *lora.Adapter, ck *safetensors.Checkpoint, dir string) error {
+func writeMerged(o MergeOptions, cfg *decoder.Config, a *lora.Adapter, ck *safetensors.Checkpoint, dir string) error {
 	var ts []safetensors.Tensor
 	var total int64
 	merged := 0
@@ -278,8 +278,8 @@ func writeMarker(o MergeOptions, dir string) error {
 }
 
 // mergedTensor returns one tensor of the merged model.
-func mergedTensor(o MergeOptions, a *lora.Adapter, ck *safetensors.Checkpoint, s qwen.TensorSpec, merged *int) (safetensors.Tensor, error) {
-	if !qwen.Projection(s.Name) {
+func mergedTensor(o MergeOptions, a *lora.Adapter, ck *safetensors.Checkpoint, s decoder.TensorSpec, merged *int) (safetensors.Tensor, error) {
+	if !decoder.Projection(s.Name) {
 		t, err := ck.Tensor(s.Name)
 		if err != nil {
 			return t, fmt.Errorf("merge: %w", err)
@@ -345,7 +345,7 @@ func mergedTensor(o MergeOptions, a *lora.Adapter, ck *safetensors.Checkpoint, s
 func projectionOf(name string) (int, string, error) {
 	for _, m := range lora.Modules {
 		var layer int
-		if _, err := fmt.Sscanf(name, "model.layers.%d."+m.Path+".weight", &layer); err == nil && qwen.LayerName(layer, m.Path+".weight") == name {
+		if _, err := fmt.Sscanf(name, "model.layers.%d."+m.Path+".weight", &layer); err == nil && decoder.LayerName(layer, m.Path+".weight") == name {
 			return layer, m.Name, nil
 		}
 	}

@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/dist"
 	"github.com/tune-dev/tune/eval"
 	"github.com/tune-dev/tune/internal/atomicfile"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
 )
@@ -259,8 +259,8 @@ type trainer struct {
 	b        backend.Backend
 	comm     dist.Comm
 	grads    dist.Reducer
-	m        *qwen.Model
-	tr       *qwen.Trainable
+	m        *decoder.Model
+	tr       *decoder.Trainable
 	opt      *AdamW
 	sched    Schedule
 	loader   *Loader
@@ -269,7 +269,7 @@ type trainer struct {
 	log      *Log
 	tb       *EventWriter
 	out      io.Writer
-	padID    int32 // fills padding positions (qwen.Config.PadID)
+	padID    int32 // fills padding positions (decoder.Config.PadID)
 	watch    collapseWatch
 	perEpoch int // optimizer steps per epoch
 	total    int
@@ -359,7 +359,7 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		}
 	}
 
-	t.m, err = qwen.LoadWith(cfg.BaseModel, b, qwen.LoadOptions{QLoRA: cfg.UseQLoRA, BlockSize: cfg.QuantBlockSize})
+	t.m, err = decoder.LoadWith(cfg.BaseModel, b, decoder.LoadOptions{QLoRA: cfg.UseQLoRA, BlockSize: cfg.QuantBlockSize})
 	if err != nil {
 		return nil, err
 	}
@@ -489,8 +489,8 @@ func (t *trainer) interruptedEarly() error {
 
 // checkBase checks the base model folder (config and weight files) before
 // any data is read, and returns its config.
-func checkBase(cfg *Config) (*qwen.Config, error) {
-	mc, err := qwen.LoadConfig(cfg.BaseModel)
+func checkBase(cfg *Config) (*decoder.Config, error) {
+	mc, err := decoder.LoadConfig(cfg.BaseModel)
 	if err != nil {
 		return nil, err
 	}
@@ -750,8 +750,8 @@ func (t *trainer) step(step int, plan stepPlan) (loss, norm float64, err error) 
 	sum := []float64{0}
 	for _, sb := range plan.mine {
 		mb := sb.b
-		qb := &qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T}
-		s, _, err := t.m.TrainStep(qb, qwen.TrainOptions{LossScale: 1 / float64(plan.targets), DropoutSeed: dropoutSeed(t.cfg.Seed, step, sb.k), Recompute: t.cfg.Recompute})
+		qb := &decoder.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T}
+		s, _, err := t.m.TrainStep(qb, decoder.TrainOptions{LossScale: 1 / float64(plan.targets), DropoutSeed: dropoutSeed(t.cfg.Seed, step, sb.k), Recompute: t.cfg.Recompute})
 		if err != nil {
 			return 0, 0, err
 		}
@@ -854,7 +854,7 @@ func (t *trainer) evaluate() (float64, error) {
 	var n int
 	for i := t.comm.Rank(); i < ld.BatchesPerEpoch(); i += t.comm.Size() { // split over the ranks
 		mb := ld.Batch(0, i)
-		res, err := t.m.Loss(&qwen.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T})
+		res, err := t.m.Loss(&decoder.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T})
 		if err != nil {
 			return math.NaN(), fmt.Errorf("train: evaluation: %w", err)
 		}

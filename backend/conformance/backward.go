@@ -96,7 +96,9 @@ func (h *harness) ropeBackward(g backend.Backward, tol Tol) {
 		buf := h.inPlace(dy)
 		g.RoPEBackward(buf.view, pos, c.rows, c.heads, backend.InvFreq(c.headDim, c.theta))
 		xw, gw := widen(x), widen(dy)
-		want := fdGrad(xw, func() float64 { return dotf(gw, refRoPE(xw, pos, c.rows, c.heads, backend.InvFreq(c.headDim, c.theta))) })
+		want := fdGrad(xw, func() float64 {
+			return dotf(gw, refRoPE(xw, pos, c.rows, c.heads, backend.InvFreq(c.headDim, c.theta)))
+		})
 		check(h.t, "RoPEBackward", fmt.Sprintf("rows=%d heads=%d headDim=%d start=%d", c.rows, c.heads, c.headDim, c.start), h.read("RoPEBackward", buf), want, tol)
 	}
 }

@@ -6,7 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/decoder"
+	_ "github.com/tune-dev/tune/qwen" // registers qwen2, the family of Config
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
 )
@@ -20,9 +21,9 @@ const (
 
 // Config is the model's config: two layers, hidden size 32 and a
 // vocabulary of 288, above the tokenizer's 259 tokens.
-func Config() *qwen.Config {
+func Config() *decoder.Config {
 	eos := IMEnd
-	return &qwen.Config{
+	return &decoder.Config{
 		ModelType: "qwen2", VocabSize: 288, HiddenSize: 32, IntermediateSize: 64, NumHiddenLayers: 2,
 		NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 1024, RMSNormEps: 1e-6,
 		RopeTheta: 10000, HiddenAct: "silu", EOSTokenID: &eos,
@@ -33,7 +34,7 @@ func Config() *qwen.Config {
 // generation_config.json and model.safetensors of a random model of Config
 // drawn from seed, and tokenizer.json.
 func Write(dir string, seed uint64) error {
-	if err := qwen.SaveRandom(dir, Config(), seed, safetensors.F32, 0); err != nil {
+	if err := decoder.SaveRandom(dir, Config(), seed, safetensors.F32, 0); err != nil {
 		return err
 	}
 	data, err := json.Marshal(tokenizerJSON())

@@ -272,7 +272,7 @@ func build(f *fileJSON) (*Tokenizer, error) {
 	}
 	t.rawAdded = newAddedMatcher(raw)
 	t.normAdded = newAddedMatcher(normalized)
-	t.eos = t.idsOf("<|im_end|>", "<|endoftext|>")
+	t.eos = t.idsOf("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>")
 	if pad := t.idsOf("<|endoftext|>"); len(pad) == 1 {
 		t.pad, t.hasPad = pad[0], true
 	}

@@ -1,4 +1,4 @@
-package qwen_test
+package decoder_test
 
 import (
 	"encoding/binary"
@@ -10,14 +10,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/safetensors"
 )
 
 // tinyConfig is a small Qwen2 shape with GQA and untied embeddings.
-func tinyConfig() *qwen.Config {
+func tinyConfig() *decoder.Config {
 	eos := 5
-	return &qwen.Config{
+	return &decoder.Config{
 		ModelType: "qwen2", VocabSize: 37, HiddenSize: 24, IntermediateSize: 40, NumHiddenLayers: 2,
 		NumAttentionHeads: 6, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-6,
 		RopeTheta: 1e6, HiddenAct: "silu", EOSTokenID: &eos,
@@ -27,7 +28,7 @@ func tinyConfig() *qwen.Config {
 func saveTiny(t *testing.T, dtype safetensors.DType) string {
 	t.Helper()
 	dir := t.TempDir()
-	require.NoError(t, qwen.SaveRandom(dir, tinyConfig(), 7, dtype, 0))
+	require.NoError(t, decoder.SaveRandom(dir, tinyConfig(), 7, dtype, 0))
 	return dir
 }
 
@@ -36,11 +37,11 @@ func TestRandomModelRoundTrip(t *testing.T) {
 	// in memory: compare their logits.
 	for _, dt := range []safetensors.DType{safetensors.F32, safetensors.BF16} {
 		dir := saveTiny(t, dt)
-		m, err := qwen.Load(dir, cpu.New(0))
+		m, err := decoder.Load(dir, cpu.New(0))
 		require.NoError(t, err)
-		r, err := qwen.NewRandom(tinyConfig(), cpu.New(0), 7)
+		r, err := decoder.NewRandom(tinyConfig(), cpu.New(0), 7)
 		require.NoError(t, err)
-		b := &qwen.Batch{IDs: []int32{1, 2, 3, 4, 5, 6}, Rows: 2, T: 3}
+		b := &decoder.Batch{IDs: []int32{1, 2, 3, 4, 5, 6}, Rows: 2, T: 3}
 		l1, err := m.Loss(b)
 		require.NoError(t, err)
 		l2, err := r.Loss(b)
@@ -56,14 +57,14 @@ func TestRandomModelRoundTrip(t *testing.T) {
 
 func TestLoadSharded(t *testing.T) {
 	dir := t.TempDir()
-	require.NoError(t, qwen.SaveRandom(dir, tinyConfig(), 7, safetensors.F32, 20000))
+	require.NoError(t, decoder.SaveRandom(dir, tinyConfig(), 7, safetensors.F32, 20000))
 	_, err := os.Stat(filepath.Join(dir, "model.safetensors.index.json"))
 	require.NoError(t, err)
-	m, err := qwen.Load(dir, cpu.New(0))
+	m, err := decoder.Load(dir, cpu.New(0))
 	require.NoError(t, err)
-	r, err := qwen.NewRandom(tinyConfig(), cpu.New(0), 7)
+	r, err := decoder.NewRandom(tinyConfig(), cpu.New(0), 7)
 	require.NoError(t, err)
-	b := &qwen.Batch{IDs: []int32{9, 8, 7}, Rows: 1, T: 3}
+	b := &decoder.Batch{IDs: []int32{9, 8, 7}, Rows: 1, T: 3}
 	l1, _ := m.Loss(b)
 	l2, _ := r.Loss(b)
 	require.Equal(t, l2.Mean, l1.Mean)
@@ -88,7 +89,7 @@ func rewriteWeights(t *testing.T, dir string, edit func([]safetensors.Tensor) []
 	t.Helper()
 	var ts []safetensors.Tensor
 	for _, s := range tinyConfig().Specs() {
-		ts = append(ts, safetensors.F32Tensor(s.Name, s.Shape, qwen.RandomTensor(s, 7)))
+		ts = append(ts, safetensors.F32Tensor(s.Name, s.Shape, decoder.RandomTensor(s, 7)))
 	}
 	require.NoError(t, safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), edit(ts), nil))
 }
@@ -159,7 +160,7 @@ func TestLoadBadInput(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := saveTiny(t, safetensors.F32)
 			c.breakIt(t, dir)
-			_, err := qwen.Load(dir, cpu.New(1))
+			_, err := decoder.Load(dir, cpu.New(1))
 			require.Error(t, err)
 			for _, w := range c.want {
 				require.Contains(t, err.Error(), w)
@@ -176,7 +177,7 @@ func TestFamilyConfigs(t *testing.T) {
 		"Qwen2.5-7B-Instruct": 7.61, "Qwen2.5-14B-Instruct": 14.7, "Qwen2.5-32B-Instruct": 32.5,
 		"Qwen2.5-72B-Instruct": 72.7,
 	}
-	for name, c := range qwen.Family {
+	for name, c := range qwen.Sizes {
 		require.NoError(t, c.Validate(), name)
 		got := float64(c.NumParams()) / 1e9
 		require.InDelta(t, want[name], got, want[name]*0.01, name)

@@ -1,4 +1,4 @@
-package qwen
+package decoder
 
 // ChunkLogits lets the tests make the loss's chunks of logits small.
 var ChunkLogits = &chunkLogits

@@ -1,4 +1,4 @@
-package qwen
+package decoder
 
 import (
 	"cmp"
@@ -15,36 +15,6 @@ import (
 
 	"github.com/tune-dev/tune/internal/atomicfile"
 )
-
-// TensorSpec names one weight of the checkpoint layout and its shape.
-type TensorSpec struct {
-	Name  string
-	Shape []int
-}
-
-// Specs lists every tensor a Hugging Face Qwen2 checkpoint of config c
-// holds, in load order (no lm_head.weight when the embeddings are tied).
-func (c *Config) Specs() []TensorSpec {
-	h, kv, in, v := c.HiddenSize, c.KVDim(), c.IntermediateSize, c.VocabSize
-	s := []TensorSpec{{EmbedName, []int{v, h}}, {NormName, []int{h}}}
-	if !c.TieWordEmbeddings {
-		s = append(s, TensorSpec{LMHeadName, []int{v, h}})
-	}
-	for l := 0; l < c.NumHiddenLayers; l++ {
-		for _, t := range []TensorSpec{
-			{"input_layernorm.weight", []int{h}}, {"post_attention_layernorm.weight", []int{h}},
-			{"self_attn.q_proj.weight", []int{h, h}}, {"self_attn.q_proj.bias", []int{h}},
-			{"self_attn.k_proj.weight", []int{kv, h}}, {"self_attn.k_proj.bias", []int{kv}},
-			{"self_attn.v_proj.weight", []int{kv, h}}, {"self_attn.v_proj.bias", []int{kv}},
-			{"self_attn.o_proj.weight", []int{h, h}},
-			{"mlp.gate_proj.weight", []int{in, h}}, {"mlp.up_proj.weight", []int{in, h}},
-			{"mlp.down_proj.weight", []int{h, in}},
-		} {
-			s = append(s, TensorSpec{LayerName(l, t.Name), t.Shape})
-		}
-	}
-	return s
-}
 
 // RandomTensor fills one tensor of a random model deterministically from
 // seed and the tensor's name, so any subset can be generated alone:
@@ -84,7 +54,7 @@ func NewRandom(c *Config, b backend.Backend, seed uint64) (*Model, error) {
 // projections as they are generated).
 func NewRandomWith(c *Config, b backend.Backend, seed uint64, o LoadOptions) (*Model, error) {
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("qwen: random model: %w", err)
+		return nil, fmt.Errorf("decoder: random model: %w", err)
 	}
 	if err := requireBackend(b, o.QLoRA); err != nil {
 		return nil, err
@@ -96,7 +66,7 @@ func NewRandomWith(c *Config, b backend.Backend, seed uint64, o LoadOptions) (*M
 		if o.QLoRA && Projection(s.Name) {
 			q, err := quant.Quantize(v, s.Shape, cmp.Or(o.BlockSize, 64), true)
 			if err != nil {
-				return nil, fmt.Errorf("qwen: random model: %s: %w", s.Name, err)
+				return nil, fmt.Errorf("decoder: random model: %s: %w", s.Name, err)
 			}
 			bufs[s.Name], quantized[s.Name] = b.UploadNF4(q), true
 			continue
@@ -111,42 +81,29 @@ func NewRandomWith(c *Config, b backend.Backend, seed uint64, o LoadOptions) (*M
 // assemble wires named buffers into a Model; the projection weights named
 // in quantized are NF4 buffers.
 func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer, quantized map[string]bool) *Model {
-	h, kv, in := c.HiddenSize, c.KVDim(), c.IntermediateSize
-	m := &Model{Config: c, B: b, Embed: get(EmbedName), Norm: get(NormName), invFreq: backend.InvFreq(c.HeadDim(), c.RopeTheta)}
+	m := &Model{Config: c, Backend: b, Embed: get(EmbedName), Norm: get(NormName), invFreq: c.InvFreq()}
 	m.LMHead = m.Embed
 	if !c.TieWordEmbeddings {
 		m.LMHead = get(LMHeadName)
 	}
-	lin := func(l int, mod string, in, out int, bias bool) Linear {
-		x := Linear{In: in, Out: out}
-		if w := LayerName(l, mod+".weight"); quantized[w] {
-			x.Q = get(w)
-		} else {
-			x.W = get(w)
-		}
-		if bias {
-			x.Bias = get(LayerName(l, mod+".bias"))
-		}
-		return x
-	}
-	for l := 0; l < c.NumHiddenLayers; l++ {
-		m.Layers = append(m.Layers, Layer{
-			InputNorm: get(LayerName(l, "input_layernorm.weight")),
-			PostNorm:  get(LayerName(l, "post_attention_layernorm.weight")),
-			Q:         lin(l, "self_attn.q_proj", h, h, true),
-			K:         lin(l, "self_attn.k_proj", h, kv, true),
-			V:         lin(l, "self_attn.v_proj", h, kv, true),
-			O:         lin(l, "self_attn.o_proj", h, h, false),
-			Gate:      lin(l, "mlp.gate_proj", h, in, false),
-			Up:        lin(l, "mlp.up_proj", h, in, false),
-			Down:      lin(l, "mlp.down_proj", in, h, false),
-		})
-	}
+	bias := c.Family().QKVBias
 	deq := 0
-	for li := range m.Layers {
-		for _, pl := range m.Layers[li].linears() {
-			if pl.lin.Q != nil {
-				deq = max(deq, pl.lin.In*pl.lin.Out)
+	m.Layers = make([]Layer, c.NumHiddenLayers)
+	for l := range m.Layers {
+		L := &m.Layers[l]
+		L.InputNorm = get(LayerName(l, "input_layernorm.weight"))
+		L.PostNorm = get(LayerName(l, "post_attention_layernorm.weight"))
+		for _, pl := range L.linears() {
+			x := pl.lin
+			x.In, x.Out = pl.Shape(c.dims())
+			if w := LayerName(l, pl.Path+".weight"); quantized[w] {
+				x.Q = get(w)
+				deq = max(deq, x.In*x.Out)
+			} else {
+				x.W = get(w)
+			}
+			if pl.QKV && bias {
+				x.Bias = get(LayerName(l, pl.Path+".bias"))
 			}
 		}
 	}
@@ -168,10 +125,10 @@ func SaveRandom(dir string, c *Config, seed uint64, dtype safetensors.DType, max
 // tensor's values before they are written (to scale a gain, say).
 func SaveRandomWith(dir string, c *Config, seed uint64, dtype safetensors.DType, maxShardBytes int64, adjust func(TensorSpec, []float32)) error {
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("qwen: random model: %w", err)
+		return fmt.Errorf("decoder: random model: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("qwen: %w", err)
+		return fmt.Errorf("decoder: %w", err)
 	}
 	var ts []safetensors.Tensor
 	for _, s := range c.Specs() {
@@ -185,15 +142,14 @@ func SaveRandomWith(dir string, c *Config, seed uint64, dtype safetensors.DType,
 		case safetensors.F32:
 			ts = append(ts, safetensors.F32Tensor(s.Name, s.Shape, v))
 		default:
-			return fmt.Errorf("qwen: random model dtype %s is not F32 or BF16", dtype)
+			return fmt.Errorf("decoder: random model dtype %s is not F32 or BF16", dtype)
 		}
 	}
 	cc := *c
 	cc.TorchDType = map[safetensors.DType]string{safetensors.BF16: "bfloat16", safetensors.F32: "float32"}[dtype]
 	if len(cc.Architectures) == 0 {
-		cc.Architectures = []string{"Qwen2ForCausalLM"}
+		cc.Architectures = []string{c.Family().Architecture}
 	}
-	cc.ModelType = "qwen2"
 	if err := writeJSON(filepath.Join(dir, "config.json"), &cc); err != nil {
 		return err
 	}
@@ -219,10 +175,10 @@ func SaveRandomWith(dir string, c *Config, seed uint64, dtype safetensors.DType,
 func writeJSON(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("qwen: %s: %w", path, err)
+		return fmt.Errorf("decoder: %s: %w", path, err)
 	}
 	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("qwen: %s: %w", path, err)
+		return fmt.Errorf("decoder: %s: %w", path, err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package qwen
+package decoder
 
 import (
 	"fmt"
@@ -33,7 +33,7 @@ func (l *Layout) Slot(name string) Slot {
 			return s
 		}
 	}
-	panic("qwen: layout has no slot " + name)
+	panic("decoder: layout has no slot " + name)
 }
 
 // Plan says what one pass over the decoder holds.
@@ -139,15 +139,15 @@ func lossChunk(rows, vocab int) int {
 func (m *Model) arena(l Layout) func(name string, n int) backend.Buffer {
 	if m.act == nil || m.act.Len() < l.Total {
 		if m.act != nil {
-			m.B.Free(m.act)
+			m.Backend.Free(m.act)
 		}
-		m.act = m.B.AllocActivation(l.Total)
+		m.act = m.Backend.AllocActivation(l.Total)
 	}
 	return func(name string, n int) backend.Buffer {
 		s := l.Slot(name)
 		if n > s.Elems {
-			panic(fmt.Sprintf("qwen: slot %s holds %d elements, asked for %d", name, s.Elems, n))
+			panic(fmt.Sprintf("decoder: slot %s holds %d elements, asked for %d", name, s.Elems, n))
 		}
-		return m.B.Slice(m.act, s.Off, n)
+		return m.Backend.Slice(m.act, s.Off, n)
 	}
 }

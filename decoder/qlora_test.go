@@ -1,4 +1,4 @@
-package qwen_test
+package decoder_test
 
 import (
 	"os"
@@ -8,9 +8,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/decoder"
+	"github.com/tune-dev/tune/internal/golden"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/safetensors"
 )
 
@@ -26,7 +27,7 @@ func TestQLoRAMatchesDequantizedWeights(t *testing.T) {
 	require.NoError(t, err)
 	defer ck.Close()
 	for _, s := range ref.Config.Specs() {
-		if !qwen.Projection(s.Name) {
+		if !decoder.Projection(s.Name) {
 			continue
 		}
 		tn, err := ck.Tensor(s.Name)
@@ -38,27 +39,27 @@ func TestQLoRAMatchesDequantizedWeights(t *testing.T) {
 		q.Dequantize(w)
 		setWeight(t, ref, s.Name, w)
 	}
-	qm, err := qwen.LoadWith(base, cpu.New(0), qwen.LoadOptions{QLoRA: true})
+	qm, err := decoder.LoadWith(base, cpu.New(0), decoder.LoadOptions{QLoRA: true})
 	require.NoError(t, err)
 	defer qm.Free()
 	require.Nil(t, qm.Layers[0].Q.W)
 	require.NotNil(t, qm.Layers[0].Q.Q)
 
-	g := openGolden(t, "qwen2-tiny")
-	b := g.batch(t)
+	g := golden.Open(t, "qwen2-tiny")
+	b := g.Batch(t)
 	var grads [2]map[string][]float32
 	var losses [2]float64
-	for i, m := range []*qwen.Model{ref, qm} {
+	for i, m := range []*decoder.Model{ref, qm} {
 		a, err := lora.Load(filepath.Join(dir, "adapter"), "default", m.Config.NumHiddenLayers, m.Config.ModuleShape)
 		require.NoError(t, err)
 		tr := m.Train(a)
-		sum, n, err := m.TrainStep(b, qwen.TrainOptions{LossScale: 1.0 / 14})
+		sum, n, err := m.TrainStep(b, decoder.TrainOptions{LossScale: 1.0 / 14})
 		require.NoError(t, err)
 		losses[i] = sum / float64(n)
 		grads[i] = map[string][]float32{}
 		for l := 0; l < m.Config.NumHiddenLayers; l++ {
 			for _, mod := range lora.Modules {
-				ga, _ := tr.Grad(m.B, l, mod.Name, "A")
+				ga, _ := tr.Grad(m.Backend, l, mod.Name, "A")
 				grads[i][lora.Key(l, mod.Name, "A")] = ga
 			}
 		}
@@ -66,19 +67,19 @@ func TestQLoRAMatchesDequantizedWeights(t *testing.T) {
 	require.Equal(t, losses[0], losses[1])
 	require.Equal(t, grads[0], grads[1])
 	// QLoRA moves the loss only slightly from the float model's.
-	want, _ := g.floats(t, "loss")
+	want, _ := g.Floats(t, "loss")
 	require.InDelta(t, float64(want[0]), losses[1], 0.05)
 }
 
 // setWeight replaces one projection weight of a float model.
-func setWeight(t *testing.T, m *qwen.Model, name string, w []float32) {
+func setWeight(t *testing.T, m *decoder.Model, name string, w []float32) {
 	t.Helper()
 	for li := range m.Layers {
 		L := &m.Layers[li]
-		for mod, lin := range map[string]*qwen.Linear{"self_attn.q_proj": &L.Q, "self_attn.k_proj": &L.K, "self_attn.v_proj": &L.V,
+		for mod, lin := range map[string]*decoder.Linear{"self_attn.q_proj": &L.Q, "self_attn.k_proj": &L.K, "self_attn.v_proj": &L.V,
 			"self_attn.o_proj": &L.O, "mlp.gate_proj": &L.Gate, "mlp.up_proj": &L.Up, "mlp.down_proj": &L.Down} {
-			if qwen.LayerName(li, mod+".weight") == name {
-				m.B.Upload(lin.W, w)
+			if decoder.LayerName(li, mod+".weight") == name {
+				m.Backend.Upload(lin.W, w)
 				return
 			}
 		}
@@ -98,7 +99,7 @@ func TestLoadPrequantized(t *testing.T) {
 	for _, name := range ck.Names() {
 		tn, err := ck.Tensor(name)
 		require.NoError(t, err)
-		if !qwen.Projection(name) {
+		if !decoder.Projection(name) {
 			ts = append(ts, tn)
 			continue
 		}
@@ -118,10 +119,10 @@ func TestLoadPrequantized(t *testing.T) {
 
 	pre := loadModel(t, dir)
 	require.NotNil(t, pre.Layers[1].Down.Q, "the 4-bit checkpoint loads as NF4")
-	qm, err := qwen.LoadWith(base, cpu.New(0), qwen.LoadOptions{QLoRA: true})
+	qm, err := decoder.LoadWith(base, cpu.New(0), decoder.LoadOptions{QLoRA: true})
 	require.NoError(t, err)
 	defer qm.Free()
-	b := openGolden(t, "qwen2-tiny").batch(t)
+	b := golden.Open(t, "qwen2-tiny").Batch(t)
 	l1, err := pre.Loss(b)
 	require.NoError(t, err)
 	l2, err := qm.Loss(b)

@@ -1,4 +1,4 @@
-package qwen
+package decoder
 
 import (
 	"encoding/json"
@@ -47,16 +47,16 @@ func LoadGenerationConfig(dir string, c *Config) (GenerationConfig, error) {
 		return g, nil
 	}
 	if err != nil {
-		return g, fmt.Errorf("qwen: %w", err)
+		return g, fmt.Errorf("decoder: %w", err)
 	}
 	var aux struct {
 		EOS json.RawMessage `json:"eos_token_id"`
 	}
 	if err := json.Unmarshal(data, &g); err != nil {
-		return g, fmt.Errorf("qwen: %s: %w", path, err)
+		return g, fmt.Errorf("decoder: %s: %w", path, err)
 	}
 	if err := json.Unmarshal(data, &aux); err != nil {
-		return g, fmt.Errorf("qwen: %s: %w", path, err)
+		return g, fmt.Errorf("decoder: %s: %w", path, err)
 	}
 	if len(aux.EOS) > 0 && string(aux.EOS) != "null" {
 		var one int
@@ -67,11 +67,11 @@ func LoadGenerationConfig(dir string, c *Config) (GenerationConfig, error) {
 		case json.Unmarshal(aux.EOS, &many) == nil:
 			g.EOSTokenIDs = many
 		default:
-			return g, fmt.Errorf("qwen: %s: eos_token_id %s is neither an id nor a list of ids", path, aux.EOS)
+			return g, fmt.Errorf("decoder: %s: eos_token_id %s is neither an id nor a list of ids", path, aux.EOS)
 		}
 	}
 	if err := g.Validate(); err != nil {
-		return g, fmt.Errorf("qwen: %s: %w", path, err)
+		return g, fmt.Errorf("decoder: %s: %w", path, err)
 	}
 	return g, nil
 }
@@ -158,7 +158,7 @@ func (m *Model) GenerateBatch(prompts [][]int32, g GenerationConfig, onToken fun
 	out := make([][]int32, len(prompts))
 	for r, s := range seqs {
 		if err := s.Err(); err != nil {
-			return nil, fmt.Errorf("qwen: prompt %d: %w", r, err)
+			return nil, fmt.Errorf("decoder: prompt %d: %w", r, err)
 		}
 		out[r] = s.Tokens()
 	}

@@ -1,30 +1,16 @@
-package qwen
+package decoder
 
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/quant"
 	"github.com/tune-dev/tune/safetensors"
 )
 
-// Weight names of the Hugging Face Qwen2ForCausalLM checkpoint.
-const (
-	EmbedName  = "model.embed_tokens.weight"
-	NormName   = "model.norm.weight"
-	LMHeadName = "lm_head.weight"
-)
-
-// LayerName is the name of a per-layer tensor, e.g.
-// LayerName(3, "self_attn.q_proj.weight").
-func LayerName(layer int, suffix string) string {
-	return fmt.Sprintf("model.layers.%d.%s", layer, suffix)
-}
-
-// Load reads a Hugging Face model folder (config.json and model.safetensors
-// or a sharded index) onto backend b. BF16, F16 and F32 weights are
+// Load reads a Hugging Face model folder (config.json of any registered
+// family, and model.safetensors or a sharded index) onto backend b. BF16, F16 and F32 weights are
 // converted to float32. Every tensor's shape is checked against the config,
 // and errors name the file and tensor.
 func Load(dir string, b backend.Backend) (*Model, error) {
@@ -42,17 +28,6 @@ type LoadOptions struct {
 	BlockSize int
 }
 
-// Projection reports whether a weight name is one of the seven projection
-// weights of a decoder layer (the weights QLoRA quantizes).
-func Projection(name string) bool {
-	for _, m := range []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} {
-		if strings.HasSuffix(name, "."+m+".weight") {
-			return true
-		}
-	}
-	return false
-}
-
 // LoadWith is Load with options. A checkpoint whose projections are
 // already 4-bit (bitsandbytes NF4 layout) keeps them as stored, with or
 // without QLoRA.
@@ -63,7 +38,7 @@ func LoadWith(dir string, b backend.Backend, o LoadOptions) (*Model, error) {
 	}
 	ck, err := safetensors.OpenCheckpoint(dir)
 	if err != nil {
-		return nil, fmt.Errorf("qwen: %w", err)
+		return nil, fmt.Errorf("decoder: %w", err)
 	}
 	defer ck.Close()
 	return fromCheckpoint(cfg, ck, b, o)
@@ -116,10 +91,10 @@ func uploadNF4(ck *safetensors.Checkpoint, b backend.Backend, name string, shape
 		return t, err == nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("qwen: %s: %w", ck.FileOf(name), err)
+		return nil, fmt.Errorf("decoder: %s: %w", ck.FileOf(name), err)
 	}
 	if !slices.Equal(q.Shape, shape) {
-		return nil, fmt.Errorf("qwen: %s: 4-bit tensor %q has shape %v, config.json implies %v", ck.FileOf(name), name, q.Shape, shape)
+		return nil, fmt.Errorf("decoder: %s: 4-bit tensor %q has shape %v, config.json implies %v", ck.FileOf(name), name, q.Shape, shape)
 	}
 	return b.UploadNF4(q), nil
 }
@@ -136,7 +111,7 @@ func quantize(ck *safetensors.Checkpoint, b backend.Backend, name string, shape 
 	}
 	q, err := quant.Quantize(v, shape, blockSize, true)
 	if err != nil {
-		return nil, fmt.Errorf("qwen: %s: %w", name, err)
+		return nil, fmt.Errorf("decoder: %s: %w", name, err)
 	}
 	q.DType = dtypeName(dtype)
 	return b.UploadNF4(q), nil
@@ -160,17 +135,17 @@ func dtypeName(d safetensors.DType) string {
 func readFloat(ck *safetensors.Checkpoint, name string, shape []int) ([]float32, safetensors.DType, error) {
 	t, err := ck.Tensor(name)
 	if err != nil {
-		return nil, "", fmt.Errorf("qwen: %w", err)
+		return nil, "", fmt.Errorf("decoder: %w", err)
 	}
 	if !slices.Equal(t.Shape, shape) {
-		return nil, "", fmt.Errorf("qwen: %s: tensor %q has shape %v, config.json implies %v", ck.FileOf(name), name, t.Shape, shape)
+		return nil, "", fmt.Errorf("decoder: %s: tensor %q has shape %v, config.json implies %v", ck.FileOf(name), name, t.Shape, shape)
 	}
 	if err := t.CheckFinite(); err != nil {
-		return nil, "", fmt.Errorf("qwen: %s: %w", ck.FileOf(name), err)
+		return nil, "", fmt.Errorf("decoder: %s: %w", ck.FileOf(name), err)
 	}
 	v, err := t.Float32s()
 	if err != nil {
-		return nil, "", fmt.Errorf("qwen: %s: %w", ck.FileOf(name), err)
+		return nil, "", fmt.Errorf("decoder: %s: %w", ck.FileOf(name), err)
 	}
 	return v, t.DType, nil
 }
@@ -190,7 +165,7 @@ func upload(ck *safetensors.Checkpoint, b backend.Backend, name string, shape []
 func (m *Model) Free() {
 	free := func(x backend.Buffer) {
 		if x != nil {
-			m.B.Free(x)
+			m.Backend.Free(x)
 		}
 	}
 	m.SetAdapter(nil)

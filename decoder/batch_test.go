@@ -1,4 +1,4 @@
-package qwen_test
+package decoder_test
 
 import (
 	"testing"
@@ -6,14 +6,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/internal/testmodel"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 )
 
 // randomAdapter is an adapter of rank r on every projection that
 // changes the model's answers.
-func randomAdapter(t *testing.T, c *qwen.Config, name string, r int, seed uint64) *lora.Adapter {
+func randomAdapter(t *testing.T, c *decoder.Config, name string, r int, seed uint64) *lora.Adapter {
 	t.Helper()
 	a, err := testmodel.RandomAdapter(c, name, r, []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}, 0.3, seed)
 	require.NoError(t, err)
@@ -26,18 +26,18 @@ func randomAdapter(t *testing.T, c *qwen.Config, name string, r int, seed uint64
 // alone through Generate with that adapter active.
 func TestBatcherRowsAsAlone(t *testing.T) {
 	c := tinyConfig()
-	m, err := qwen.NewRandom(c, cpu.New(0), 11)
+	m, err := decoder.NewRandom(c, cpu.New(0), 11)
 	require.NoError(t, err)
 	adapters := []*lora.Adapter{nil, randomAdapter(t, c, "a", 4, 1), randomAdapter(t, c, "b", 8, 2)}
 
 	type job struct {
 		prompt  []int32
 		adapter int
-		gen     qwen.GenerationConfig
+		gen     decoder.GenerationConfig
 	}
 	var jobs []job
 	for i := 0; i < 9; i++ {
-		g := qwen.DefaultGenerationConfig()
+		g := decoder.DefaultGenerationConfig()
 		g.EOSTokenIDs = nil
 		g.MaxNewTokens = 3 + 2*i
 		if i%2 == 1 {
@@ -58,15 +58,15 @@ func TestBatcherRowsAsAlone(t *testing.T) {
 	}
 	m.SetAdapter(nil)
 
-	dev := []*qwen.DeviceAdapter{nil, m.UploadAdapter(adapters[1]), m.UploadAdapter(adapters[2])}
+	dev := []*decoder.DeviceAdapter{nil, m.UploadAdapter(adapters[1]), m.UploadAdapter(adapters[2])}
 	b := m.NewBatcher(3, 32)
 	defer b.Close()
-	seqs := make([]*qwen.Sequence, len(jobs))
+	seqs := make([]*decoder.Sequence, len(jobs))
 	next := 0
 	for steps := 0; next < len(jobs) || b.Running() > 0; steps++ {
 		for next < len(jobs) && b.FreeSlots() > 0 {
 			j := jobs[next]
-			seqs[next] = &qwen.Sequence{Prompt: j.prompt, Gen: j.gen, Adapter: dev[j.adapter]}
+			seqs[next] = &decoder.Sequence{Prompt: j.prompt, Gen: j.gen, Adapter: dev[j.adapter]}
 			require.NoError(t, b.Add(seqs[next]))
 			next++
 		}
@@ -74,7 +74,7 @@ func TestBatcherRowsAsAlone(t *testing.T) {
 		require.Less(t, steps, 100)
 	}
 	for i, s := range seqs {
-		require.Equal(t, qwen.FinishLength, s.Finish(), "sequence %d", i)
+		require.Equal(t, decoder.FinishLength, s.Finish(), "sequence %d", i)
 		require.Equal(t, alone[i], s.Tokens(), "sequence %d (adapter %d, sampled %v)", i, jobs[i].adapter, jobs[i].gen.DoSample)
 	}
 }
@@ -82,24 +82,24 @@ func TestBatcherRowsAsAlone(t *testing.T) {
 // TestBatcherRemoveAndLimits: Remove frees a slot at once; Add refuses a
 // full batch, a sequence longer than a slot, and an empty prompt.
 func TestBatcherRemoveAndLimits(t *testing.T) {
-	m, err := qwen.NewRandom(tinyConfig(), cpu.New(0), 11)
+	m, err := decoder.NewRandom(tinyConfig(), cpu.New(0), 11)
 	require.NoError(t, err)
 	b := m.NewBatcher(1, 10)
 	defer b.Close()
-	g := qwen.DefaultGenerationConfig()
+	g := decoder.DefaultGenerationConfig()
 	g.EOSTokenIDs, g.MaxNewTokens = nil, 5
-	s := &qwen.Sequence{Prompt: []int32{1, 2, 3}, Gen: g}
+	s := &decoder.Sequence{Prompt: []int32{1, 2, 3}, Gen: g}
 	require.NoError(t, b.Add(s))
-	require.ErrorContains(t, b.Add(&qwen.Sequence{Prompt: []int32{4}, Gen: g}), "all 1 sequences of the batch are running")
+	require.ErrorContains(t, b.Add(&decoder.Sequence{Prompt: []int32{4}, Gen: g}), "all 1 sequences of the batch are running")
 	b.Remove(s)
-	require.Equal(t, qwen.FinishRemoved, s.Finish())
+	require.Equal(t, decoder.FinishRemoved, s.Finish())
 	require.Equal(t, 1, b.FreeSlots())
 
 	g.MaxNewTokens = 9
-	require.ErrorContains(t, b.Add(&qwen.Sequence{Prompt: []int32{1, 2, 3}, Gen: g}), "needs 11 positions, the batch holds 10")
-	require.ErrorContains(t, b.Add(&qwen.Sequence{Gen: g}), "empty")
+	require.ErrorContains(t, b.Add(&decoder.Sequence{Prompt: []int32{1, 2, 3}, Gen: g}), "needs 11 positions, the batch holds 10")
+	require.ErrorContains(t, b.Add(&decoder.Sequence{Gen: g}), "empty")
 	g.MaxNewTokens = 8
-	require.NoError(t, b.Add(&qwen.Sequence{Prompt: []int32{1, 2, 3}, Gen: g}))
+	require.NoError(t, b.Add(&decoder.Sequence{Prompt: []int32{1, 2, 3}, Gen: g}))
 }
 
 // TestBatcherNilAdapterIsTheActiveOne: a sequence without an adapter of
@@ -107,10 +107,10 @@ func TestBatcherRemoveAndLimits(t *testing.T) {
 // with their own adapters share its steps.
 func TestBatcherNilAdapterIsTheActiveOne(t *testing.T) {
 	c := tinyConfig()
-	m, err := qwen.NewRandom(c, cpu.New(0), 11)
+	m, err := decoder.NewRandom(c, cpu.New(0), 11)
 	require.NoError(t, err)
 	active, other := randomAdapter(t, c, "active", 4, 1), randomAdapter(t, c, "other", 8, 2)
-	g := qwen.DefaultGenerationConfig()
+	g := decoder.DefaultGenerationConfig()
 	g.EOSTokenIDs, g.MaxNewTokens = nil, 6
 	prompt := []int32{3, 1, 4, 1, 5}
 
@@ -124,8 +124,8 @@ func TestBatcherNilAdapterIsTheActiveOne(t *testing.T) {
 
 	b := m.NewBatcher(2, 16)
 	defer b.Close()
-	own := &qwen.Sequence{Prompt: prompt, Gen: g, Adapter: m.UploadAdapter(other)}
-	none := &qwen.Sequence{Prompt: prompt, Gen: g}
+	own := &decoder.Sequence{Prompt: prompt, Gen: g, Adapter: m.UploadAdapter(other)}
+	none := &decoder.Sequence{Prompt: prompt, Gen: g}
 	require.NoError(t, b.Add(own))
 	require.NoError(t, b.Add(none))
 	for b.Running() > 0 {

@@ -1,4 +1,4 @@
-package qwen_test
+package decoder_test
 
 import (
 	"os"
@@ -9,14 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend/cpu"
-	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/decoder"
 )
 
 func TestSampling(t *testing.T) {
-	m, err := qwen.NewRandom(tinyConfig(), cpu.New(0), 3)
+	m, err := decoder.NewRandom(tinyConfig(), cpu.New(0), 3)
 	require.NoError(t, err)
 	prompt := []int32{1, 2, 3}
-	greedy := qwen.DefaultGenerationConfig()
+	greedy := decoder.DefaultGenerationConfig()
 	greedy.MaxNewTokens = 10
 	want, err := m.Generate(prompt, greedy, nil)
 	require.NoError(t, err)
@@ -39,10 +39,10 @@ func TestSampling(t *testing.T) {
 	require.True(t, differs, "other seeds give other tokens at temperature 1.5")
 
 	// top_k 1 and a tiny top_p each leave only the argmax.
-	for _, edit := range []func(*qwen.GenerationConfig){
-		func(g *qwen.GenerationConfig) { g.TopK = 1 },
-		func(g *qwen.GenerationConfig) { g.TopP = 1e-9 },
-		func(g *qwen.GenerationConfig) { g.Temperature = 1e-4 },
+	for _, edit := range []func(*decoder.GenerationConfig){
+		func(g *decoder.GenerationConfig) { g.TopK = 1 },
+		func(g *decoder.GenerationConfig) { g.TopP = 1e-9 },
+		func(g *decoder.GenerationConfig) { g.Temperature = 1e-4 },
 	} {
 		g := sample
 		edit(&g)
@@ -53,9 +53,9 @@ func TestSampling(t *testing.T) {
 }
 
 func TestRepetitionPenaltyAndEOS(t *testing.T) {
-	m, err := qwen.NewRandom(tinyConfig(), cpu.New(0), 3)
+	m, err := decoder.NewRandom(tinyConfig(), cpu.New(0), 3)
 	require.NoError(t, err)
-	g := qwen.DefaultGenerationConfig()
+	g := decoder.DefaultGenerationConfig()
 	g.MaxNewTokens = 20
 	plain, err := m.Generate([]int32{1, 2, 3}, g, nil)
 	require.NoError(t, err)
@@ -85,7 +85,7 @@ func TestRepetitionPenaltyAndEOS(t *testing.T) {
 func TestLoadGenerationConfig(t *testing.T) {
 	dir := t.TempDir()
 	c := tinyConfig()
-	g, err := qwen.LoadGenerationConfig(dir, c)
+	g, err := decoder.LoadGenerationConfig(dir, c)
 	require.NoError(t, err)
 	require.Equal(t, []int{5}, g.EOSTokenIDs, "config.json's eos when there is no generation_config.json")
 	require.False(t, g.DoSample)
@@ -95,7 +95,7 @@ func TestLoadGenerationConfig(t *testing.T) {
   "bos_token_id": 151643, "pad_token_id": 151643, "do_sample": true,
   "eos_token_id": [151645, 151643], "repetition_penalty": 1.05,
   "temperature": 0.7, "top_p": 0.8, "top_k": 20, "transformers_version": "4.37.0"}`), 0o644))
-	g, err = qwen.LoadGenerationConfig(dir, c)
+	g, err = decoder.LoadGenerationConfig(dir, c)
 	require.NoError(t, err)
 	require.Equal(t, []int{151645, 151643}, g.EOSTokenIDs)
 	require.True(t, g.DoSample)
@@ -105,7 +105,7 @@ func TestLoadGenerationConfig(t *testing.T) {
 	require.Equal(t, 1.05, g.RepetitionPenalty)
 
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(`{"top_p": 1.5}`), 0o644))
-	_, err = qwen.LoadGenerationConfig(dir, c)
+	_, err = decoder.LoadGenerationConfig(dir, c)
 	require.ErrorContains(t, err, "generation_config.json")
 	require.ErrorContains(t, err, "top_p")
 }

@@ -1,4 +1,4 @@
-package qwen
+package decoder
 
 import (
 	"fmt"
@@ -75,7 +75,7 @@ type Batcher struct {
 // positions each (prompt and new tokens). Close frees it.
 func (m *Model) NewBatcher(slots, maxLen int) *Batcher {
 	if slots < 1 || maxLen < 1 {
-		panic(fmt.Sprintf("qwen: NewBatcher of %d slots × %d positions", slots, maxLen))
+		panic(fmt.Sprintf("decoder: NewBatcher of %d slots × %d positions", slots, maxLen))
 	}
 	return &Batcher{m: m, cache: m.NewKVCache(slots, maxLen), seqs: make([]*Sequence, slots),
 		logits: make([]float32, slots*m.Config.VocabSize)}
@@ -190,7 +190,7 @@ func adapterOrder(d *DeviceAdapter) uint64 {
 func (b *Batcher) choose(rows []*Sequence, st Step) {
 	v := b.m.Config.VocabSize
 	logits := b.logits[:len(rows)*v]
-	b.m.B.Download(logits, b.m.Forward(st))
+	b.m.Backend.Download(logits, b.m.Forward(st))
 	for r, s := range rows {
 		row := logits[r*v : (r+1)*v]
 		if err := checkLogits(row); err != nil {

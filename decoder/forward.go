@@ -1,4 +1,4 @@
-package qwen
+package decoder
 
 import (
 	"fmt"
@@ -20,8 +20,8 @@ func (m *Model) NewKVCache(batch, maxLen int) *KVCache {
 	c := &KVCache{Batch: batch, Len: maxLen}
 	n := batch * maxLen * m.Config.KVDim()
 	for range m.Layers {
-		c.K = append(c.K, m.B.AllocActivation(n))
-		c.V = append(c.V, m.B.AllocActivation(n))
+		c.K = append(c.K, m.Backend.AllocActivation(n))
+		c.V = append(c.V, m.Backend.AllocActivation(n))
 	}
 	return c
 }
@@ -29,8 +29,8 @@ func (m *Model) NewKVCache(batch, maxLen int) *KVCache {
 // FreeKVCache releases the cache's buffers.
 func (m *Model) FreeKVCache(c *KVCache) {
 	for i := range c.K {
-		m.B.Free(c.K[i])
-		m.B.Free(c.V[i])
+		m.Backend.Free(c.K[i])
+		m.Backend.Free(c.V[i])
 	}
 	c.K, c.V = nil, nil
 }
@@ -70,25 +70,25 @@ type Step struct {
 func (s *Step) check() {
 	rows := s.Batch * s.T
 	if len(s.IDs) != rows || len(s.Pos) != rows {
-		panic(fmt.Sprintf("qwen: Forward with %d ids and %d positions for %d×%d tokens", len(s.IDs), len(s.Pos), s.Batch, s.T))
+		panic(fmt.Sprintf("decoder: Forward with %d ids and %d positions for %d×%d tokens", len(s.IDs), len(s.Pos), s.Batch, s.T))
 	}
 	if s.Adapters != nil && len(s.Adapters) != s.Batch {
-		panic(fmt.Sprintf("qwen: Forward with %d adapters for %d rows", len(s.Adapters), s.Batch))
+		panic(fmt.Sprintf("decoder: Forward with %d adapters for %d rows", len(s.Adapters), s.Batch))
 	}
 	c := s.Cache
 	if c == nil {
 		if s.Slots != nil || s.Starts != nil {
-			panic("qwen: Forward with cache slots but no cache")
+			panic("decoder: Forward with cache slots but no cache")
 		}
 		return
 	}
 	if len(s.Slots) != s.Batch || len(s.Starts) != s.Batch || s.KeyMask != nil {
-		panic(fmt.Sprintf("qwen: Forward with a cache needs one slot and start per row (%d rows, %d slots, %d starts) and no key mask", s.Batch, len(s.Slots), len(s.Starts)))
+		panic(fmt.Sprintf("decoder: Forward with a cache needs one slot and start per row (%d rows, %d slots, %d starts) and no key mask", s.Batch, len(s.Slots), len(s.Starts)))
 	}
 	used := map[int]bool{}
 	for r, slot := range s.Slots {
 		if slot < 0 || slot >= c.Batch || used[slot] || s.Starts[r] < 0 || s.Starts[r]+s.T > c.Len {
-			panic(fmt.Sprintf("qwen: Forward row %d: %d tokens at %d of slot %d do not fit a cache of %d slots × %d positions (or the slot repeats)", r, s.T, s.Starts[r], slot, c.Batch, c.Len))
+			panic(fmt.Sprintf("decoder: Forward row %d: %d tokens at %d of slot %d do not fit a cache of %d slots × %d positions (or the slot repeats)", r, s.T, s.Starts[r], slot, c.Batch, c.Len))
 		}
 		used[slot] = true
 	}
@@ -149,8 +149,8 @@ type adapterRun struct {
 func (m *Model) newPass(batch, t int, pos, mask []int32, adapters []*DeviceAdapter, plan Plan) *pass {
 	plan.Rows = batch * t
 	plan.LoRARank = m.loraRank(adapters)
-	plan.FusedLoRA = backend.Supports(m.B, backend.OpLoRALinear)
-	p := &pass{m: m, b: m.B, plan: plan, slot: m.arena(ActivationLayout(m.Config, plan)),
+	plan.FusedLoRA = backend.Supports(m.Backend, backend.OpLoRALinear)
+	p := &pass{m: m, b: m.Backend, plan: plan, slot: m.arena(ActivationLayout(m.Config, plan)),
 		batch: batch, t: t, rows: batch * t, pos: pos, mask: mask}
 	for r, d := range adapters {
 		if n := len(p.runs); n > 0 && p.runs[n-1].d == d {
@@ -194,8 +194,9 @@ func (p *pass) acts(li int) layerActs {
 	}
 }
 
-// layerForward runs decoder layer li, the one definition of the Qwen2
-// decoder layer:
+// layerForward runs decoder layer li, the one definition of the decoder
+// layer of every family (the q, k and v biases only where the family has
+// them):
 //
 //	hn1 = rmsnorm(xin); q, k, v = rope(hn1·Wqᵀ+bq), rope(hn1·Wkᵀ+bk), hn1·Wvᵀ+bv
 //	xmid = xin + o_proj(attention(q, k, v))
@@ -284,7 +285,7 @@ func (p *pass) proj(out, x backend.Buffer, l *Linear, li int, module string) {
 // projRows computes rows rows of projection l with the LoRA pair lr (nil:
 // none), through backend.LoRALinearForward (the backend's fused op when it
 // has one).
-func (p *pass) projRows(out, x backend.Buffer, l *Linear, lr *LoRALinear, rows, li int, module string) {
+func (p *pass) projRows(out, x backend.Buffer, l *Linear, lr *DevicePair, rows, li int, module string) {
 	if lr == nil {
 		p.b.Linear(out, x, p.m.weight(l), l.Bias, rows, l.In, l.Out)
 		return
@@ -295,7 +296,7 @@ func (p *pass) projRows(out, x backend.Buffer, l *Linear, lr *LoRALinear, rows, 
 
 // lora returns the shape of projection l adapted by lr over rows rows,
 // with the dropout of training, and the scratch of its composition.
-func (p *pass) lora(l *Linear, lr *LoRALinear, rows, li int, module string) (backend.LoRAShape, backend.LoRAScratch) {
+func (p *pass) lora(l *Linear, lr *DevicePair, rows, li int, module string) (backend.LoRAShape, backend.LoRAScratch) {
 	s := backend.LoRAShape{Rows: rows, In: l.In, Out: l.Out, Rank: lr.R, Scale: lr.Scale}
 	if p.plan.Train && lr.Dropout != 0 {
 		s.Dropout, s.DropoutSeed = lr.Dropout, p.dropSeed(li, module)

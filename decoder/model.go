@@ -1,4 +1,4 @@
-package qwen
+package decoder
 
 import (
 	"fmt"
@@ -13,12 +13,13 @@ import (
 type Linear struct {
 	W, Q, Bias backend.Buffer
 	In, Out    int
-	LoRA       *LoRALinear
+	LoRA       *DevicePair
 }
 
-// LoRALinear is an adapter's factors for one Linear on the device, with
-// their gradients (nil unless training) and dropout probability.
-type LoRALinear struct {
+// DevicePair is an adapter's factors for one Linear on the device (a
+// lora.Pair uploaded), with their gradients (nil unless training) and
+// dropout probability.
+type DevicePair struct {
 	A, B    backend.Buffer // [R, In], [Out, R]
 	GA, GB  backend.Buffer // gradients of A and B, accumulated by TrainStep
 	R       int
@@ -33,10 +34,11 @@ type Layer struct {
 	Gate, Up, Down      Linear
 }
 
-// Model is a Qwen2 causal language model on one backend.
+// Model is a causal language model of any registered family on one
+// backend.
 type Model struct {
 	Config  *Config
-	B       backend.Backend
+	Backend backend.Backend
 	Embed   backend.Buffer // [vocab, hidden]
 	Norm    backend.Buffer // [hidden]
 	LMHead  backend.Buffer // [vocab, hidden]; the same buffer as Embed when tied
@@ -61,7 +63,7 @@ func requireBackend(b backend.Backend, nf4 bool) error {
 		need |= backend.QuantOps
 	}
 	if err := backend.Require(b, need, "the model"); err != nil {
-		return fmt.Errorf("qwen: %w", err)
+		return fmt.Errorf("decoder: %w", err)
 	}
 	return nil
 }
@@ -80,52 +82,41 @@ func (m *Model) weight(l *Linear) backend.Buffer {
 	if l.Q == nil {
 		return l.W
 	}
-	w := m.B.Slice(m.deq, 0, l.In*l.Out)
-	m.B.Dequantize(w, l.Q)
+	w := m.Backend.Slice(m.deq, 0, l.In*l.Out)
+	m.Backend.Dequantize(w, l.Q)
 	return w
 }
 
-// linears lists a layer's projections by their Hugging Face module names.
-func (l *Layer) linears() []struct {
-	name string
-	lin  *Linear
-} {
-	return []struct {
-		name string
-		lin  *Linear
-	}{{"q_proj", &l.Q}, {"k_proj", &l.K}, {"v_proj", &l.V}, {"o_proj", &l.O}, {"gate_proj", &l.Gate}, {"up_proj", &l.Up}, {"down_proj", &l.Down}}
+// layerLinear is one projection of a layer with its row of lora.Modules.
+type layerLinear struct {
+	lora.Module
+	lin *Linear
 }
 
-// ModuleShape gives the (in, out) features of a projection by module name.
-func (c *Config) ModuleShape(module string) (in, out int) {
-	h, kv, i := c.HiddenSize, c.KVDim(), c.IntermediateSize
-	switch module {
-	case "q_proj", "o_proj":
-		return h, h
-	case "k_proj", "v_proj":
-		return h, kv
-	case "gate_proj", "up_proj":
-		return h, i
-	case "down_proj":
-		return i, h
+// linears lists a layer's projections in lora.Modules order.
+func (l *Layer) linears() []layerLinear {
+	lins := []*Linear{&l.Q, &l.K, &l.V, &l.O, &l.Gate, &l.Up, &l.Down}
+	out := make([]layerLinear, len(lins))
+	for i, m := range lora.Modules {
+		out[i] = layerLinear{m, lins[i]}
 	}
-	panic("qwen: unknown module " + module)
+	return out
 }
 
 // DeviceAdapter is an adapter's factors on the model's backend: one
-// LoRALinear per adapted projection. The model's active adapter
+// DevicePair per adapted projection. The model's active adapter
 // (SetAdapter) is one; a server keeps several at once and applies each to
 // its own rows of a Step (Step.Adapters) over the one base model.
 type DeviceAdapter struct {
 	Adapter *lora.Adapter
-	pairs   []map[string]*LoRALinear // by layer, then module name
+	pairs   []map[string]*DevicePair // by layer, then module name
 	rank    int                      // the largest rank of its pairs
 	id      uint64                   // its rank among the model's uploads, from 1
 }
 
 // linear returns the factors of module in layer li, nil when d (which may
 // be nil: the base model) does not adapt it.
-func (d *DeviceAdapter) linear(li int, module string) *LoRALinear {
+func (d *DeviceAdapter) linear(li int, module string) *DevicePair {
 	if d == nil {
 		return nil
 	}
@@ -135,15 +126,15 @@ func (d *DeviceAdapter) linear(li int, module string) *LoRALinear {
 // UploadAdapter puts the factors of a on the backend (see eachPair).
 func (m *Model) UploadAdapter(a *lora.Adapter) *DeviceAdapter {
 	m.uploads++
-	d := &DeviceAdapter{Adapter: a, pairs: make([]map[string]*LoRALinear, len(m.Layers)), id: m.uploads}
+	d := &DeviceAdapter{Adapter: a, pairs: make([]map[string]*DevicePair, len(m.Layers)), id: m.uploads}
 	for li := range d.pairs {
-		d.pairs[li] = map[string]*LoRALinear{}
+		d.pairs[li] = map[string]*DevicePair{}
 	}
 	m.eachPair(a, func(li int, module string, _ *Linear, p *lora.Pair) {
-		ab, bb := m.B.Alloc(len(p.A)), m.B.Alloc(len(p.B))
-		m.B.Upload(ab, p.A)
-		m.B.Upload(bb, p.B)
-		d.pairs[li][module] = &LoRALinear{A: ab, B: bb, R: p.R, Scale: float32(a.Config.Scaling())}
+		ab, bb := m.Backend.Alloc(len(p.A)), m.Backend.Alloc(len(p.B))
+		m.Backend.Upload(ab, p.A)
+		m.Backend.Upload(bb, p.B)
+		d.pairs[li][module] = &DevicePair{A: ab, B: bb, R: p.R, Scale: float32(a.Config.Scaling())}
 		d.rank = max(d.rank, p.R)
 	})
 	return d
@@ -156,14 +147,14 @@ func (m *Model) UploadAdapter(a *lora.Adapter) *DeviceAdapter {
 func (m *Model) eachPair(a *lora.Adapter, f func(li int, module string, lin *Linear, p *lora.Pair)) {
 	for li := range m.Layers {
 		for _, pl := range m.Layers[li].linears() {
-			p, ok := a.Pair(li, pl.name)
+			p, ok := a.Pair(li, pl.Name)
 			if !ok {
 				continue
 			}
 			if p.In != pl.lin.In || p.Out != pl.lin.Out {
-				panic(fmt.Sprintf("qwen: adapter %s layer %d %s is [%d→%d], model is [%d→%d]", a.Name, li, pl.name, p.In, p.Out, pl.lin.In, pl.lin.Out))
+				panic(fmt.Sprintf("decoder: adapter %s layer %d %s is [%d→%d], model is [%d→%d]", a.Name, li, pl.Name, p.In, p.Out, pl.lin.In, pl.lin.Out))
 			}
-			f(li, pl.name, pl.lin, p)
+			f(li, pl.Name, pl.lin, p)
 		}
 	}
 }
@@ -172,8 +163,8 @@ func (m *Model) eachPair(a *lora.Adapter, f func(li int, module string, lin *Lin
 func (m *Model) FreeAdapter(d *DeviceAdapter) {
 	for _, mods := range d.pairs {
 		for _, lr := range mods {
-			m.B.Free(lr.A)
-			m.B.Free(lr.B)
+			m.Backend.Free(lr.A)
+			m.Backend.Free(lr.B)
 		}
 	}
 	d.pairs = nil
@@ -184,8 +175,8 @@ func (m *Model) FreeAdapter(d *DeviceAdapter) {
 func (m *Model) SetAdapter(a *lora.Adapter) {
 	if t := m.trainable; t != nil {
 		// Training factors are slices of the Trainable's arenas.
-		m.B.Free(t.Params)
-		m.B.Free(t.Grads)
+		m.Backend.Free(t.Params)
+		m.Backend.Free(t.Grads)
 		for _, s := range t.slots {
 			s.linear.LoRA = nil
 		}
@@ -200,7 +191,7 @@ func (m *Model) SetAdapter(a *lora.Adapter) {
 	}
 	for li := range m.Layers {
 		for _, pl := range m.Layers[li].linears() {
-			pl.lin.LoRA = m.active.linear(li, pl.name)
+			pl.lin.LoRA = m.active.linear(li, pl.Name)
 		}
 	}
 	m.Adapter = a

@@ -1,4 +1,4 @@
-package qwen
+package decoder
 
 import (
 	"fmt"
@@ -40,15 +40,15 @@ func (m *Model) Train(a *lora.Adapter) *Trainable {
 		t.N += len(p.A) + len(p.B)
 		t.slots = append(t.slots, s)
 	})
-	t.Params, t.Grads = m.B.Alloc(t.N), m.B.Alloc(t.N)
+	t.Params, t.Grads = m.Backend.Alloc(t.N), m.Backend.Alloc(t.N)
 	scale := float32(a.Config.Scaling())
 	for _, s := range t.slots {
-		ab, bb := m.B.Slice(t.Params, s.offA, s.lenA), m.B.Slice(t.Params, s.offB, s.lenB)
-		m.B.Upload(ab, s.pair.A)
-		m.B.Upload(bb, s.pair.B)
-		s.linear.LoRA = &LoRALinear{
+		ab, bb := m.Backend.Slice(t.Params, s.offA, s.lenA), m.Backend.Slice(t.Params, s.offB, s.lenB)
+		m.Backend.Upload(ab, s.pair.A)
+		m.Backend.Upload(bb, s.pair.B)
+		s.linear.LoRA = &DevicePair{
 			A: ab, B: bb, R: s.pair.R, Scale: scale, Dropout: float32(a.Config.LoraDropout),
-			GA: m.B.Slice(t.Grads, s.offA, s.lenA), GB: m.B.Slice(t.Grads, s.offB, s.lenB),
+			GA: m.Backend.Slice(t.Grads, s.offA, s.lenA), GB: m.Backend.Slice(t.Grads, s.offB, s.lenB),
 		}
 	}
 	m.Adapter = a
@@ -119,11 +119,11 @@ func (m *Model) requireTraining() error {
 	for li := range m.Layers {
 		for _, pl := range m.Layers[li].linears() {
 			if lr := pl.lin.LoRA; lr != nil {
-				need |= backend.LoRALinearOps(m.B, lr.Dropout != 0, pl.lin.Q != nil)
+				need |= backend.LoRALinearOps(m.Backend, lr.Dropout != 0, pl.lin.Q != nil)
 			}
 		}
 	}
-	return backend.Require(m.B, need, "training")
+	return backend.Require(m.Backend, need, "training")
 }
 
 // TrainStep runs the forward and backward pass of one micro-batch and
@@ -133,13 +133,13 @@ func (m *Model) requireTraining() error {
 // backend.Forward.Attention) and b.Pos their position ids.
 func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int, err error) {
 	if m.trainable == nil {
-		panic("qwen: TrainStep without Train")
+		panic("decoder: TrainStep without Train")
 	}
 	if err := b.Validate(m.Config); err != nil {
 		return 0, 0, err
 	}
 	if err := m.requireTraining(); err != nil {
-		return 0, 0, fmt.Errorf("qwen: %w", err)
+		return 0, 0, fmt.Errorf("decoder: %w", err)
 	}
 	rows := b.Rows * b.T
 	p := m.newPass(b.Rows, b.T, b.positions(), b.AttentionMask, nil,
@@ -157,7 +157,7 @@ func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int
 		}
 	}
 	if math.IsNaN(lossSum) || math.IsInf(lossSum, 0) {
-		return lossSum, tokens, fmt.Errorf("qwen: loss is %v", lossSum)
+		return lossSum, tokens, fmt.Errorf("decoder: loss is %v", lossSum)
 	}
 
 	// Backward: dx is the gradient of the residual stream.

@@ -1,4 +1,4 @@
-package qwen_test
+package decoder_test
 
 import (
 	"math"
@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/quant"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/safetensors"
 )
 
@@ -26,17 +26,17 @@ func TestLoadRefusesNonFiniteWeights(t *testing.T) {
 		want   string
 	}{
 		{down, float32(math.NaN()), "element 5 [0, 5] is NaN"},
-		{qwen.EmbedName, float32(math.Inf(-1)), "element 5 [0, 5] is -Inf"},
+		{decoder.EmbedName, float32(math.Inf(-1)), "element 5 [0, 5] is -Inf"},
 	} {
 		for _, dt := range []safetensors.DType{safetensors.F32, safetensors.BF16} {
 			dir := t.TempDir()
-			require.NoError(t, qwen.SaveRandomWith(dir, tinyConfig(), 7, dt, 0, func(s qwen.TensorSpec, v []float32) {
+			require.NoError(t, decoder.SaveRandomWith(dir, tinyConfig(), 7, dt, 0, func(s decoder.TensorSpec, v []float32) {
 				if s.Name == c.tensor {
 					v[5], v[9] = c.value, c.value
 				}
 			}))
-			for _, o := range []qwen.LoadOptions{{}, {QLoRA: true}} {
-				_, err := qwen.LoadWith(dir, cpu.New(0), o)
+			for _, o := range []decoder.LoadOptions{{}, {QLoRA: true}} {
+				_, err := decoder.LoadWith(dir, cpu.New(0), o)
 				require.ErrorContains(t, err, filepath.Join(dir, "model.safetensors"))
 				require.ErrorContains(t, err, `tensor "`+c.tensor+`"`)
 				require.ErrorContains(t, err, c.want)
@@ -49,8 +49,8 @@ func TestLoadRefusesNonFiniteWeights(t *testing.T) {
 	var ts []safetensors.Tensor
 	cfg := tinyConfig()
 	for _, s := range cfg.Specs() {
-		v := qwen.RandomTensor(s, 7)
-		if !qwen.Projection(s.Name) {
+		v := decoder.RandomTensor(s, 7)
+		if !decoder.Projection(s.Name) {
 			ts = append(ts, safetensors.F32Tensor(s.Name, s.Shape, v))
 			continue
 		}
@@ -65,9 +65,9 @@ func TestLoadRefusesNonFiniteWeights(t *testing.T) {
 		}
 		ts = append(ts, qt...)
 	}
-	require.NoError(t, qwen.SaveRandom(dir, cfg, 7, safetensors.F32, 0)) // config.json
+	require.NoError(t, decoder.SaveRandom(dir, cfg, 7, safetensors.F32, 0)) // config.json
 	require.NoError(t, safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, nil))
-	_, err := qwen.Load(dir, cpu.New(0))
+	_, err := decoder.Load(dir, cpu.New(0))
 	require.ErrorContains(t, err, filepath.Join(dir, "model.safetensors"))
 	require.ErrorContains(t, err, `tensor "`+down+`.nested_absmax"`)
 	require.ErrorContains(t, err, "element 0 [0] is NaN")
@@ -78,17 +78,17 @@ func TestLoadRefusesNonFiniteWeights(t *testing.T) {
 // of emitting token 0 for every step.
 func TestGenerateStopsOnNonFiniteLogits(t *testing.T) {
 	dir := t.TempDir()
-	require.NoError(t, qwen.SaveRandomWith(dir, tinyConfig(), 7, safetensors.F32, 0, func(s qwen.TensorSpec, v []float32) {
-		if s.Name == qwen.NormName {
+	require.NoError(t, decoder.SaveRandomWith(dir, tinyConfig(), 7, safetensors.F32, 0, func(s decoder.TensorSpec, v []float32) {
+		if s.Name == decoder.NormName {
 			for i := range v {
 				v[i] = 3e38
 			}
 		}
 	}))
-	m, err := qwen.Load(dir, cpu.New(0))
+	m, err := decoder.Load(dir, cpu.New(0))
 	require.NoError(t, err)
 	defer m.Free()
-	g := qwen.DefaultGenerationConfig()
+	g := decoder.DefaultGenerationConfig()
 	g.MaxNewTokens = 4
 	emitted := 0
 	_, err = m.Generate([]int32{1, 2, 3}, g, func(int32) bool { emitted++; return true })
