@@ -11,9 +11,7 @@ import (
 	"github.com/tune-dev/tune/backend/cpu"
 	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/internal/golden"
-	_ "github.com/tune-dev/tune/llama" // registers llama
 	"github.com/tune-dev/tune/lora"
-	_ "github.com/tune-dev/tune/qwen" // registers qwen2
 )
 
 // The goldens come from transformers 4.44.2 + peft 0.12.0 in float32 on
@@ -167,6 +165,33 @@ func TestGoldenGenerationLogits(t *testing.T) {
 			all := download(m.Backend, logits, shape[1]*v)
 			prompt := shape[1] - wshape[0]
 			golden.Check(t, "gen.logits", all[(prompt-1)*v:(shape[1]-1)*v], want, golden.Logits)
+		})
+	}
+}
+
+// TestGoldenMergedLogits merges the adapter into the base weights (W +
+// s·B·A, as merge_and_unload) and compares the merged model's logits.
+func TestGoldenMergedLogits(t *testing.T) {
+	for _, name := range golden.Cases {
+		t.Run(name, func(t *testing.T) {
+			g := golden.Open(t, name)
+			m := loadModel(t, filepath.Join(g.Dir, "base_model"))
+			a, err := lora.Load(filepath.Join(g.Dir, "adapter"), "default", m.Config.NumHiddenLayers, m.Config.ModuleShape)
+			require.NoError(t, err)
+			for l := range m.Layers {
+				L := &m.Layers[l]
+				for i, lin := range []*decoder.Linear{&L.Q, &L.K, &L.V, &L.O, &L.Gate, &L.Up, &L.Down} {
+					w := download(m.Backend, lin.W, lin.In*lin.Out)
+					if a.Merge(w, l, lora.Modules[i].Name) {
+						m.Backend.Upload(lin.W, w)
+					}
+				}
+			}
+			b := g.Batch(t)
+			logits, err := m.Logits(b, nil)
+			require.NoError(t, err)
+			want, _ := g.Floats(t, "merged_logits")
+			golden.Check(t, "merged_logits", download(m.Backend, logits, b.Rows*b.T*m.Config.VocabSize), want, golden.Logits)
 		})
 	}
 }

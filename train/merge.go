@@ -279,7 +279,8 @@ func writeMarker(o MergeOptions, dir string) error {
 
 // mergedTensor returns one tensor of the merged model.
 func mergedTensor(o MergeOptions, a *lora.Adapter, ck *safetensors.Checkpoint, s decoder.TensorSpec, merged *int) (safetensors.Tensor, error) {
-	if !decoder.Projection(s.Name) {
+	layer, module, proj := decoder.ProjectionOf(s.Name)
+	if !proj {
 		t, err := ck.Tensor(s.Name)
 		if err != nil {
 			return t, fmt.Errorf("merge: %w", err)
@@ -325,11 +326,7 @@ func mergedTensor(o MergeOptions, a *lora.Adapter, ck *safetensors.Checkpoint, s
 			q.Dequantize(w)
 		}
 	}
-	layer, module, err := projectionOf(s.Name)
-	if err != nil {
-		return safetensors.Tensor{}, err
-	}
-	if a.Merge(w, layer, module) {
+	if a.Merge(w, layer, module.Name) {
 		*merged++
 	}
 	switch dtype {
@@ -339,17 +336,6 @@ func mergedTensor(o MergeOptions, a *lora.Adapter, ck *safetensors.Checkpoint, s
 		return safetensors.F16Tensor(s.Name, s.Shape, w), nil
 	}
 	return safetensors.BF16Tensor(s.Name, s.Shape, w), nil
-}
-
-// projectionOf parses "model.layers.N.<path>.weight" into (N, module).
-func projectionOf(name string) (int, string, error) {
-	for _, m := range lora.Modules {
-		var layer int
-		if _, err := fmt.Sscanf(name, "model.layers.%d."+m.Path+".weight", &layer); err == nil && decoder.LayerName(layer, m.Path+".weight") == name {
-			return layer, m.Name, nil
-		}
-	}
-	return 0, "", fmt.Errorf("merge: %q is not a projection weight", name)
 }
 
 // copyConfig copies config.json without the quantization_config of a

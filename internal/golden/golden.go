@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/decoder"
+	_ "github.com/tune-dev/tune/llama" // the families of Cases, registered for decoder.Load
+	_ "github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/safetensors"
 )
 

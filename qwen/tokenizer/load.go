@@ -15,9 +15,17 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// SplitPattern is the Qwen2 pre-tokenizer's split pattern, the only one
-// Load accepts; nextPreToken implements it.
+// SplitPattern is the Qwen2 pre-tokenizer's split pattern; nextPreToken
+// implements it.
 const SplitPattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+
+// Llama3SplitPattern is Llama 3's, Qwen2's with runs of up to three digits
+// in one pre-token (\p{N}{1,3}); nextPreToken implements it too.
+const Llama3SplitPattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+
+// splitDigits is the longest run of digits one pre-token holds under each
+// split pattern Load accepts.
+var splitDigits = map[string]int{SplitPattern: 1, Llama3SplitPattern: 3}
 
 // File names looked for by Load in a folder.
 const (
@@ -155,8 +163,8 @@ func (f *fileJSON) check() error {
 	if split.Type != "Split" || split.Pattern == nil || split.Pattern.Regex == nil {
 		return errors.New("unsupported pre_tokenizer: first step must be a Split with a Regex pattern")
 	}
-	if *split.Pattern.Regex != SplitPattern {
-		return fmt.Errorf("unsupported split pattern %q (only the Qwen2 pattern is implemented)", *split.Pattern.Regex)
+	if splitDigits[*split.Pattern.Regex] == 0 {
+		return fmt.Errorf("unsupported split pattern %q (only the Qwen2 and Llama 3 patterns are implemented)", *split.Pattern.Regex)
 	}
 	if split.Behavior != "Isolated" || split.Invert {
 		return fmt.Errorf("unsupported split behavior %q (invert %v), want Isolated", split.Behavior, split.Invert)
@@ -232,7 +240,7 @@ func build(f *fileJSON) (*Tokenizer, error) {
 		}
 		maxID = max(maxID, a.ID)
 	}
-	model, err := newBPE(m.Vocab, m.IgnoreMerges)
+	model, err := newBPE(m.Vocab, m.IgnoreMerges, splitDigits[*f.PreTokenizer.PreTokenizers[0].Pattern.Regex])
 	if err != nil {
 		return nil, err
 	}
