@@ -37,26 +37,28 @@ func Write(dir string, seed uint64) error {
 	if err := decoder.SaveRandom(dir, Config(), seed, safetensors.F32, 0); err != nil {
 		return err
 	}
-	data, err := json.Marshal(tokenizerJSON())
+	return WriteTokenizer(dir, tokenizer.SplitPattern, "<|endoftext|>", "<|im_start|>", "<|im_end|>")
+}
+
+// WriteTokenizer writes dir/tokenizer.json, a byte-level BPE tokenizer
+// without merges: byte b is token b, spelt as the byte-level alphabet
+// spells it, split by pattern, and special i is the added token 256+i.
+func WriteTokenizer(dir, pattern string, special ...string) error {
+	data, err := json.Marshal(tokenizerJSON(pattern, special))
 	if err != nil {
 		return fmt.Errorf("testmodel: %w", err)
 	}
 	return os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644)
 }
 
-// tokenizerJSON is a byte-level BPE tokenizer.json without merges: byte b
-// is token b, spelt as the byte-level alphabet spells it.
-func tokenizerJSON() map[string]any {
+func tokenizerJSON(pattern string, special []string) map[string]any {
 	vocab := map[string]int{}
 	for b := range 256 {
 		vocab[tokenizer.ByteToken(byte(b))] = b
 	}
 	var added []any
-	for _, t := range []struct {
-		id      int
-		content string
-	}{{EndOfText, "<|endoftext|>"}, {IMStart, "<|im_start|>"}, {IMEnd, "<|im_end|>"}} {
-		added = append(added, map[string]any{"id": t.id, "content": t.content, "single_word": false, "lstrip": false,
+	for i, content := range special {
+		added = append(added, map[string]any{"id": 256 + i, "content": content, "single_word": false, "lstrip": false,
 			"rstrip": false, "normalized": false, "special": true})
 	}
 	return map[string]any{
@@ -64,7 +66,7 @@ func tokenizerJSON() map[string]any {
 		"added_tokens": added,
 		"normalizer":   nil,
 		"pre_tokenizer": map[string]any{"type": "Sequence", "pretokenizers": []any{
-			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": tokenizer.SplitPattern}, "behavior": "Isolated", "invert": false},
+			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": pattern}, "behavior": "Isolated", "invert": false},
 			map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false},
 		}},
 		"decoder": map[string]any{"type": "ByteLevel"},
