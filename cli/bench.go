@@ -118,7 +118,7 @@ func (e *env) benchTrain(c *ucli.Context, cfg *decoder.Config, seq, batch, iters
 	targets := batch * (seq - 1)
 	step := func(i int) error {
 		m.Backend.Zero(tr.Grads, tr.N)
-		if _, _, err := m.TrainStep(b, decoder.TrainOptions{LossScale: 1 / float64(targets), DropoutSeed: uint64(i), Recompute: c.Bool("gradient_checkpointing")}); err != nil {
+		if _, _, err := m.ForwardBackward(b, decoder.TrainOptions{LossScale: 1 / float64(targets), DropoutSeed: uint64(i), Recompute: c.Bool("gradient_checkpointing")}); err != nil {
 			return err
 		}
 		opt.Step(tr.Params, tr.Grads, 1e-4)

@@ -61,7 +61,7 @@ func (s *Sequence) Err() error { return s.err }
 // and chooses its first token, Step chooses the next token of every
 // running sequence in one pass, and a sequence that ends leaves at once,
 // freeing its slot for the next Add. Sequences with different adapters
-// share the pass (Step.Adapters). Every row's arithmetic is its own on
+// share the pass (Input.Adapters). Every row's arithmetic is its own on
 // the CPU backend (row-wise kernels), so a sequence's tokens are the same
 // bits whichever sequences run beside it.
 type Batcher struct {
@@ -148,7 +148,7 @@ func (b *Batcher) Add(s *Sequence) error {
 	for i := range pos {
 		pos[i] = int32(i)
 	}
-	b.choose([]*Sequence{s}, Step{IDs: s.Prompt, Pos: pos, Batch: 1, T: n, Cache: b.cache, Slots: []int{slot}, Starts: []int{0},
+	b.choose([]*Sequence{s}, Input{IDs: s.Prompt, Pos: pos, Batch: 1, T: n, Cache: b.cache, Slots: []int{slot}, Starts: []int{0},
 		Adapters: []*DeviceAdapter{s.Adapter}, LogitRows: []int{n - 1}})
 	return nil
 }
@@ -167,7 +167,7 @@ func (b *Batcher) Step() {
 	}
 	// Rows of one adapter side by side share each projection's call.
 	sort.SliceStable(rows, func(i, j int) bool { return adapterOrder(rows[i].Adapter) < adapterOrder(rows[j].Adapter) })
-	st := Step{IDs: make([]int32, len(rows)), Pos: make([]int32, len(rows)), Batch: len(rows), T: 1, Cache: b.cache,
+	st := Input{IDs: make([]int32, len(rows)), Pos: make([]int32, len(rows)), Batch: len(rows), T: 1, Cache: b.cache,
 		Slots: make([]int, len(rows)), Starts: make([]int, len(rows)), Adapters: make([]*DeviceAdapter, len(rows))}
 	for r, s := range rows {
 		at := len(s.seen) - 1 // the last token's position: it is fed now
@@ -187,7 +187,7 @@ func adapterOrder(d *DeviceAdapter) uint64 {
 
 // choose runs st, whose row r (the last logit row of it) belongs to
 // rows[r], and picks each row's next token.
-func (b *Batcher) choose(rows []*Sequence, st Step) {
+func (b *Batcher) choose(rows []*Sequence, st Input) {
 	v := b.m.Config.VocabSize
 	logits := b.logits[:len(rows)*v]
 	b.m.Backend.Download(logits, b.m.Forward(st))

@@ -35,7 +35,7 @@
 // pass beside it) and the LM head and loss once (pass.loss), and every
 // entry point runs them: Forward for inference with a KVCache (Batcher),
 // Logits for every row's logits (the goldens' test), Loss for scoring and
-// evaluation, TrainStep for training. Loss and TrainStep compute the
+// evaluation, ForwardBackward for training. Loss and ForwardBackward compute the
 // logits of the scored rows a chunk at a time, so the [tokens × vocab]
 // logits never exist whole. Every projection goes through
 // backend.LoRALinearForward and LoRALinearBackward when adapted (the
@@ -44,7 +44,7 @@
 // Activations live in one arena of the backend's activation dtype, laid
 // out by one table, ActivationLayout; keys and values of generation live
 // in a KVCache. A model refuses, with an error naming the op, a backend
-// that lacks an op it needs: at load for inference, at TrainStep for
+// that lacks an op it needs: at load for inference, at ForwardBackward for
 // training.
 //
 // Loss is the Hugging Face causal-LM loss (labels shifted inside, -100
@@ -65,7 +65,7 @@
 // given prompts.
 //
 // Training (train.go): Train attaches an adapter whose factors live in one
-// parameter arena (gradients in another), and TrainStep runs the forward
+// parameter arena (gradients in another), and ForwardBackward runs the forward
 // pass keeping what the backward pass needs (or only each layer's input,
 // recomputing the rest: gradient checkpointing), the loss, and the
 // backward pass through RMSNorm, RoPE, attention, SwiGLU and the

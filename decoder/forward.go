@@ -35,8 +35,8 @@ func (m *Model) FreeKVCache(c *KVCache) {
 	c.K, c.V = nil, nil
 }
 
-// Step is one inference call: Batch rows of T new tokens each.
-type Step struct {
+// Input is one inference call: Batch rows of T new tokens each.
+type Input struct {
 	IDs, Pos []int32 // [Batch*T] token ids and RoPE position ids
 	Batch, T int
 	// Cache, when not nil, holds the keys and values of generation: row
@@ -67,7 +67,7 @@ type Step struct {
 }
 
 // check panics, naming the sizes, when s is inconsistent.
-func (s *Step) check() {
+func (s *Input) check() {
 	rows := s.Batch * s.T
 	if len(s.IDs) != rows || len(s.Pos) != rows {
 		panic(fmt.Sprintf("decoder: Forward with %d ids and %d positions for %d×%d tokens", len(s.IDs), len(s.Pos), s.Batch, s.T))
@@ -97,7 +97,7 @@ func (s *Step) check() {
 // Forward runs the decoder over s and returns the logits
 // [len(LogitRows) or Batch*T, vocab]. The logits live in the model's
 // activation arena: they are valid until the next pass.
-func (m *Model) Forward(s Step) backend.Buffer {
+func (m *Model) Forward(s Input) backend.Buffer {
 	s.check()
 	var idx []int32
 	headRows := s.Batch * s.T
@@ -145,7 +145,7 @@ type adapterRun struct {
 
 // newPass lays out the arena for plan (completed with the pass's rows
 // and the adapters) over batch rows of t tokens; adapters, when not nil,
-// gives each row its adapter (see Step.Adapters).
+// gives each row its adapter (see Input.Adapters).
 func (m *Model) newPass(batch, t int, pos, mask []int32, adapters []*DeviceAdapter, plan Plan) *pass {
 	plan.Rows = batch * t
 	plan.LoRARank = m.loraRank(adapters)
@@ -266,7 +266,7 @@ func (p *pass) attnShape() backend.AttnShape {
 // proj computes out = x·Wᵀ + b over every row of projection l (module of
 // layer li), plus s·(dropout(x)·Aᵀ)·Bᵀ where it is adapted: with the
 // model's active adapter, or run by run with each row's own (see
-// Step.Adapters).
+// Input.Adapters).
 func (p *pass) proj(out, x backend.Buffer, l *Linear, li int, module string) {
 	if p.runs == nil {
 		p.projRows(out, x, l, l.LoRA, p.rows, li, module)

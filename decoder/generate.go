@@ -183,19 +183,7 @@ func checkLogits(row []float32) error {
 // like torch.argmax.
 func pick(logits []float32, seen []int32, g *GenerationConfig, rng *rand.Rand) int32 {
 	if g.RepetitionPenalty != 1 {
-		p := float32(g.RepetitionPenalty)
-		done := map[int32]bool{}
-		for _, id := range seen {
-			if done[id] {
-				continue
-			}
-			done[id] = true
-			if logits[id] < 0 {
-				logits[id] *= p
-			} else {
-				logits[id] /= p
-			}
-		}
+		penalize(logits, seen, float32(g.RepetitionPenalty))
 	}
 	if !g.DoSample {
 		best := 0
@@ -206,48 +194,8 @@ func pick(logits []float32, seen []int32, g *GenerationConfig, rng *rand.Rand) i
 		}
 		return int32(best)
 	}
-	type cand struct {
-		id int32
-		l  float64
-	}
-	cands := make([]cand, len(logits))
-	for i, v := range logits {
-		cands[i] = cand{int32(i), float64(v) / g.Temperature}
-	}
-	sort.SliceStable(cands, func(a, b int) bool { return cands[a].l > cands[b].l })
-	if g.TopK > 0 && g.TopK < len(cands) {
-		// Keep ties with the k-th value, as transformers' top-k does.
-		kth := cands[g.TopK-1].l
-		n := g.TopK
-		for n < len(cands) && cands[n].l == kth {
-			n++
-		}
-		cands = cands[:n]
-	}
-	mx := cands[0].l
-	probs := make([]float64, len(cands))
-	var sum float64
-	for i, c := range cands {
-		probs[i] = math.Exp(c.l - mx)
-		sum += probs[i]
-	}
-	if g.TopP < 1 {
-		// Keep the smallest prefix whose mass reaches top_p (at least one).
-		var cum float64
-		keep := len(cands)
-		for i, p := range probs {
-			cum += p / sum
-			if cum >= g.TopP {
-				keep = i + 1
-				break
-			}
-		}
-		probs, cands = probs[:keep], cands[:keep]
-		sum = 0
-		for _, p := range probs {
-			sum += p
-		}
-	}
+	cands := topK(logits, g.Temperature, g.TopK)
+	probs, sum := topP(cands, g.TopP)
 	u := rng.Float64() * sum
 	for i, p := range probs {
 		u -= p
@@ -255,5 +203,77 @@ func pick(logits []float32, seen []int32, g *GenerationConfig, rng *rand.Rand) i
 			return cands[i].id
 		}
 	}
-	return cands[len(cands)-1].id
+	return cands[len(probs)-1].id
+}
+
+// penalize applies the repetition penalty p to the logits of the seen
+// ids, once each: a negative logit is multiplied by p, another divided.
+func penalize(logits []float32, seen []int32, p float32) {
+	done := map[int32]bool{}
+	for _, id := range seen {
+		if done[id] {
+			continue
+		}
+		done[id] = true
+		if logits[id] < 0 {
+			logits[id] *= p
+		} else {
+			logits[id] /= p
+		}
+	}
+}
+
+// candidate is a token id and its tempered logit.
+type candidate struct {
+	id int32
+	l  float64
+}
+
+// topK divides the logits by temperature and returns them sorted, highest
+// first (ties in id order), cut to the k best (k <= 0: all) with the ties
+// of the k-th kept, as transformers' top-k does.
+func topK(logits []float32, temperature float64, k int) []candidate {
+	cands := make([]candidate, len(logits))
+	for i, v := range logits {
+		cands[i] = candidate{int32(i), float64(v) / temperature}
+	}
+	sort.SliceStable(cands, func(a, b int) bool { return cands[a].l > cands[b].l })
+	if k > 0 && k < len(cands) {
+		kth := cands[k-1].l
+		n := k
+		for n < len(cands) && cands[n].l == kth {
+			n++
+		}
+		cands = cands[:n]
+	}
+	return cands
+}
+
+// topP returns the unnormalized probabilities of the sorted candidates,
+// cut to the smallest prefix whose mass reaches p (at least one; p >= 1
+// keeps all), and their sum.
+func topP(cands []candidate, p float64) (probs []float64, sum float64) {
+	mx := cands[0].l
+	probs = make([]float64, len(cands))
+	for i, c := range cands {
+		probs[i] = math.Exp(c.l - mx)
+		sum += probs[i]
+	}
+	if p >= 1 {
+		return probs, sum
+	}
+	var cum float64
+	keep := len(cands)
+	for i, q := range probs {
+		cum += q / sum
+		if cum >= p {
+			keep = i + 1
+			break
+		}
+	}
+	sum = 0
+	for _, q := range probs[:keep] {
+		sum += q
+	}
+	return probs[:keep], sum
 }

@@ -75,13 +75,13 @@ func (b *Batch) positions() []int32 {
 
 // Logits runs the whole batch (padded keys masked) and returns the logits
 // of every token [Rows*T, vocab], valid until the next pass. hook is passed
-// to Step.Hook. Scoring does not need them: Loss computes the same loss a
+// to Input.Hook. Scoring does not need them: Loss computes the same loss a
 // chunk of logits at a time.
 func (m *Model) Logits(b *Batch, hook func(string, backend.Buffer)) (backend.Buffer, error) {
 	if err := b.Validate(m.Config); err != nil {
 		return nil, err
 	}
-	return m.Forward(Step{IDs: b.IDs, Pos: b.positions(), Batch: b.Rows, T: b.T, KeyMask: b.AttentionMask, Hook: hook}), nil
+	return m.Forward(Input{IDs: b.IDs, Pos: b.positions(), Batch: b.Rows, T: b.T, KeyMask: b.AttentionMask, Hook: hook}), nil
 }
 
 // Loss runs the batch and returns its causal-LM loss, with the per-row and

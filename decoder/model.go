@@ -21,7 +21,7 @@ type Linear struct {
 // dropout probability.
 type DevicePair struct {
 	A, B    backend.Buffer // [R, In], [Out, R]
-	GA, GB  backend.Buffer // gradients of A and B, accumulated by TrainStep
+	GA, GB  backend.Buffer // gradients of A and B, accumulated by ForwardBackward
 	R       int
 	Scale   float32
 	Dropout float32
@@ -106,7 +106,7 @@ func (l *Layer) linears() []layerLinear {
 // DeviceAdapter is an adapter's factors on the model's backend: one
 // DevicePair per adapted projection. The model's active adapter
 // (SetAdapter) is one; a server keeps several at once and applies each to
-// its own rows of a Step (Step.Adapters) over the one base model.
+// its own rows of an Input (Input.Adapters) over the one base model.
 type DeviceAdapter struct {
 	Adapter *lora.Adapter
 	pairs   []map[string]*DevicePair // by layer, then module name

@@ -53,7 +53,7 @@ func TestQLoRAMatchesDequantizedWeights(t *testing.T) {
 		a, err := lora.Load(filepath.Join(dir, "adapter"), "default", m.Config.NumHiddenLayers, m.Config.ModuleShape)
 		require.NoError(t, err)
 		tr := m.Train(a)
-		sum, n, err := m.TrainStep(b, decoder.TrainOptions{LossScale: 1.0 / 14})
+		sum, n, err := m.ForwardBackward(b, decoder.TrainOptions{LossScale: 1.0 / 14})
 		require.NoError(t, err)
 		losses[i] = sum / float64(n)
 		grads[i] = map[string][]float32{}

@@ -29,7 +29,7 @@ type paramSlot struct {
 }
 
 // Train attaches adapter a to the model for training and returns its
-// arenas. Its dropout (lora_dropout) applies in TrainStep; inference
+// arenas. Its dropout (lora_dropout) applies in ForwardBackward; inference
 // (Forward) never drops. The adapter's host factors are not updated as
 // training runs: call Sync to copy the trained values back.
 func (m *Model) Train(a *lora.Adapter) *Trainable {
@@ -56,21 +56,12 @@ func (m *Model) Train(a *lora.Adapter) *Trainable {
 	return t
 }
 
-// Sync copies the trained factors from the parameter arena back into the
-// adapter's host slices (before saving or merging).
-func (t *Trainable) Sync(b backend.Backend) {
+// Download copies the trained factors from the parameter arena back into
+// the adapter's host slices (before saving or merging).
+func (t *Trainable) Download(b backend.Backend) {
 	for _, s := range t.slots {
 		b.Download(s.pair.A, b.Slice(t.Params, s.offA, s.lenA))
 		b.Download(s.pair.B, b.Slice(t.Params, s.offB, s.lenB))
-	}
-}
-
-// Load copies the adapter's host factors into the parameter arena (after
-// the host values changed, e.g. when resuming from a checkpoint).
-func (t *Trainable) Load(b backend.Backend) {
-	for _, s := range t.slots {
-		b.Upload(b.Slice(t.Params, s.offA, s.lenA), s.pair.A)
-		b.Upload(b.Slice(t.Params, s.offB, s.lenB), s.pair.B)
 	}
 }
 
@@ -92,7 +83,7 @@ func (t *Trainable) Grad(b backend.Backend, layer int, module, factor string) (g
 	return nil, false
 }
 
-// TrainOptions controls one TrainStep.
+// TrainOptions controls one ForwardBackward.
 type TrainOptions struct {
 	// LossScale multiplies the gradient of the summed token losses: 1/N
 	// for the mean over N counted targets of the whole accumulated batch
@@ -107,7 +98,7 @@ type TrainOptions struct {
 	Recompute bool
 }
 
-// trainOps are the ops TrainStep runs besides those of inference and of
+// trainOps are the ops ForwardBackward runs besides those of inference and of
 // the adapted projections (backend.LoRALinearOps).
 var trainOps = backend.Set(backend.OpRMSNormBackward, backend.OpLinearBackward, backend.OpRoPEBackward,
 	backend.OpAttentionBackward, backend.OpSiLUMulBackward, backend.OpCrossEntropyBackward)
@@ -126,14 +117,14 @@ func (m *Model) requireTraining() error {
 	return backend.Require(m.Backend, need, "training")
 }
 
-// TrainStep runs the forward and backward pass of one micro-batch and
+// ForwardBackward runs the forward and backward pass of one micro-batch and
 // accumulates (+=) the LoRA gradients into the Trainable's gradient arena.
 // It returns the summed token loss and the number of counted targets.
 // b.AttentionMask may hold segment ids of packed sequences (see
 // backend.Forward.Attention) and b.Pos their position ids.
-func (m *Model) TrainStep(b *Batch, o TrainOptions) (lossSum float64, tokens int, err error) {
+func (m *Model) ForwardBackward(b *Batch, o TrainOptions) (lossSum float64, tokens int, err error) {
 	if m.trainable == nil {
-		panic("decoder: TrainStep without Train")
+		panic("decoder: ForwardBackward without Train")
 	}
 	if err := b.Validate(m.Config); err != nil {
 		return 0, 0, err

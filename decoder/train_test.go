@@ -27,7 +27,7 @@ func TestGoldenGradients(t *testing.T) {
 				b := g.Batch(t)
 				res, err := m.Loss(b)
 				require.NoError(t, err)
-				sum, n, err := m.TrainStep(b, decoder.TrainOptions{LossScale: 1 / float64(res.Tokens), Recompute: recompute})
+				sum, n, err := m.ForwardBackward(b, decoder.TrainOptions{LossScale: 1 / float64(res.Tokens), Recompute: recompute})
 				require.NoError(t, err)
 				require.Equal(t, res.Tokens, n)
 				want, _ := g.Floats(t, "loss")
@@ -78,7 +78,7 @@ func TestChunkedLoss(t *testing.T) {
 	a, err := lora.Load(filepath.Join(g.Dir, "adapter"), "default", m.Config.NumHiddenLayers, m.Config.ModuleShape)
 	require.NoError(t, err)
 	tr := m.Train(a)
-	_, _, err = m.TrainStep(b, decoder.TrainOptions{LossScale: 1 / float64(res.Tokens)})
+	_, _, err = m.ForwardBackward(b, decoder.TrainOptions{LossScale: 1 / float64(res.Tokens)})
 	require.NoError(t, err)
 	for l := 0; l < m.Config.NumHiddenLayers; l++ {
 		for _, mod := range lora.Modules {
@@ -120,7 +120,7 @@ func TestPackedEqualsSeparate(t *testing.T) {
 		a, err := lora.Load(filepath.Join(g.Dir, "adapter"), "default", m.Config.NumHiddenLayers, m.Config.ModuleShape)
 		require.NoError(t, err)
 		tr := m.Train(a)
-		s, n, err := m.TrainStep(b, decoder.TrainOptions{LossScale: 1})
+		s, n, err := m.ForwardBackward(b, decoder.TrainOptions{LossScale: 1})
 		require.NoError(t, err)
 		require.Equal(t, 10, n) // 4 + 6 targets
 		sums[i] = s

@@ -181,7 +181,7 @@ func TestRefusesBackendWithoutOp(t *testing.T) {
 		a, err := lora.New("t", lora.Config{R: 2, LoraAlpha: 4, LoraDropout: c.dropout, TargetModules: []string{"q_proj"}}, m.Config.NumHiddenLayers, m.Config.ModuleShape, 1)
 		require.NoError(t, err)
 		m.Train(a)
-		_, _, err = m.TrainStep(&decoder.Batch{IDs: []int32{1, 2, 3}, Rows: 1, T: 3}, decoder.TrainOptions{LossScale: 1})
+		_, _, err = m.ForwardBackward(&decoder.Batch{IDs: []int32{1, 2, 3}, Rows: 1, T: 3}, decoder.TrainOptions{LossScale: 1})
 		require.ErrorContains(t, err, "lacks op "+c.op.String()+", which training needs")
 		m.Free()
 	}

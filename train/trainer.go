@@ -751,7 +751,7 @@ func (t *trainer) step(step int, plan stepPlan) (loss, norm float64, err error) 
 	for _, sb := range plan.mine {
 		mb := sb.b
 		qb := &decoder.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T}
-		s, _, err := t.m.TrainStep(qb, decoder.TrainOptions{LossScale: 1 / float64(plan.targets), DropoutSeed: dropoutSeed(t.cfg.Seed, step, sb.k), Recompute: t.cfg.Recompute})
+		s, _, err := t.m.ForwardBackward(qb, decoder.TrainOptions{LossScale: 1 / float64(plan.targets), DropoutSeed: dropoutSeed(t.cfg.Seed, step, sb.k), Recompute: t.cfg.Recompute})
 		if err != nil {
 			return 0, 0, err
 		}
@@ -870,7 +870,7 @@ func (t *trainer) evaluate() (float64, error) {
 
 // saveAdapterDir writes the current adapter as a PEFT folder, atomically.
 func (t *trainer) saveAdapterDir(dir string) error {
-	t.tr.Sync(t.b)
+	t.tr.Download(t.b)
 	tmp, err := TempDir(filepath.Dir(dir), filepath.Base(dir))
 	if err != nil {
 		return err
@@ -906,7 +906,7 @@ func (t *trainer) checkpoint(step int) error {
 		os.RemoveAll(tmp)
 		return err
 	}
-	t.tr.Sync(t.b)
+	t.tr.Download(t.b)
 	a := *t.tr.Adapter
 	a.Config.InferenceMode = true
 	if err := a.Save(tmp); err != nil {
@@ -978,7 +978,7 @@ func (t *trainer) finish() error {
 		return nil
 	}
 	c := t.cfg
-	t.tr.Sync(t.b)
+	t.tr.Download(t.b)
 	a := *t.tr.Adapter
 	a.Config.InferenceMode = true
 	if err := a.Save(c.OutputDir); err != nil {
