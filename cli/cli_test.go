@@ -518,6 +518,22 @@ func TestTrainInitAdapterAndResume(t *testing.T) {
 	require.Contains(t, stdout, "no step left to train")
 }
 
+// writeChatRecords writes six instruction records with instruction as
+// their system turn, asking for the term of a section, to each named file
+// of the folder dir (made if needed).
+func writeChatRecords(t *testing.T, dir, instruction string, files ...string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	var records strings.Builder
+	for i := range 6 {
+		line, _ := json.Marshal(map[string]string{"instruction": instruction, "input": fmt.Sprintf("Term of Section %d?", i), "output": fmt.Sprintf("Section %d: two years.", i)})
+		records.Write(append(line, '\n'))
+	}
+	for _, f := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte(records.String()), 0o644))
+	}
+}
+
 // TestTrainReportAndSystemPrompt trains on chat records with a test set
 // through the command line (a tiny model with a byte-level tokenizer): the
 // run ends with the test report, a resumed finished run does not redo it,
@@ -527,16 +543,8 @@ func TestTrainReportAndSystemPrompt(t *testing.T) {
 	dir := t.TempDir()
 	model, data, out := filepath.Join(dir, "model"), filepath.Join(dir, "data"), filepath.Join(dir, "run")
 	require.NoError(t, testmodel.Write(model, 9))
-	require.NoError(t, os.MkdirAll(data, 0o755))
 	const instruction = "Cite the clause."
-	var records strings.Builder
-	for i := range 6 {
-		line, _ := json.Marshal(map[string]string{"instruction": instruction, "input": fmt.Sprintf("Term of Section %d?", i), "output": fmt.Sprintf("Section %d: two years.", i)})
-		records.Write(append(line, '\n'))
-	}
-	for _, f := range []string{"train.jsonl", "test.jsonl"} {
-		require.NoError(t, os.WriteFile(filepath.Join(data, f), []byte(records.String()), 0o644))
-	}
+	writeChatRecords(t, data, instruction, "train.jsonl", "test.jsonl")
 	args := []string{"train", "--base_model", model, "--data_path", data, "--output_dir", out, "--max_steps", "2", "--batch_size", "2",
 		"--gradient_accumulation_steps", "1", "--warmup_steps", "0", "--lora_r", "2", "--learning_rate", "1e-2",
 		"--eval_max_examples", "4", "--eval_max_new_tokens", "3", "--merge_adapters"}

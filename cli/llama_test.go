@@ -51,15 +51,9 @@ func TestLlamaCommands(t *testing.T) {
 	skipSlow(t)
 	dir := t.TempDir()
 	model, data, out := llamaModel(t), filepath.Join(dir, "data"), filepath.Join(dir, "run")
-	require.NoError(t, os.MkdirAll(data, 0o755))
 	const instruction = "Cite the clause."
-	var records strings.Builder
-	for i := range 6 {
-		line, _ := json.Marshal(map[string]string{"instruction": instruction, "input": fmt.Sprintf("Term of Section %d?", i), "output": fmt.Sprintf("Section %d: two years.", i)})
-		records.Write(append(line, '\n'))
-	}
+	writeChatRecords(t, data, instruction, "train.jsonl")
 	train := filepath.Join(data, "train.jsonl")
-	require.NoError(t, os.WriteFile(train, []byte(records.String()), 0o644))
 	stdout, _, err := run(t, "", "train", "--base_model", model, "--data_path", data, "--output_dir", out, "--max_steps", "2",
 		"--batch_size", "2", "--warmup_steps", "0", "--lora_r", "4", "--learning_rate", "1e-2")
 	require.NoError(t, err)
