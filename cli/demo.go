@@ -43,7 +43,7 @@ func demoConfig() *decoder.Config {
 	return &decoder.Config{
 		ModelType: "qwen2", VocabSize: 151936, HiddenSize: 64, IntermediateSize: 176, NumHiddenLayers: 2,
 		NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 4096, RMSNormEps: 1e-6,
-		RopeTheta: 1e6, TieWordEmbeddings: true, HiddenAct: "silu", EOSTokenID: &eos,
+		RopeTheta: 1e6, TieWordEmbeddings: true, HiddenAct: "silu", EOSTokenID: decoder.TokenIDs{eos},
 	}
 }
 

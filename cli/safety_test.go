@@ -54,11 +54,10 @@ func TestOutputIsNotAnInput(t *testing.T) {
 // wideConfig is a one-layer model with the Qwen2.5 tokenizer's vocabulary
 // (tied embeddings, BF16: 4.9 MB), so that chat commands run on it.
 func wideConfig() *decoder.Config {
-	eos := 151645
 	return &decoder.Config{
 		ModelType: "qwen2", VocabSize: 151936, HiddenSize: 16, IntermediateSize: 32, NumHiddenLayers: 1,
 		NumAttentionHeads: 2, NumKeyValueHeads: 1, MaxPositionEmbeddings: 512, RMSNormEps: 1e-6,
-		RopeTheta: 1e6, TieWordEmbeddings: true, HiddenAct: "silu", EOSTokenID: &eos,
+		RopeTheta: 1e6, TieWordEmbeddings: true, HiddenAct: "silu", EOSTokenID: decoder.TokenIDs{151645},
 	}
 }
 

@@ -26,7 +26,7 @@ type Config struct {
 	HiddenAct             string       `json:"hidden_act"`
 	TorchDType            string       `json:"torch_dtype,omitempty"`
 	BOSTokenID            *int         `json:"bos_token_id,omitempty"`
-	EOSTokenID            *int         `json:"eos_token_id,omitempty"`
+	EOSTokenID            TokenIDs     `json:"eos_token_id,omitempty"`
 	PadTokenID            *int         `json:"pad_token_id,omitempty"`
 	Architectures         []string     `json:"architectures,omitempty"`
 	// Family-specific switches the decoder does not implement, read so
@@ -54,17 +54,51 @@ func (c *Config) Family() *Family {
 }
 
 // PadID is the token id that fills the padding positions of a batch:
-// pad_token_id, else eos_token_id, else 0, taking the first of them that
+// pad_token_id, else an eos_token_id, else 0, taking the first of them that
 // lies in the vocabulary. Padding is masked out of attention and loss, so
 // any id in range does; it must only never index outside the embedding
 // (a tokenizer's pad id may, when the model's vocabulary is smaller).
 func (c *Config) PadID() int32 {
-	for _, id := range []*int{c.PadTokenID, c.EOSTokenID} {
-		if id != nil && *id >= 0 && *id < c.VocabSize {
-			return int32(*id)
+	ids := []int{}
+	if c.PadTokenID != nil {
+		ids = append(ids, *c.PadTokenID)
+	}
+	for _, id := range append(ids, c.EOSTokenID...) {
+		if id >= 0 && id < c.VocabSize {
+			return int32(id)
 		}
 	}
 	return 0
+}
+
+// TokenIDs are config.json's eos_token_id: one id, or a list of them
+// (Llama 3.1 lists three).
+type TokenIDs []int
+
+// UnmarshalJSON reads an id or a list of ids; null is none.
+func (t *TokenIDs) UnmarshalJSON(data []byte) error {
+	var one *int
+	if err := json.Unmarshal(data, &one); err == nil {
+		*t = nil
+		if one != nil {
+			*t = TokenIDs{*one}
+		}
+		return nil
+	}
+	var many []int
+	if err := json.Unmarshal(data, &many); err != nil {
+		return fmt.Errorf("eos_token_id %s is neither an id nor a list of ids", data)
+	}
+	*t = many
+	return nil
+}
+
+// MarshalJSON writes one id as a number, as transformers does.
+func (t TokenIDs) MarshalJSON() ([]byte, error) {
+	if len(t) == 1 {
+		return json.Marshal(t[0])
+	}
+	return json.Marshal([]int(t))
 }
 
 // Validate reports the first inconsistency in c: an unknown family, a

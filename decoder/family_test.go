@@ -1,6 +1,7 @@
 package decoder_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/internal/golden"
+	"github.com/tune-dev/tune/qwen/tokenizer"
 )
 
 // TestLoadConfigFamily: config.json's model_type, else its architectures,
@@ -53,4 +55,50 @@ func TestLoadConfigFamily(t *testing.T) {
 		return strings.Replace(strings.Replace(s, `"model_type": "llama",`, "", 1), "LlamaForCausalLM", "MistralForCausalLM", 1)
 	})
 	require.ErrorContains(t, err, "no model_type, and architectures [MistralForCausalLM] name no supported family")
+}
+
+// TestChatTemplatesMatchJinja renders, with each family's Chat, the
+// conversations of testdata/chat/<template>.json, which jinja2 rendered
+// from that family's Jinja template as transformers 4.44.2 does (see
+// testdata/chat/SOURCE.md), and checks that the trained segments are the
+// assistant answers, each with the end-of-turn token after it.
+func TestChatTemplatesMatchJinja(t *testing.T) {
+	for _, f := range []struct{ modelType, file, end string }{
+		{"qwen2", "qwen2.5-instruct.json", "<|im_end|>"},
+		{"llama", "llama3.1-instruct.json", "<|eot_id|>"},
+	} {
+		chat := (&decoder.Config{ModelType: f.modelType}).Family().Chat
+		data, err := os.ReadFile(filepath.Join("..", "testdata", "chat", f.file))
+		require.NoError(t, err)
+		var cases []struct {
+			Name     string
+			Messages []tokenizer.Message
+			Gen      bool `json:"add_generation_prompt"`
+			Text     string
+		}
+		require.NoError(t, json.Unmarshal(data, &cases))
+		require.NotEmpty(t, cases)
+		for _, c := range cases {
+			t.Run(f.modelType+"/"+c.Name, func(t *testing.T) {
+				require.Equal(t, c.Text, tokenizer.Render(chat, c.Messages, c.Gen))
+				var answers, trained []string
+				for _, m := range c.Messages {
+					if m.Role == "assistant" {
+						answers = append(answers, strings.TrimSpace(m.Content))
+					}
+				}
+				for _, s := range chat.Segments(c.Messages, c.Gen) {
+					if s.Train {
+						require.True(t, strings.HasSuffix(s.Text, f.end), s.Text)
+						trained = append(trained, strings.TrimSpace(strings.TrimSuffix(s.Text, f.end)))
+					}
+				}
+				require.Equal(t, answers, trained)
+			})
+		}
+		// No system message renders as the default one.
+		user := []tokenizer.Message{{Role: "user", Content: "Hi"}}
+		withDefault := append([]tokenizer.Message{{Role: "system", Content: chat.DefaultSystemPrompt()}}, user...)
+		require.Equal(t, tokenizer.Render(chat, user, true), tokenizer.Render(chat, withDefault, true), f.modelType)
+	}
 }

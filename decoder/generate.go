@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 )
 
@@ -38,9 +39,7 @@ func DefaultGenerationConfig() GenerationConfig {
 // config.json's eos_token_id then.
 func LoadGenerationConfig(dir string, c *Config) (GenerationConfig, error) {
 	g := DefaultGenerationConfig()
-	if c.EOSTokenID != nil {
-		g.EOSTokenIDs = []int{*c.EOSTokenID}
-	}
+	g.EOSTokenIDs = slices.Clone(c.EOSTokenID)
 	path := filepath.Join(dir, "generation_config.json")
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -50,7 +49,7 @@ func LoadGenerationConfig(dir string, c *Config) (GenerationConfig, error) {
 		return g, fmt.Errorf("decoder: %w", err)
 	}
 	var aux struct {
-		EOS json.RawMessage `json:"eos_token_id"`
+		EOS TokenIDs `json:"eos_token_id"`
 	}
 	if err := json.Unmarshal(data, &g); err != nil {
 		return g, fmt.Errorf("decoder: %s: %w", path, err)
@@ -58,17 +57,8 @@ func LoadGenerationConfig(dir string, c *Config) (GenerationConfig, error) {
 	if err := json.Unmarshal(data, &aux); err != nil {
 		return g, fmt.Errorf("decoder: %s: %w", path, err)
 	}
-	if len(aux.EOS) > 0 && string(aux.EOS) != "null" {
-		var one int
-		var many []int
-		switch {
-		case json.Unmarshal(aux.EOS, &one) == nil:
-			g.EOSTokenIDs = []int{one}
-		case json.Unmarshal(aux.EOS, &many) == nil:
-			g.EOSTokenIDs = many
-		default:
-			return g, fmt.Errorf("decoder: %s: eos_token_id %s is neither an id nor a list of ids", path, aux.EOS)
-		}
+	if aux.EOS != nil {
+		g.EOSTokenIDs = aux.EOS
 	}
 	if err := g.Validate(); err != nil {
 		return g, fmt.Errorf("decoder: %s: %w", path, err)

@@ -17,11 +17,10 @@ import (
 
 // tinyConfig is a small Qwen2 shape with GQA and untied embeddings.
 func tinyConfig() *decoder.Config {
-	eos := 5
 	return &decoder.Config{
 		ModelType: "qwen2", VocabSize: 37, HiddenSize: 24, IntermediateSize: 40, NumHiddenLayers: 2,
 		NumAttentionHeads: 6, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-6,
-		RopeTheta: 1e6, HiddenAct: "silu", EOSTokenID: &eos,
+		RopeTheta: 1e6, HiddenAct: "silu", EOSTokenID: decoder.TokenIDs{5},
 	}
 }
 

@@ -155,7 +155,7 @@ func SaveRandomWith(dir string, c *Config, seed uint64, dtype safetensors.DType,
 	}
 	gen := map[string]any{"do_sample": false}
 	if c.EOSTokenID != nil {
-		gen["eos_token_id"] = *c.EOSTokenID
+		gen["eos_token_id"] = c.EOSTokenID
 	}
 	if err := writeJSON(filepath.Join(dir, "generation_config.json"), gen); err != nil {
 		return err

@@ -51,7 +51,7 @@ func size(vocab, hidden, inter, layers, heads, kv int, eps float64, tied bool) d
 		ModelType: "qwen2", VocabSize: vocab, HiddenSize: hidden, IntermediateSize: inter,
 		NumHiddenLayers: layers, NumAttentionHeads: heads, NumKeyValueHeads: kv,
 		MaxPositionEmbeddings: 32768, RMSNormEps: eps, RopeTheta: 1e6, TieWordEmbeddings: tied,
-		HiddenAct: "silu", TorchDType: "bfloat16", BOSTokenID: &bos, EOSTokenID: &eos,
+		HiddenAct: "silu", TorchDType: "bfloat16", BOSTokenID: &bos, EOSTokenID: decoder.TokenIDs{eos},
 		Architectures: []string{"Qwen2ForCausalLM"},
 	}
 }

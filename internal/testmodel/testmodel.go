@@ -26,7 +26,7 @@ func Config() *decoder.Config {
 	return &decoder.Config{
 		ModelType: "qwen2", VocabSize: 288, HiddenSize: 32, IntermediateSize: 64, NumHiddenLayers: 2,
 		NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 1024, RMSNormEps: 1e-6,
-		RopeTheta: 10000, HiddenAct: "silu", EOSTokenID: &eos,
+		RopeTheta: 10000, HiddenAct: "silu", EOSTokenID: decoder.TokenIDs{eos},
 	}
 }
 
