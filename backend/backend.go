@@ -78,7 +78,7 @@ type Memory interface {
 	Zero(b Buffer, n int)
 }
 
-// Forward holds the ops of the Qwen2 forward pass.
+// Forward holds the ops of the decoder's forward pass.
 type Forward interface {
 	// Embedding gathers rows of table [vocab, dim]: out[i] = table[ids[i]].
 	// An id outside [0, vocab) panics.
@@ -216,7 +216,7 @@ type Quant interface {
 }
 
 // Backend is the interface of a complete implementation, the one the
-// Qwen2 schedule is written once against. Having the methods is not enough:
+// decoder's schedule is written once against. Having the methods is not enough:
 // a backend runs only the ops it declares (Memory.Ops, checked by
 // Require). Every op writes its output with `=` (never `+=`) unless its
 // documentation says otherwise, and panics when the buffers it is given

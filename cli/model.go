@@ -16,7 +16,7 @@ import (
 // modelFlags are the flags of every command that runs a model.
 func modelFlags() []ucli.Flag {
 	return []ucli.Flag{
-		strFlag("base_model", "Hugging Face Qwen2 model folder (config.json + safetensors)", "", "BASE_MODEL"),
+		strFlag("base_model", "Hugging Face Qwen2 or Llama model folder (config.json + safetensors)", "", "BASE_MODEL"),
 		strFlag("adapter", "PEFT LoRA adapter folder to apply (adapter_config.json + adapter_model.safetensors)", "", "TUNE_ADAPTER"),
 		strFlag("tokenizer", "tokenizer.json, .json.gz or folder (default: the model folder's, else the built-in Qwen2.5 tokenizer)", "", "TUNE_TOKENIZER"),
 	}

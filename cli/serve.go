@@ -33,7 +33,7 @@ func (e *env) serveCommand() *ucli.Command {
 		Name:  "serve",
 		Usage: "serve the model and its adapters behind an OpenAI-compatible HTTP API (continuous batching)",
 		Flags: []ucli.Flag{
-			strFlag("base_model", "Hugging Face Qwen2 model folder (config.json + safetensors)", "", "BASE_MODEL"),
+			strFlag("base_model", "Hugging Face Qwen2 or Llama model folder (config.json + safetensors)", "", "BASE_MODEL"),
 			altsrc.NewStringSliceFlag(&ucli.StringSliceFlag{Name: "adapter",
 				Usage: "NAME=DIR: serve the PEFT adapter in DIR as model NAME (repeatable; a bare DIR is named after its folder)"}),
 			strFlag("tokenizer", "tokenizer.json, .json.gz or folder (default: the model folder's, else the built-in Qwen2.5 tokenizer)", "", "TUNE_TOKENIZER"),

@@ -231,7 +231,7 @@ func TestSaveErrors(t *testing.T) {
 		{"invalid config", func(a *lora.Adapter) { a.Config.R = 0 }, "r is 0"},
 		{"no pairs", func(a *lora.Adapter) { a.Pairs = nil }, "no pairs"},
 		{"untargeted pair", func(a *lora.Adapter) { a.Pairs[1]["k_proj"] = a.Pairs[1]["q_proj"] }, "layer 1 k_proj has a pair but target_modules [q_proj] leave it out"},
-		{"unknown module", func(a *lora.Adapter) { a.Pairs[0]["lm_head"] = a.Pairs[0]["q_proj"] }, "layer 0 lm_head is not a Qwen2 decoder linear"},
+		{"unknown module", func(a *lora.Adapter) { a.Pairs[0]["lm_head"] = a.Pairs[0]["q_proj"] }, "layer 0 lm_head is not a decoder linear"},
 		{"wrong rank", func(a *lora.Adapter) { a.Pairs[0]["q_proj"].R = 3 }, "layer 0 q_proj has R 3"},
 		{"short B", func(a *lora.Adapter) { a.Pairs[1]["q_proj"].B = a.Pairs[1]["q_proj"].B[1:] }, "B of 127"},
 	} {

@@ -2,7 +2,7 @@
 // base model and any number of LoRA adapters over it, each a model name
 // a request can ask for.
 //
-// Endpoints: POST /v1/chat/completions (messages through the Qwen2.5 chat
+// Endpoints: POST /v1/chat/completions (messages through the model family's chat
 // template, with the system prompt recorded for the model when a chat has
 // none), POST /v1/completions (a raw prompt), GET /v1/models, GET
 // /health, and POST /v1/adapters and DELETE /v1/adapters/NAME to add and

@@ -1,4 +1,4 @@
-// Package train fine-tunes a Qwen2 model with LoRA or QLoRA: Run is the
+// Package train fine-tunes a Qwen2 or Llama model with LoRA or QLoRA: Run is the
 // whole training loop (trainer.go) over a backend.Backend, with gradient
 // accumulation normalized like Hugging Face's, PyTorch's AdamW with global
 // gradient-norm clipping (optim.go), evaluation, early stopping, the best
@@ -12,7 +12,7 @@
 //
 // Its data pipeline covers JSONL records
 // (instruction/input/output, chat messages, or pre-tokenized input_ids
-// with labels), their rendering through the Qwen2.5 chat template, and the
+// with labels), their rendering through the model family's chat template, and the
 // labels that restrict the loss to the assistant's answers; LoadDataset
 // and Loader turn them into seeded, dynamically padded or packed
 // micro-batches with random access by (epoch, index) (dataset.go).

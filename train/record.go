@@ -121,7 +121,7 @@ func ReadJSONL(path string, fn func(line int, r Record) error) error {
 
 // emptyAnswer reports whether r is a chat record with answers that are
 // all blank (such a record would train the model to answer with
-// <|im_end|> alone).
+// its end-of-turn token alone).
 func (r *Record) emptyAnswer() bool {
 	if r.Pretokenized() {
 		return false
@@ -169,7 +169,7 @@ func (r *Record) ChatMessages() []tokenizer.Message {
 }
 
 // Tokenize returns the record's input ids and labels: for chat records the
-// loss covers only the assistant answers and their <|im_end|>; every other
+// loss covers only the assistant answers and their end-of-turn token; every other
 // position is backend.IgnoreIndex. Pre-tokenized records need no
 // tokenizer (tok may be nil).
 func (r *Record) Tokenize(tok *tokenizer.Tokenizer) (ids, labels []int32, err error) {
