@@ -11,7 +11,7 @@
 // {"message", "type", "param", "code"}}) have the OpenAI shapes.
 //
 // One goroutine, the engine, owns the model: it admits queued requests
-// into the free slots of a qwen.Batcher (continuous batching: a request
+// into the free slots of a decoder.Batcher (continuous batching: a request
 // joins and leaves the running batch between decode steps; requests for
 // different adapters share a step, each row applying its own LoRA pair),
 // runs the steps, and uploads and frees adapters, so the backend is never
