@@ -35,6 +35,10 @@ type Config struct {
 	UseSlidingWindow bool  `json:"use_sliding_window,omitempty"`
 	AttentionBias    *bool `json:"attention_bias,omitempty"`
 	MLPBias          *bool `json:"mlp_bias,omitempty"`
+	// HeadDimField is head_dim, which newer configs write; the decoder
+	// takes HeadDim from hidden_size and num_attention_heads and refuses
+	// a different one.
+	HeadDimField *int `json:"head_dim,omitempty"`
 }
 
 // HeadDim is hidden_size / num_attention_heads.
@@ -125,6 +129,9 @@ func (c *Config) Validate() error {
 	}
 	if c.NumAttentionHeads%c.NumKeyValueHeads != 0 {
 		return fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", c.NumAttentionHeads, c.NumKeyValueHeads)
+	}
+	if d := c.HeadDimField; d != nil && *d != c.HeadDim() {
+		return fmt.Errorf("head_dim %d is not hidden_size / num_attention_heads = %d; such heads are not supported", *d, c.HeadDim())
 	}
 	if c.HeadDim()%2 != 0 {
 		return fmt.Errorf("head dim %d is odd; RoPE needs it even", c.HeadDim())

@@ -31,6 +31,10 @@ func TestLoadConfigFamily(t *testing.T) {
 	require.Equal(t, "llama", c.Family().ModelType)
 	require.False(t, c.Family().QKVBias)
 
+	_, _, err = load(func(s string) string {
+		return strings.Replace(s, `"hidden_size": 64,`, `"hidden_size": 64, "head_dim": 16,`, 1)
+	})
+	require.NoError(t, err, "head_dim equal to hidden_size / num_attention_heads")
 	c, _, err = load(func(s string) string { return strings.Replace(s, `"model_type": "llama",`, "", 1) })
 	require.NoError(t, err)
 	require.Equal(t, "llama", c.ModelType, "found by its architectures")
@@ -42,6 +46,7 @@ func TestLoadConfigFamily(t *testing.T) {
 		{`"rope_type": "llama3"`, `"rope_type": "yarn"`, `rope_scaling type "yarn" is not supported`},
 		{`"factor": 8.0`, `"factor": 0`, "rope_scaling llama3 needs factor > 0"},
 		{`"model_type": "llama"`, `"model_type": "qwen2"`, "rope_scaling"},
+		{`"hidden_size": 64,`, `"hidden_size": 64, "head_dim": 32,`, "head_dim 32 is not hidden_size / num_attention_heads = 16"},
 	} {
 		_, path, err := load(func(s string) string {
 			out := strings.Replace(s, bad.from, bad.to, 1)
