@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/quant"
@@ -127,8 +128,9 @@ func upload(g *Backend, buf backend.Buffer, v []float32) backend.Buffer {
 }
 
 // measure times op on the GPU after two warm-up runs (plans, scratch) and
-// reports the median as ns/op and, when bytes > 0, the rate in GB/s.
-func measure(b *testing.B, g *Backend, op func(), bytes float64) {
+// reports the median as ns/op and, when bytes > 0, the rate in GB/s. It
+// returns the median.
+func measure(b *testing.B, g *Backend, op func(), bytes float64) time.Duration {
 	op()
 	op()
 	b.ResetTimer()
@@ -139,6 +141,7 @@ func measure(b *testing.B, g *Backend, op func(), bytes float64) {
 	if bytes > 0 {
 		b.ReportMetric(bytes/med.Seconds()/1e9, "GB/s")
 	}
+	return med
 }
 
 func BenchmarkCopy(b *testing.B) {

@@ -50,8 +50,13 @@ func openOrSkip(t testing.TB) *Backend {
 	return b
 }
 
+// TestConformanceCUDA runs the suite with every buffer float32 (Alloc),
+// then the Forward and Backward ops again with bfloat16 activations
+// (AllocActivation), each under its rules (tolerances_test.go).
 func TestConformanceCUDA(t *testing.T) {
-	conformance.Test(t, openOrSkip(t), cudaTolerances)
+	b := pendingOps{openOrSkip(t)}
+	t.Run("float32", func(t *testing.T) { conformance.Test(t, b, cudaTolerances) })
+	t.Run("bfloat16", func(t *testing.T) { conformance.TestActivations(t, b, activationTolerances) })
 }
 
 func TestFusedCUDA(t *testing.T) {

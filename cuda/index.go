@@ -25,6 +25,9 @@ const (
 	argPos
 	argMask
 	argTargets
+	// argLoss is not an argument but CrossEntropy's float32 per-row
+	// losses, which it downloads: the same kind of grown 4-byte scratch.
+	argLoss
 	numIndexArgs
 )
 
@@ -41,19 +44,25 @@ func (b *Backend) uploadInts(slot indexArg, v []int32, op string) C.tune_ptr {
 	if len(v) == 0 {
 		return 0
 	}
-	s := &b.index
-	if s.cap[slot] < len(v) {
-		if s.mem[slot] != nil {
-			b.free(s.mem[slot])
-		}
-		n := max(len(v), 2*s.cap[slot])
-		s.mem[slot], s.cap[slot] = b.alloc(4*n, op), n
-	}
-	p := C.tune_ptr(s.mem[slot].ptr)
+	p := b.indexScratch(slot, len(v), op)
 	b.do(op, func() string { return fmt.Sprintf("upload of %d int32 indices", len(v)) }, func() C.int {
 		return C.tl_upload(b.lib.lib, b.ctx, p, unsafe.Pointer(&v[0]), C.uint64_t(4*len(v)))
 	})
 	return p
+}
+
+// indexScratch returns the address of slot's device scratch, grown to at
+// least n 4-byte elements (n > 0) for op.
+func (b *Backend) indexScratch(slot indexArg, n int, op string) C.tune_ptr {
+	s := &b.index
+	if s.cap[slot] < n {
+		if s.mem[slot] != nil {
+			b.free(s.mem[slot])
+		}
+		n = max(n, 2*s.cap[slot])
+		s.mem[slot], s.cap[slot] = b.alloc(4*n, op), n
+	}
+	return C.tune_ptr(s.mem[slot].ptr)
 }
 
 // freeIndex releases the index scratch.

@@ -89,196 +89,7 @@
 #include "common.cuh"
 #include "nf4.cuh"
 
-// ---------------------------------------------------------------------------
-// cuBLASLt GEMMs, with a cache of plans (descriptors and the heuristic's
-// algorithm) by shape, so repeated layers cost no heuristic query.
-
-// The plan types are outside the anonymous namespace: gemm_cache, which
-// common.cuh declares, holds them.
-struct gemm_key {
-  int32_t trans_a, trans_b;
-  int64_t m, n, k, lda, ldb, ldd;
-  int32_t a_type, b_type, d_type;
-  int32_t bias;
-  int32_t c_apart;  // C is another matrix than D (same type and layout)
-  uint32_t align_a, align_b, align_c, align_d, align_bias;
-};
-
-struct gemm_plan {
-  bool used;
-  gemm_key key;
-  cublasLtMatmulDesc_t op;
-  cublasLtMatrixLayout_t a, b, d;
-  cublasLtMatmulAlgo_t algo;
-};
-
 namespace {
-
-constexpr int kPlans = 64;
-// Candidates asked of the heuristic when C is apart from D: the first that
-// supports an out-of-place result is taken.
-constexpr int kCandidates = 8;
-
-}  // namespace
-
-struct gemm_cache {
-  gemm_plan plans[kPlans];
-  int next;  // the slot the next new plan takes (round robin)
-};
-
-namespace {
-
-// plan_release destroys what plan_build created (all of it, or the part
-// before a failure) and marks the slot free.
-void plan_release(gemm_plan *p) {
-  if (p->a != nullptr) cublasLtMatrixLayoutDestroy(p->a);
-  if (p->b != nullptr) cublasLtMatrixLayoutDestroy(p->b);
-  if (p->d != nullptr) cublasLtMatrixLayoutDestroy(p->d);
-  if (p->op != nullptr) cublasLtMatmulDescDestroy(p->op);
-  memset(p, 0, sizeof *p);
-}
-
-// alignment returns the largest power of two (at most 256) dividing p.
-uint32_t alignment(tune_ptr p) {
-  uint32_t a = 256;
-  while (a > 1 && p % a != 0) a /= 2;
-  return a;
-}
-
-const char *type_name(int32_t t) { return t == CUDA_R_16BF ? "bf16" : t == CUDA_R_32F ? "fp32" : "?"; }
-
-tune_status lt_fail(cublasStatus_t s, const char *what, const gemm_key &k) {
-  return fail(TUNE_ERR_CUBLAS,
-              "cuBLASLt %s (status %d) for m=%lld n=%lld k=%lld, A %s ld %lld op %s, B %s ld %lld op %s, D %s ld %lld%s",
-              what, (int)s, (long long)k.m, (long long)k.n, (long long)k.k, type_name(k.a_type), (long long)k.lda,
-              k.trans_a ? "T" : "N", type_name(k.b_type), (long long)k.ldb, k.trans_b ? "T" : "N",
-              type_name(k.d_type), (long long)k.ldd, k.c_apart ? ", C apart from D" : "");
-}
-
-#define TRY_LT(call, what, key)                                  \
-  do {                                                           \
-    cublasStatus_t s_ = (call);                                  \
-    if (s_ != CUBLAS_STATUS_SUCCESS) return lt_fail(s_, what, key); \
-  } while (0)
-
-// out_of_place reports whether algo can write D apart from C.
-bool out_of_place(const cublasLtMatmulAlgo_t &algo) {
-  int32_t ok = 0;
-  size_t written = 0;
-  if (cublasLtMatmulAlgoCapGetAttribute(&algo, CUBLASLT_ALGO_CAP_OUT_OF_PLACE_RESULT_SUPPORT, &ok, sizeof ok,
-                                        &written) != CUBLAS_STATUS_SUCCESS)
-    return false;
-  return ok != 0;
-}
-
-tune_status plan_build(tune_ctx *ctx, gemm_plan *p, const gemm_key &k, tune_ptr bias) {
-  p->used = true;
-  p->key = k;
-  cublasOperation_t ta = k.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = k.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-  TRY_LT(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor", k);
-  TRY_LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "descriptor", k);
-  TRY_LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "descriptor", k);
-  if (k.bias) {
-    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-    TRY_LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue", k);
-    TRY_LT(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "bias", k);
-  }
-  // cuBLASLt is column-major: op(A) is m×k, op(B) is k×n, D is m×n. C,
-  // when apart from D, has D's layout.
-  TRY_LT(cublasLtMatrixLayoutCreate(&p->a, (cudaDataType_t)k.a_type, k.trans_a ? k.k : k.m, k.trans_a ? k.m : k.k, k.lda),
-         "layout", k);
-  TRY_LT(cublasLtMatrixLayoutCreate(&p->b, (cudaDataType_t)k.b_type, k.trans_b ? k.n : k.k, k.trans_b ? k.k : k.n, k.ldb),
-         "layout", k);
-  TRY_LT(cublasLtMatrixLayoutCreate(&p->d, (cudaDataType_t)k.d_type, k.m, k.n, k.ldd), "layout", k);
-  cublasLtMatmulPreference_t pref;
-  TRY_LT(cublasLtMatmulPreferenceCreate(&pref), "preference", k);
-  uint64_t ws = ctx->workspace_bytes;
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &k.align_a, sizeof k.align_a);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &k.align_b, sizeof k.align_b);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &k.align_c, sizeof k.align_c);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &k.align_d, sizeof k.align_d);
-  cublasLtMatmulHeuristicResult_t results[kCandidates];
-  int found = 0;
-  cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(ctx->lt, p->op, p->a, p->b, p->d, p->d, pref,
-                                                    k.c_apart ? kCandidates : 1, results, &found);
-  cublasLtMatmulPreferenceDestroy(pref);
-  if (s != CUBLAS_STATUS_SUCCESS) return lt_fail(s, "heuristic", k);
-  for (int i = 0; i < found; i++) {
-    if (results[i].state == CUBLAS_STATUS_SUCCESS && (!k.c_apart || out_of_place(results[i].algo))) {
-      p->algo = results[i].algo;
-      return TUNE_OK;
-    }
-  }
-  return lt_fail(CUBLAS_STATUS_NOT_SUPPORTED, found == 0 ? "found no algorithm" : "found no out-of-place algorithm",
-                 k);
-}
-
-// A row-major matrix operand: stored [rows, cols] with row stride ld, used
-// transposed when trans is set.
-struct mat {
-  tune_ptr p;
-  cudaDataType_t type;
-  int64_t ld;
-  bool trans;
-};
-
-// gemm computes, row-major, D[M,N] = alpha·op(A)[M,K]·op(B)[K,N] + beta·C
-// (+ bias[N], bf16, when bias is not 0), where C is D itself, or the matrix
-// at c (D's type and layout) when c is not 0. Row-major D is column-major
-// Dᵀ, so cuBLASLt computes Dᵀ = op(B)ᵀ·op(A)ᵀ with B as its first operand.
-tune_status gemm(tune_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, mat A, mat B, float beta, mat D,
-                 tune_ptr bias, tune_ptr c = 0) {
-  if (c == 0) c = D.p;
-  gemm_key k;
-  memset(&k, 0, sizeof k);  // the key is compared bytewise, padding included
-  k.trans_a = B.trans;
-  k.trans_b = A.trans;
-  k.m = N;
-  k.n = M;
-  k.k = K;
-  k.lda = B.ld;
-  k.ldb = A.ld;
-  k.ldd = D.ld;
-  k.a_type = B.type;
-  k.b_type = A.type;
-  k.d_type = D.type;
-  k.bias = bias != 0;
-  k.c_apart = c != D.p;
-  k.align_a = alignment(B.p);
-  k.align_b = alignment(A.p);
-  k.align_c = alignment(c);
-  k.align_d = alignment(D.p);
-  k.align_bias = bias != 0 ? alignment(bias) : 0;
-  if (ctx->gemms == nullptr) {
-    ctx->gemms = (gemm_cache *)calloc(1, sizeof(gemm_cache));
-    if (ctx->gemms == nullptr) return fail(TUNE_ERR_OUT_OF_MEMORY, "GEMM plan cache: out of host memory");
-  }
-  gemm_plan *plan = nullptr;
-  for (gemm_plan &p : ctx->gemms->plans) {
-    if (p.used && memcmp(&p.key, &k, sizeof k) == 0) {
-      plan = &p;
-      break;
-    }
-  }
-  if (plan == nullptr) {
-    plan = &ctx->gemms->plans[ctx->gemms->next];
-    ctx->gemms->next = (ctx->gemms->next + 1) % kPlans;
-    plan_release(plan);
-    tune_status st = plan_build(ctx, plan, k, bias);
-    if (st != TUNE_OK) {
-      plan_release(plan);
-      return st;
-    }
-  } else if (bias != 0) {
-    TRY_LT(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "bias", k);
-  }
-  TRY_LT(cublasLtMatmul(ctx->lt, plan->op, &alpha, (const void *)(uintptr_t)B.p, plan->a, (const void *)(uintptr_t)A.p,
-                        plan->b, &beta, (const void *)(uintptr_t)c, plan->d, (void *)(uintptr_t)D.p, plan->d,
-                        &plan->algo, ctx->workspace, ctx->workspace_bytes, ctx->stream),
-         "matmul", k);
-  return TUNE_OK;
-}
 
 // ---------------------------------------------------------------------------
 // Scratch, as this file uses the slots of common.cuh:
@@ -337,30 +148,6 @@ __device__ __forceinline__ uint32_t pack2(float a, float b) {
 
 __device__ __forceinline__ uint4 pack8(const float (&v)[8]) {
   return make_uint4(pack2(v[0], v[1]), pack2(v[2], v[3]), pack2(v[4], v[5]), pack2(v[6], v[7]));
-}
-
-// ---------------------------------------------------------------------------
-// Small conversions to bf16 (LoRA factors without dx, bias).
-
-__global__ void __launch_bounds__(kThreads) to_bf16_kernel(__nv_bfloat16 *__restrict__ out, const void *__restrict__ in,
-                                                           tune_dtype type, int64_t n) {
-  int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  out[i] = type == TUNE_F32 ? __float2bfloat16_rn(static_cast<const float *>(in)[i])
-                            : static_cast<const __nv_bfloat16 *>(in)[i];
-}
-
-tune_status convert_bf16(tune_ctx *ctx, tune_ptr dst, tune_ptr src, tune_dtype type, int64_t n) {
-  to_bf16_kernel<<<blocks_for(n, kThreads), kThreads, 0, ctx->stream>>>(
-      reinterpret_cast<__nv_bfloat16 *>(dst), (const void *)(uintptr_t)src, type, n);
-  return launched("bf16 conversion kernel");
-}
-
-tune_status to_bf16(tune_ctx *ctx, scratch_slot slot, tune_ptr src, tune_dtype type, int64_t n, tune_ptr *out) {
-  void *p = nullptr;
-  TRY(scratch(ctx, slot, (size_t)n * 2, &p));
-  *out = (tune_ptr)(uintptr_t)p;
-  return convert_bf16(ctx, *out, src, type, n);
 }
 
 // ---------------------------------------------------------------------------
@@ -649,13 +436,6 @@ const cudaDataType_t BF16 = CUDA_R_16BF, F32 = CUDA_R_32F;
 
 }  // namespace
 
-void gemm_cache_destroy(tune_ctx *ctx) {
-  if (ctx->gemms == nullptr) return;
-  for (gemm_plan &p : ctx->gemms->plans) plan_release(&p);
-  free(ctx->gemms);
-  ctx->gemms = nullptr;
-}
-
 extern "C" {
 
 TUNE_API tune_status tune_lora_linear_forward(tune_ctx *ctx, tune_ptr y, tune_ptr x, const tune_weight *w,
@@ -676,7 +456,7 @@ TUNE_API tune_status tune_lora_linear_forward(tune_ctx *ctx, tune_ptr y, tune_pt
   const mat wT{wcat, BF16, l.kp, true};                      // [W 0 B 0]ᵀ, or Wᵀ with K = in
   const mat aT{at(wcat, l.kp, l.oy, 0), BF16, l.kp, true};   // A16ᵀ [in, rp]
   const mat bT{at(wcat, l.kp, 0, l.kx), BF16, l.kp, true};   // B16ᵀ [rp, out]
-  if (bias != 0) TRY(to_bf16(ctx, SCRATCH_BIAS, bias, bias_type, out, &bias16));
+  if (bias != 0) TRY(convert_scratch(ctx, SCRATCH_BIAS, bias, bias_type, TUNE_BF16, out, &bias16));
   TRY(adapter_input(ctx, x, s, m, &x0));
   if (in <= out) {
     // Xcat = [x | 0 | s·x0·Aᵀ]; y = Xcat·[W 0 B 0]ᵀ + bias.
@@ -745,8 +525,8 @@ TUNE_API tune_status tune_lora_linear_backward(tune_ctx *ctx, tune_ptr dx, tune_
     TRY(scratch(ctx, kFactors, (size_t)b_off + (size_t)(out * rank) * 2, &fp));
     TRY(scratch(ctx, SCRATCH_G, (size_t)(rows * l.rp) * 2, &gp));
     const tune_ptr a16 = (tune_ptr)(uintptr_t)fp, b16 = a16 + b_off;
-    TRY(convert_bf16(ctx, a16, a, TUNE_F32, a_elems));
-    TRY(convert_bf16(ctx, b16, b, TUNE_F32, out * rank));
+    TRY(convert(ctx, a16, TUNE_BF16, a, TUNE_F32, a_elems));
+    TRY(convert(ctx, b16, TUNE_BF16, b, TUNE_F32, out * rank));
     aT = mat{a16, BF16, in, true};
     g = mat{(tune_ptr)(uintptr_t)gp, BF16, l.rp, false};
     tn = rank;

@@ -249,6 +249,13 @@ func boundaryP(seed uint64) float32 {
 // what Go passes through unchecked (a bias type, the dropout probability):
 // a failed status whose message names the argument, turned into a panic
 // naming the op, after which the backend still works.
+// panicMessage runs f and returns what it panicked with, or "no panic".
+func panicMessage(f func()) (msg string) {
+	defer func() { msg = fmt.Sprint(recover()) }()
+	f()
+	return "no panic"
+}
+
 func TestLoRALinearRejectsArgumentsCUDA(t *testing.T) {
 	b := openOrSkip(t)
 	s := backend.LoRAShape{Rows: 3, In: 8, Out: 8, Rank: 2, Scale: 1}
@@ -273,12 +280,7 @@ func TestLoRALinearRejectsArgumentsCUDA(t *testing.T) {
 		{"dropout -0.1", "tune_lora_linear_backward: dropout p = -0.1 (want 0 <= p < 1)",
 			func() { b.LoRALinearBackward(nil, da, db, dy, x, w, a, bm, withDropout(-0.1)) }},
 	} {
-		msg := func() (msg string) {
-			defer func() { msg = fmt.Sprint(recover()) }()
-			c.call()
-			return "no panic"
-		}()
-		if !strings.Contains(msg, c.want) {
+		if msg := panicMessage(c.call); !strings.Contains(msg, c.want) {
 			t.Errorf("%s: %s, want a panic containing %q", c.name, msg, c.want)
 		}
 		b.LoRALinearForward(y, x, w, bias, a, bm, s) // the backend goes on working

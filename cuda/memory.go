@@ -231,9 +231,12 @@ func (b *Backend) allocTyped(n int, t dtype, op string) backend.Buffer {
 func (b *Backend) Alloc(n int) backend.Buffer { return b.allocTyped(n, f32, "Alloc") }
 
 // Ops implements backend.Memory: the optimizer, NF4 and fused ops, the
-// groups libtune_cuda runs so far.
+// groups libtune_cuda runs so far, and the frozen linear layers and
+// cross-entropy of the Forward and Backward groups.
 func (b *Backend) Ops() backend.OpSet {
-	return backend.OptimizerOps | backend.QuantOps | backend.FusedOps
+	return backend.OptimizerOps | backend.QuantOps | backend.FusedOps |
+		backend.Set(backend.OpLinear, backend.OpLinearBackward, backend.OpLinearWeightGrad,
+			backend.OpCrossEntropy, backend.OpCrossEntropyBackward)
 }
 
 // ActivationDType implements backend.Memory: bfloat16, with the kernels

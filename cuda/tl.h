@@ -16,6 +16,7 @@
 	X(synchronize) X(alloc) X(free) X(upload) X(download) X(copy) X(zero) \
 	X(event_create) X(event_destroy) X(event_record) X(event_elapsed) \
 	X(nf4_dequantize) X(lora_linear_forward) X(lora_linear_backward) X(matmul_bf16) \
+	X(linear) X(linear_backward) X(linear_weight_grad) X(cross_entropy) X(cross_entropy_backward) \
 	X(sum_squares) X(adamw)
 
 typedef struct tl_lib {
@@ -88,6 +89,26 @@ static inline int tl_lora_linear_backward(tl_lib *l, tune_ctx *c, tune_ptr dx, t
 static inline int tl_matmul_bf16(tl_lib *l, tune_ctx *c, tune_ptr out, tune_ptr a, tune_ptr w, int64_t rows, int64_t k,
 		int64_t n, int trans) {
 	return l->matmul_bf16(c, out, a, w, rows, k, n, trans);
+}
+static inline int tl_linear(tl_lib *l, tune_ctx *c, tune_ptr y, tune_dtype yt, tune_ptr x, tune_dtype xt,
+		const tune_weight *w, tune_ptr bias, tune_dtype bt, int64_t rows, int64_t in, int64_t out) {
+	return l->linear(c, y, yt, x, xt, w, bias, bt, rows, in, out);
+}
+static inline int tl_linear_backward(tl_lib *l, tune_ctx *c, tune_ptr dx, tune_dtype dxt, tune_ptr dy, tune_dtype dyt,
+		const tune_weight *w, int64_t rows, int64_t in, int64_t out) {
+	return l->linear_backward(c, dx, dxt, dy, dyt, w, rows, in, out);
+}
+static inline int tl_linear_weight_grad(tl_lib *l, tune_ctx *c, tune_ptr dw, tune_ptr dy, tune_dtype dyt, tune_ptr x,
+		tune_dtype xt, int64_t rows, int64_t in, int64_t out) {
+	return l->linear_weight_grad(c, dw, dy, dyt, x, xt, rows, in, out);
+}
+static inline int tl_cross_entropy(tl_lib *l, tune_ctx *c, tune_ptr loss, tune_ptr logits, tune_dtype lt,
+		tune_ptr targets, int64_t rows, int64_t vocab, tune_ptr sum, float scale) {
+	return l->cross_entropy(c, loss, logits, lt, targets, rows, vocab, sum, scale);
+}
+static inline int tl_cross_entropy_backward(tl_lib *l, tune_ctx *c, tune_ptr dl, tune_dtype dlt, tune_ptr logits,
+		tune_dtype lt, tune_ptr targets, int64_t rows, int64_t vocab, float scale) {
+	return l->cross_entropy_backward(c, dl, dlt, logits, lt, targets, rows, vocab, scale);
 }
 static inline int tl_sum_squares(tl_lib *l, tune_ctx *c, tune_ptr x, int64_t n, double *out) {
 	return l->sum_squares(c, x, n, out);

@@ -40,10 +40,20 @@ var fusedTolerances = conformance.FusedTol{
 }
 
 // cudaTolerances are the rules of conformance.Test for the ops the CUDA
-// backend declares (Optimizer, Quant and the fused ops, with those of
-// TestFused); the Forward and Backward groups are not implemented yet, so
-// their rules are unused. Every buffer the suite allocates with Alloc is
-// float32 here, so these ops are checked in float32:
+// backend declares (Optimizer, Quant, the fused ops with those of
+// TestFused, and of the Forward and Backward groups the linear layers and
+// cross-entropy). Every buffer the suite allocates with Alloc is float32
+// here, so these ops are checked in float32:
+//   - Linear and its gradients are cuBLASLt GEMMs with fp32 operands and
+//     CUBLAS_COMPUTE_32F (no TF32; every other case's bf16 weight widens
+//     exactly): float32 sums like the CPU's, in another order, so the CPU's derivation holds (K·6e-8 worst, sqrt(K)·6e-8
+//     typical, K <= 211). Measured on the emulation: at most 4e-7 of
+//     max|want| (Linear) and 2.6e-7 (the gradients); a GPU's summation
+//     order may double that, and 1e-5 still leaves 10x.
+//   - CrossEntropy sums exp in float32 (per thread, then a tree) with
+//     precise expf and logf: measured at most 8.6e-7 absolute on losses
+//     near 12 (7e-8 relative); CUDA's expf (2 ulp) and logf (1 ulp) stay
+//     within the CPU's rule, 1e-6 + 1e-6·max|want|.
 //   - SumSquares sums exact float64 squares in float64 in a fixed tree
 //     order; the rounding of either order is below 1e-14 relative.
 //   - AdamW does backend/cpu's float32 operations in the same order,
@@ -52,8 +62,43 @@ var fusedTolerances = conformance.FusedTol{
 //     package quant does (no fused multiply-add in the double-quantized
 //     scale either): bit-exact.
 var cudaTolerances = conformance.Tolerances{
-	SumSquares: conformance.Tol{Atol: 0, Rtol: 1e-12},
-	AdamW:      conformance.CPUTolerances.AdamW,
-	Dequantize: conformance.Tol{},
-	Fused:      fusedTolerances,
+	Linear:       conformance.Tol{Atol: 1e-6, Rtol: 1e-5},
+	CrossEntropy: conformance.CPUTolerances.CrossEntropy,
+	Grad:         conformance.CPUTolerances.Grad,
+	SumSquares:   conformance.Tol{Atol: 0, Rtol: 1e-12},
+	AdamW:        conformance.CPUTolerances.AdamW,
+	Dequantize:   conformance.Tol{},
+	Fused:        fusedTolerances,
 }
+
+// activationTolerances are the rules of conformance.TestActivations: the
+// Forward and Backward ops with bfloat16 activations (and, in every other
+// Linear case, a float32 weight the op rounds to bfloat16). The oracle sees
+// the bf16 inputs as stored, so what remains is:
+//   - the rounding of a bf16 output: at most 2^-9 ≈ 1.95e-3 of the element,
+//     so of max|want| (Linear, LinearBackward, CrossEntropyBackward);
+//   - for a float32 weight (or bias) rounded to bf16 in the op: 2^-9 of
+//     each product, adding like a random walk to about 2^-9/sqrt(3) of
+//     |y|'s typical size;
+//   - fp32 sums, negligible beside these.
+//
+// Measured on the emulation, as max|got-want|/max|want|: Linear 1.7e-3 ..
+// 3.4e-3, LinearBackward 1.9e-3 .. 3.6e-3, CrossEntropyBackward 2.3e-3 ..
+// 2.4e-3. LinearWeightGrad (fp32 dW, exact bf16 inputs) and CrossEntropy
+// (fp32 losses) keep their float32 errors (below 3e-7 relative), but Grad
+// is one rule for every backward op. 2^-7 ≈ 7.8e-3 is two output roundings
+// and 2.2 times the worst; the planted bugs of the mutation check (a
+// missing bias, dy not transposed, = for +=, a wrong row) move results by
+// 3e-2 of max|want| or far more.
+var activationTolerances = conformance.Tolerances{
+	Linear:       conformance.Tol{Atol: 1e-5, Rtol: 0x1p-7},
+	CrossEntropy: conformance.CPUTolerances.CrossEntropy,
+	Grad:         conformance.Tol{Atol: 1e-5, Rtol: 0x1p-7},
+}
+
+// lossSumRtol is the rule of TestCrossEntropySumCUDA, relative to the
+// float64 sum: each chunk's float64 sum is rounded to float32 once when
+// added (6e-8 per chunk, three chunks), and the float32 losses differ from
+// float64 by about 7e-8 relative (cudaTolerances.CrossEntropy). Measured:
+// 2.7e-8.
+const lossSumRtol = 1e-6

@@ -33,7 +33,7 @@ extern "C" {
 /* The ABI version: raised whenever a signature, struct or meaning below
  * changes. Package cuda refuses a library whose tune_abi_version() differs
  * from the one it was written for. */
-#define TUNE_CUDA_ABI_VERSION 2
+#define TUNE_CUDA_ABI_VERSION 3
 
 #if defined(TUNE_CUDA_BUILD)
 #define TUNE_API __attribute__((visibility("default")))
@@ -176,6 +176,51 @@ TUNE_API tune_status tune_lora_linear_backward(tune_ctx *ctx, tune_ptr dx, tune_
  * trans_w != 0, else a * W for W [k,n]. All bf16, fp32 accumulation. */
 TUNE_API tune_status tune_matmul_bf16(tune_ctx *ctx, tune_ptr c, tune_ptr a, tune_ptr w, int64_t rows, int64_t k,
                                       int64_t n, int trans_w);
+
+/* --- frozen linear layers (linear.cu) ----------------------------------- */
+
+/* The activations (x, y, dy, dx) are fp32 or bf16 (their tune_dtype
+ * arguments); every product is summed in fp32. The GEMM runs in the type of
+ * x (forward, weight gradient) or dy (backward); W, dense fp32 or bf16 or
+ * NF4, is used as it is when it has that type and is otherwise converted
+ * to it, per call, into a scratch (NF4 dequantized). A bf16 output needs a
+ * bf16 GEMM. Outputs must not overlap inputs.
+ *
+ * y [rows,out] = x [rows,in] * W^T + bias, W [out,in], bias [out] (bias_type
+ * TUNE_F32 or TUNE_BF16; 0 for none), added in the output's type. */
+TUNE_API tune_status tune_linear(tune_ctx *ctx, tune_ptr y, tune_dtype y_type, tune_ptr x, tune_dtype x_type,
+                                 const tune_weight *w, tune_ptr bias, tune_dtype bias_type, int64_t rows, int64_t in,
+                                 int64_t out);
+/* dx [rows,in] = dy [rows,out] * W. */
+TUNE_API tune_status tune_linear_backward(tune_ctx *ctx, tune_ptr dx, tune_dtype dx_type, tune_ptr dy,
+                                          tune_dtype dy_type, const tune_weight *w, int64_t rows, int64_t in,
+                                          int64_t out);
+/* dW [out,in] (fp32) += dy^T * x, dy [rows,out] and x [rows,in] of one
+ * type. */
+TUNE_API tune_status tune_linear_weight_grad(tune_ctx *ctx, tune_ptr dw, tune_ptr dy, tune_dtype dy_type, tune_ptr x,
+                                             tune_dtype x_type, int64_t rows, int64_t in, int64_t out);
+
+/* --- cross-entropy (loss.cu) -------------------------------------------- */
+
+/* A target that does not count (PyTorch's ignore_index). */
+#define TUNE_IGNORE_INDEX (-100)
+
+/* For each row r of logits [rows,vocab] (fp32 or bf16) and t = targets[r]
+ * (int32, device): loss[r] (fp32) = logsumexp(logits[r]) - logits[r][t],
+ * 0 where t is TUNE_IGNORE_INDEX, NaN for any other t outside [0, vocab).
+ * When sum is not 0 (float[2] on the device), also, without a host copy:
+ *   sum[0] += scale * (loss[0] + ... + loss[rows-1])   (summed in fp64 in a
+ *             fixed order, added and rounded to fp32 once)
+ *   sum[1] += the number of rows whose target is not ignored.
+ * loss may be 0 when sum is given. */
+TUNE_API tune_status tune_cross_entropy(tune_ctx *ctx, tune_ptr loss, tune_ptr logits, tune_dtype logits_type,
+                                        tune_ptr targets, int64_t rows, int64_t vocab, tune_ptr sum, float scale);
+/* dlogits[r] = scale * (softmax(logits[r]) - onehot(t)), 0 for ignored rows
+ * (NaN for an invalid t). dlogits may be logits itself (same type: in
+ * place); otherwise they must not overlap. */
+TUNE_API tune_status tune_cross_entropy_backward(tune_ctx *ctx, tune_ptr dlogits, tune_dtype dlogits_type,
+                                                 tune_ptr logits, tune_dtype logits_type, tune_ptr targets,
+                                                 int64_t rows, int64_t vocab, float scale);
 
 /* --- optimizer (adamw.cu) ----------------------------------------------- */
 

@@ -54,25 +54,29 @@ func (h *harness) rmsnormBackward(g backend.Backward, tol Tol) {
 var linearGradShapes = []struct{ rows, in, out int }{{1, 1, 1}, {1, 64, 7}, {3, 13, 33}, {37, 29, 11}, {70, 5, 3}}
 
 func (h *harness) linearBackward(g backend.Backward, tol Tol) {
-	for _, c := range linearGradShapes {
-		x, w, dy := h.randn(c.rows*c.in, 1), h.randn(c.out*c.in, 0.3), h.randn(c.rows*c.out, 1)
-		xw, ww, gw := widen(x), widen(w), widen(dy)
-		dx := h.output(c.rows * c.in)
-		g.LinearBackward(dx.view, h.input(dy), h.input(w), c.rows, c.in, c.out)
+	for i, c := range linearGradShapes {
+		x, ww0, dy0 := h.randn(c.rows*c.in, 1), h.randn(c.out*c.in, 0.3), h.randn(c.rows*c.out, 1)
+		w, ww := h.weightInput(ww0, i)
+		dy, gw := h.actInput(dy0)
+		xw := widen(x)
+		dx := h.actOutput(c.rows * c.in)
+		g.LinearBackward(dx.view, dy, w, c.rows, c.in, c.out)
 		want := fdGrad(xw, func() float64 { return dotf(gw, refLinear(xw, ww, nil, c.rows, c.in, c.out)) })
-		check(h.t, "LinearBackward", fmt.Sprintf("rows=%d in=%d out=%d", c.rows, c.in, c.out), h.read("LinearBackward", dx), want, tol)
+		check(h.t, "LinearBackward", fmt.Sprintf("rows=%d in=%d out=%d", c.rows, c.in, c.out), h.actRead("LinearBackward", dx), want, tol)
 	}
 }
 
 // linearWeightGrad checks that LinearWeightGrad accumulates the weight
-// gradient onto a random dw.
+// gradient onto a random dw (float32 in every mode: a gradient of frozen
+// weights is never an activation).
 func (h *harness) linearWeightGrad(g backend.Backward, tol Tol) {
 	for _, c := range linearGradShapes {
-		x, w, dy := h.randn(c.rows*c.in, 1), h.randn(c.out*c.in, 0.3), h.randn(c.rows*c.out, 1)
-		xw, ww, gw := widen(x), widen(w), widen(dy)
+		x, xw := h.actInput(h.randn(c.rows*c.in, 1))
+		dy, gw := h.actInput(h.randn(c.rows*c.out, 1))
+		ww := widen(h.randn(c.out*c.in, 0.3))
 		dw0 := h.randn(c.out*c.in, 1)
 		dw := h.inPlace(dw0)
-		g.LinearWeightGrad(dw.view, h.input(dy), h.input(x), c.rows, c.in, c.out)
+		g.LinearWeightGrad(dw.view, dy, x, c.rows, c.in, c.out)
 		want := fdGrad(ww, func() float64 { return dotf(gw, refLinear(xw, ww, nil, c.rows, c.in, c.out)) })
 		for i := range want {
 			want[i] += float64(dw0[i])
@@ -144,22 +148,38 @@ func (h *harness) siluMulBackward(g backend.Backward, tol Tol) {
 	}
 }
 
+// crossEntropyBackward checks dlogits into a separate buffer and in place
+// (dlogits = logits, which the op allows), with rows longer than a GPU
+// block and one element per row.
 func (h *harness) crossEntropyBackward(g backend.Backward, tol Tol) {
-	for _, c := range []struct{ rows, vocab int }{{1, 1}, {1, 97}, {9, 33}, {5, 1001}} {
-		logits := h.randn(c.rows*c.vocab, 3)
+	for _, c := range []struct {
+		rows, vocab int
+		inPlace     bool
+	}{{1, 1, false}, {1, 97, false}, {9, 33, false}, {5, 1001, false}, {3, 301, true}, {4, 3, true}} {
 		targets := h.targets(c.rows, c.vocab)
 		const scale = 0.37
-		out := h.output(c.rows * c.vocab)
-		g.CrossEntropyBackward(out.view, h.input(logits), targets, c.rows, c.vocab, scale)
-		lw := widen(logits)
-		want := fdGrad(lw, func() float64 {
-			var s float64
-			for _, l := range refCrossEntropy(lw, targets, c.rows, c.vocab) {
-				s += float64(float32(scale)) * l
-			}
-			return s
-		})
-		check(h.t, "CrossEntropyBackward", fmt.Sprintf("rows=%d vocab=%d", c.rows, c.vocab), h.read("CrossEntropyBackward", out), want, tol)
+		var out guarded
+		var lw []float64
+		if c.inPlace {
+			out, lw = h.actInPlace(h.randn(c.rows*c.vocab, 3))
+			g.CrossEntropyBackward(out.view, out.view, targets, c.rows, c.vocab, scale)
+		} else {
+			var logits backend.Buffer
+			logits, lw = h.actInput(h.randn(c.rows*c.vocab, 3))
+			out = h.actOutput(c.rows * c.vocab)
+			g.CrossEntropyBackward(out.view, logits, targets, c.rows, c.vocab, scale)
+		}
+		// A row's loss depends on its own logits alone, so the differences
+		// are taken row by row (rows times fewer oracle evaluations).
+		want := make([]float64, 0, len(lw))
+		for r := 0; r < c.rows; r++ {
+			row := lw[r*c.vocab : (r+1)*c.vocab]
+			want = append(want, fdGrad(row, func() float64 {
+				return float64(float32(scale)) * refCrossEntropy(row, targets[r:r+1], 1, c.vocab)[0]
+			})...)
+		}
+		check(h.t, "CrossEntropyBackward", fmt.Sprintf("rows=%d vocab=%d in place=%v", c.rows, c.vocab, c.inPlace),
+			h.actRead("CrossEntropyBackward", out), want, tol)
 	}
 }
 

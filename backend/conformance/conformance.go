@@ -22,6 +22,9 @@ type harness struct {
 	t   *testing.T
 	b   backend.Memory
 	rng *rand.Rand
+	// act places the activations of the ops that take them (see
+	// TestActivations) in AllocActivation's storage instead of Alloc's.
+	act bool
 }
 
 type guarded struct {
@@ -30,8 +33,12 @@ type guarded struct {
 }
 
 func (h *harness) alloc(inside []float32, guardVal float32) guarded {
+	return h.allocIn(h.b.Alloc, inside, guardVal)
+}
+
+func (h *harness) allocIn(alloc func(int) backend.Buffer, inside []float32, guardVal float32) guarded {
 	n := len(inside)
-	whole := h.b.Alloc(n + 2*guard)
+	whole := alloc(n + 2*guard)
 	host := make([]float32, n+2*guard)
 	for i := range host {
 		host[i] = guardVal
@@ -122,9 +129,29 @@ func check(t *testing.T, op, name string, got []float32, want []float64, tol Tol
 func Test(t *testing.T, b backend.Memory, tol Tolerances) {
 	h := &harness{t: t, b: b, rng: rand.New(rand.NewPCG(2024, 11))}
 	t.Run("Zero", func(t *testing.T) { h.t = t; h.zero() })
+	h.run(t, backend.AllOps, tol)
+}
+
+// TestActivations runs the checks of the Forward and Backward ops b
+// declares again, with their activations (inputs, outputs and gradients
+// of activations) in AllocActivation's storage, as a schedule holds them,
+// under tol, the rules of that storage. The oracle sees the inputs as
+// stored, so tol covers the op's own arithmetic and the rounding of its
+// outputs (and of a float32 weight the op converts: the linear checks give
+// every other case its weight in the storage the activations do not use,
+// here and in Test). On a backend whose activations are float32 this
+// repeats Test's checks of those ops.
+func TestActivations(t *testing.T, b backend.Memory, tol Tolerances) {
+	h := &harness{t: t, b: b, rng: rand.New(rand.NewPCG(2024, 12)), act: true}
+	h.run(t, backend.ForwardOps|backend.BackwardOps, tol)
+}
+
+// run checks the ops of set that b declares and logs those it does not.
+func (h *harness) run(t *testing.T, set backend.OpSet, tol Tolerances) {
+	b := h.b
 	checks := h.checks(tol)
 	var missing []string
-	for _, op := range backend.AllOps.Ops() {
+	for _, op := range set.Ops() {
 		if !b.Ops().Has(op) {
 			missing = append(missing, op.String())
 			continue
@@ -225,22 +252,21 @@ func (h *harness) rmsnorm(f backend.Forward, tol Tol) {
 }
 
 func (h *harness) linear(f backend.Forward, tol Tol) {
-	for _, c := range []struct {
+	for i, c := range []struct {
 		rows, in, out int
 		bias          bool
 	}{{1, 1, 1, false}, {1, 64, 7, true}, {3, 13, 33, true}, {5, 67, 130, false}, {33, 211, 45, true}, {70, 31, 9, true}} {
-		x := h.randn(c.rows*c.in, 1)
-		w := h.randn(c.out*c.in, 1/math.Sqrt(float64(c.in)))
+		x, xw := h.actInput(h.randn(c.rows*c.in, 1))
+		w, ww := h.weightInput(h.randn(c.out*c.in, 1/math.Sqrt(float64(c.in))), i)
 		var bias backend.Buffer
 		var bw []float64
 		if c.bias {
-			bv := h.randn(c.out, 0.1)
-			bias, bw = h.input(bv), widen(bv)
+			bias, bw = h.weightInput(h.randn(c.out, 0.1), i)
 		}
-		out := h.output(c.rows * c.out)
-		f.Linear(out.view, h.input(x), h.input(w), bias, c.rows, c.in, c.out)
-		check(h.t, "Linear", fmt.Sprintf("rows=%d in=%d out=%d bias=%v", c.rows, c.in, c.out, c.bias), h.read("Linear", out),
-			refLinear(widen(x), widen(w), bw, c.rows, c.in, c.out), tol)
+		out := h.actOutput(c.rows * c.out)
+		f.Linear(out.view, x, w, bias, c.rows, c.in, c.out)
+		check(h.t, "Linear", fmt.Sprintf("rows=%d in=%d out=%d bias=%v", c.rows, c.in, c.out, c.bias), h.actRead("Linear", out),
+			refLinear(xw, ww, bw, c.rows, c.in, c.out), tol)
 	}
 }
 
@@ -365,20 +391,20 @@ func (h *harness) targets(rows, vocab int) []int32 {
 }
 
 func (h *harness) crossEntropy(f backend.Forward, tol Tol) {
-	for _, c := range []struct{ rows, vocab int }{{1, 1}, {1, 997}, {9, 33}, {14, 1000}} {
-		logits := h.randn(c.rows*c.vocab, 3)
+	for _, c := range []struct{ rows, vocab int }{{1, 1}, {1, 997}, {9, 33}, {14, 1000}, {3, 4099}} {
+		logits, lw := h.actInput(h.randn(c.rows*c.vocab, 3))
 		targets := h.targets(c.rows, c.vocab)
 		loss := make([]float64, c.rows)
 		for i := range loss {
 			loss[i] = math.NaN()
 		}
-		f.CrossEntropy(loss, h.input(logits), targets, c.rows, c.vocab)
+		f.CrossEntropy(loss, logits, targets, c.rows, c.vocab)
 		got := make([]float32, c.rows)
 		for i, l := range loss {
 			got[i] = float32(l)
 		}
 		check(h.t, "CrossEntropy", fmt.Sprintf("rows=%d vocab=%d", c.rows, c.vocab), got,
-			refCrossEntropy(widen(logits), targets, c.rows, c.vocab), tol)
+			refCrossEntropy(lw, targets, c.rows, c.vocab), tol)
 	}
 }
 

@@ -12,5 +12,9 @@
 //
 //	conformance.Test(t, cpu.New(0), conformance.CPUTolerances)
 //
+// A backend whose activations are stored otherwise (AllocActivation's
+// bfloat16 on the GPU) also runs TestActivations, the Forward and Backward
+// checks again with the activations in that storage, under its own rules.
+//
 // Tolerances live in tolerances.go, each with where it came from.
 package conformance

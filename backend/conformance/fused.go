@@ -78,19 +78,7 @@ func (h *harness) compare(op, name string, got []float32, want []float64, tol To
 // guards must hold what the sentinel reads back as.
 func (h *harness) readStored(op string, g guarded) []float32 {
 	h.t.Helper()
-	probe := h.b.Alloc(1)
-	h.b.Upload(probe, []float32{sentinel})
-	stored := make([]float32, 1)
-	h.b.Download(stored, probe)
-	h.b.Free(probe)
-	host := make([]float32, g.n+2*guard)
-	h.b.Download(host, g.whole)
-	for i := 0; i < guard; i++ {
-		if host[i] != stored[0] || host[guard+g.n+i] != stored[0] {
-			h.t.Fatalf("%s: wrote outside its output (guard zone changed)", op)
-		}
-	}
-	return host[guard : guard+g.n]
+	return h.readStoredIn(h.b.Alloc, op, g)
 }
 
 // stored uploads v to an activation buffer of b (NaN guards) and returns

@@ -5,6 +5,8 @@
 // What it checks, each a failed status and a warning naming the operand
 // (the calls tune makes must pass all of them on a GPU too):
 //  - descriptors, layouts and preferences use only what is declared here;
+//  - the types are a combination the real library runs with fp32 compute:
+//    A and B of one type, D (and C) fp32, or bf16 when A and B are bf16;
 //  - the layouts' dimensions agree with each other and with the transposes,
 //    and every leading dimension covers its rows;
 //  - every operand lies inside one device allocation (C only when beta is
@@ -85,6 +87,15 @@ bool shape(const emu_desc *d, const emu_layout *a, const emu_layout *b, const em
   emu::warn("cublasLt: op(A) is %lux%lu, op(B) %lux%lu, C %lux%lu, D %lux%lu: not one GEMM", (unsigned long)am,
             (unsigned long)ak, (unsigned long)bk, (unsigned long)bn, (unsigned long)c->rows, (unsigned long)c->cols,
             (unsigned long)*m, (unsigned long)*n);
+  return false;
+}
+
+// types checks that A, B and D are a combination cuBLASLt runs with
+// CUBLAS_COMPUTE_32F: A and B alike, D fp32 or (with bf16 A and B) bf16.
+bool types(const emu_layout *a, const emu_layout *b, const emu_layout *dl) {
+  if (a->type == b->type && (dl->type == CUDA_R_32F || a->type == CUDA_R_16BF)) return true;
+  emu::warn("cublasLt: A of type %d, B %d, D %d: not a combination of CUBLAS_COMPUTE_32F", (int)a->type, (int)b->type,
+            (int)dl->type);
   return false;
 }
 
@@ -177,6 +188,7 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
   *found = 0;
   uint64_t m, n, k;
   if (requested < 1 || !shape(d, a, b, c, dl, &m, &n, &k)) return CUBLAS_STATUS_INVALID_VALUE;
+  if (!types(a, b, dl)) return CUBLAS_STATUS_NOT_SUPPORTED;
   memset(&results[0], 0, sizeof results[0]);
   emu_algo algo;
   memcpy(algo.align, p->align, sizeof algo.align);
@@ -203,6 +215,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t d, const vo
                               cudaStream_t) {
   uint64_t m, n, k;
   if (!shape(d, a, b, c, dl, &m, &n, &k)) return CUBLAS_STATUS_INVALID_VALUE;
+  if (!types(a, b, dl)) return CUBLAS_STATUS_NOT_SUPPORTED;
   if (c->type != dl->type || c->ld != dl->ld) {
     emu::warn("cublasLtMatmul: C and D have different layouts");
     return CUBLAS_STATUS_NOT_SUPPORTED;

@@ -6,7 +6,7 @@
 # CUDA_EMU_SRC and CUDA_EMU_DIR pointing at the copy). A mutant is caught
 # when that fails. Prints one line per mutant and the count; exits non-zero
 # when a mutant escapes or does not apply. With names, runs only those.
-# Takes under a minute per mutant on 2 cores (32 mutants: about 25 minutes).
+# Takes under a minute per mutant on 2 cores (43 mutants: about 35 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -68,15 +68,15 @@ mutant adamw-misaligned adamw.cu 's/misalign\(g\) == a && misalign\(m\) == a && 
 mutant adamw-fma adamw.cu 's/__fadd_rn\(__fmul_rn\(m, c.b1\), __fmul_rn\(gi, c.c1\)\)/fmaf(m, c.b1, __fmul_rn(gi, c.c1))/'
 mutant adamw-clip-compare adamw.cu 's/\(coef < 1.0f \|\|/(coef > 1.0f ||/'
 
-# lora_linear.cu: GEMM plans.
-mutant lora-no-bias-repoint lora_linear.cu 's/\} else if \(bias != 0\) \{\n.*?\n  \}/}/s'
-mutant lora-key-no-align lora_linear.cu 's/k.align_b = alignment\(A.p\);/k.align_b = 16;/'
+# gemm.cu: GEMM plans and the type conversion.
+mutant lora-no-bias-repoint gemm.cu 's/\} else if \(bias != 0\) \{\n.*?\n  \}/}/s'
+mutant lora-key-no-align gemm.cu 's/k.align_b = alignment\(A.p\);/k.align_b = 16;/'
+mutant lora-bias-bound gemm.cu 's/i < n; i \+= stride\) \{\n    float v/i <= n; i += stride) {\n    float v/'
 # The weight build and the activation copy.
 mutant lora-build-no-sync lora_linear.cu 's/__syncthreads\(\);//'
 mutant lora-build-w-bound lora_linear.cu 's/if \(c0 \+ j < l.in\) v\[j\] = base1/if (c0 + j <= l.in) v[j] = base1/'
 mutant lora-build-a-rows lora_linear.cu 's/o >= l.oy && o < l.oy \+ l.rank/o > l.oy \&\& o < l.oy + l.rank/'
 mutant lora-concat-bound lora_linear.cu 's/if \(r >= rows\) break;/if (r > rows) break;/'
-mutant lora-bias-bound lora_linear.cu 's/if \(i >= n\) return;\n  out\[i\]/if (i > n) return;\n  out[i]/'
 # The forward and backward GEMMs.
 mutant lora-xcat-ld lora_linear.cu 's/mat\{xcat, BF16, l.kp, false\}/mat{xcat, BF16, l.kx, false}/'
 mutant lora-c-operand-beta lora_linear.cu 's/(mat\{x, BF16, in, false\}, wT, )1.0f/${1}0.0f/'
@@ -90,6 +90,20 @@ mutant drop-keep-forward lora_linear.cu 's/const float ts = s->scale \* m.keep;/
 mutant drop-dx-unmasked lora_linear.cu 's/if \(s->dropout != 0\) TRY\(drop\(ctx, e, e, rows \* in, m\)\);//'
 mutant drop-dx-concat lora_linear.cu 's/if \(out <= in && s->dropout == 0\)/if (out <= in)/'
 mutant drop-threshold lora_linear.cu 's/>> 40\) < m.threshold/>> 40) <= m.threshold/'
+
+# linear.cu: the frozen linear layers.
+mutant linear-w-not-transposed linear.cu 's/mat\{wp, t, in, true\}/mat{wp, t, in, false}/'
+mutant linear-wgrad-assign linear.cu 's/1.0f,\n(\s+)mat\{dw/0.0f,\n$1mat{dw/'
+mutant linear-bias-unconverted linear.cu 's/if \(bias != 0 && bias_type != y_type\)/if (false)/'
+mutant linear-weight-unconverted linear.cu 's/if \(w->dtype == t\) \{/if (true) {/'
+# loss.cu: cross-entropy and the device loss sum.
+mutant ce-no-sync loss.cu 's/__syncthreads\(\);//'
+mutant ce-merge-unscaled loss.cu 's/a.s \* fa \+ b.s \* fb/a.s + b.s/'
+mutant ce-target-logit loss.cu 's/- load\(row, type, t\);/- load(row, type, 0);/'
+mutant ce-bwd-no-onehot loss.cu 's/j == t \? p - 1.0f : p/p/'
+mutant ce-bwd-ignored-unwritten loss.cu 's/store\(dlogits, dtype, off \+ j, 0.0f\);/;/'
+mutant ce-sum-counts-ignored loss.cu 's/if \(targets\[r\] == TUNE_IGNORE_INDEX\) continue;//'
+mutant ce-sum-unscaled loss.cu 's/\(double\)scale \* l/l/'
 
 echo "caught $caught of $((caught + escaped)) mutants; $broken did not apply or build"
 [ $escaped -eq 0 ] && [ $broken -eq 0 ]
