@@ -39,10 +39,10 @@ func (p pendingOps) RMSNorm(out, x, w backend.Buffer, rows, dim int, eps float32
 	}](p.Backend, "RMSNorm").RMSNorm(out, x, w, rows, dim, eps)
 }
 
-func (p pendingOps) RoPE(x backend.Buffer, pos []int32, rows, heads, headDim int, theta float64) {
+func (p pendingOps) RoPE(x backend.Buffer, pos []int32, rows, heads int, invFreq []float32) {
 	pending[interface {
-		RoPE(backend.Buffer, []int32, int, int, int, float64)
-	}](p.Backend, "RoPE").RoPE(x, pos, rows, heads, headDim, theta)
+		RoPE(backend.Buffer, []int32, int, int, []float32)
+	}](p.Backend, "RoPE").RoPE(x, pos, rows, heads, invFreq)
 }
 
 func (p pendingOps) Attention(out, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape) {
@@ -75,10 +75,10 @@ func (p pendingOps) RMSNormBackward(dx, dy, x, w backend.Buffer, rows, dim int, 
 	}](p.Backend, "RMSNormBackward").RMSNormBackward(dx, dy, x, w, rows, dim, eps)
 }
 
-func (p pendingOps) RoPEBackward(dx backend.Buffer, pos []int32, rows, heads, headDim int, theta float64) {
+func (p pendingOps) RoPEBackward(dx backend.Buffer, pos []int32, rows, heads int, invFreq []float32) {
 	pending[interface {
-		RoPEBackward(backend.Buffer, []int32, int, int, int, float64)
-	}](p.Backend, "RoPEBackward").RoPEBackward(dx, pos, rows, heads, headDim, theta)
+		RoPEBackward(backend.Buffer, []int32, int, int, []float32)
+	}](p.Backend, "RoPEBackward").RoPEBackward(dx, pos, rows, heads, invFreq)
 }
 
 func (p pendingOps) AttentionBackward(dq, dk, dv, dout, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape) {
