@@ -140,3 +140,24 @@ func AdamWClipped(b Backend, p, g, m, v Buffer, n int, s AdamWStep, maxNorm floa
 	b.AdamW(p, g, m, v, n, s)
 	return norm
 }
+
+// AddRMSNormOps is what AddRMSNorm runs on b: OpAddRMSNorm when b supports
+// it, else Add and RMSNorm.
+func AddRMSNormOps(b Memory) OpSet {
+	if Supports(b, OpAddRMSNorm) {
+		return Set(OpAddRMSNorm)
+	}
+	return Set(OpAdd, OpRMSNorm)
+}
+
+// AddRMSNorm computes sum = a + b and h = RMSNorm(sum, w) (see
+// ResidualRMSNorm.AddRMSNorm) on bk: its fused op when bk supports
+// OpAddRMSNorm, else the documented composition.
+func AddRMSNorm(bk Backend, sum, h, a, b, w Buffer, rows, dim int, eps float32) {
+	if Supports(bk, OpAddRMSNorm) {
+		bk.(ResidualRMSNorm).AddRMSNorm(sum, h, a, b, w, rows, dim, eps)
+		return
+	}
+	bk.Add(sum, a, b, rows*dim)
+	bk.RMSNorm(h, sum, w, rows, dim, eps)
+}

@@ -269,3 +269,61 @@ func TestAdamWClippedComposition(t *testing.T) {
 		}
 	}
 }
+
+// declaresAddRMSNorm is the CPU backend declaring the fused AddRMSNorm,
+// which it runs as the composition while counting its calls.
+type declaresAddRMSNorm struct {
+	*cpu.Backend
+	calls *int
+}
+
+func (d declaresAddRMSNorm) Ops() backend.OpSet {
+	return d.Backend.Ops() | backend.Set(backend.OpAddRMSNorm)
+}
+
+func (d declaresAddRMSNorm) AddRMSNorm(sum, h, a, b, w backend.Buffer, rows, dim int, eps float32) {
+	*d.calls++
+	d.Backend.Add(sum, a, b, rows*dim)
+	d.Backend.RMSNorm(h, sum, w, rows, dim, eps)
+}
+
+// TestAddRMSNormComposition checks that the helper runs Add then RMSNorm on
+// a backend without the fused op (the sum in place of a, as a residual
+// stream is updated, and apart), bit for bit, and the fused op on one that
+// declares it.
+func TestAddRMSNormComposition(t *testing.T) {
+	b := cpu.New(1)
+	if got, want := backend.AddRMSNormOps(b), backend.Set(backend.OpAdd, backend.OpRMSNorm); got != want {
+		t.Errorf("AddRMSNormOps(cpu) = %v, want %v", got, want)
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	const rows, dim, eps = 3, 10, 1e-6
+	x, delta, w := uniform(rng, rows*dim), uniform(rng, rows*dim), uniform(rng, dim)
+	want, wantH := upload(b, x), b.Alloc(rows*dim)
+	b.Add(want, want, upload(b, delta), rows*dim)
+	b.RMSNorm(wantH, want, upload(b, w), rows, dim, eps)
+	for _, inPlace := range []bool{true, false} {
+		a, sum, h := upload(b, x), b.Alloc(rows*dim), b.Alloc(rows*dim)
+		if inPlace {
+			sum = a
+		}
+		backend.AddRMSNorm(b, sum, h, a, upload(b, delta), upload(b, w), rows, dim, eps)
+		for _, pair := range [][2]backend.Buffer{{sum, want}, {h, wantH}} {
+			got, exp := download(b, pair[0]), download(b, pair[1])
+			for j := range got {
+				if got[j] != exp[j] {
+					t.Fatalf("in place %v: element %d is %v, Add and RMSNorm give %v", inPlace, j, got[j], exp[j])
+				}
+			}
+		}
+	}
+	calls := 0
+	f := declaresAddRMSNorm{cpu.New(1), &calls}
+	if got := backend.AddRMSNormOps(f); got != backend.Set(backend.OpAddRMSNorm) {
+		t.Errorf("AddRMSNormOps(fused) = %v, want {AddRMSNorm}", got)
+	}
+	backend.AddRMSNorm(f, f.Alloc(dim), f.Alloc(dim), upload(f.Backend, x), upload(f.Backend, delta), upload(f.Backend, w), 1, dim, eps)
+	if calls != 1 {
+		t.Errorf("the helper called the fused op %d times, want 1", calls)
+	}
+}

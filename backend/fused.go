@@ -1,9 +1,10 @@
 package backend
 
 // Optional fused ops. A backend implements and declares them (OpLoRALinear,
-// OpAdamWClipped) where fusing pays, as the CUDA backend does; the CPU
-// needs none of them. Callers do not type-assert: they call the helpers
-// LoRALinearForward, LoRALinearBackward and AdamWClipped of this package
+// OpAdamWClipped, OpAddRMSNorm) where fusing pays, as the CUDA backend
+// does; the CPU needs none of them. Callers do not type-assert: they call
+// the helpers LoRALinearForward, LoRALinearBackward, AdamWClipped and
+// AddRMSNorm of this package
 // (compose.go), which run the fused op when the backend declares it and
 // otherwise compose the same result from the ops of Backend, exactly as
 // each op's documentation below shows. backend/conformance checks a fused
@@ -91,4 +92,20 @@ type ClippedAdamW interface {
 	//	AdamW(p, g, m, v, n, s)
 	//	return norm
 	AdamWClipped(p, g, m, v Buffer, n int, s AdamWStep, maxNorm float64) float64
+}
+
+// ResidualRMSNorm is a residual add followed by the RMSNorm of its result,
+// as a decoder layer does between its attention and MLP blocks, fused so
+// that the sum is read back from registers rather than from memory.
+type ResidualRMSNorm interface {
+	Memory
+
+	// AddRMSNorm computes sum = a + b over rows·dim elements (sum may
+	// alias a or b) and h = RMSNorm(sum, w) for rows of dim elements, the
+	// norm reading sum as stored (rounded to its buffer's type). Its
+	// unfused equivalent:
+	//
+	//	Add(sum, a, b, rows*dim)
+	//	RMSNorm(h, sum, w, rows, dim, eps)
+	AddRMSNorm(sum, h, a, b, w Buffer, rows, dim int, eps float32)
 }

@@ -3,6 +3,7 @@ package backend
 import (
 	"fmt"
 	"math/bits"
+	"reflect"
 	"strings"
 )
 
@@ -41,6 +42,7 @@ const (
 	// OpLoRALinear is the LoRALinear interface, forward and backward.
 	OpLoRALinear
 	OpAdamWClipped
+	OpAddRMSNorm
 
 	numOps
 )
@@ -51,7 +53,7 @@ var opNames = [numOps]string{
 	"CrossEntropyBackward", "Dropout",
 	"SumSquares", "AdamW",
 	"UploadNF4", "Dequantize",
-	"LoRALinear", "AdamWClipped",
+	"LoRALinear", "AdamWClipped", "AddRMSNorm",
 }
 
 func (o Op) String() string {
@@ -83,7 +85,7 @@ const (
 	QuantOps     = OpSet(1<<OpUploadNF4 | 1<<OpDequantize)
 	// BackendOps are the ops of a complete Backend.
 	BackendOps = ForwardOps | BackwardOps | OptimizerOps | QuantOps
-	FusedOps   = OpSet(1<<OpLoRALinear | 1<<OpAdamWClipped)
+	FusedOps   = OpSet(1<<OpLoRALinear | 1<<OpAdamWClipped | 1<<OpAddRMSNorm)
 	// AllOps is the whole vocabulary.
 	AllOps = BackendOps | FusedOps
 )
@@ -109,7 +111,9 @@ func (s OpSet) String() string {
 }
 
 // groups are the interfaces of the vocabulary: each one's name, ops and
-// whether a backend has its methods.
+// whether a backend has its methods. For Forward and Backward, whose ops
+// are one method each, a backend needs only the methods of the ops it
+// declares (see group), so that it can run part of a group.
 var groups = []struct {
 	name string
 	ops  OpSet
@@ -121,21 +125,38 @@ var groups = []struct {
 	{"Quant", QuantOps, func(b Memory) bool { _, ok := b.(Quant); return ok }},
 	{"LoRALinear", Set(OpLoRALinear), func(b Memory) bool { _, ok := b.(LoRALinear); return ok }},
 	{"ClippedAdamW", Set(OpAdamWClipped), func(b Memory) bool { _, ok := b.(ClippedAdamW); return ok }},
+	{"ResidualRMSNorm", Set(OpAddRMSNorm), func(b Memory) bool { _, ok := b.(ResidualRMSNorm); return ok }},
 }
 
-// group returns the name of the interface that holds o and whether b has
-// its methods.
+// perMethod are the interfaces whose ops are each one method named as the
+// op.
+var perMethod = map[string]reflect.Type{
+	"Forward":  reflect.TypeFor[Forward](),
+	"Backward": reflect.TypeFor[Backward](),
+}
+
+// group returns the name of what b must implement to run o, the interface
+// that holds o or, for an op of Forward or Backward, that interface's
+// method, and whether b implements it (the method with the interface's
+// signature).
 func group(b Memory, o Op) (name string, implements bool) {
 	for _, g := range groups {
-		if g.ops.Has(o) {
+		if !g.ops.Has(o) {
+			continue
+		}
+		iface, ok := perMethod[g.name]
+		if !ok || g.has(b) {
 			return g.name, g.has(b)
 		}
+		want, _ := iface.MethodByName(o.String())
+		m := reflect.ValueOf(b).MethodByName(o.String())
+		return g.name + "." + o.String(), m.IsValid() && m.Type() == want.Type
 	}
 	panic(fmt.Sprintf("backend: %s is in no interface", o))
 }
 
 // Supports reports whether b runs op o: b declares it (Memory.Ops) and
-// has the methods of its interface.
+// has its methods (see group).
 func Supports(b Memory, o Op) bool {
 	if !b.Ops().Has(o) {
 		return false

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -92,26 +90,18 @@ func (e *env) backend(c *ucli.Context) (backend.Backend, error) {
 	return b, nil
 }
 
-// gunzip inflates a gzipped asset.
-func gunzip(gz []byte) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		return nil, fmt.Errorf("built-in tokenizer: %w", err)
-	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, fmt.Errorf("built-in tokenizer: %w", err)
-	}
-	return data, nil
+// builtinTokenizerFiles inflates the tokenizer built into the binary.
+func (e *env) builtinTokenizerFiles() (*tokenizer.Files, error) {
+	return tokenizer.Gunzip(e.assets.TokenizerGz, "built-in Qwen2.5 tokenizer.json")
 }
 
 // builtinTokenizer decodes the tokenizer built into the binary.
 func (e *env) builtinTokenizer() (*tokenizer.Tokenizer, error) {
-	data, err := gunzip(e.assets.TokenizerGz)
+	f, err := e.builtinTokenizerFiles()
 	if err != nil {
 		return nil, err
 	}
-	return tokenizer.Parse(data, "built-in Qwen2.5 tokenizer.json")
+	return tokenizer.Parse(f.JSON, f.JSONPath)
 }
 
 // loadTokenizer loads path (a tokenizer.json, .json.gz or a folder holding

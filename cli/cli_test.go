@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -182,9 +183,41 @@ func skipSlow(t *testing.T) {
 	}
 }
 
-func TestDemoGenerateAndEval(t *testing.T) {
+// sharedDemo is one run of tune demo, shared by the tests that only read
+// what it wrote (TestDemoGenerateAndEval, TestServeLoad,
+// TestGenDataTeacher): its tiny model of the real vocabulary costs most of
+// a run's time. TestMain removes it.
+var sharedDemo struct {
+	once      sync.Once
+	root, out string
+	err       error
+}
+
+// demoRun runs tune demo (2 steps, 4 new tokens per answer) the first time
+// a test asks for it and returns its output folder and stdout. Tests must
+// not write into the folder.
+func demoRun(t *testing.T) (dir, stdout string) {
+	t.Helper()
 	skipSlow(t)
-	dir := filepath.Join(t.TempDir(), "demo")
+	d := &sharedDemo
+	d.once.Do(func() {
+		if d.root, d.err = os.MkdirTemp("", "tune-cli-demo-"); d.err != nil {
+			return
+		}
+		var out, errOut bytes.Buffer
+		args := []string{"tune", "demo", "--output_dir", filepath.Join(d.root, "demo"), "--max_new_tokens", "4", "--steps", "2"}
+		d.err = cli.Run(args, assets, strings.NewReader(""), &out, &errOut)
+		d.out = out.String()
+		if d.err != nil {
+			d.err = fmt.Errorf("tune demo: %w\n%s", d.err, errOut.String())
+		}
+	})
+	require.NoError(t, d.err)
+	return filepath.Join(d.root, "demo"), d.out
+}
+
+func TestDemoGenerateAndEval(t *testing.T) {
+	dir, out := demoRun(t)
 	defer func() {
 		// The fine-tuned model, by environment: the adapter, then the
 		// merged model; both answer the same.
@@ -205,8 +238,6 @@ func TestDemoGenerateAndEval(t *testing.T) {
 		_, _, err = run(t, "", "generate", "--prompt", "x")
 		require.ErrorContains(t, err, "USE_MERGED_MODEL")
 	}()
-	out, _, err := run(t, "", "demo", "--output_dir", dir, "--max_new_tokens", "4", "--steps", "8")
-	require.NoError(t, err)
 	require.Contains(t, out, "mean loss")
 	require.Contains(t, out, "trained adapter")
 	require.Contains(t, out, "the run answered 4 test questions")
@@ -216,7 +247,7 @@ func TestDemoGenerateAndEval(t *testing.T) {
 		rd + "tune_system_prompt.json", rd + "merged_model/tune_system_prompt.json",
 		rd + "adapter_config.json", rd + "adapter_model.safetensors", rd + "best_model/adapter_config.json",
 		rd + "merged_model/model.safetensors", rd + "merged_model/tokenizer.json", rd + "training_log.jsonl",
-		rd + "loss.png", rd + "trainer_state.json", rd + "checkpoint-8/optimizer.safetensors"} {
+		rd + "loss.png", rd + "trainer_state.json", rd + "checkpoint-2/optimizer.safetensors"} {
 		_, err := os.Stat(filepath.Join(dir, f))
 		require.NoError(t, err, f)
 	}

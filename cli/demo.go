@@ -15,6 +15,7 @@ import (
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
 	"github.com/tune-dev/tune/train"
+	"github.com/tune-dev/tune/train/data"
 )
 
 // demoContract is a short services agreement written for the demo.
@@ -71,66 +72,36 @@ func (e *env) demoCommand() *ucli.Command {
 
 func (e *env) runDemo(c *ucli.Context, o demoOptions) error {
 	say := func(format string, args ...any) { fmt.Fprintf(e.stdout, format+"\n", args...) }
-
-	// 1. Parse the built-in contract and generate cited Q&A.
-	ct, ds := demoData(o.seed)
-	say("1. parsed the built-in services agreement: %d clauses", len(ct.Flatten()))
-	all, tr, va, te := ds.All, ds.Train, ds.Validation, ds.Test
-	dataPath := filepath.Join(o.outputDir, "data", "legal_qa.jsonl")
-	if err := contract.WriteDataset(dataPath, ds); err != nil {
+	dataDir, te, err := writeDemoData(o, say)
+	if err != nil {
 		return err
 	}
-	say("2. generated %d Q&A records (train %d, validation %d, test %d) in %s", len(all), len(tr), len(va), len(te), filepath.Dir(dataPath))
-	if len(te) == 0 {
-		te = all
-	}
-	say("   e.g. Q: %s\n        A: %s", question(te[0].Input), te[0].Output)
-
-	// 2. A tiny random model of the Qwen2 architecture, saved and loaded
-	// back like any Hugging Face model folder, with the real tokenizer.
 	tok, err := e.builtinTokenizer()
 	if err != nil {
 		return err
 	}
 	modelDir := filepath.Join(o.outputDir, "model")
-	cfg := demoConfig()
-	if err := e.writeDemoModel(modelDir, uint64(o.seed)); err != nil {
-		return err
-	}
-	be, err := e.backend(c)
-	if err != nil {
-		return err
-	}
-	m, err := decoder.Load(modelDir, be)
+	m, err := e.loadDemoModel(c, modelDir, o.seed, say)
 	if err != nil {
 		return err
 	}
 	defer m.Free()
-	say("3. wrote and loaded a random %d-layer Qwen2 model (%.1fM parameters, vocab %d) in %s on %s",
-		cfg.NumHiddenLayers, float64(cfg.NumParams())/1e6, cfg.VocabSize, modelDir, m.Backend.Name())
 
-	// 3. Score the test records before training: loss on the cited
-	// answers only.
+	// Score the test records before training: loss on the cited answers
+	// only.
 	before, tokens, err := demoLoss(m, tok, te)
 	if err != nil {
 		return err
 	}
 	say("4. scored %d test records before training: mean loss %.3f over %d answer tokens (an untrained model is near ln(vocab) = 11.93)", len(te), before, tokens)
 
-	// 4. Train a LoRA adapter on the training split, on the CPU.
 	runDir := filepath.Join(o.outputDir, "checkpoints", "qwen-legal-lora")
-	say("5. training a LoRA adapter (r=%d on all seven projections, %d steps) into %s:", o.loraR, o.steps, runDir)
-	tc := demoTrainConfig(o, filepath.Dir(dataPath), runDir, modelDir, tok)
-	tc.EvalSteps, tc.SaveSteps, tc.SaveTotalLimit, tc.MergeAdapters = o.steps/4, o.steps/2, 2, true
-	tc.SkipTestEval, tc.TestMaxExamples, tc.TestMaxNewTokens = false, o.answers, o.maxNewTokens
-	tc.Out, tc.Progress = prefixed{e.stdout, "   "}, prefixed{e.stdout, "   "}
-	res, err := train.Run(c.Context, tc, m.Backend)
+	res, err := e.trainDemo(c, o, dataDir, runDir, modelDir, tok, m, say)
 	if err != nil {
 		return err
 	}
-	say("   loss %.3f -> %.3f in %d steps (%.0f tokens/s), validation loss %.3f", res.FirstLoss, res.FinalLoss, res.Steps, res.TokensPerSec, res.EvalLoss)
 
-	// 5. Score the test records again with the trained adapter.
+	// Score the test records again with the trained adapter.
 	a, err := lora.Load(runDir, "demo", m.Config.NumHiddenLayers, m.Config.ModuleShape)
 	if err != nil {
 		return err
@@ -142,7 +113,7 @@ func (e *env) runDemo(c *ucli.Context, o demoOptions) error {
 	}
 	say("6. scored the test records with the trained adapter: mean loss %.3f -> %.3f", before, after)
 
-	// 6. The run answered the first test questions with the adapter and
+	// The run answered the first test questions with the adapter and
 	// evaluated the answers (the end-of-training report).
 	if res.Test == nil || res.Test.N == 0 {
 		return fmt.Errorf("demo: the training run made no test report")
@@ -151,6 +122,64 @@ func (e *env) runDemo(c *ucli.Context, o demoOptions) error {
 	say("The run folder %s holds the adapter, checkpoints, best_model/, merged_model/, runs/ (TensorBoard), training_log.jsonl, loss.png, evaluation_report.json and test_predictions.jsonl.", runDir)
 	say("A model this small learns the answers' common words, not the contract: the demo shows the pipeline end to end.")
 	return nil
+}
+
+// writeDemoData parses the built-in contract, generates cited Q&A from it
+// and writes the split data set under o.outputDir; it returns the data
+// folder and the test records (every record when the test split is
+// empty).
+func writeDemoData(o demoOptions, say func(string, ...any)) (string, []contract.Record, error) {
+	ct, ds := demoData(o.seed)
+	say("1. parsed the built-in services agreement: %d clauses", len(ct.Flatten()))
+	all, tr, va, te := ds.All, ds.Train, ds.Validation, ds.Test
+	dataPath := filepath.Join(o.outputDir, "data", "legal_qa.jsonl")
+	if err := contract.WriteDataset(dataPath, ds); err != nil {
+		return "", nil, err
+	}
+	say("2. generated %d Q&A records (train %d, validation %d, test %d) in %s", len(all), len(tr), len(va), len(te), filepath.Dir(dataPath))
+	if len(te) == 0 {
+		te = all
+	}
+	say("   e.g. Q: %s\n        A: %s", question(te[0].Input), te[0].Output)
+	return filepath.Dir(dataPath), te, nil
+}
+
+// loadDemoModel writes a tiny random model of the Qwen2 architecture with
+// the real tokenizer into modelDir and loads it back like any Hugging Face
+// model folder, on the backend the flags choose.
+func (e *env) loadDemoModel(c *ucli.Context, modelDir string, seed int, say func(string, ...any)) (*decoder.Model, error) {
+	if err := e.writeDemoModel(modelDir, uint64(seed)); err != nil {
+		return nil, err
+	}
+	be, err := e.backend(c)
+	if err != nil {
+		return nil, err
+	}
+	m, err := decoder.Load(modelDir, be)
+	if err != nil {
+		return nil, err
+	}
+	cfg := m.Config
+	say("3. wrote and loaded a random %d-layer Qwen2 model (%.1fM parameters, vocab %d) in %s on %s",
+		cfg.NumHiddenLayers, float64(cfg.NumParams())/1e6, cfg.VocabSize, modelDir, m.Backend.Name())
+	return m, nil
+}
+
+// trainDemo trains the demo's LoRA adapter on the training split into
+// runDir, evaluating, checkpointing, merging and answering test questions
+// as a real run does, with its messages indented under step 5.
+func (e *env) trainDemo(c *ucli.Context, o demoOptions, dataDir, runDir, modelDir string, tok *tokenizer.Tokenizer, m *decoder.Model, say func(string, ...any)) (*train.Result, error) {
+	say("5. training a LoRA adapter (r=%d on all seven projections, %d steps) into %s:", o.loraR, o.steps, runDir)
+	tc := demoTrainConfig(o, dataDir, runDir, modelDir, tok)
+	tc.EvalSteps, tc.SaveSteps, tc.SaveTotalLimit, tc.MergeAdapters = o.steps/4, o.steps/2, 2, true
+	tc.SkipTestEval, tc.TestMaxExamples, tc.TestMaxNewTokens = false, o.answers, o.maxNewTokens
+	tc.Out, tc.Progress = prefixed{e.stdout, "   "}, prefixed{e.stdout, "   "}
+	res, err := train.Run(c.Context, tc, m.Backend)
+	if err != nil {
+		return nil, err
+	}
+	say("   loss %.3f -> %.3f in %d steps (%.0f tokens/s), validation loss %.3f", res.FirstLoss, res.FinalLoss, res.Steps, res.TokensPerSec, res.EvalLoss)
+	return res, nil
 }
 
 // demoData parses the built-in contract and generates the demo's data set
@@ -202,7 +231,7 @@ func demoLoss(m *decoder.Model, tok *tokenizer.Tokenizer, recs []contract.Record
 	var sum float64
 	var tokens int
 	for _, r := range recs {
-		res, err := recordLoss(m, tok, train.Record{Instruction: r.Instruction, Input: r.Input, Output: &r.Output})
+		res, err := recordLoss(m, tok, data.Record{Instruction: r.Instruction, Input: r.Input, Output: &r.Output})
 		if err != nil {
 			return 0, 0, err
 		}
@@ -229,11 +258,11 @@ func (d prefixed) Write(p []byte) (int, error) {
 
 // writeBuiltinTokenizer puts the built-in tokenizer.json in a model folder.
 func writeBuiltinTokenizer(e *env, dir string) error {
-	tok, err := gunzip(e.assets.TokenizerGz)
+	f, err := e.builtinTokenizerFiles()
 	if err != nil {
 		return err
 	}
-	return train.WriteFileAtomic(filepath.Join(dir, "tokenizer.json"), tok, 0o644)
+	return f.Write(dir)
 }
 
 // question pulls the question out of a record's input.

@@ -149,7 +149,7 @@ func (e *env) modelTokenizer(c *ucli.Context, m *decoder.Model) (*tokenizer.Toke
 // chat template of the folder's model family.
 func (e *env) tokenizerFor(c *ucli.Context, modelDir string) (*tokenizer.Tokenizer, string, error) {
 	path := c.String("tokenizer")
-	if path == "" && modelDir != "" && fileExists(filepath.Join(modelDir, "tokenizer.json")) {
+	if path == "" && modelDir != "" && fileExists(filepath.Join(modelDir, tokenizer.JSONFile)) {
 		path = modelDir
 	}
 	tok, err := e.loadTokenizer(path)

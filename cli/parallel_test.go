@@ -21,7 +21,7 @@ import (
 	"github.com/tune-dev/tune/cli"
 	"github.com/tune-dev/tune/internal/testmodel"
 	"github.com/tune-dev/tune/safetensors"
-	"github.com/tune-dev/tune/train"
+	"github.com/tune-dev/tune/train/runlog"
 )
 
 // The multi-process tests start this test binary as tune under mpirun:
@@ -37,7 +37,11 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if sharedDemo.root != "" {
+		os.RemoveAll(sharedDemo.root)
+	}
+	os.Exit(code)
 }
 
 // The compared runs take parallelSteps optimizer steps at a learning rate
@@ -176,17 +180,17 @@ func trainArgs(model, data, out string, accum int) []string {
 // logged returns the training log's numbers by step: loss, grad_norm and
 // (at evaluation steps) eval_loss.
 func logged(t *testing.T, out string) map[int]map[string]float64 {
-	entries, err := train.ReadLog(filepath.Join(out, "training_log.jsonl"))
+	entries, err := runlog.ReadLog(filepath.Join(out, "training_log.jsonl"))
 	require.NoError(t, err)
 	got := map[int]map[string]float64{}
 	for _, e := range entries {
-		step, ok := train.EntryInt(e, "step")
+		step, ok := runlog.EntryInt(e, "step")
 		require.True(t, ok)
 		if got[step] == nil {
 			got[step] = map[string]float64{}
 		}
 		for _, k := range []string{"loss", "grad_norm", "eval_loss"} {
-			if v, ok := train.EntryFloat(e, k); ok {
+			if v, ok := runlog.EntryFloat(e, k); ok {
 				got[step][k] = v
 			}
 		}
@@ -308,7 +312,7 @@ func startLongRun(t *testing.T, extra ...string) (cmd *exec.Cmd, rank1 int, out 
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
 	for ctx.Err() == nil {
-		if entries, err := train.ReadLog(filepath.Join(dir, "training_log.jsonl")); err == nil && len(entries) >= 2 {
+		if entries, err := runlog.ReadLog(filepath.Join(dir, "training_log.jsonl")); err == nil && len(entries) >= 2 {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

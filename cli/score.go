@@ -9,7 +9,7 @@ import (
 
 	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/qwen/tokenizer"
-	"github.com/tune-dev/tune/train"
+	"github.com/tune-dev/tune/train/data"
 )
 
 // scoreLine is one record's result; Loss is null when nothing was scored.
@@ -45,7 +45,7 @@ func (e *env) scoreCommand() *ucli.Command {
 			defer out.Flush() // the lines scored before an error
 			var sum float64
 			var total, records int
-			err = train.ReadJSONL(path, func(line int, r train.Record) error {
+			err = data.ReadJSONL(path, func(line int, r data.Record) error {
 				records++
 				if !r.Pretokenized() && tok == nil {
 					if tok, err = e.modelTokenizer(c, m); err != nil {
@@ -91,7 +91,7 @@ func (e *env) scoreCommand() *ucli.Command {
 func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 // recordLoss is the causal-LM loss of one record, scored alone.
-func recordLoss(m *decoder.Model, tok *tokenizer.Tokenizer, r train.Record) (*decoder.LossResult, error) {
+func recordLoss(m *decoder.Model, tok *tokenizer.Tokenizer, r data.Record) (*decoder.LossResult, error) {
 	ids, labels, err := r.Tokenize(tok)
 	if err != nil {
 		return nil, err

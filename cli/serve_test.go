@@ -85,16 +85,14 @@ func chatAnswer(client *http.Client, url, model, question string, maxTokens int)
 	return out.Choices[0].Message.Content, nil
 }
 
-// TestServeLoad: 64 concurrent greedy requests across the base model and
-// two adapters trained by the demo's code are all answered, each with the
-// answer the same request gets alone; a second round leaves no goroutine
-// and no heap growth behind.
+// TestServeLoad: 64 concurrent greedy requests across the demo's base
+// model and two of its adapters (its final adapter and its checkpoint of
+// step 1) are all answered, each with the answer the same request gets
+// alone; a second round leaves no goroutine and no heap growth behind.
 func TestServeLoad(t *testing.T) {
-	skipSlow(t)
-	dir := t.TempDir()
-	model, adapters, err := cli.DemoServeFixture(assets, dir, []int{1, 2}, 2)
-	require.NoError(t, err)
-	url := startServe(t, "--base_model", model, "--adapter", "first="+adapters[0], "--adapter", "second="+adapters[1],
+	dir, _ := demoRun(t)
+	runDir := filepath.Join(dir, "checkpoints", "qwen-legal-lora")
+	url := startServe(t, "--base_model", filepath.Join(dir, "model"), "--adapter", "first="+runDir, "--adapter", "second="+filepath.Join(runDir, "checkpoint-1"),
 		"--max_batch", "8", "--max_queue", "64")
 
 	type request struct {
@@ -110,6 +108,7 @@ func TestServeLoad(t *testing.T) {
 	client := &http.Client{Transport: tr}
 	alone := make([]string, len(reqs))
 	for i, r := range reqs {
+		var err error
 		alone[i], err = chatAnswer(client, url, r.model, r.question, r.maxTokens)
 		require.NoError(t, err)
 	}
@@ -166,11 +165,9 @@ func TestServeLoad(t *testing.T) {
 // the checks drop them, and the counts say so on stdout and in the
 // summary. (contract's TestTeach shows that good replies are kept.)
 func TestGenDataTeacher(t *testing.T) {
-	skipSlow(t)
+	demo, _ := demoRun(t)
 	dir := t.TempDir()
-	model, _, err := cli.DemoServeFixture(assets, dir, nil, 0)
-	require.NoError(t, err)
-	url := startServe(t, "--base_model", model, "--max_tokens", "12")
+	url := startServe(t, "--base_model", filepath.Join(demo, "model"), "--max_tokens", "12")
 	out := filepath.Join(dir, "qa", "legal_qa.jsonl")
 	stdout, stderr, err := run(t, "", "gen-data", "--contract_path", "demo_contract.txt", "--output_path", out,
 		"--teacher_url", url+"/v1", "--teacher_model", "model")

@@ -15,9 +15,12 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/tune-dev/tune/decoder/merge"
 	"github.com/tune-dev/tune/dist"
 	"github.com/tune-dev/tune/lora"
+	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/train"
+	"github.com/tune-dev/tune/train/runlog"
 )
 
 // allModules is the default --target_modules: all seven projections.
@@ -195,7 +198,7 @@ func (e *env) trainConfig(c *ucli.Context) (train.Config, error) {
 		Resume: c.String("resume_from_checkpoint"), Overwrite: c.Bool("overwrite_output_dir"), EvalOnly: c.Bool("eval_only"),
 		TestFile: c.String("test_file"), SkipTestEval: c.Bool("skip_test_eval"),
 		TestMaxExamples: c.Int("eval_max_examples"), TestMaxNewTokens: c.Int("eval_max_new_tokens"),
-		Out: e.stdout, Warn: e.stderr, Progress: e.stderr, ProgressBar: train.IsTerminal(e.stderr),
+		Out: e.stdout, Warn: e.stderr, Progress: e.stderr, ProgressBar: runlog.IsTerminal(e.stderr),
 	}
 	if cfg.InitAdapter != "" {
 		if err := initAdapterLoRA(c, &cfg.LoRA, cfg.InitAdapter); err != nil {
@@ -251,32 +254,11 @@ func (e *env) writeTokenizerFiles(c *ucli.Context, dir string) error {
 	if path == "" {
 		return writeBuiltinTokenizer(e, dir)
 	}
-	src := path
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		src = filepath.Join(path, "tokenizer.json")
-		if !fileExists(src) {
-			src += ".gz"
-		}
-		if cfg := filepath.Join(path, "tokenizer_config.json"); fileExists(cfg) {
-			data, err := os.ReadFile(cfg)
-			if err != nil {
-				return err
-			}
-			if err := train.WriteFileAtomic(filepath.Join(dir, "tokenizer_config.json"), data, 0o644); err != nil {
-				return err
-			}
-		}
-	}
-	data, err := os.ReadFile(src)
+	f, err := tokenizer.ReadFiles(path)
 	if err != nil {
 		return err
 	}
-	if strings.HasSuffix(src, ".gz") {
-		if data, err = gunzip(data); err != nil {
-			return fmt.Errorf("%s: %w", src, err)
-		}
-	}
-	return train.WriteFileAtomic(filepath.Join(dir, "tokenizer.json"), data, 0o644)
+	return f.Write(dir)
 }
 
 func (e *env) mergeCommand() *ucli.Command {
@@ -296,7 +278,7 @@ func (e *env) mergeCommand() *ucli.Command {
 					return fmt.Errorf("--%s is required", f)
 				}
 			}
-			err := train.Merge(train.MergeOptions{
+			err := merge.Write(merge.Options{
 				BaseModel: c.String("base_model"), AdapterDir: c.String("adapter"), Output: c.String("output"),
 				QLoRA: c.Bool("use_qlora"), WriteTokenizer: func(dir string) error { return e.writeTokenizerFiles(c, dir) },
 			})

@@ -87,6 +87,7 @@
 #include <string.h>
 
 #include "common.cuh"
+#include "dropout.cuh"
 #include "nf4.cuh"
 
 namespace {
@@ -340,35 +341,7 @@ tune_status concat(tune_ctx *ctx, tune_ptr src, int64_t rows, int64_t n, int64_t
 
 // ---------------------------------------------------------------------------
 // Dropout (see the contract): the mask of package backend's DropoutMask,
-// regenerated per element from the seed.
-
-// splitmix64 is SplitMix64's output function for the state z.
-__host__ __device__ __forceinline__ uint64_t splitmix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-struct dropout_mask {
-  uint64_t key;        // splitmix64(seed)
-  uint32_t threshold;  // ceil(p·2^24): element i is dropped when its 24-bit draw is below it
-  float keep;          // float(1/(1-p)), 1 without dropout
-};
-
-dropout_mask dropout_of(const tune_lora_shape *s) {
-  dropout_mask m;
-  m.key = splitmix64(s->dropout_seed);
-  // p·2^24 is exact in double, and the draw u < p·2^24 exactly when
-  // u < ceil(p·2^24) for an integer u.
-  m.threshold = (uint32_t)ceil((double)s->dropout * 16777216.0);
-  m.keep = (float)(1.0 / (1.0 - (double)s->dropout));
-  return m;
-}
-
-__device__ __forceinline__ bool dropped(const dropout_mask &m, uint64_t i) {
-  return (uint32_t)(splitmix64(m.key + i) >> 40) < m.threshold;
-}
+// regenerated per element from the seed (dropout.cuh).
 
 // drop_kernel writes dst[i] = src[i] where the mask keeps element i and 0
 // where it drops it, for i < n (dst may be src). Each thread takes groups
@@ -449,7 +422,7 @@ TUNE_API tune_status tune_lora_linear_forward(tune_ctx *ctx, tune_ptr y, tune_pt
                 (int)bias_type);
   const int64_t rows = s->rows, in = s->in, out = s->out;
   const cat_layout l = layout_of(s);
-  const dropout_mask m = dropout_of(s);
+  const dropout_mask m = dropout_of(s->dropout, s->dropout_seed);
   const float ts = s->scale * m.keep;  // t = ts·x0·Aᵀ
   tune_ptr wcat = 0, bias16 = 0, x0 = 0;
   TRY(build(ctx, w, a, b, l, &wcat));
@@ -485,7 +458,7 @@ TUNE_API tune_status tune_lora_linear_backward(tune_ctx *ctx, tune_ptr dx, tune_
     return fail(TUNE_ERR_ARGUMENT, "tune_lora_linear_backward: null buffer");
   const int64_t rows = s->rows, in = s->in, out = s->out, rank = s->rank;
   const cat_layout l = layout_of(s);
-  const dropout_mask m = dropout_of(s);
+  const dropout_mask m = dropout_of(s->dropout, s->dropout_seed);
   void *tp = nullptr;
   TRY(scratch(ctx, SCRATCH_T, (size_t)(rows * l.rp) * 2, &tp));
   const tune_ptr t = (tune_ptr)(uintptr_t)tp;

@@ -17,9 +17,10 @@ import (
 )
 
 // Backend runs tune's ops on one CUDA GPU through libtune_cuda. It
-// implements backend.Memory, backend.Optimizer, backend.Quant and the fused
-// backend.LoRALinear and backend.ClippedAdamW; the whole-model Forward and
-// Backward groups are not written yet. Like every backend it runs one op at
+// implements backend.Memory, backend.Optimizer, backend.Quant, the fused
+// backend.LoRALinear, backend.ClippedAdamW and backend.ResidualRMSNorm,
+// and of the Forward and Backward groups the norms, RoPE, the embedding
+// gather and the elementwise ops (Ops lists them). Like every backend it runs one op at
 // a time: it is not safe for concurrent use.
 //
 // Storage: Alloc returns float32 buffers, so the optimizer state, LoRA
@@ -31,6 +32,7 @@ type Backend struct {
 	ctx   *C.tune_ctx
 	info  DeviceInfo
 	index indexScratch
+	rope  map[ropeKey]*allocation // RoPE inverse-frequency tables (rope.go)
 }
 
 var (
@@ -39,6 +41,8 @@ var (
 	_ backend.Quant        = (*Backend)(nil)
 	_ backend.LoRALinear   = (*Backend)(nil)
 	_ backend.ClippedAdamW = (*Backend)(nil)
+
+	_ backend.ResidualRMSNorm = (*Backend)(nil)
 )
 
 // DeviceInfo describes the GPU a Backend runs on.
@@ -97,6 +101,7 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.freeIndex()
+	b.freeRoPE()
 	ctx := b.ctx
 	b.ctx = nil
 	return b.lib.call(func() C.int { return C.tl_destroy(b.lib.lib, ctx) })
@@ -230,12 +235,13 @@ func (b *Backend) allocTyped(n int, t dtype, op string) backend.Buffer {
 // Alloc implements backend.Memory: a zero-filled float32 buffer.
 func (b *Backend) Alloc(n int) backend.Buffer { return b.allocTyped(n, f32, "Alloc") }
 
-// Ops implements backend.Memory: the optimizer, NF4 and fused ops, the
-// groups libtune_cuda runs so far, and the frozen linear layers and
-// cross-entropy of the Forward and Backward groups.
+// Ops implements backend.Memory: the optimizer, NF4 and fused ops, and the
+// ops of Forward and Backward that libtune_cuda runs so far.
 func (b *Backend) Ops() backend.OpSet {
 	return backend.OptimizerOps | backend.QuantOps | backend.FusedOps |
-		backend.Set(backend.OpLinear, backend.OpLinearBackward, backend.OpLinearWeightGrad,
+		backend.Set(backend.OpEmbedding, backend.OpRMSNorm, backend.OpRoPE, backend.OpSiLUMul, backend.OpAdd,
+			backend.OpAddScaled, backend.OpRMSNormBackward, backend.OpRoPEBackward, backend.OpSiLUMulBackward,
+			backend.OpDropout, backend.OpLinear, backend.OpLinearBackward, backend.OpLinearWeightGrad,
 			backend.OpCrossEntropy, backend.OpCrossEntropyBackward)
 }
 

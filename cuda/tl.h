@@ -17,7 +17,9 @@
 	X(event_create) X(event_destroy) X(event_record) X(event_elapsed) \
 	X(nf4_dequantize) X(lora_linear_forward) X(lora_linear_backward) X(matmul_bf16) \
 	X(linear) X(linear_backward) X(linear_weight_grad) X(cross_entropy) X(cross_entropy_backward) \
-	X(sum_squares) X(adamw)
+	X(sum_squares) X(adamw) \
+	X(rmsnorm) X(rmsnorm_backward) X(add_rmsnorm) X(rope) X(embedding) X(silu_mul) \
+	X(silu_mul_backward) X(add) X(add_scaled) X(dropout)
 
 typedef struct tl_lib {
 #define FIELD(name) __typeof__(&tune_##name) name;
@@ -116,6 +118,47 @@ static inline int tl_sum_squares(tl_lib *l, tune_ctx *c, tune_ptr x, int64_t n, 
 static inline int tl_adamw(tl_lib *l, tune_ctx *c, tune_ptr p, tune_ptr g, tune_ptr m, tune_ptr v, int64_t n,
 		const tune_adamw_step *s, double *norm) {
 	return l->adamw(c, p, g, m, v, n, s, norm);
+}
+static inline int tl_rmsnorm(tl_lib *l, tune_ctx *c, tune_ptr out, tune_dtype ot, tune_ptr x, tune_dtype xt,
+		tune_ptr w, tune_dtype wt, int64_t rows, int64_t dim, float eps) {
+	return l->rmsnorm(c, out, ot, x, xt, w, wt, rows, dim, eps);
+}
+static inline int tl_rmsnorm_backward(tl_lib *l, tune_ctx *c, tune_ptr dx, tune_dtype dxt, tune_ptr dy, tune_dtype dyt,
+		tune_ptr x, tune_dtype xt, tune_ptr w, tune_dtype wt, int64_t rows, int64_t dim, float eps) {
+	return l->rmsnorm_backward(c, dx, dxt, dy, dyt, x, xt, w, wt, rows, dim, eps);
+}
+static inline int tl_add_rmsnorm(tl_lib *l, tune_ctx *c, tune_ptr sum, tune_dtype st, tune_ptr h, tune_dtype ht,
+		tune_ptr a, tune_dtype at, tune_ptr b, tune_dtype bt, tune_ptr w, tune_dtype wt, int64_t rows, int64_t dim,
+		float eps) {
+	return l->add_rmsnorm(c, sum, st, h, ht, a, at, b, bt, w, wt, rows, dim, eps);
+}
+static inline int tl_rope(tl_lib *l, tune_ctx *c, tune_ptr x, tune_dtype xt, tune_ptr pos, tune_ptr inv, int64_t rows,
+		int64_t heads, int64_t head_dim, int transpose) {
+	return l->rope(c, x, xt, pos, inv, rows, heads, head_dim, transpose);
+}
+static inline int tl_embedding(tl_lib *l, tune_ctx *c, tune_ptr out, tune_dtype ot, tune_ptr table, tune_dtype tt,
+		tune_ptr ids, int64_t rows, int64_t dim, int64_t vocab) {
+	return l->embedding(c, out, ot, table, tt, ids, rows, dim, vocab);
+}
+static inline int tl_silu_mul(tl_lib *l, tune_ctx *c, tune_ptr out, tune_dtype ot, tune_ptr g, tune_dtype gt, tune_ptr u,
+		tune_dtype ut, int64_t n) {
+	return l->silu_mul(c, out, ot, g, gt, u, ut, n);
+}
+static inline int tl_silu_mul_backward(tl_lib *l, tune_ctx *c, tune_ptr dg, tune_dtype dgt, tune_ptr du, tune_dtype dut,
+		tune_ptr dy, tune_dtype dyt, tune_ptr g, tune_dtype gt, tune_ptr u, tune_dtype ut, int64_t n) {
+	return l->silu_mul_backward(c, dg, dgt, du, dut, dy, dyt, g, gt, u, ut, n);
+}
+static inline int tl_add(tl_lib *l, tune_ctx *c, tune_ptr out, tune_dtype ot, tune_ptr a, tune_dtype at, tune_ptr b,
+		tune_dtype bt, int64_t n) {
+	return l->add(c, out, ot, a, at, b, bt, n);
+}
+static inline int tl_add_scaled(tl_lib *l, tune_ctx *c, tune_ptr out, tune_dtype ot, tune_ptr x, tune_dtype xt, float s,
+		int64_t n) {
+	return l->add_scaled(c, out, ot, x, xt, s, n);
+}
+static inline int tl_dropout(tl_lib *l, tune_ctx *c, tune_ptr out, tune_dtype ot, tune_ptr x, tune_dtype xt, float p,
+		uint64_t seed, int64_t n) {
+	return l->dropout(c, out, ot, x, xt, p, seed, n);
 }
 
 #endif

@@ -1,6 +1,9 @@
 package cuda
 
-import "github.com/tune-dev/tune/backend/conformance"
+import (
+	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/backend/conformance"
+)
 
 // The tolerances of the CUDA backend. Where they come from:
 //
@@ -35,21 +38,32 @@ var fusedTolerances = conformance.FusedTol{
 	// AdamWClipped does backend/cpu's float32 operations in the same order
 	// (no fused multiply-add), so only the norm's float64 summation order
 	// differs (relative 1e-15): the CPU's AdamW rule applies.
-	AdamW: conformance.CPUTolerances.AdamW,
-	Norm:  conformance.Tol{Atol: 0, Rtol: 1e-12},
+	AdamW:      conformance.CPUTolerances.AdamW,
+	Norm:       conformance.Tol{Atol: 0, Rtol: 1e-12},
+	AddRMSNorm: addRMSNormTolerance,
 }
 
 // cudaTolerances are the rules of conformance.Test for the ops the CUDA
 // backend declares (Optimizer, Quant, the fused ops with those of
-// TestFused, and of the Forward and Backward groups the linear layers and
-// cross-entropy). Every buffer the suite allocates with Alloc is float32
-// here, so these ops are checked in float32:
+// TestFused, the norms, RoPE, embedding and elementwise ops, and the linear
+// layers and cross-entropy of the Forward and Backward groups). Every
+// buffer the suite allocates with Alloc is float32 here, so these ops are
+// checked in float32:
+//   - the activation ops compute in float32 as backend/cpu does (the same
+//     operation order, no fused multiply-add where the CPU has none); they
+//     differ only by the fp32 row sums of the norms (the CPU sums in
+//     float64) and sincosf and expf (within 2 ulp of the CPU's rounded
+//     float64 functions): the CPU's rules, which they meet with measured
+//     worst errors of 1.8e-7 of max|want| for the backward ops
+//     (SiLUMulBackward; rule 1e-5) and 1.6e-7 for the forward ops
+//     (RMSNorm; rule 2e-6), Add and AddScaled rounding as the CPU does;
 //   - Linear and its gradients are cuBLASLt GEMMs with fp32 operands and
 //     CUBLAS_COMPUTE_32F (no TF32; every other case's bf16 weight widens
-//     exactly): float32 sums like the CPU's, in another order, so the CPU's derivation holds (K·6e-8 worst, sqrt(K)·6e-8
-//     typical, K <= 211). Measured on the emulation: at most 4e-7 of
-//     max|want| (Linear) and 2.6e-7 (the gradients); a GPU's summation
-//     order may double that, and 1e-5 still leaves 10x.
+//     exactly): float32 sums like the CPU's, in another order, so the CPU's
+//     derivation holds (K·6e-8 worst, sqrt(K)·6e-8 typical, K <= 211).
+//     Measured on the emulation: at most 4e-7 of max|want| (Linear) and
+//     2.6e-7 (the gradients); a GPU's summation order may double that, and
+//     1e-5 still leaves 10x.
 //   - CrossEntropy sums exp in float32 (per thread, then a tree) with
 //     precise expf and logf: measured at most 8.6e-7 absolute on losses
 //     near 12 (7e-8 relative); CUDA's expf (2 ulp) and logf (1 ulp) stay
@@ -62,6 +76,12 @@ var fusedTolerances = conformance.FusedTol{
 //     package quant does (no fused multiply-add in the double-quantized
 //     scale either): bit-exact.
 var cudaTolerances = conformance.Tolerances{
+	Embedding:    conformance.CPUTolerances.Embedding,
+	RMSNorm:      conformance.CPUTolerances.RMSNorm,
+	RoPE:         conformance.CPUTolerances.RoPE,
+	SiLUMul:      conformance.CPUTolerances.SiLUMul,
+	Add:          conformance.CPUTolerances.Add,
+	AddScaled:    conformance.CPUTolerances.AddScaled,
 	Linear:       conformance.Tol{Atol: 1e-6, Rtol: 1e-5},
 	CrossEntropy: conformance.CPUTolerances.CrossEntropy,
 	Grad:         conformance.CPUTolerances.Grad,
@@ -90,10 +110,22 @@ var cudaTolerances = conformance.Tolerances{
 // and 2.2 times the worst; the planted bugs of the mutation check (a
 // missing bias, dy not transposed, = for +=, a wrong row) move results by
 // 3e-2 of max|want| or far more.
+//
+// The norms, RoPE, embedding and elementwise ops follow the rules derived
+// below (TestConformanceBF16CUDA feeds them unrounded inputs); Grad is one
+// rule for every backward op, the looser of the two derivations: 4u, with
+// 1e-5 absolute.
 var activationTolerances = conformance.Tolerances{
+	Embedding:    conformance.Tol{Atol: 0, Rtol: u},
+	RMSNorm:      conformance.Tol{Atol: 0, Rtol: 3 * u},
+	RoPE:         conformance.Tol{Atol: 0, Rtol: 3 * u},
+	SiLUMul:      conformance.Tol{Atol: 0, Rtol: 3 * u},
+	Add:          conformance.Tol{Atol: 0, Rtol: 3 * u},
+	AddScaled:    conformance.Tol{Atol: 0, Rtol: 3 * u},
 	Linear:       conformance.Tol{Atol: 1e-5, Rtol: 0x1p-7},
 	CrossEntropy: conformance.CPUTolerances.CrossEntropy,
-	Grad:         conformance.Tol{Atol: 1e-5, Rtol: 0x1p-7},
+	Grad:         conformance.Tol{Atol: 1e-5, Rtol: 4 * u},
+	Fused:        conformance.FusedTol{AddRMSNorm: addRMSNormTolerance},
 }
 
 // lossSumRtol is the rule of TestCrossEntropySumCUDA, relative to the
@@ -102,3 +134,43 @@ var activationTolerances = conformance.Tolerances{
 // float64 by about 7e-8 relative (cudaTolerances.CrossEntropy). Measured:
 // 2.7e-8.
 const lossSumRtol = 1e-6
+
+// activationOps are the ops TestConformanceBF16CUDA runs on bfloat16
+// buffers.
+var activationOps = backend.Set(backend.OpEmbedding, backend.OpRMSNorm, backend.OpRoPE, backend.OpSiLUMul,
+	backend.OpAdd, backend.OpAddScaled, backend.OpRMSNormBackward, backend.OpRoPEBackward,
+	backend.OpSiLUMulBackward, backend.OpAddRMSNorm)
+
+// u is the unit roundoff of bfloat16: rounding to its 8 significant bits
+// moves a value by at most 2^-8 of itself.
+const u = 1.0 / 256
+
+// The rules of the activation ops on bfloat16 buffers
+// (TestConformanceBF16CUDA), against the float64 oracle fed the unrounded
+// float32 inputs. The kernels compute in float32 (rounding 6e-8, negligible
+// here), so the error is the bf16 roundings, each at most u of the value
+// rounded; against max|want| they add up to:
+//   - Embedding: the table's rounding alone, a copy: u.
+//   - RMSNorm (x, w and the output), RoPE (x1, x2 and the output), SiLUMul
+//     (gate, up and the output), Add and AddScaled (both operands and the
+//     output): three roundings, 3u = 1.2e-2. The sum over a row of
+//     RMSNorm averages its inputs' roundings away.
+//   - The backward ops (RMSNormBackward: dy, x, w and dx; RoPEBackward and
+//     SiLUMulBackward likewise): four, 4u = 1.6e-2, and the CPU rule's
+//     absolute 1e-6 for RMSNormBackward of one element, whose exact
+//     gradient is 0 and whose float32 result is the cancellation of two
+//     terms near 1 (measured 1e-7).
+//   - AddRMSNorm against Add and RMSNorm on the stored inputs: the sum's
+//     rounding (u) for the sum; for h that rounding, w's and h's: 3u.
+//
+// Measured (the emulated library, max|got-want|/max|want| over the suite's
+// cases): Embedding 2.5e-3, RMSNorm 5.4e-3, RoPE 3.9e-3, SiLUMul 3.8e-3,
+// Add 6.6e-3 (one element whose operands nearly cancel), AddScaled 3.8e-3,
+// RMSNormBackward 4.8e-3, RoPEBackward 3.5e-3, SiLUMulBackward 5.3e-3,
+// AddRMSNorm 3.3e-3 (sum) and 5.8e-3 (h); every rule is at least twice the
+// worst measured error except Embedding's, the exact bound of one
+// rounding. A wrong sign,
+// index, angle or missing term moves results by 1e-1 of max|want| or more.
+
+// addRMSNormTolerance is AddRMSNorm's rule (see above): 3u.
+var addRMSNormTolerance = conformance.Tol{Atol: 0, Rtol: 3 * u}

@@ -221,6 +221,59 @@ TUNE_API tune_status tune_cross_entropy(tune_ctx *ctx, tune_ptr loss, tune_ptr l
 TUNE_API tune_status tune_cross_entropy_backward(tune_ctx *ctx, tune_ptr dlogits, tune_dtype dlogits_type,
                                                  tune_ptr logits, tune_dtype logits_type, tune_ptr targets,
                                                  int64_t rows, int64_t vocab, float scale);
+/* --- whole-model ops: norms, RoPE, elementwise (norm.cu, rope.cu,
+ * pointwise.cu) ---------------------------------------------------------
+ *
+ * Every activation argument (and the norm weight) is a device array of
+ * fp32 or bf16 elements, its tune_dtype given right after it; arithmetic is
+ * fp32 and each result is rounded once to its output's type. Outputs are
+ * written with `=` except by tune_add_scaled. Index arrays (ids, pos) are
+ * device int32. Each .cu file's contract has the details. */
+
+/* out [rows, dim] = RMSNorm(x) * w, w [dim], per row:
+ * w * (x * 1/sqrt(mean(x^2) + eps)). */
+TUNE_API tune_status tune_rmsnorm(tune_ctx *ctx, tune_ptr out, tune_dtype out_type, tune_ptr x, tune_dtype x_type,
+                                  tune_ptr w, tune_dtype w_type, int64_t rows, int64_t dim, float eps);
+/* dx = inv*(dy*w) - x*inv^3*mean(dy*w*x) per row; dx may alias dy. */
+TUNE_API tune_status tune_rmsnorm_backward(tune_ctx *ctx, tune_ptr dx, tune_dtype dx_type, tune_ptr dy,
+                                           tune_dtype dy_type, tune_ptr x, tune_dtype x_type, tune_ptr w,
+                                           tune_dtype w_type, int64_t rows, int64_t dim, float eps);
+/* sum = a + b (stored rounded; sum may alias a or b), then
+ * h = RMSNorm(sum) * w of the stored sum: tune_add and tune_rmsnorm in one
+ * pass. */
+TUNE_API tune_status tune_add_rmsnorm(tune_ctx *ctx, tune_ptr sum, tune_dtype sum_type, tune_ptr h,
+                                      tune_dtype h_type, tune_ptr a, tune_dtype a_type, tune_ptr b, tune_dtype b_type,
+                                      tune_ptr w, tune_dtype w_type, int64_t rows, int64_t dim, float eps);
+/* Rotates x [rows, heads*head_dim] in place by RoPE (rotate-half) at the
+ * angles a = float(pos[r]) * inv_freq[j] (fp32), j < head_dim/2, or by -a
+ * when transpose != 0 (the backward pass). pos: int32 [rows]; inv_freq:
+ * fp32 [head_dim/2], computed by the caller. */
+TUNE_API tune_status tune_rope(tune_ctx *ctx, tune_ptr x, tune_dtype x_type, tune_ptr pos, tune_ptr inv_freq,
+                               int64_t rows, int64_t heads, int64_t head_dim, int transpose);
+/* out [rows, dim] = table[ids[i]] for table [vocab, dim]; ids: int32
+ * [rows] in [0, vocab) (a row with another id is written as NaN). */
+TUNE_API tune_status tune_embedding(tune_ctx *ctx, tune_ptr out, tune_dtype out_type, tune_ptr table,
+                                    tune_dtype table_type, tune_ptr ids, int64_t rows, int64_t dim, int64_t vocab);
+/* out = silu(gate) * up over n elements, silu(x) = x/(1+exp(-x)). */
+TUNE_API tune_status tune_silu_mul(tune_ctx *ctx, tune_ptr out, tune_dtype out_type, tune_ptr gate,
+                                   tune_dtype gate_type, tune_ptr up, tune_dtype up_type, int64_t n);
+/* dgate = dy*up*sig*(1 + gate*(1-sig)), dup = dy*gate*sig with
+ * sig = 1/(1+exp(-gate)); dgate may alias dy. */
+TUNE_API tune_status tune_silu_mul_backward(tune_ctx *ctx, tune_ptr dgate, tune_dtype dgate_type, tune_ptr dup,
+                                            tune_dtype dup_type, tune_ptr dy, tune_dtype dy_type, tune_ptr gate,
+                                            tune_dtype gate_type, tune_ptr up, tune_dtype up_type, int64_t n);
+/* out = a + b over n elements (out may alias a or b). */
+TUNE_API tune_status tune_add(tune_ctx *ctx, tune_ptr out, tune_dtype out_type, tune_ptr a, tune_dtype a_type,
+                              tune_ptr b, tune_dtype b_type, int64_t n);
+/* out += s * x over n elements. */
+TUNE_API tune_status tune_add_scaled(tune_ctx *ctx, tune_ptr out, tune_dtype out_type, tune_ptr x,
+                                     tune_dtype x_type, float s, int64_t n);
+/* out = x * mask over n elements, mask[i] = 0 or float(1/(1-p)) as
+ * package backend's DropoutMask draws it from (p, seed) (the mask of
+ * tune_lora_linear_forward above, indexed by i); out may alias x;
+ * 0 <= p < 1. */
+TUNE_API tune_status tune_dropout(tune_ctx *ctx, tune_ptr out, tune_dtype out_type, tune_ptr x, tune_dtype x_type,
+                                  float p, uint64_t seed, int64_t n);
 
 /* --- optimizer (adamw.cu) ----------------------------------------------- */
 

@@ -165,7 +165,7 @@ func (m *Model) newPass(batch, t int, pos, mask []int32, adapters []*DeviceAdapt
 // layerActs are the buffers one decoder layer reads and writes. In
 // inference several of them are the same buffer (see ActivationLayout).
 type layerActs struct {
-	xin, hn1, q, k, v, att, xmid, hn2, gate, up, act, out, tmp backend.Buffer
+	xin, hn1, q, k, v, att, xmid, hn2, gate, up, act, out, blockOut backend.Buffer
 }
 
 // acts returns layer li's buffers. In training the layer's output is the
@@ -176,7 +176,7 @@ func (p *pass) acts(li int) layerActs {
 	if !p.plan.Train {
 		x, hn, gate := s("x", rows*h), s("h", rows*h), s("gate", rows*in)
 		return layerActs{xin: x, hn1: hn, q: s("q", rows*h), k: s("k", rows*kv), v: s("v", rows*kv), att: s("attn", rows*h),
-			xmid: x, hn2: hn, gate: gate, up: s("up", rows*in), act: gate, out: x, tmp: s("tmp", rows*h)}
+			xmid: x, hn2: hn, gate: gate, up: s("up", rows*in), act: gate, out: x, blockOut: s("blockout", rows*h)}
 	}
 	pre := fmt.Sprintf("L%d.", li)
 	if p.plan.Recompute {
@@ -187,7 +187,7 @@ func (p *pass) acts(li int) layerActs {
 		out = fmt.Sprintf("L%d.xin", li+1)
 	}
 	return layerActs{
-		xin: s(fmt.Sprintf("L%d.xin", li), rows*h), out: s(out, rows*h), tmp: s("tmp", rows*max(h, in, kv)),
+		xin: s(fmt.Sprintf("L%d.xin", li), rows*h), out: s(out, rows*h), blockOut: s("blockout", rows*h),
 		hn1: s(pre+"hn1", rows*h), q: s(pre+"q", rows*h), k: s(pre+"k", rows*kv), v: s(pre+"v", rows*kv),
 		att: s(pre+"att", rows*h), xmid: s(pre+"xmid", rows*h), hn2: s(pre+"hn2", rows*h),
 		gate: s(pre+"gate", rows*in), up: s(pre+"up", rows*in), act: s(pre+"act", rows*in),
@@ -214,11 +214,10 @@ func (p *pass) layerForward(li int, a layerActs) {
 	p.proj(a.v, a.hn1, &L.V, li, "v_proj")
 	b.RoPE(a.k, p.pos, rows, c.NumKeyValueHeads, p.m.invFreq)
 	p.attention(li, a)
-	o := b.Slice(a.tmp, 0, rows*h)
+	o := a.blockOut
 	p.proj(o, a.att, &L.O, li, "o_proj")
-	b.Add(a.xmid, a.xin, o, rows*h)
+	backend.AddRMSNorm(b, a.xmid, a.hn2, a.xin, o, L.PostNorm, rows, h, eps)
 
-	b.RMSNorm(a.hn2, a.xmid, L.PostNorm, rows, h, eps)
 	p.proj(a.gate, a.hn2, &L.Gate, li, "gate_proj")
 	p.proj(a.up, a.hn2, &L.Up, li, "up_proj")
 	b.SiLUMul(a.act, a.gate, a.up, rows*in)

@@ -61,9 +61,11 @@ type Plan struct {
 // Inference and evaluation keep nothing for a backward pass: the residual
 // stream x is updated in place, and one set of buffers serves every layer
 // (h is the input of both norms' blocks, gate also holds silu(gate)·up,
-// and tmp each block's output before the residual add). Training keeps
+// and blockout each block's output before the residual add). Training keeps
 // each layer's input "L<i>.xin" and the activations of its backward pass,
-// "L<i>.<name>" for every layer or, with recomputation, one set "ck.<name>".
+// "L<i>.<name>" for every layer or, with recomputation, one set "ck.<name>";
+// blockout serves its forward pass, and dterm holds, in the backward pass,
+// one projection's input gradient before it is added to the others'.
 func ActivationLayout(c *Config, p Plan) Layout {
 	var l Layout
 	rows := p.Rows
@@ -76,7 +78,7 @@ func ActivationLayout(c *Config, p Plan) Layout {
 		l.add("k", rows*kv) // copied to a KVCache's slots in generation
 		l.add("v", rows*kv)
 		l.add("attn", rows*h)
-		l.add("tmp", rows*h)
+		l.add("blockout", rows*h)
 		l.add("gate", rows*in)
 		l.add("up", rows*in)
 	} else {
@@ -98,7 +100,8 @@ func ActivationLayout(c *Config, p Plan) Layout {
 			saved("ck.")
 		}
 		l.add("xfinal", rows*h)
-		l.add("tmp", rows*wide) // a block's output before the residual add; an input-gradient term
+		l.add("blockout", rows*h)
+		l.add("dterm", rows*h) // the projections whose input gradients are summed (k, v, up) all take the hidden state
 		for _, s := range []struct {
 			name  string
 			elems int

@@ -155,7 +155,7 @@ func (m *Model) ForwardBackward(b *Batch, o TrainOptions) (lossSum float64, toke
 	for li := len(m.Layers) - 1; li >= 0; li-- {
 		a := p.acts(li)
 		if o.Recompute {
-			a.out = a.tmp // the layer's output is already known
+			a.out = a.blockOut // the output is already the next layer's saved input: write it where it is dropped
 			p.layerForward(li, a)
 		}
 		p.layerBackward(li, a, dx, li > 0)
@@ -208,7 +208,7 @@ func (p *pass) projBackward(dx, dy, x backend.Buffer, l *Linear, li int, module 
 	b, rows := p.b, p.rows
 	target := dx
 	if dx != nil && acc {
-		target = p.slot("tmp", rows*l.In)
+		target = p.slot("dterm", rows*l.In)
 	}
 	if lr := l.LoRA; lr != nil {
 		s, sc := p.lora(l, lr, rows, li, module)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tune-dev/tune/internal/pyjson"
 	"github.com/tune-dev/tune/safetensors"
 )
 
@@ -74,47 +75,11 @@ func (q *NF4) stateJSON() []byte {
 	b.WriteString("]")
 	if d := q.Double; d != nil {
 		fmt.Fprintf(&b, `, "nested_blocksize": %d, "nested_dtype": %q, "nested_offset": %s`,
-			d.BlockSize, dtypeF32, pythonRepr(float64(d.Offset)))
+			d.BlockSize, dtypeF32, pyjson.Float(float64(d.Offset)))
 	}
 	b.WriteString("}")
 	return b.Bytes()
 }
-
-// pythonRepr formats a finite v as Python's repr (and so json.dumps) does:
-// the shortest digits that round-trip, in positional notation when the
-// decimal exponent is from -4 to 15 (with ".0" for whole numbers), otherwise
-// as d.ddde±XX.
-func pythonRepr(v float64) string {
-	s := strconv.FormatFloat(v, 'e', -1, 64) // [-]d[.ddd]e±XX
-	sign := ""
-	if s[0] == '-' {
-		sign, s = "-", s[1:]
-	}
-	mant, expStr, _ := strings.Cut(s, "e")
-	exp, _ := strconv.Atoi(expStr)
-	digits := strings.Replace(mant, ".", "", 1)
-	if exp < -4 || exp >= 16 {
-		es := strconv.Itoa(abs(exp))
-		if len(es) < 2 {
-			es = "0" + es
-		}
-		expSign := "+"
-		if exp < 0 {
-			expSign = "-"
-		}
-		return sign + mant + "e" + expSign + es
-	}
-	switch point := exp + 1; {
-	case point <= 0:
-		return sign + "0." + strings.Repeat("0", -point) + digits
-	case point >= len(digits):
-		return sign + digits + strings.Repeat("0", point-len(digits)) + ".0"
-	default:
-		return sign + digits[:point] + "." + digits[point:]
-	}
-}
-
-func abs(x int) int { return max(x, -x) }
 
 // quantState is the JSON quant state; pointers tell absent keys apart.
 // Keys bitsandbytes does not write are ignored.

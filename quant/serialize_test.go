@@ -3,7 +3,6 @@ package quant
 import (
 	"errors"
 	"maps"
-	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -14,24 +13,6 @@ import (
 
 	"github.com/tune-dev/tune/safetensors"
 )
-
-// TestPythonRepr: the expected strings are Python 3.11's repr(v) (and
-// json.dumps(v)) of the same doubles.
-func TestPythonRepr(t *testing.T) {
-	for _, c := range []struct {
-		v    float64
-		want string
-	}{
-		{0, "0.0"}, {math.Copysign(0, -1), "-0.0"}, {1, "1.0"}, {2, "2.0"}, {0.1, "0.1"}, {-0.5, "-0.5"},
-		{1e-4, "0.0001"}, {0.00012345, "0.00012345"}, {1e-5, "1e-05"}, {1.5e-7, "1.5e-07"},
-		{float64(float32(0.0123)), "0.012299999594688416"}, {float64(float32(3.1e-5)), "3.099999958067201e-05"},
-		{float64(float32(0.007231)), "0.007230999879539013"}, {12345.678, "12345.678"},
-		{1e15, "1000000000000000.0"}, {1e16, "1e+16"}, {123456789012345680, "1.2345678901234568e+17"},
-		{5e-324, "5e-324"}, {math.MaxFloat64, "1.7976931348623157e+308"},
-	} {
-		assert.Equal(t, c.want, pythonRepr(c.v), "%v", c.v)
-	}
-}
 
 // smallNF4 is a hand-made double-quantized 3x37 tensor in blocks of 32: 4
 // blocks, so 56 packed bytes, 4 quantized absmax values and 1 nested block.

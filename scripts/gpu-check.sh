@@ -20,10 +20,19 @@
 # conformance suite, the fused ops against the CPU reference, bit-exactness,
 # the dropout mask, aligned paths and cached plans) failing if the backend
 # does not open, runs a one-rank NCCL all-reduce (with bin/dist.test),
-# shows what bin/tune says about the GPU, runs the kernel
-# benchmarks, and prints a summary last. Logs land in $LOGS (default
-# build/gpu-check). It exits non-zero when a check, the build or a test
-# fails. About 3 minutes on an H100, most of it the build.
+# shows what bin/tune says about the GPU, runs the kernel benchmarks, then
+# the whole training step at Qwen2.5-7B-Instruct's shapes (random weights,
+# r=16 on all seven projections, SEQ=2048 tokens, micro-batch 1: QLoRA and
+# LoRA, with and without recomputation) with tokens/s, model-FLOPs
+# utilization (scripts/step-summary.awk states the formula) and peak GPU
+# memory against `tune plan`, the longest sequence that trains at
+# micro-batch 1, the same step in HF transformers + PEFT
+# (scripts/hf_peft_step.py) for the ratio, and 100 steps of the demo on the
+# GPU against the CPU (scripts/loss-curves.awk). It prints the summaries
+# last. Logs land in $LOGS (default build/gpu-check). It exits non-zero
+# when a check, the build, a test or a run fails. Budget: 8 minutes on an
+# H100 (not yet measured: the build about 2, the tests and kernel
+# benchmarks about 1, each whole-step run under STEP_TIMEOUT=240 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -127,6 +136,103 @@ echo "== benchmarks (-test.benchtime $BENCHTIME)"
   status=1
 grep -E "^Benchmark|FAIL|panic" "$LOGS/bench.log" || true
 
+# The whole training step at Qwen2.5-7B-Instruct's shapes, random weights,
+# LoRA r=16 on all seven projections, one sequence of $SEQ tokens
+# (micro-batch 1, every token a target), against `tune plan` and against HF
+# transformers + PEFT on this GPU. Peak GPU memory of tune's runs is sampled
+# with nvidia-smi every 100 ms (memory.used above what was used before the
+# run, so it includes tune's CUDA context, a few hundred MiB); the HF runs
+# report torch.cuda.max_memory_allocated (tensors only).
+SEQ=${SEQ:-2048}
+STEP_ITERS=${STEP_ITERS:-5}
+STEP_TIMEOUT=${STEP_TIMEOUT:-240}
+SHAPE=Qwen2.5-7B-Instruct
+: >"$LOGS/step.jsonl"
+# sampled CMD...: runs CMD (stdout to $LOGS/run.out), sampling the GPU's
+# used memory; sets PEAK_MIB.
+sampled() {
+  local base smi rc
+  base=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -n 1)
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$LOGS/mem.samples" 2>/dev/null &
+  smi=$!
+  timeout "$STEP_TIMEOUT" "$@" >"$LOGS/run.out" 2>>"$LOGS/step.err"
+  rc=$?
+  kill "$smi" 2>/dev/null
+  wait "$smi" 2>/dev/null
+  PEAK_MIB=$(awk -v b="${base:-0}" '$1 + 0 > m { m = $1 + 0 } END { print m > b ? m - b : 0 }' "$LOGS/mem.samples")
+  return $rc
+}
+# record LABEL: appends the JSON line of $LOGS/run.out with the label and
+# the sampled peak, or a line saying the run failed.
+record() {
+  local line
+  line=$(grep -m1 '^{' "$LOGS/run.out" || true)
+  if [ -n "$line" ]; then
+    echo "${line%\}}, \"label\": \"$1\", \"sampled_peak_gpu_mib\": $PEAK_MIB}" >>"$LOGS/step.jsonl"
+  else
+    echo "{\"label\": \"$1\", \"failed\": true}" >>"$LOGS/step.jsonl"
+    status=1
+  fi
+}
+echo
+echo "== the training step: $SHAPE shapes, random weights, r=16 on all seven projections, $SEQ tokens, micro-batch 1"
+if [ -x bin/tune ]; then
+  for q in qlora lora; do
+    for rc in off on; do
+      args=(--device cuda bench --train --shape "$SHAPE" --seq "$SEQ" --batch 1 --iters "$STEP_ITERS" --lora_r 16)
+      pargs=(--device cuda plan --base_model testdata/qwen2.5-7b-instruct --max_length "$SEQ" --batch_size 1 --lora_r 16 --json)
+      [ $q = qlora ] && args+=(--use_qlora) && pargs+=(--use_qlora)
+      [ $rc = on ] && args+=(--gradient_checkpointing) && pargs+=(--gradient_checkpointing)
+      planned=$(bin/tune "${pargs[@]}" 2>>"$LOGS/step.err" | sed -n 's/.*"peak_bytes": *\([0-9]*\).*/\1/p' | head -n 1)
+      sampled bin/tune "${args[@]}" || true
+      record "tune $q recompute=$rc planned_mib=$(( ${planned:-0} / 1048576 ))"
+      tail -n 1 "$LOGS/step.jsonl"
+    done
+  done
+  # The longest sequence that trains at micro-batch 1 (QLoRA, recomputation):
+  # tune plan's prediction for this card, then three quarters and half of it
+  # until one runs.
+  longest=$(bin/tune --device cuda plan --base_model testdata/qwen2.5-7b-instruct --use_qlora --gradient_checkpointing \
+    --batch_size 1 --lora_r 16 --json 2>>"$LOGS/step.err" | sed -n 's/.*"longest_max_length": *\([0-9]*\).*/\1/p' | head -n 1)
+  for n in ${longest:-0} $(( ${longest:-0} * 3 / 4 )) $(( ${longest:-0} / 2 )); do
+    [ "$n" -gt 0 ] || break
+    if sampled bin/tune --device cuda bench --train --shape "$SHAPE" --seq "$n" --batch 1 --iters 1 --lora_r 16 \
+      --use_qlora --gradient_checkpointing; then
+      record "tune qlora recompute=on longest (planned $longest)"
+      tail -n 1 "$LOGS/step.jsonl"
+      break
+    fi
+    echo "  $n tokens did not train (planned longest: $longest); see $LOGS/step.err"
+  done
+else
+  echo "(no bin/tune: go build -o bin/tune . builds it)"
+fi
+echo "== the same step in HF transformers + PEFT (bf16 LoRA, SDPA; no bitsandbytes here)"
+for rc in off on; do
+  hargs=(--seq "$SEQ" --iters "$STEP_ITERS")
+  [ $rc = on ] && hargs+=(--gradient_checkpointing)
+  PEAK_MIB=0
+  if timeout "$STEP_TIMEOUT" python3 scripts/hf_peft_step.py "${hargs[@]}" >"$LOGS/run.out" 2>>"$LOGS/step.err"; then
+    record "hf-peft lora recompute=$rc"
+    tail -n 1 "$LOGS/step.jsonl"
+  else
+    echo "  (HF PEFT step failed or is not installed: see $LOGS/step.err)"
+  fi
+done
+
+# 100 steps of the demo on the GPU against the same run on the CPU: the
+# logged training losses step by step.
+echo "== the demo, 100 steps, CUDA against the CPU"
+if [ -x bin/tune ]; then
+  for d in cpu cuda; do
+    rm -rf "$LOGS/demo-$d"
+    timeout "$STEP_TIMEOUT" bin/tune --device $d demo --steps 100 --output_dir "$LOGS/demo-$d" >/dev/null 2>>"$LOGS/step.err" ||
+      echo "  the $d demo failed: see $LOGS/step.err"
+  done
+  awk -f scripts/loss-curves.awk "$LOGS"/demo-cpu/checkpoints/*/training_log.jsonl \
+    "$LOGS"/demo-cuda/checkpoints/*/training_log.jsonl || status=1
+fi
+
 echo
 echo "== measured errors of the fused ops, max over cases, relative to max|want| (tolerance 1.6e-2)"
 awk 'function show(side, op) { return (side, op) in worst ? sprintf("%.2e", worst[side, op]) : "n/a" }
@@ -146,4 +252,6 @@ awk 'function show(side, op) { return (side, op) in worst ? sprintf("%.2e", wors
 echo
 echo "== summary ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1))"
 awk -f scripts/gpu-summary.awk "$LOGS/bench.log"
+echo
+awk -f scripts/step-summary.awk "$LOGS/step.jsonl"
 exit $status

@@ -31,6 +31,17 @@ END {
     pct(rate["BenchmarkAdamW/clipped"], copy), "80%"
   printf "%-44s %10.0f %8s %8s\n", "AdamW 40.4M params: update only", rate["BenchmarkAdamW/update"],
     pct(rate["BenchmarkAdamW/update"], copy), ""
+  # The norm, RoPE, embedding and elementwise kernels (cuda/bench_ops_test.go),
+  # bf16 activations, 4096 tokens of Qwen2.5-7B.
+  n = split("RMSNorm:RMSNorm 4096x3584;RMSNormBackward:RMSNorm backward;AddRMSNorm/fused:add + RMSNorm, fused;" \
+    "AddRMSNorm/unfused:add, then RMSNorm;RoPE/q:RoPE q, 28 heads of 128;RoPE/k:RoPE k, 4 heads of 128;" \
+    "Embedding:embedding gather, 4096 of 152064x3584;SiLUMul:SiLU*mul 4096x18944;" \
+    "SiLUMulBackward:SiLU*mul backward 4096x18944;Add:add 4096x3584;AddScaled:add scaled 4096x3584;" \
+    "Dropout:dropout 4096x3584", ops, ";")
+  for (k = 1; k <= n; k++) {
+    split(ops[k], op, ":")
+    printf "%-44s %10.0f %8s %8s\n", op[2], rate["Benchmark" op[1]], pct(rate["Benchmark" op[1]], copy), "80%"
+  }
   print ""
   print "NF4+LoRA linear, 4096 tokens, r=16: time in µs, and fused / baseline (target <= 1.18, 85% of the GEMMs' rate)"
   printf "%-16s %9s %9s %6s   %9s %9s %6s\n", "", "fwd", "GEMM", "ratio", "bwd", "3 GEMMs", "ratio"

@@ -10,6 +10,7 @@ import (
 	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/eval"
 	"github.com/tune-dev/tune/qwen/tokenizer"
+	"github.com/tune-dev/tune/train/data"
 )
 
 // QA is a set of chat records to answer with a model and score: each
@@ -44,7 +45,7 @@ func LoadQA(path string, tok *tokenizer.Tokenizer, system string, limit int) (*Q
 		return nil, fmt.Errorf("%s: answering chat records needs a tokenizer (no tokenizer.json in the model folder; pass --tokenizer)", path)
 	}
 	q := &QA{Path: path, System: system}
-	err := ReadJSONL(path, func(line int, r Record) error {
+	err := data.ReadJSONL(path, func(line int, r data.Record) error {
 		if r.Pretokenized() {
 			return errors.New("a pre-tokenized record has no answer text to score")
 		}

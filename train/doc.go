@@ -1,26 +1,19 @@
-// Package train fine-tunes a Qwen2 or Llama model with LoRA or QLoRA: Run is the
-// whole training loop (trainer.go) over a backend.Backend, with gradient
-// accumulation normalized like Hugging Face's, PyTorch's AdamW with global
-// gradient-norm clipping (optim.go), evaluation, early stopping, the best
-// model, checkpoints written atomically and an exact resume, the
-// end-of-training report on the test set (testreport.go), data-parallel
-// runs over the ranks of a dist.Comm (parallel.go), and Merge folds
-// an adapter into its base model (merge.go). QA answers chat records with a
-// model and pairs the answers with their references (answer.go), for that
-// report and for tune eval. A run records its system prompt with every
-// adapter it writes (Dataset.SystemPrompt).
+// Package train fine-tunes a Qwen2 or Llama model with LoRA or QLoRA. It keeps the
+// loop and the optimizer: Run is the whole run (trainer.go) over a
+// backend.Backend, with gradient accumulation normalized like Hugging
+// Face's, PyTorch's AdamW with global gradient-norm clipping (optim.go),
+// learning-rate schedules with transformers' semantics (schedule.go),
+// evaluation, early stopping, the best model, checkpoints and an exact
+// resume (resume.go), data-parallel steps over the ranks of a dist.Comm
+// (parallel.go), the end-of-training report on the test set
+// (testreport.go) and, with MergeAdapters, the merged model. QA answers
+// chat records with a model and pairs the answers with their references
+// (answer.go), for that report and for tune eval.
 //
-// Its data pipeline covers JSONL records
-// (instruction/input/output, chat messages, or pre-tokenized input_ids
-// with labels), their rendering through the model family's chat template, and the
-// labels that restrict the loss to the assistant's answers; LoadDataset
-// and Loader turn them into seeded, dynamically padded or packed
-// micro-batches with random access by (epoch, index) (dataset.go).
-//
-// It also holds the training run's outputs: learning-rate schedules with
-// Hugging Face transformers' semantics (schedule.go), a TensorBoard event
-// writer (tensorboard.go), the loss plot (plot.go), trainer_state.json in
-// transformers' format (state.go), the training_log.jsonl writer
-// (logfile.go), the progress bar (progress.go) and crash-safe file and
-// directory commits (atomic.go).
+// The jobs around the loop have packages of their own: train/data reads
+// and batches the data (and finds the system prompt a run records with
+// every adapter it writes), train/runlog writes what a run leaves for
+// people and tools (trainer_state.json, training_log.jsonl, TensorBoard
+// events, loss.png, the progress bar), decoder/merge exports the merged
+// model, and internal/atomicfile publishes checkpoints and adapters whole.
 package train

@@ -23,7 +23,7 @@ import (
 // counts show which fused ops the run reached.
 type counting struct {
 	*cpu.Backend
-	forward, backward, adamw int
+	forward, backward, adamw, norms int
 }
 
 func (c *counting) Ops() backend.OpSet { return c.Backend.Ops() | backend.FusedOps }
@@ -70,7 +70,14 @@ func (c *counting) AdamWClipped(p, g, m, v backend.Buffer, n int, s backend.Adam
 	return backend.AdamWClipped(c.Backend, p, g, m, v, n, s, maxNorm)
 }
 
-func (c *counting) counts() [3]int { return [3]int{c.forward, c.backward, c.adamw} }
+func (c *counting) AddRMSNorm(sum, h, a, b, w backend.Buffer, rows, dim int, eps float32) {
+	c.norms++
+	backend.AddRMSNorm(c.Backend, sum, h, a, b, w, rows, dim, eps)
+}
+
+// counts are the calls of LoRALinearForward, LoRALinearBackward,
+// AdamWClipped and AddRMSNorm so far.
+func (c *counting) counts() [4]int { return [4]int{c.forward, c.backward, c.adamw, c.norms} }
 
 // fusedOnly declares only the fused ops of a counting backend.
 type fusedOnly struct{ *counting }
@@ -88,8 +95,8 @@ func TestCountingBackendConforms(t *testing.T) {
 // TestFusedOpsOnTheRealPath runs training (with dropout, evaluation and
 // clipping), evaluation alone and generation on the counting backend, with
 // float and NF4 (QLoRA) base weights, and checks that every path reaches
-// the fused LoRA linear layer and the clipped AdamW step, and gives what
-// the CPU alone gives.
+// the fused LoRA linear layer, the fused add + RMSNorm and (in training)
+// the clipped AdamW step, and gives what the CPU alone gives.
 func TestFusedOpsOnTheRealPath(t *testing.T) {
 	data := dataDir(t)
 	for _, qlora := range []bool{false, true} {
@@ -114,6 +121,7 @@ func TestFusedOpsOnTheRealPath(t *testing.T) {
 					require.Positive(t, c[0], "training reaches LoRALinearForward")
 					require.Positive(t, c[1], "training reaches LoRALinearBackward")
 					require.Equal(t, 2, c[2], "each optimizer step is one AdamWClipped")
+					require.Positive(t, c[3], "training reaches AddRMSNorm")
 				}
 
 				before := fused.counts()
@@ -125,7 +133,8 @@ func TestFusedOpsOnTheRealPath(t *testing.T) {
 				if b == fused {
 					c := fused.counts()
 					require.Greater(t, c[0], before[0], "evaluation reaches LoRALinearForward")
-					require.Equal(t, before[1:], c[1:], "evaluation runs no backward pass and no optimizer")
+					require.Greater(t, c[3], before[3], "evaluation reaches AddRMSNorm")
+					require.Equal(t, before[1:3], c[1:3], "evaluation runs no backward pass and no optimizer")
 				}
 
 				before = fused.counts()
@@ -142,7 +151,8 @@ func TestFusedOpsOnTheRealPath(t *testing.T) {
 				if b == fused {
 					c := fused.counts()
 					require.Greater(t, c[0], before[0], "generation reaches LoRALinearForward")
-					require.Equal(t, before[1:], c[1:], "generation runs no backward pass and no optimizer")
+					require.Greater(t, c[3], before[3], "generation reaches AddRMSNorm")
+					require.Equal(t, before[1:3], c[1:3], "generation runs no backward pass and no optimizer")
 				}
 			}
 			require.Equal(t, results[0].FinalLoss, results[1].FinalLoss)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tune-dev/tune/eval"
+	"github.com/tune-dev/tune/train/data"
 )
 
 // Data-parallel training: every rank holds the whole model, adapter and
@@ -26,7 +27,7 @@ import (
 // the step (which seeds its dropout).
 type stepBatch struct {
 	k int
-	b Batch
+	b data.Batch
 }
 
 // stepPlan is what every rank agrees on before an optimizer step.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/tune-dev/tune/lora"
+	"github.com/tune-dev/tune/train/runlog"
 )
 
 // argsFile records a run's settings (Hugging Face pickles a
@@ -20,12 +21,12 @@ const argsFile = "training_args.json"
 
 // runFiles are the names a run leaves at the root of its output folder.
 var runFiles = []string{"adapter_config.json", "adapter_model.safetensors", lora.SystemPromptFile, "trainer_state.json", argsFile,
-	LogFileName, "loss.png", "runs", "best_model", "merged_model", reportFile, predictionsFile}
+	runlog.LogFileName, "loss.png", "runs", "best_model", "merged_model", reportFile, predictionsFile}
 
 // logFiles are the run files written before the first checkpoint. An
 // output folder whose run files are all among them holds the logs of a
 // run killed before it saved anything, which a new run may replace.
-var logFiles = []string{argsFile, LogFileName, "runs"}
+var logFiles = []string{argsFile, runlog.LogFileName, "runs"}
 
 // isRunName reports whether name is one a run writes at the root of its
 // output folder: a run file or a checkpoint-N folder.
@@ -300,7 +301,7 @@ func loraDiff(have, want lora.Config, withDropout bool) []string {
 // differ from the recorded rec, and how to keep them on this many ranks.
 func (t *trainer) accumulationChange(rec any) string {
 	size := t.comm.Size()
-	f, _ := numberValue(rec)
+	f, _ := runlog.Number(rec)
 	want := int(f)
 	use := fmt.Sprintf("--gradient_accumulation_steps %d on %d ranks", want/size, size)
 	if want%size != 0 {

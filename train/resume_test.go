@@ -13,6 +13,7 @@ import (
 	"github.com/tune-dev/tune/backend/cpu"
 	"github.com/tune-dev/tune/internal/filetest"
 	"github.com/tune-dev/tune/train"
+	"github.com/tune-dev/tune/train/runlog"
 )
 
 // TestResumeKeepsHyperparameters resumes a run with a changed learning
@@ -128,10 +129,10 @@ func TestKilledBeforeFirstCheckpoint(t *testing.T) {
 		events, err := filepath.Glob(filepath.Join(dir, "runs", "events.out.tfevents.*"))
 		require.NoError(t, err)
 		require.Len(t, events, 1, "the dead run's events are gone")
-		entries, err := train.ReadLog(filepath.Join(dir, "training_log.jsonl"))
+		entries, err := runlog.ReadLog(filepath.Join(dir, "training_log.jsonl"))
 		require.NoError(t, err)
 		require.Len(t, entries, 3, "the log holds this run's two steps and final evaluation only")
-		l, _ := train.EntryFloat(entries[0], "loss")
+		l, _ := runlog.EntryFloat(entries[0], "loss")
 		require.NotEqual(t, 2.0, l)
 	}
 

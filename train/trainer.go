@@ -17,12 +17,15 @@ import (
 
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/decoder"
+	"github.com/tune-dev/tune/decoder/merge"
 	"github.com/tune-dev/tune/dist"
 	"github.com/tune-dev/tune/eval"
 	"github.com/tune-dev/tune/internal/atomicfile"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
+	"github.com/tune-dev/tune/train/data"
+	"github.com/tune-dev/tune/train/runlog"
 )
 
 // Config is one training run. The zero values of the optional fields
@@ -255,28 +258,28 @@ func checkpointStep(name string) (int, bool) {
 
 // trainer is one run in progress.
 type trainer struct {
-	cfg      *Config
-	b        backend.Backend
-	comm     dist.Comm
-	grads    dist.Reducer
-	m        *decoder.Model
-	tr       *decoder.Trainable
-	opt      *AdamW
-	sched    Schedule
-	loader   *Loader
-	val      *Dataset
-	state    *TrainerState
-	log      *Log
-	tb       *EventWriter
-	out      io.Writer
-	padID    int32 // fills padding positions (decoder.Config.PadID)
-	watch    collapseWatch
-	perEpoch int // optimizer steps per epoch
-	total    int
-	bad      int // evaluations since the last improvement
-	trainPts []Point
-	evalPts  []Point
-	test     *QA // the test set of the end-of-training report, nil for none
+	cfg       *Config
+	b         backend.Backend
+	comm      dist.Comm
+	grads     dist.Reducer
+	m         *decoder.Model
+	tr        *decoder.Trainable
+	opt       *AdamW
+	sched     Schedule
+	loader    *data.Loader
+	val       *data.Dataset
+	state     *runlog.TrainerState
+	log       *runlog.Log
+	tb        *runlog.EventWriter
+	out       io.Writer
+	padID     int32 // fills padding positions (decoder.Config.PadID)
+	watch     collapseWatch
+	perEpoch  int // optimizer steps per epoch
+	total     int
+	sinceBest int // evaluations since the last improvement of the eval loss (early stopping counts them)
+	trainPts  []runlog.Point
+	evalPts   []runlog.Point
+	test      *QA // the test set of the end-of-training report, nil for none
 }
 
 // Run trains (or, with EvalOnly, evaluates) on backend b. Cancelling ctx
@@ -287,41 +290,11 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	comm := cfg.Comm
-	if comm == nil {
-		comm = dist.Single{}
-	}
-	if cfg.Out == nil || comm.Rank() != 0 {
-		cfg.Out = io.Discard
-	}
-	if comm.Rank() != 0 {
-		cfg.Progress, cfg.Warn = nil, io.Discard
-	}
-	if cfg.Warn == nil {
-		cfg.Warn = cfg.Out
-	}
-	trainF, valF, testF, err := cfg.dataFiles()
+	comm := cfg.quietRanks()
+	files, plan, err := cfg.check()
 	if err != nil {
 		return nil, err
 	}
-	if valF == "" && cfg.EarlyStoppingPatience > 0 {
-		return nil, fmt.Errorf("train: early stopping (patience %d) needs validation data, and %s has no validation.jsonl", cfg.EarlyStoppingPatience, cfg.DataPath)
-	}
-	plan, err := cfg.planOutput()
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.checkMergeTarget(); err != nil {
-		return nil, err
-	}
-	if plan.resumeDir != "" {
-		if _, err := os.Stat(filepath.Join(plan.resumeDir, "trainer_state.json")); err != nil {
-			return nil, fmt.Errorf("train: %s is not a checkpoint: %w", plan.resumeDir, err)
-		}
-	} else if err := cfg.checkAdapterConfig(cfg.InitAdapter, false); err != nil {
-		return nil, err
-	}
-
 	mc, err := checkBase(&cfg)
 	if err != nil {
 		return nil, err
@@ -331,27 +304,9 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if t.grads == nil {
 		t.grads = dist.NewHostReducer(comm, b)
 	}
-	ds, err := t.loadData(trainF, "train", mc.VocabSize)
+	system, err := t.loadAllData(files, mc)
 	if err != nil {
 		return nil, err
-	}
-	if valF != "" {
-		if t.val, err = t.loadData(valF, "validation", mc.VocabSize); err != nil {
-			return nil, err
-		}
-	}
-	system := ds.SystemPrompt()
-	if err := t.loadTest(testF, system, mc); err != nil {
-		return nil, err
-	}
-	t.loader = NewLoader(ds, LoaderConfig{BatchSize: cfg.BatchSize, Pack: cfg.Pack, MaxLength: cfg.MaxLength, Seed: cfg.Seed, Shuffle: true, PadID: t.padID})
-	t.perEpoch = (t.loader.BatchesPerEpoch() + t.accumulation() - 1) / t.accumulation()
-	t.total = cfg.MaxSteps
-	if t.total <= 0 {
-		t.total = cfg.NumEpochs * t.perEpoch
-	}
-	if t.sched, err = NewSchedule(cfg.Scheduler, cfg.LR, cfg.WarmupSteps, cfg.WarmupRatio, t.total); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
 	}
 	if plan.resumeDir != "" && !cfg.EvalOnly {
 		if err := t.checkResumeArgs(plan.resumeDir); err != nil {
@@ -364,9 +319,130 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		return nil, err
 	}
 	defer t.m.Free()
-	a, err := t.adapter(plan.resumeDir)
+	if err := t.startAdapter(plan.resumeDir, system); err != nil {
+		return nil, err
+	}
+	if t.opt, err = NewAdamW(b, t.tr.N, cfg.AdamW); err != nil {
+		return nil, err
+	}
+	defer t.opt.Free()
+	if err := t.startState(plan.resumeDir); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, t.interruptedEarly()
+	}
+	if err := t.checkReplicas(t.state.GlobalStep); err != nil {
+		return nil, err
+	}
+	if err := t.clearOutput(plan); err != nil {
+		return nil, err
+	}
+	if cfg.EvalOnly {
+		loss, err := t.evaluate()
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(cfg.Out, "eval loss %.6f\n", loss)
+		return &Result{OutputDir: cfg.OutputDir, Steps: t.state.GlobalStep, EvalLoss: loss, FirstLoss: math.NaN(), FinalLoss: math.NaN()}, nil
+	}
+	if t.lead() {
+		closeLogs, err := t.openLogs(plan.resumeDir != "")
+		if err != nil {
+			return nil, err
+		}
+		defer closeLogs()
+	}
+	return t.loop(ctx)
+}
+
+// quietRanks returns the run's communicator (a single process when Comm
+// is nil) and silences every rank but rank 0: only it writes messages.
+func (c *Config) quietRanks() dist.Comm {
+	comm := c.Comm
+	if comm == nil {
+		comm = dist.Single{}
+	}
+	if c.Out == nil || comm.Rank() != 0 {
+		c.Out = io.Discard
+	}
+	if comm.Rank() != 0 {
+		c.Progress, c.Warn = nil, io.Discard
+	}
+	if c.Warn == nil {
+		c.Warn = c.Out
+	}
+	return comm
+}
+
+// dataPaths are a run's data files ("" when absent).
+type dataPaths struct{ train, validation, test string }
+
+// check runs the checks that need no data read nor model loaded: the data
+// files, the output folder, the merge target and the adapter to start
+// from.
+func (c *Config) check() (dataPaths, outputPlan, error) {
+	var f dataPaths
+	var err error
+	if f.train, f.validation, f.test, err = c.dataFiles(); err != nil {
+		return f, outputPlan{}, err
+	}
+	if f.validation == "" && c.EarlyStoppingPatience > 0 {
+		return f, outputPlan{}, fmt.Errorf("train: early stopping (patience %d) needs validation data, and %s has no validation.jsonl", c.EarlyStoppingPatience, c.DataPath)
+	}
+	plan, err := c.planOutput()
+	if err != nil {
+		return f, plan, err
+	}
+	if err := c.checkMergeTarget(); err != nil {
+		return f, plan, err
+	}
+	if plan.resumeDir != "" {
+		if _, err := os.Stat(filepath.Join(plan.resumeDir, "trainer_state.json")); err != nil {
+			return f, plan, fmt.Errorf("train: %s is not a checkpoint: %w", plan.resumeDir, err)
+		}
+	} else if err := c.checkAdapterConfig(c.InitAdapter, false); err != nil {
+		return f, plan, err
+	}
+	return f, plan, nil
+}
+
+// loadAllData loads the train, validation and test data, makes the loader
+// and the schedule, and returns the system prompt of the training data.
+func (t *trainer) loadAllData(f dataPaths, mc *decoder.Config) (*lora.SystemPrompt, error) {
+	cfg := t.cfg
+	ds, err := t.loadData(f.train, "train", mc.VocabSize)
 	if err != nil {
 		return nil, err
+	}
+	if f.validation != "" {
+		if t.val, err = t.loadData(f.validation, "validation", mc.VocabSize); err != nil {
+			return nil, err
+		}
+	}
+	system := ds.SystemPrompt()
+	if err := t.loadTest(f.test, system, mc); err != nil {
+		return nil, err
+	}
+	t.loader = data.NewLoader(ds, data.LoaderConfig{BatchSize: cfg.BatchSize, Pack: cfg.Pack, MaxLength: cfg.MaxLength, Seed: cfg.Seed, Shuffle: true, PadID: t.padID})
+	t.perEpoch = (t.loader.BatchesPerEpoch() + t.accumulation() - 1) / t.accumulation()
+	t.total = cfg.MaxSteps
+	if t.total <= 0 {
+		t.total = cfg.NumEpochs * t.perEpoch
+	}
+	if t.sched, err = NewSchedule(cfg.Scheduler, cfg.LR, cfg.WarmupSteps, cfg.WarmupRatio, t.total); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return system, nil
+}
+
+// startAdapter builds the adapter to train (see adapter), records the
+// training data's system prompt with it and attaches it to the model.
+func (t *trainer) startAdapter(resumeDir string, system *lora.SystemPrompt) error {
+	cfg := t.cfg
+	a, err := t.adapter(resumeDir)
+	if err != nil {
+		return err
 	}
 	a.System = system
 	if system != nil && system.Distinct > 1 {
@@ -377,75 +453,78 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	fmt.Fprintf(cfg.Out, "model %s: %d layers, hidden %d, %s weights; LoRA r=%d alpha=%g dropout=%g on %s: %d trainable parameters\n",
 		cfg.BaseModel, t.m.Config.NumHiddenLayers, t.m.Config.HiddenSize, map[bool]string{true: "NF4", false: "float32"}[cfg.UseQLoRA],
 		a.Config.R, a.Config.LoraAlpha, a.Config.LoraDropout, targetsText(a.Config), t.tr.N)
+	return nil
+}
 
-	if t.opt, err = NewAdamW(b, t.tr.N, cfg.AdamW); err != nil {
-		return nil, err
-	}
-	defer t.opt.Free()
-	t.state = NewTrainerState()
+// startState makes the trainer state of a fresh run, or restores a
+// checkpoint's (resume).
+func (t *trainer) startState(resumeDir string) error {
+	cfg := t.cfg
+	t.state = runlog.NewTrainerState()
 	t.state.LoggingSteps, t.state.EvalSteps, t.state.SaveSteps = cfg.LoggingSteps, t.evalSteps(), cfg.SaveSteps
 	t.state.MaxSteps, t.state.NumTrainEpochs, t.state.TrainBatchSize = t.total, cfg.NumEpochs, cfg.BatchSize
-	if plan.resumeDir != "" {
-		if err := t.resume(plan.resumeDir); err != nil {
-			return nil, err
-		}
+	if resumeDir == "" {
+		return nil
 	}
-	if ctx.Err() != nil {
-		return nil, t.interruptedEarly()
+	return t.resume(resumeDir)
+}
+
+// clearOutput removes an earlier run's files that plan found, now that
+// every check has passed, and makes the output folder (rank 0 only).
+func (t *trainer) clearOutput(plan outputPlan) error {
+	if !t.lead() {
+		return nil
 	}
-	if err := t.checkReplicas(t.state.GlobalStep); err != nil {
-		return nil, err
-	}
-	if len(plan.stale) > 0 && t.lead() { // now that every check has passed
+	cfg := t.cfg
+	if len(plan.stale) > 0 {
 		fmt.Fprintf(cfg.Out, "replacing %s in %s: %s\n", plan.why, cfg.OutputDir, strings.Join(plan.stale, ", "))
 		for _, f := range plan.stale {
 			if err := os.RemoveAll(filepath.Join(cfg.OutputDir, f)); err != nil {
-				return nil, fmt.Errorf("train: %w", err)
+				return fmt.Errorf("train: %w", err)
 			}
 		}
 	}
-	if t.lead() {
-		if err := os.MkdirAll(cfg.OutputDir, atomicfile.DirMode); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
+	if err := os.MkdirAll(cfg.OutputDir, atomicfile.DirMode); err != nil {
+		return fmt.Errorf("train: %w", err)
 	}
-	if cfg.EvalOnly {
-		loss, err := t.evaluate()
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(cfg.Out, "eval loss %.6f\n", loss)
-		return &Result{OutputDir: cfg.OutputDir, Steps: t.state.GlobalStep, EvalLoss: loss, FirstLoss: math.NaN(), FinalLoss: math.NaN()}, nil
-	}
-	if !t.lead() {
-		return t.loop(ctx)
-	}
-	cleaned, err := CleanLeftovers(cfg.OutputDir, isRunName)
+	return nil
+}
+
+// openLogs tidies what an interrupted run left half-written, opens the
+// training log (appending when resuming) and the TensorBoard writer, and
+// writes training_args.json; the returned func closes the logs.
+func (t *trainer) openLogs(resuming bool) (closeLogs func(), err error) {
+	cfg := t.cfg
+	cleaned, err := atomicfile.CleanLeftovers(cfg.OutputDir, isRunName)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if len(cleaned) > 0 {
 		fmt.Fprintf(cfg.Out, "removed what an interrupted run left half-written in %s: %s\n", cfg.OutputDir, strings.Join(cleaned, ", "))
 	}
-	if t.log, err = OpenLog(filepath.Join(cfg.OutputDir, LogFileName), plan.resumeDir != ""); err != nil {
+	if t.log, err = runlog.OpenLog(filepath.Join(cfg.OutputDir, runlog.LogFileName), resuming); err != nil {
 		return nil, err
 	}
-	defer t.log.Close()
-	if t.tb, err = NewEventWriter(filepath.Join(cfg.OutputDir, "runs")); err != nil {
+	if t.tb, err = runlog.NewEventWriter(filepath.Join(cfg.OutputDir, "runs")); err != nil {
+		t.log.Close()
 		return nil, err
 	}
-	defer t.tb.Close()
+	closeLogs = func() {
+		t.tb.Close()
+		t.log.Close()
+	}
 	if err := writeJSON(filepath.Join(cfg.OutputDir, argsFile), t.args()); err != nil {
+		closeLogs()
 		return nil, err
 	}
-	return t.loop(ctx)
+	return closeLogs, nil
 }
 
 // loadData reads and tokenizes a data file, checks its token ids against
 // the model's vocabulary, prints its statistics and warns about the
 // records it skipped for an empty answer.
-func (t *trainer) loadData(path, what string, vocab int) (*Dataset, error) {
-	ds, err := LoadDataset(path, t.cfg.Tokenizer, t.cfg.MaxLength)
+func (t *trainer) loadData(path, what string, vocab int) (*data.Dataset, error) {
+	ds, err := data.LoadDataset(path, t.cfg.Tokenizer, t.cfg.MaxLength)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -487,6 +566,22 @@ func (t *trainer) interruptedEarly() error {
 	return fmt.Errorf("train: %w before any new step: the checkpoint of step %d is unchanged", ErrInterrupted, t.state.GlobalStep)
 }
 
+// checkMergeTarget runs, before training, the checks merge.Write will run
+// on merged_model/ at the end, so that --merge_adapters cannot fail after
+// the training for a reason known at the start. With Overwrite an earlier
+// merged_model/ goes with the rest of the run, so only the paths count.
+func (c *Config) checkMergeTarget() error {
+	if !c.MergeAdapters || c.EvalOnly {
+		return nil
+	}
+	o := merge.Options{BaseModel: c.BaseModel, Output: filepath.Join(c.OutputDir, "merged_model")}
+	if c.Overwrite {
+		_, err := merge.CheckPaths(o)
+		return err
+	}
+	return merge.CheckOutput(o)
+}
+
 // checkBase checks the base model folder (config and weight files) before
 // any data is read, and returns its config.
 func checkBase(cfg *Config) (*decoder.Config, error) {
@@ -504,7 +599,7 @@ func checkBase(cfg *Config) (*decoder.Config, error) {
 
 // checkVocab reports the first token id of ds outside the model's
 // vocabulary, naming its file and line.
-func checkVocab(ds *Dataset, vocab int) error {
+func checkVocab(ds *data.Dataset, vocab int) error {
 	for _, e := range ds.Examples {
 		for _, id := range e.IDs {
 			if id < 0 || int(id) >= vocab {
@@ -549,7 +644,7 @@ func (t *trainer) adapter(resumeDir string) (*lora.Adapter, error) {
 // resume restores the optimizer, scheduler, trainer state and logs of a
 // checkpoint (the adapter was loaded by adapter).
 func (t *trainer) resume(dir string) error {
-	st, err := LoadTrainerState(filepath.Join(dir, "trainer_state.json"))
+	st, err := runlog.LoadTrainerState(filepath.Join(dir, "trainer_state.json"))
 	if err != nil {
 		return err
 	}
@@ -571,22 +666,22 @@ func (t *trainer) resume(dir string) error {
 	st.MaxSteps, st.NumTrainEpochs, st.TrainBatchSize = t.total, t.cfg.NumEpochs, t.cfg.BatchSize
 	t.state = st
 	for _, e := range st.LogHistory {
-		step, _ := EntryInt(e, "step")
-		if l, ok := EntryFloat(e, "loss"); ok {
-			t.trainPts = append(t.trainPts, Point{Step: step, Loss: l})
+		step, _ := runlog.EntryInt(e, "step")
+		if l, ok := runlog.EntryFloat(e, "loss"); ok {
+			t.trainPts = append(t.trainPts, runlog.Point{Step: step, Loss: l})
 		}
-		if l, ok := EntryFloat(e, "eval_loss"); ok {
-			t.evalPts = append(t.evalPts, Point{Step: step, Loss: l})
+		if l, ok := runlog.EntryFloat(e, "eval_loss"); ok {
+			t.evalPts = append(t.evalPts, runlog.Point{Step: step, Loss: l})
 		}
 	}
 	if v, ok := st.Extra["tune_evals_without_improvement"]; ok {
-		if n, ok := numberValue(v); ok {
-			t.bad = int(n)
+		if n, ok := runlog.Number(v); ok {
+			t.sinceBest = int(n)
 		}
 	}
-	logPath := filepath.Join(t.cfg.OutputDir, LogFileName)
+	logPath := filepath.Join(t.cfg.OutputDir, runlog.LogFileName)
 	if _, err := os.Stat(logPath); err == nil && t.lead() {
-		if err := TruncateLog(logPath, st.GlobalStep); err != nil {
+		if err := runlog.TruncateLog(logPath, st.GlobalStep); err != nil {
 			return err
 		}
 	}
@@ -605,9 +700,9 @@ type schedulerState struct {
 
 // dataState is data_state.json in a checkpoint.
 type dataState struct {
-	Seed     uint64   `json:"seed"`
-	Next     Position `json:"next"`
-	PerEpoch int      `json:"optimizer_steps_per_epoch"`
+	Seed     uint64        `json:"seed"`
+	Next     data.Position `json:"next"`
+	PerEpoch int           `json:"optimizer_steps_per_epoch"`
 }
 
 func readJSON(path string, v any) error {
@@ -626,7 +721,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("train: %s: %w", path, err)
 	}
-	return WriteFileAtomic(path, append(data, '\n'), 0o644)
+	return atomicfile.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 // dropoutSeed derives the dropout seed of one micro-batch from the run's
@@ -650,7 +745,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	}
 	fmt.Fprintf(t.out, "training %d optimizer steps (%d per epoch, %d micro-batches of %d, accumulation %d%s) from step %d on %s\n",
 		t.total, t.perEpoch, t.loader.BatchesPerEpoch(), c.BatchSize, c.GradAccum, ranks, start, t.b.Name())
-	prog := NewProgress(c.Progress, t.total, c.ProgressBar)
+	prog := runlog.NewProgress(c.Progress, t.total, c.ProgressBar)
 	var busy time.Duration // time spent in training steps (not evaluating or saving)
 	var tokens int64
 	var logLoss, logNorm float64
@@ -724,7 +819,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		}
 		if stop {
 			res.StoppedEarly = true
-			fmt.Fprintf(t.out, "\nearly stopping at step %d: eval loss has not improved for %d evaluations\n", step, t.bad)
+			fmt.Fprintf(t.out, "\nearly stopping at step %d: eval loss has not improved for %d evaluations\n", step, t.sinceBest)
 			break
 		}
 	}
@@ -749,9 +844,7 @@ func (t *trainer) step(step int, plan stepPlan) (loss, norm float64, err error) 
 	t.b.Zero(t.tr.Grads, t.tr.N)
 	sum := []float64{0}
 	for _, sb := range plan.mine {
-		mb := sb.b
-		qb := &decoder.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T}
-		s, _, err := t.m.ForwardBackward(qb, decoder.TrainOptions{LossScale: 1 / float64(plan.targets), DropoutSeed: dropoutSeed(t.cfg.Seed, step, sb.k), Recompute: t.cfg.Recompute})
+		s, _, err := t.m.ForwardBackward(&sb.b.Batch, decoder.TrainOptions{LossScale: 1 / float64(plan.targets), DropoutSeed: dropoutSeed(t.cfg.Seed, step, sb.k), Recompute: t.cfg.Recompute})
 		if err != nil {
 			return 0, 0, err
 		}
@@ -786,9 +879,9 @@ func (t *trainer) warn(step int, msg string) error {
 }
 
 func (t *trainer) logTrain(step int, loss, norm, lr, tps float64) error {
-	e := TrainLogEntry(t.epoch(step), step, loss, norm, lr)
+	e := runlog.TrainLogEntry(t.epoch(step), step, loss, norm, lr)
 	t.state.Log(e)
-	t.trainPts = append(t.trainPts, Point{Step: step, Loss: loss})
+	t.trainPts = append(t.trainPts, runlog.Point{Step: step, Loss: loss})
 	if !t.lead() {
 		return nil
 	}
@@ -816,9 +909,9 @@ func (t *trainer) evalStep(step int) (float64, bool, error) {
 		return loss, false, err
 	}
 	rt := time.Since(began).Seconds()
-	e := EvalLogEntry(t.epoch(step), step, loss, rt, len(t.val.Examples), (len(t.val.Examples)+t.cfg.BatchSize-1)/t.cfg.BatchSize)
+	e := runlog.EvalLogEntry(t.epoch(step), step, loss, rt, len(t.val.Examples), (len(t.val.Examples)+t.cfg.BatchSize-1)/t.cfg.BatchSize)
 	t.state.Log(e)
-	t.evalPts = append(t.evalPts, Point{Step: step, Loss: loss})
+	t.evalPts = append(t.evalPts, runlog.Point{Step: step, Loss: loss})
 	if t.lead() {
 		if err := t.log.Write(map[string]any{"step": step, "epoch": t.epoch(step), "eval_loss": loss, "eval_runtime": rt}); err != nil {
 			return loss, false, err
@@ -829,17 +922,17 @@ func (t *trainer) evalStep(step int) (float64, bool, error) {
 	}
 	best := filepath.Join(t.cfg.OutputDir, "best_model")
 	if t.state.UpdateBest(loss, step, best, false) {
-		t.bad = 0
+		t.sinceBest = 0
 		if t.lead() {
 			if err := t.saveAdapterDir(best); err != nil {
 				return loss, false, err
 			}
 		}
 	} else {
-		t.bad++
+		t.sinceBest++
 	}
 	p := t.cfg.EarlyStoppingPatience
-	return loss, p > 0 && t.bad >= p, nil
+	return loss, p > 0 && t.sinceBest >= p, nil
 }
 
 // evaluate returns the validation loss: the mean over every counted
@@ -849,12 +942,12 @@ func (t *trainer) evaluate() (float64, error) {
 	if t.val == nil {
 		return math.NaN(), errors.New("train: no validation data to evaluate (validation.jsonl)")
 	}
-	ld := NewLoader(t.val, LoaderConfig{BatchSize: t.cfg.BatchSize, Seed: t.cfg.Seed, PadID: t.padID})
+	ld := data.NewLoader(t.val, data.LoaderConfig{BatchSize: t.cfg.BatchSize, Seed: t.cfg.Seed, PadID: t.padID})
 	var sum float64
 	var n int
 	for i := t.comm.Rank(); i < ld.BatchesPerEpoch(); i += t.comm.Size() { // split over the ranks
 		mb := ld.Batch(0, i)
-		res, err := t.m.Loss(&decoder.Batch{IDs: mb.IDs, AttentionMask: mb.Mask, Labels: mb.Labels, Pos: mb.Pos, Rows: mb.Rows, T: mb.T})
+		res, err := t.m.Loss(&mb.Batch)
 		if err != nil {
 			return math.NaN(), fmt.Errorf("train: evaluation: %w", err)
 		}
@@ -871,7 +964,7 @@ func (t *trainer) evaluate() (float64, error) {
 // saveAdapterDir writes the current adapter as a PEFT folder, atomically.
 func (t *trainer) saveAdapterDir(dir string) error {
 	t.tr.Download(t.b)
-	tmp, err := TempDir(filepath.Dir(dir), filepath.Base(dir))
+	tmp, err := atomicfile.TempDir(filepath.Dir(dir), filepath.Base(dir))
 	if err != nil {
 		return err
 	}
@@ -881,7 +974,7 @@ func (t *trainer) saveAdapterDir(dir string) error {
 		os.RemoveAll(tmp)
 		return err
 	}
-	return CommitDir(tmp, dir)
+	return atomicfile.CommitDir(tmp, dir)
 }
 
 // checkpoint writes checkpoint-<step>/ completely under a temporary name,
@@ -898,7 +991,7 @@ func (t *trainer) checkpoint(step int) error {
 	}
 	c := t.cfg
 	final := filepath.Join(c.OutputDir, fmt.Sprintf("checkpoint-%d", step))
-	tmp, err := TempDir(c.OutputDir, filepath.Base(final))
+	tmp, err := atomicfile.TempDir(c.OutputDir, filepath.Base(final))
 	if err != nil {
 		return err
 	}
@@ -918,28 +1011,28 @@ func (t *trainer) checkpoint(step int) error {
 	if err := writeJSON(filepath.Join(tmp, "scheduler.json"), schedulerState{Kind: t.sched.Kind, BaseLR: t.sched.BaseLR, WarmupSteps: t.sched.WarmupSteps, TotalSteps: t.total, LastStep: step}); err != nil {
 		return fail(err)
 	}
-	next := Position{Epoch: step / t.perEpoch, Index: (step % t.perEpoch) * t.accumulation()}
+	next := data.Position{Epoch: step / t.perEpoch, Index: (step % t.perEpoch) * t.accumulation()}
 	if err := writeJSON(filepath.Join(tmp, "data_state.json"), dataState{Seed: c.Seed, Next: next, PerEpoch: t.perEpoch}); err != nil {
 		return fail(err)
 	}
 	if t.state.Extra == nil {
 		t.state.Extra = map[string]any{}
 	}
-	t.state.Extra["tune_evals_without_improvement"] = t.bad
+	t.state.Extra["tune_evals_without_improvement"] = t.sinceBest
 	if err := t.state.Save(filepath.Join(tmp, "trainer_state.json")); err != nil {
 		return fail(err)
 	}
 	if err := writeJSON(filepath.Join(tmp, argsFile), t.args()); err != nil {
 		return fail(err)
 	}
-	if err := CommitDir(tmp, final); err != nil {
+	if err := atomicfile.CommitDir(tmp, final); err != nil {
 		return fail(err)
 	}
 	if err := t.state.Save(filepath.Join(c.OutputDir, "trainer_state.json")); err != nil {
 		return err
 	}
 	if len(t.trainPts) > 0 {
-		if err := PlotLoss(filepath.Join(c.OutputDir, "loss.png"), t.trainPts, t.evalPts); err != nil {
+		if err := runlog.PlotLoss(filepath.Join(c.OutputDir, "loss.png"), t.trainPts, t.evalPts); err != nil {
 			return err
 		}
 	}
@@ -988,14 +1081,14 @@ func (t *trainer) finish() error {
 		return err
 	}
 	if len(t.trainPts) > 0 {
-		if err := PlotLoss(filepath.Join(c.OutputDir, "loss.png"), t.trainPts, t.evalPts); err != nil {
+		if err := runlog.PlotLoss(filepath.Join(c.OutputDir, "loss.png"), t.trainPts, t.evalPts); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(t.out, "adapter saved in %s\n", c.OutputDir)
 	if c.MergeAdapters {
 		dir := filepath.Join(c.OutputDir, "merged_model")
-		if err := Merge(MergeOptions{BaseModel: c.BaseModel, Adapter: &a, Output: dir, QLoRA: c.UseQLoRA, BlockSize: c.QuantBlockSize, WriteTokenizer: c.WriteTokenizer}); err != nil {
+		if err := merge.Write(merge.Options{BaseModel: c.BaseModel, Adapter: &a, Output: dir, QLoRA: c.UseQLoRA, BlockSize: c.QuantBlockSize, WriteTokenizer: c.WriteTokenizer}); err != nil {
 			return err
 		}
 		fmt.Fprintf(t.out, "merged model saved in %s\n", dir)

@@ -14,9 +14,11 @@ import (
 
 	"github.com/tune-dev/tune/backend/cpu"
 	"github.com/tune-dev/tune/decoder"
+	"github.com/tune-dev/tune/internal/filetest"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/train"
+	"github.com/tune-dev/tune/train/runlog"
 )
 
 // tinyBase is the goldens' qwen2-tiny model (vocab 1000), used as a base
@@ -91,7 +93,7 @@ func TestTrainOutputs(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, events, 1)
 
-	entries, err := train.ReadLog(filepath.Join(out, "training_log.jsonl"))
+	entries, err := runlog.ReadLog(filepath.Join(out, "training_log.jsonl"))
 	require.NoError(t, err)
 	var trainLines, evalLines int
 	for _, e := range entries {
@@ -107,7 +109,7 @@ func TestTrainOutputs(t *testing.T) {
 	require.Equal(t, 8, trainLines)
 	require.Equal(t, 2, evalLines) // steps 4 and 8
 
-	st, err := train.LoadTrainerState(filepath.Join(out, "trainer_state.json"))
+	st, err := runlog.LoadTrainerState(filepath.Join(out, "trainer_state.json"))
 	require.NoError(t, err)
 	require.Equal(t, 8, st.GlobalStep)
 	require.NotNil(t, st.BestMetric)
@@ -119,7 +121,7 @@ func TestTrainOutputs(t *testing.T) {
 	cfgEval.Resume = filepath.Join(out, "checkpoint-8")
 	ev, err := train.Run(context.Background(), cfgEval, cpu.New(0))
 	require.NoError(t, err)
-	last, _ := train.EntryFloat(entries[len(entries)-1], "eval_loss")
+	last, _ := runlog.EntryFloat(entries[len(entries)-1], "eval_loss")
 	require.Equal(t, last, ev.EvalLoss, "eval loss of the reloaded checkpoint")
 
 	m, err := decoder.Load(filepath.Join(out, "merged_model"), cpu.New(0))
@@ -175,7 +177,7 @@ func TestResumeBitExact(t *testing.T) {
 	_, err = train.Run(context.Background(), cfg, cpu.New(0))
 	require.NoError(t, err)
 	require.Equal(t, []int{6, 7, 8}, resumed)
-	entries, err := train.ReadLog(filepath.Join(out, "training_log.jsonl"))
+	entries, err := runlog.ReadLog(filepath.Join(out, "training_log.jsonl"))
 	require.NoError(t, err)
 	steps := 0
 	for _, e := range entries {
@@ -302,7 +304,7 @@ func TestEarlyStoppingAndInitAdapter(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 4, a.R)
 	require.Equal(t, 0.25, a.LoraDropout, "the run's dropout replaces the initial adapter's")
-	st, err := train.LoadTrainerState(filepath.Join(out, "trainer_state.json"))
+	st, err := runlog.LoadTrainerState(filepath.Join(out, "trainer_state.json"))
 	require.NoError(t, err)
 	require.Equal(t, 3, st.GlobalStep)
 	require.FileExists(t, filepath.Join(out, "checkpoint-3", "adapter_model.safetensors"))
@@ -323,13 +325,13 @@ func TestCollapseWarning(t *testing.T) {
 	require.Contains(t, warn.String(), "training has collapsed at step 3: the loss is 6.9078 = ln(vocab)")
 	require.Contains(t, warn.String(), "the learning rate (1e+06) is probably far too high")
 	require.NotContains(t, msgs.String(), "warning")
-	entries, err := train.ReadLog(filepath.Join(out, "training_log.jsonl"))
+	entries, err := runlog.ReadLog(filepath.Join(out, "training_log.jsonl"))
 	require.NoError(t, err)
 	var warnings []string
 	for _, e := range entries {
 		if w, ok := e["warning"].(string); ok {
 			warnings = append(warnings, w)
-			step, _ := train.EntryInt(e, "step")
+			step, _ := runlog.EntryInt(e, "step")
 			require.Equal(t, 3, step)
 		}
 	}
@@ -401,4 +403,30 @@ func TestPadIDFromModel(t *testing.T) {
 	res, err := train.Run(context.Background(), cfg, cpu.New(0))
 	require.NoError(t, err)
 	require.False(t, math.IsNaN(res.EvalLoss))
+}
+
+// TestTrainChecksMergeTargetFirst: train --merge_adapters refuses, before
+// training, a merged_model/ that Merge would refuse at the end.
+func TestTrainChecksMergeTargetFirst(t *testing.T) {
+	data := dataDir(t)
+	base := filetest.CopyDir(t, tinyBase)
+	cfg := baseConfig(data, filepath.Join(base, "run"))
+	cfg.BaseModel, cfg.MergeAdapters = base, true
+	before := filetest.Snapshot(t, base)
+	for _, overwrite := range []bool{false, true} {
+		cfg.Overwrite = overwrite
+		_, err := train.Run(context.Background(), cfg, cpu.New(0))
+		require.ErrorContains(t, err, "is inside the base model folder")
+		require.Equal(t, before, filetest.Snapshot(t, base), "nothing written")
+	}
+
+	// A resumed run's merged_model/ that an older tune wrote (no marker)
+	// is refused at the start too.
+	out := filepath.Join(t.TempDir(), "run")
+	require.NoError(t, os.MkdirAll(filepath.Join(out, "merged_model"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(out, "merged_model", "model.safetensors"), []byte("old"), 0o644))
+	cfg = baseConfig(data, out)
+	cfg.MergeAdapters, cfg.Resume = true, filepath.Join(out, "checkpoint-2")
+	_, err := train.Run(context.Background(), cfg, cpu.New(0))
+	require.ErrorContains(t, err, "is not an earlier merge output")
 }

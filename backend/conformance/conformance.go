@@ -65,17 +65,12 @@ func (h *harness) output(n int) guarded {
 // inPlace returns a buffer holding vals with sentinel guards.
 func (h *harness) inPlace(vals []float32) guarded { return h.alloc(vals, sentinel) }
 
-// read downloads g, checks its guards and returns the inside.
+// read downloads g, checks its guards and returns the inside. The guards
+// must hold the sentinel as b stores it: a buffer of a narrower type (such
+// as bfloat16 activations) rounds it.
 func (h *harness) read(op string, g guarded) []float32 {
 	h.t.Helper()
-	host := make([]float32, g.n+2*guard)
-	h.b.Download(host, g.whole)
-	for i := 0; i < guard; i++ {
-		if host[i] != sentinel || host[guard+g.n+i] != sentinel {
-			h.t.Fatalf("%s: wrote outside its output (guard zone changed)", op)
-		}
-	}
-	return host[guard : guard+g.n]
+	return h.readStoredIn(h.b.Alloc, op, g)
 }
 
 func (h *harness) randn(n int, scale float64) []float32 {
@@ -95,7 +90,9 @@ func widen(v []float32) []float64 {
 }
 
 // check compares got with want under tol and fails naming the op, case and
-// worst element. Every element of got must be finite.
+// worst element; it logs the measured error, max|got-want|/max|want|, so
+// that a verbose run documents the tolerances. Every element of got must
+// be finite.
 func check(t *testing.T, op, name string, got []float32, want []float64, tol Tol) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -114,6 +111,9 @@ func check(t *testing.T, op, name string, got []float32, want []float64, tol Tol
 		if d := math.Abs(float64(g) - want[i]); d > worst {
 			worst, at = d, i
 		}
+	}
+	if maxWant > 0 {
+		t.Logf("%s %s: measured error %.2e of max|want| %.3g (rule: %g + %g*max|want|)", op, name, worst/maxWant, maxWant, tol.Atol, tol.Rtol)
 	}
 	if !(worst <= limit) {
 		t.Errorf("%s %s: max |got-want| = %.3g at %d (got %v, want %v) exceeds %.3g", op, name, worst, at, got[at], want[at], limit)
@@ -175,30 +175,30 @@ func (h *harness) run(t *testing.T, set backend.OpSet, tol Tolerances) {
 }
 
 // checks returns the check of every op of the vocabulary, each run only
-// after backend.Require has confirmed b implements the op's interface.
+// after backend.Require has confirmed b implements the op (its method, for
+// the ops of Forward and Backward; see methods.go).
 func (h *harness) checks(tol Tolerances) map[backend.Op]func() {
-	f := func() backend.Forward { return h.b.(backend.Forward) }
-	g := func() backend.Backward { return h.b.(backend.Backward) }
 	o := func() backend.Optimizer { return h.b.(backend.Optimizer) }
 	q := func() backend.Quant { return h.b.(backend.Quant) }
+	b := h.b
 	return map[backend.Op]func(){
-		backend.OpEmbedding:            func() { h.embedding(f(), tol.Embedding) },
-		backend.OpRMSNorm:              func() { h.rmsnorm(f(), tol.RMSNorm) },
-		backend.OpLinear:               func() { h.linear(f(), tol.Linear) },
-		backend.OpRoPE:                 func() { h.rope(f(), tol.RoPE) },
-		backend.OpAttention:            func() { h.attention(f(), tol.Attention) },
-		backend.OpSiLUMul:              func() { h.siluMul(f(), tol.SiLUMul) },
-		backend.OpAdd:                  func() { h.add(f(), tol.Add) },
-		backend.OpAddScaled:            func() { h.addScaled(f(), tol.AddScaled) },
-		backend.OpCrossEntropy:         func() { h.crossEntropy(f(), tol.CrossEntropy) },
-		backend.OpRMSNormBackward:      func() { h.rmsnormBackward(g(), tol.Grad) },
-		backend.OpLinearBackward:       func() { h.linearBackward(g(), tol.Grad) },
-		backend.OpLinearWeightGrad:     func() { h.linearWeightGrad(g(), tol.Grad) },
-		backend.OpRoPEBackward:         func() { h.ropeBackward(g(), tol.Grad) },
-		backend.OpAttentionBackward:    func() { h.attentionBackward(g(), tol.Grad) },
-		backend.OpSiLUMulBackward:      func() { h.siluMulBackward(g(), tol.Grad) },
-		backend.OpCrossEntropyBackward: func() { h.crossEntropyBackward(g(), tol.Grad) },
-		backend.OpDropout:              func() { h.dropout(g()) },
+		backend.OpEmbedding:            func() { h.embedding(b.(embeddingOp), tol.Embedding) },
+		backend.OpRMSNorm:              func() { h.rmsnorm(b.(rmsNormOp), tol.RMSNorm) },
+		backend.OpLinear:               func() { h.linear(b.(linearOp), tol.Linear) },
+		backend.OpRoPE:                 func() { h.rope(b.(ropeOp), tol.RoPE) },
+		backend.OpAttention:            func() { h.attention(b.(attentionOp), tol.Attention) },
+		backend.OpSiLUMul:              func() { h.siluMul(b.(siluMulOp), tol.SiLUMul) },
+		backend.OpAdd:                  func() { h.add(b.(addOp), tol.Add) },
+		backend.OpAddScaled:            func() { h.addScaled(b.(addScaledOp), tol.AddScaled) },
+		backend.OpCrossEntropy:         func() { h.crossEntropy(b.(crossEntropyOp), tol.CrossEntropy) },
+		backend.OpRMSNormBackward:      func() { h.rmsnormBackward(b.(rmsNormBackwardOp), tol.Grad) },
+		backend.OpLinearBackward:       func() { h.linearBackward(b.(linearBackwardOp), tol.Grad) },
+		backend.OpLinearWeightGrad:     func() { h.linearWeightGrad(b.(linearWeightGradOp), tol.Grad) },
+		backend.OpRoPEBackward:         func() { h.ropeBackward(b.(ropeBackwardOp), tol.Grad) },
+		backend.OpAttentionBackward:    func() { h.attentionBackward(b.(attentionBackwardOp), tol.Grad) },
+		backend.OpSiLUMulBackward:      func() { h.siluMulBackward(b.(siluMulBackwardOp), tol.Grad) },
+		backend.OpCrossEntropyBackward: func() { h.crossEntropyBackward(b.(crossEntropyBackwardOp), tol.Grad) },
+		backend.OpDropout:              func() { h.dropout(b.(dropoutOp)) },
 		backend.OpSumSquares:           func() { h.sumSquares(o(), tol.SumSquares) },
 		backend.OpAdamW:                func() { h.adamw(o(), tol.AdamW) },
 		backend.OpUploadNF4:            func() { h.uploadNF4(q()) },
@@ -211,6 +211,9 @@ func (h *harness) checks(tol Tolerances) map[backend.Op]func() {
 			h.adamwClipped(c, cpu.New(0), tol.Fused)
 			h.adamwUnclipped(c, tol.Fused)
 		},
+		backend.OpAddRMSNorm: func() {
+			h.addRMSNorm(h.b.(backend.ResidualRMSNorm), cpu.New(0), tol.Fused)
+		},
 	}
 }
 
@@ -222,7 +225,7 @@ func (h *harness) zero() {
 	}
 }
 
-func (h *harness) embedding(f backend.Forward, tol Tol) {
+func (h *harness) embedding(f embeddingOp, tol Tol) {
 	for _, c := range []struct{ vocab, dim, n int }{{1, 1, 1}, {13, 5, 1}, {997, 67, 9}, {50, 64, 33}} {
 		table := h.randn(c.vocab*c.dim, 1)
 		ids := make([]int32, c.n)
@@ -240,8 +243,9 @@ func (h *harness) embedding(f backend.Forward, tol Tol) {
 	}
 }
 
-func (h *harness) rmsnorm(f backend.Forward, tol Tol) {
-	for _, c := range []struct{ rows, dim int }{{1, 1}, {1, 64}, {3, 17}, {33, 67}, {7, 200}} {
+func (h *harness) rmsnorm(f rmsNormOp, tol Tol) {
+	// Rows of 1000 and 3584 elements are longer than a GPU block's threads.
+	for _, c := range []struct{ rows, dim int }{{1, 1}, {1, 64}, {3, 17}, {33, 67}, {7, 200}, {3, 1000}, {2, 3584}} {
 		x := h.randn(c.rows*c.dim, 3)
 		w := h.randn(c.dim, 1)
 		out := h.output(c.rows * c.dim)
@@ -251,7 +255,7 @@ func (h *harness) rmsnorm(f backend.Forward, tol Tol) {
 	}
 }
 
-func (h *harness) linear(f backend.Forward, tol Tol) {
+func (h *harness) linear(f linearOp, tol Tol) {
 	for i, c := range []struct {
 		rows, in, out int
 		bias          bool
@@ -270,12 +274,12 @@ func (h *harness) linear(f backend.Forward, tol Tol) {
 	}
 }
 
-func (h *harness) rope(f backend.Forward, tol Tol) {
+func (h *harness) rope(f ropeOp, tol Tol) {
 	for _, c := range []struct {
 		rows, heads, headDim int
 		theta                float64
 		start                int32
-	}{{1, 1, 2, 10000, 0}, {1, 4, 16, 1e6, 37}, {7, 3, 10, 1e6, 0}, {33, 2, 64, 1e6, 1000}} {
+	}{{1, 1, 2, 10000, 0}, {1, 4, 16, 1e6, 37}, {7, 3, 10, 1e6, 0}, {33, 2, 64, 1e6, 1000}, {3, 4, 128, 1e6, 30000}} {
 		x := h.randn(c.rows*c.heads*c.headDim, 1)
 		pos := make([]int32, c.rows)
 		for i := range pos {
@@ -288,7 +292,7 @@ func (h *harness) rope(f backend.Forward, tol Tol) {
 	}
 }
 
-func (h *harness) attention(f backend.Forward, tol Tol) {
+func (h *harness) attention(f attentionOp, tol Tol) {
 	cases := []struct {
 		name string
 		s    backend.AttnShape
@@ -343,7 +347,7 @@ func (h *harness) attnMask(s backend.AttnShape, segments bool) []int32 {
 	return mask
 }
 
-func (h *harness) siluMul(f backend.Forward, tol Tol) {
+func (h *harness) siluMul(f siluMulOp, tol Tol) {
 	for _, n := range []int{1, 7, 176, 1001} {
 		g, u := h.randn(n, 4), h.randn(n, 1)
 		out := h.output(n)
@@ -352,7 +356,7 @@ func (h *harness) siluMul(f backend.Forward, tol Tol) {
 	}
 }
 
-func (h *harness) add(f backend.Forward, tol Tol) {
+func (h *harness) add(f addOp, tol Tol) {
 	for _, n := range []int{1, 33, 1001} {
 		a, c := h.randn(n, 1), h.randn(n, 1)
 		out := h.output(n)
@@ -365,7 +369,7 @@ func (h *harness) add(f backend.Forward, tol Tol) {
 	}
 }
 
-func (h *harness) addScaled(f backend.Forward, tol Tol) {
+func (h *harness) addScaled(f addScaledOp, tol Tol) {
 	for _, n := range []int{1, 33, 1001} {
 		a, c := h.randn(n, 1), h.randn(n, 1)
 		acc := h.inPlace(a)
@@ -390,7 +394,7 @@ func (h *harness) targets(rows, vocab int) []int32 {
 	return targets
 }
 
-func (h *harness) crossEntropy(f backend.Forward, tol Tol) {
+func (h *harness) crossEntropy(f crossEntropyOp, tol Tol) {
 	for _, c := range []struct{ rows, vocab int }{{1, 1}, {1, 997}, {9, 33}, {14, 1000}, {3, 4099}} {
 		logits, lw := h.actInput(h.randn(c.rows*c.vocab, 3))
 		targets := h.targets(c.rows, c.vocab)

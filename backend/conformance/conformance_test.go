@@ -82,3 +82,37 @@ func TestSuitePassesDeclaredSubset(t *testing.T) {
 type subset struct{ *cpu.Backend }
 
 func (subset) Ops() backend.OpSet { return backend.Set(backend.OpAdd, backend.OpAddScaled) }
+
+// partialForward has Memory and, of backend.Forward, RMSNorm alone, which
+// it declares: a backend that implements part of a group.
+type partialForward struct {
+	backend.Memory
+	c *cpu.Backend
+}
+
+func (partialForward) Ops() backend.OpSet { return backend.Set(backend.OpRMSNorm) }
+
+func (p partialForward) RMSNorm(out, x, w backend.Buffer, rows, dim int, eps float32) {
+	p.c.RMSNorm(out, x, w, rows, dim, eps)
+}
+
+// TestSuitePassesPartialGroup checks that a backend implementing only the
+// methods of the Forward ops it declares passes, and that backend.Require
+// accepts it for those ops and names the method it lacks for another.
+func TestSuitePassesPartialGroup(t *testing.T) {
+	c := cpu.New(1)
+	p := partialForward{c, c}
+	conformance.Test(t, p, conformance.CPUTolerances)
+	if err := backend.Require(p, backend.Set(backend.OpRMSNorm), "the test"); err != nil {
+		t.Errorf("Require(RMSNorm): %v", err)
+	}
+	err := backend.Require(declaresAdd{p}, backend.Set(backend.OpRMSNorm, backend.OpAdd), "the test")
+	if want := "declares op Add but does not implement backend.Forward.Add"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Require(Add) without the method: %v, want an error containing %q", err, want)
+	}
+}
+
+// declaresAdd is partialForward declaring Add too, without its method.
+type declaresAdd struct{ partialForward }
+
+func (declaresAdd) Ops() backend.OpSet { return backend.Set(backend.OpRMSNorm, backend.OpAdd) }

@@ -5,7 +5,8 @@
 // random and awkward (not multiples of 32, one token, odd vocabularies,
 // grouped heads), output buffers are poisoned with NaN and every buffer
 // sits between guard zones. A declared op that is wrong, panics or lacks
-// its interface fails the suite; the ops a backend declares missing are
+// its method (or, outside Forward and Backward, its interface) fails the
+// suite; the ops a backend declares missing are
 // logged.
 //
 // Every implementation runs the whole suite with one call from its tests:

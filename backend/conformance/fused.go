@@ -18,10 +18,14 @@ type FusedTol struct {
 	// AdamW is the rule for p, m and v after AdamWClipped, Norm for the
 	// norm it returns.
 	AdamW, Norm Tol
+	// AddRMSNorm is the rule for both outputs of AddRMSNorm, the sum and
+	// its norm.
+	AddRMSNorm Tol
 }
 
 // TestFused runs the optional fused ops of package backend that b
-// implements (backend.LoRALinear, backend.ClippedAdamW) and compares each
+// implements (backend.LoRALinear, backend.ClippedAdamW,
+// backend.ResidualRMSNorm) and compares each
 // with its unfused composition, as the op's documentation writes it, on
 // the reference backend ref (the CPU), under tol. Shapes are awkward (rows
 // 1, 7 and 33; sizes that are not multiples of 32; ranks 1, 3, 5 and 16;
@@ -45,40 +49,29 @@ func TestFused(t *testing.T, b backend.Memory, ref backend.Backend, tol FusedTol
 	} else {
 		t.Logf("%s does not implement backend.ClippedAdamW", b.Name())
 	}
+	if f, ok := b.(backend.ResidualRMSNorm); ok {
+		run("AddRMSNorm", func() { h.addRMSNorm(f, ref, tol) })
+	} else {
+		t.Logf("%s does not implement backend.ResidualRMSNorm", b.Name())
+	}
 }
 
 // activations is b with Alloc giving activation buffers, so that the
 // harness helpers place activations in the storage the fused op takes.
-type activations struct {
-	backend.Memory
-	f backend.LoRALinear
-}
+type activations struct{ backend.Memory }
 
-func (a activations) Alloc(n int) backend.Buffer { return a.f.AllocActivation(n) }
+func (a activations) Alloc(n int) backend.Buffer { return a.Memory.AllocActivation(n) }
 
-// compare is check, logging the measured error first. A non-finite
-// reference value fails too: it would make every comparison pass.
+// compare is check that also fails on a non-finite reference value,
+// which would make every comparison pass.
 func (h *harness) compare(op, name string, got []float32, want []float64, tol Tol) {
 	h.t.Helper()
-	var maxWant, worst float64
 	for i, w := range want {
 		if math.IsNaN(w) || math.IsInf(w, 0) {
 			h.t.Fatalf("%s %s: the reference's element %d is %v", op, name, i, w)
 		}
-		maxWant = math.Max(maxWant, math.Abs(w))
-		worst = math.Max(worst, math.Abs(float64(got[i])-w))
-	}
-	if maxWant > 0 {
-		h.t.Logf("%s %s: measured error %.2e of max|want| %.3g (rule: %g + %g*max|want|)", op, name, worst/maxWant, maxWant, tol.Atol, tol.Rtol)
 	}
 	check(h.t, op, name, got, want, tol)
-}
-
-// readStored is read for buffers whose storage rounds the sentinel: their
-// guards must hold what the sentinel reads back as.
-func (h *harness) readStored(op string, g guarded) []float32 {
-	h.t.Helper()
-	return h.readStoredIn(h.b.Alloc, op, g)
 }
 
 // stored uploads v to an activation buffer of b (NaN guards) and returns
@@ -158,7 +151,7 @@ func (r *loraRef) backward(dy, x backend.Buffer, da0, db0 []float32) (dx, da, db
 
 func (h *harness) loraLinear(f backend.LoRALinear, ref backend.Backend, tol FusedTol) {
 	q, hasQuant := h.b.(backend.Quant)
-	ah := &harness{t: h.t, b: activations{h.b, f}, rng: h.rng}
+	ah := &harness{t: h.t, b: activations{h.b}, rng: h.rng}
 	cases := []struct {
 		rows, in, out, rank int
 		bias, skipDx        bool
@@ -221,7 +214,7 @@ func (h *harness) loraLinear(f backend.LoRALinear, ref backend.Backend, tol Fuse
 
 		y := ah.output(c.rows * c.out)
 		f.LoRALinearForward(y.view, x, w, bias, a, bm, s)
-		h.compare("LoRALinearForward y", name, ah.readStored("LoRALinearForward y", y), widen(r.forward(xr)), tol.Forward)
+		h.compare("LoRALinearForward y", name, ah.read("LoRALinearForward y", y), widen(r.forward(xr)), tol.Forward)
 
 		dy, dys := ah.stored(h.randn(c.rows*c.out, 1))
 		da0, db0 := h.randn(c.rank*c.in, 1), h.randn(c.out*c.rank, 1)
@@ -235,7 +228,7 @@ func (h *harness) loraLinear(f backend.LoRALinear, ref backend.Backend, tol Fuse
 		f.LoRALinearBackward(dxView, da.view, db.view, dy, x, w, a, bm, s)
 		wantDx, wantDa, wantDb := r.backward(upload(ref, dys), xr, da0, db0)
 		if !c.skipDx {
-			h.compare("LoRALinearBackward dx", name, ah.readStored("LoRALinearBackward dx", dx), widen(wantDx), tol.InputGrad)
+			h.compare("LoRALinearBackward dx", name, ah.read("LoRALinearBackward dx", dx), widen(wantDx), tol.InputGrad)
 		}
 		h.compare("LoRALinearBackward dA", name, h.read("LoRALinearBackward dA", da), widen(wantDa), tol.WeightGrad)
 		h.compare("LoRALinearBackward dB", name, h.read("LoRALinearBackward dB", db), widen(wantDb), tol.WeightGrad)
@@ -275,4 +268,48 @@ func (h *harness) adamwClipped(o backend.ClippedAdamW, ref backend.Backend, tol 
 			h.compare("AdamWClipped v", name, h.read("AdamWClipped v", vb), widen(download(ref, rv, c.n)), tol.AdamW)
 		}
 	}
+}
+
+// addRMSNorm checks AddRMSNorm, with the sum apart from a and b and in
+// place of a or b, on activation buffers, against Add and RMSNorm on ref.
+// The rows of 1000 and 2053 elements are longer than a GPU block's
+// threads, so that a kernel's row loop and reduction across warps are
+// exercised.
+func (h *harness) addRMSNorm(f backend.ResidualRMSNorm, ref backend.Backend, tol FusedTol) {
+	ah := &harness{t: h.t, b: activations{h.b}, rng: h.rng}
+	for _, c := range []struct {
+		rows, dim int
+		inPlace   string // "", "a" or "b": which operand the sum overwrites
+	}{{1, 1, ""}, {7, 67, "a"}, {33, 200, ""}, {3, 1000, "b"}, {2, 2053, "a"}, {1, 3584, ""}} {
+		n := c.rows * c.dim
+		name := fmt.Sprintf("rows=%d dim=%d in place of %q", c.rows, c.dim, c.inPlace)
+		av, bv := h.randn(n, 1), h.randn(n, 0.5)
+		wv := h.randn(c.dim, 1)
+		const eps = 1e-6
+		ref1, ref2 := upload(ref, ah.storedValues(av)), upload(ref, ah.storedValues(bv))
+		rsum, rh := ref.Alloc(n), ref.Alloc(n)
+		ref.Add(rsum, ref1, ref2, n)
+		ref.RMSNorm(rh, rsum, upload(ref, wv), c.rows, c.dim, eps)
+
+		a, b := ah.inPlace(av), ah.inPlace(bv)
+		sum := ah.output(n)
+		switch c.inPlace {
+		case "a":
+			sum = a
+		case "b":
+			sum = b
+		}
+		out := ah.output(n)
+		f.AddRMSNorm(sum.view, out.view, a.view, b.view, h.input(wv), c.rows, c.dim, eps)
+		wantSum, wantH := download(ref, rsum, n), download(ref, rh, n)
+		h.compare("AddRMSNorm sum", name, ah.read("AddRMSNorm sum", sum), widen(wantSum), tol.AddRMSNorm)
+		h.compare("AddRMSNorm h", name, ah.read("AddRMSNorm h", out), widen(wantH), tol.AddRMSNorm)
+	}
+}
+
+// storedValues returns v as a buffer of h.b stores it (rounded to its
+// type), for the reference to start from the same inputs.
+func (h *harness) storedValues(v []float32) []float32 {
+	_, got := h.stored(v)
+	return got
 }

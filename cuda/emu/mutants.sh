@@ -6,7 +6,7 @@
 # CUDA_EMU_SRC and CUDA_EMU_DIR pointing at the copy). A mutant is caught
 # when that fails. Prints one line per mutant and the count; exits non-zero
 # when a mutant escapes or does not apply. With names, runs only those.
-# Takes under a minute per mutant on 2 cores (43 mutants: about 35 minutes).
+# Takes under a minute per mutant on 2 cores (56 mutants: about 35 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -84,12 +84,29 @@ mutant lora-da-assign lora_linear.cu 's/(mat\{x0, BF16, in, false\}, )1.0f(,\s+m
 mutant lora-db-transpose lora_linear.cu 's/mat\{dy, BF16, out, true\}/mat{dy, BF16, out, false}/'
 mutant lora-g-scale lora_linear.cu 's/(g = mat\{\(tune_ptr\)\(uintptr_t\)gp, BF16, l.rp, false\};\n\s+TRY\(gemm\(ctx, rows, l.rp, out, )s->scale/${1}1.0f/'
 # Dropout.
-mutant drop-index lora_linear.cu 's/splitmix64\(m.key \+ i\)/splitmix64(m.key + i + 1)/'
+mutant drop-index dropout.cuh 's/splitmix64\(m.key \+ i\)/splitmix64(m.key + i + 1)/'
 mutant drop-vector-halves lora_linear.cu 's/j % 2 \? 0x0000ffffu : 0xffff0000u/j % 2 ? 0xffff0000u : 0x0000ffffu/'
 mutant drop-keep-forward lora_linear.cu 's/const float ts = s->scale \* m.keep;/const float ts = s->scale;/'
 mutant drop-dx-unmasked lora_linear.cu 's/if \(s->dropout != 0\) TRY\(drop\(ctx, e, e, rows \* in, m\)\);//'
 mutant drop-dx-concat lora_linear.cu 's/if \(out <= in && s->dropout == 0\)/if (out <= in)/'
-mutant drop-threshold lora_linear.cu 's/>> 40\) < m.threshold/>> 40) <= m.threshold/'
+mutant drop-threshold dropout.cuh 's/>> 40\) < m.threshold/>> 40) <= m.threshold/'
+
+# norm.cu: RMSNorm, its backward pass, add + RMSNorm.
+mutant norm-no-sync norm.cu 's/__syncthreads\(\);//'
+mutant norm-first-warp norm.cu 's/for \(int w = 0; w < warps; w\+\+\)/for (int w = 0; w < 1; w++)/'
+mutant norm-bwd-sign norm.cu 's/-__fmul_rn\(load\(x, row \+ j\), k\)/__fmul_rn(load(x, row + j), k)/'
+mutant norm-add-unstored norm.cu 's/load\(sum, row \+ j\);  \/\/ as stored.*/load(a, row + j) + load(b, row + j);/'
+# rope.cu: RoPE and its transpose.
+mutant rope-no-transpose rope.cu 's/transpose \? -1.0f : 1.0f/1.0f/'
+mutant rope-first-position rope.cu 's/\(float\)pos\[r\]/(float)pos[0]/'
+mutant rope-half-index rope.cu 's/load\(x, at \+ half\)/load(x, at + half - 1)/'
+# pointwise.cu, elements.cuh: embedding, SiLU·mul, adds, dropout.
+mutant pointwise-bound pointwise.cu 's/i < \(n\); i \+=/i <= (n); i +=/'
+mutant pointwise-silu-bwd-term pointwise.cu 's/__fadd_rn\(1.0f, __fmul_rn\(x, 1.0f - sig\)\)/1.0f/'
+mutant pointwise-add-scaled-assign pointwise.cu 's/__fadd_rn\(load\(out, i\),/__fadd_rn(0.0f,/'
+mutant pointwise-embedding-column pointwise.cu 's/load\(table, \(int64_t\)id \* dim \+ j\)/load(table, (int64_t)id * dim)/'
+mutant pointwise-dropout-keep pointwise.cu 's/\? 0.0f : m.keep/? 0.0f : 1.0f/'
+mutant elements-bf16-as-f32 elements.cuh 's/if \(a.t == TUNE_BF16\)\n    static_cast/if (a.t == TUNE_F32)\n    static_cast/'
 
 # linear.cu: the frozen linear layers.
 mutant linear-w-not-transposed linear.cu 's/mat\{wp, t, in, true\}/mat{wp, t, in, false}/'

@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -66,12 +67,17 @@ func writeTemp(path string, perm os.FileMode, write func(io.Writer) error) (name
 	return tmp.Name(), nil
 }
 
-// WriteFile writes data to path atomically (see Write).
+// WriteFile writes data to path atomically (see Write); its errors name
+// path.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
-	return Write(path, perm, func(w io.Writer) error {
+	err := Write(path, perm, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // MkdirTemp creates a new folder prefix+RANDOM in dir with DirMode less

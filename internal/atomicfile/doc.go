@@ -1,10 +1,14 @@
-// Package atomicfile writes files so that neither a reader nor a crash ever
-// sees a partial one: the content goes to a temporary file in the
+// Package atomicfile writes files and folders so that neither a reader nor
+// a crash ever sees a partial one: the content goes to a temporary in the
 // destination's own folder (so the rename never crosses a file system), is
 // synced, renamed over the destination, and the folder is synced so the
 // rename itself is durable. A crash can at worst leave a stray
-// ".NAME.tmp-RANDOM" file behind, which is safe to delete. WriteSet does the
-// same for files that must change together.
+// ".NAME.tmp-RANDOM" behind, which is safe to delete (CleanLeftovers).
+//
+// WriteFile and Write do this for one file, WriteSet for files that must
+// change together, and TempDir with CommitDir for a whole folder (a
+// checkpoint, an adapter, a merged model), which replaces an existing one
+// without ever leaving no complete copy on disk.
 //
 // Files and folders get the modes os.WriteFile and os.MkdirAll would give
 // them (the requested mode less the process umask), not the owner-only

@@ -17,9 +17,10 @@ func withUmask(t *testing.T, mask int) {
 	t.Cleanup(func() { syscall.Umask(old) })
 }
 
-// TestModesFollowTheUmask: files and folders get the requested mode less
-// the umask, as os.WriteFile and os.MkdirAll give them, not the owner-only
-// modes of os.CreateTemp and os.MkdirTemp.
+// TestModesFollowTheUmask: files and folders, also those published with
+// TempDir and CommitDir, get the requested mode less the umask, as
+// os.WriteFile and os.MkdirAll give them, not the owner-only modes of
+// os.CreateTemp and os.MkdirTemp.
 func TestModesFollowTheUmask(t *testing.T) {
 	for _, c := range []struct {
 		umask           int
@@ -47,5 +48,17 @@ func TestModesFollowTheUmask(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, st.IsDir())
 		require.Equal(t, c.dir, st.Mode().Perm(), "folder, umask %03o", c.umask)
+
+		tmp, err := TempDir(dir, "checkpoint-1")
+		require.NoError(t, err)
+		require.NoError(t, WriteFile(filepath.Join(tmp, "trainer_state.json"), []byte("{}"), 0o644))
+		final := filepath.Join(dir, "checkpoint-1")
+		require.NoError(t, CommitDir(tmp, final))
+		st, err = os.Stat(final)
+		require.NoError(t, err)
+		require.Equal(t, c.dir, st.Mode().Perm(), "committed folder, umask %03o", c.umask)
+		st, err = os.Stat(filepath.Join(final, "trainer_state.json"))
+		require.NoError(t, err)
+		require.Equal(t, c.file, st.Mode().Perm(), "file in a committed folder, umask %03o", c.umask)
 	}
 }

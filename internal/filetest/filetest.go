@@ -69,3 +69,13 @@ func Snapshot(t testing.TB, root string) map[string]string {
 	}
 	return out
 }
+
+// ReadString returns the content of the file at path.
+func ReadString(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -3,8 +3,6 @@ package testmodel
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/tune-dev/tune/decoder"
 	_ "github.com/tune-dev/tune/qwen" // registers qwen2, the family of Config
@@ -48,7 +46,7 @@ func WriteTokenizer(dir, pattern string, special ...string) error {
 	if err != nil {
 		return fmt.Errorf("testmodel: %w", err)
 	}
-	return os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644)
+	return (&tokenizer.Files{JSON: data}).Write(dir)
 }
 
 func tokenizerJSON(pattern string, special []string) map[string]any {

@@ -2,14 +2,9 @@ package tokenizer
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/text/unicode/norm"
@@ -27,63 +22,25 @@ const Llama3SplitPattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}
 // split pattern Load accepts.
 var splitDigits = map[string]int{SplitPattern: 1, Llama3SplitPattern: 3}
 
-// File names looked for by Load in a folder.
-const (
-	tokenizerFile   = "tokenizer.json"
-	tokenizerGzFile = "tokenizer.json.gz"
-	configFile      = "tokenizer_config.json"
-)
-
 // Load reads a tokenizer from path, which is a tokenizer.json file, a gzipped
-// tokenizer.json (name ending in ".gz") or a folder. A folder must hold
-// tokenizer.json or tokenizer.json.gz; its tokenizer_config.json, when
-// present, supplies the eos and pad tokens and the chat template presence.
+// tokenizer.json (name ending in ".gz") or a folder (see ReadFiles); a
+// folder's tokenizer_config.json, when present, supplies the eos and pad
+// tokens and the chat template presence.
 func Load(path string) (*Tokenizer, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
-	}
-	if !info.IsDir() {
-		return loadFile(path)
-	}
-	file := filepath.Join(path, tokenizerFile)
-	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
-		file = filepath.Join(path, tokenizerGzFile)
-	}
-	t, err := loadFile(file)
+	f, err := ReadFiles(path)
 	if err != nil {
 		return nil, err
 	}
-	cfgPath := filepath.Join(path, configFile)
-	data, err := os.ReadFile(cfgPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return t, nil
-	}
+	t, err := Parse(f.JSON, f.JSONPath)
 	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
-	}
-	if err := t.applyConfig(data, cfgPath); err != nil {
 		return nil, err
+	}
+	if f.Config != nil {
+		if err := t.applyConfig(f.Config, f.ConfigPath); err != nil {
+			return nil, err
+		}
 	}
 	return t, nil
-}
-
-func loadFile(path string) (*Tokenizer, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
-	}
-	if strings.HasSuffix(path, ".gz") {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
-		}
-		data, err = io.ReadAll(zr)
-		if err != nil {
-			return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
-		}
-	}
-	return Parse(data, path)
 }
 
 // JSON shapes of tokenizer.json. Pointers and RawMessage tell absent or null

@@ -1,4 +1,4 @@
-package train
+package atomicfile
 
 import (
 	"errors"
@@ -7,52 +7,24 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-
-	"github.com/tune-dev/tune/internal/atomicfile"
 )
 
-// This file holds the crash-safe file and directory writes used by the
-// training run's outputs (trainer_state.json, checkpoints, the loss plot,
-// the truncated training log).
-//
-// The pattern is always the same: write everything under a temporary name
-// in the destination's own directory (so the final rename never crosses a
-// file system), fsync the data, rename into place, then fsync the parent
-// directory so that the rename itself survives a power loss. A reader
-// therefore sees either the old complete file or the new complete file,
-// never a torn one; a crash can at worst leave a stray temporary
-// (".NAME.tmp-RANDOM") behind, which is safe to delete.
-
-// WriteFileAtomic writes data to path so that path holds either its old
-// content or all of data, even if the process or machine dies midway. It
-// creates a temporary file ".BASE.tmp-RANDOM" next to path with mode perm
-// less the umask, writes and fsyncs it, renames it over path and fsyncs
-// the directory.
-// The parent directory must exist. On error the temporary is removed and
-// path is untouched.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	if err := atomicfile.WriteFile(path, data, perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-// TempDir creates a new empty directory ".NAME.tmp-RANDOM" inside parent
-// (creating parent as needed, like mkdir -p) with atomicfile.DirMode less
-// the umask, so that the published directory is readable like every other
-// folder tune makes, and returns its path. Build a checkpoint or other
-// output directory there, then publish it with CommitDir. Keeping the temporary in the same parent as the final
-// directory keeps the commit a single same-file-system rename, and the
-// leading dot hides half-written directories from globs such as
-// "checkpoint-*".
+// TempDir creates a new empty folder ".NAME.tmp-RANDOM" inside parent
+// (creating parent as needed, like mkdir -p) with DirMode less the umask,
+// so that the published folder is readable like every other folder tune
+// makes, and returns its path. Build a checkpoint or other output folder
+// there, then publish it with CommitDir. Keeping the temporary in the same
+// parent as the final folder keeps the commit a single same-file-system
+// rename, and the leading dot hides half-written folders from globs such
+// as "checkpoint-*".
 func TempDir(parent, name string) (string, error) {
 	if name == "" || filepath.Base(name) != name {
 		return "", fmt.Errorf("temp dir in %s: bad name %q", parent, name)
 	}
-	if err := os.MkdirAll(parent, atomicfile.DirMode); err != nil {
+	if err := os.MkdirAll(parent, DirMode); err != nil {
 		return "", fmt.Errorf("temp dir in %s: %w", parent, err)
 	}
-	dir, err := atomicfile.MkdirTemp(parent, "."+name+".tmp-")
+	dir, err := MkdirTemp(parent, "."+name+".tmp-")
 	if err != nil {
 		return "", fmt.Errorf("temp dir in %s: %w", parent, err)
 	}
@@ -113,7 +85,7 @@ func CommitDir(tmp, final string) error {
 		}
 		return fmt.Errorf("commit %s: %w", final, err)
 	}
-	if err := atomicfile.SyncDir(parent); err != nil {
+	if err := SyncDir(parent); err != nil {
 		return fmt.Errorf("commit %s: sync directory: %w", final, err)
 	}
 	if old != "" {
@@ -136,7 +108,7 @@ func syncTree(root string) error {
 		case d.IsDir():
 			dirs = append(dirs, p)
 		case d.Type().IsRegular():
-			return atomicfile.SyncFile(p)
+			return SyncFile(p)
 		}
 		return nil
 	})
@@ -144,16 +116,16 @@ func syncTree(root string) error {
 		return err
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := atomicfile.SyncDir(dirs[i]); err != nil {
+		if err := SyncDir(dirs[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// leftover matches the temporaries of TempDir, CommitDir and
-// WriteFileAtomic: ".NAME.tmp-RANDOM" and ".NAME.old-RANDOM", where
-// RANDOM is the decimal number atomicfile (for .tmp) and os.MkdirTemp (for
+// leftover matches the temporaries of TempDir, CommitDir, Write and
+// WriteFile: ".NAME.tmp-RANDOM" and ".NAME.old-RANDOM", where
+// RANDOM is the decimal number tempName (for .tmp) and os.MkdirTemp (for
 // CommitDir's .old) put there.
 var leftover = regexp.MustCompile(`^\.(.+)\.(tmp|old)-[0-9]+$`)
 

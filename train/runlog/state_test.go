@@ -1,4 +1,4 @@
-package train
+package runlog
 
 import (
 	"encoding/json"
@@ -275,86 +275,5 @@ func TestUpdateBest(t *testing.T) {
 	}
 	if !s.UpdateBest(3, 9, "c", true) || s.UpdateBest(2, 10, "d", true) || *s.BestModelCheckpoint != "c" {
 		t.Error("greater is better")
-	}
-}
-
-func TestPyFloat(t *testing.T) {
-	// Expected strings are Python's repr() of the same doubles.
-	cases := []struct {
-		f    float64
-		want string
-	}{
-		{0, "0.0"},
-		{math.Copysign(0, -1), "-0.0"},
-		{1, "1.0"},
-		{-2, "-2.0"},
-		{0.1, "0.1"},
-		{1.0 / 3, "0.3333333333333333"},
-		{0.0001, "0.0001"},
-		{0.00001, "1e-05"},
-		{2.5e-7, "2.5e-07"},
-		{123456789.125, "123456789.125"},
-		{1e15, "1000000000000000.0"},
-		{1e16, "1e+16"},
-		{1.5e16, "1.5e+16"},
-		{1e100, "1e+100"},
-		{5e-324, "5e-324"},
-		{math.NaN(), "NaN"},
-		{math.Inf(1), "Infinity"},
-		{math.Inf(-1), "-Infinity"},
-	}
-	for _, c := range cases {
-		if got := pyFloat(c.f); got != c.want {
-			t.Errorf("pyFloat(%v) = %q, want %q", c.f, got, c.want)
-		}
-	}
-}
-
-func TestPyQuote(t *testing.T) {
-	cases := map[string]string{
-		"plain":         `"plain"`,
-		`q"b\`:          `"q\"b\\"`,
-		"a\nb\tc\r\b\f": `"a\nb\tc\r\b\f"`,
-		"\x01\x7f":      `"\u0001\u007f"`,
-		"é😀":            `"\u00e9\ud83d\ude00"`,
-		"<&>/":          `"<&>/"`,
-	}
-	for in, want := range cases {
-		if got := string(pyQuote(nil, in)); got != want {
-			t.Errorf("pyQuote(%q) = %s, want %s", in, got, want)
-		}
-		v, err := pyJSONDecode([]byte(want))
-		if err != nil || v != in {
-			t.Errorf("decode %s = %q, %v", want, v, err)
-		}
-	}
-}
-
-func TestPyJSONCompactAndStructs(t *testing.T) {
-	type rec struct {
-		Step int     `json:"step"`
-		Loss float64 `json:"loss"`
-		Note string  `json:"note,omitempty"`
-	}
-	v := map[string]any{
-		"b":   []int{1, 2},
-		"a":   rec{Step: 3, Loss: 2},
-		"c":   map[string]float64{"y": 1, "x": 0.5},
-		"nil": nil,
-		"ptr": &rec{Step: 1},
-		"e":   []any{},
-	}
-	b, err := pyJSONAppend(nil, v, "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `{"a": {"loss": 2, "step": 3}, "b": [1, 2], "c": {"x": 0.5, "y": 1.0}, "e": [], "nil": null, "ptr": {"loss": 0, "step": 1}}`
-	if string(b) != want {
-		t.Errorf("got  %s\nwant %s", b, want)
-	}
-	for _, bad := range []string{``, `{`, `[1,]`, `{"a" 1}`, `01`, `1.`, `-`, `nul`, `"\x"`, `{"a":1}x`, `nan`} {
-		if _, err := pyJSONDecode([]byte(bad)); err == nil {
-			t.Errorf("decode %q: no error", bad)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package train
+package data
 
 import (
 	"os"
@@ -14,7 +14,7 @@ import (
 
 // testTokenizer loads the test tokenizer once for the package's tests.
 var testTokenizer = sync.OnceValues(func() (*tokenizer.Tokenizer, error) {
-	return tokenizer.Load("../testdata/tokenizer/tokenizer.json.gz")
+	return tokenizer.Load("../../testdata/tokenizer/tokenizer.json.gz")
 })
 
 func loadTokenizer(t *testing.T) *tokenizer.Tokenizer {

@@ -1,4 +1,4 @@
-package train
+package data
 
 import (
 	"encoding/json"
@@ -244,7 +244,7 @@ func TestDynamicPadding(t *testing.T) {
 	require.Equal(t, []int32{11, 12, 13, P, P, 21, 22, 23, 24, 25}, b.IDs)
 	require.Equal(t, []int32{ignore, 12, 13, ignore, ignore, ignore, ignore, 23, ignore, 25}, b.Labels)
 	require.Equal(t, []int32{0, 1, 2, 0, 0, 0, 1, 2, 3, 4}, b.Pos)
-	require.Equal(t, []int32{1, 1, 1, 0, 0, 1, 1, 1, 1, 1}, b.Mask)
+	require.Equal(t, []int32{1, 1, 1, 0, 0, 1, 1, 1, 1, 1}, b.AttentionMask)
 	require.Equal(t, 4, b.Targets)
 	require.Equal(t, ds.Examples[0].Targets()+ds.Examples[1].Targets(), b.Targets)
 	require.Equal(t, 8, b.Tokens)
@@ -256,7 +256,7 @@ func TestDynamicPadding(t *testing.T) {
 	require.Equal(t, []int32{31, 32}, b.IDs)
 	require.Equal(t, []int32{ignore, 32}, b.Labels)
 	require.Equal(t, []int32{0, 1}, b.Pos)
-	require.Equal(t, []int32{1, 1}, b.Mask)
+	require.Equal(t, []int32{1, 1}, b.AttentionMask)
 	require.Equal(t, 1, b.Targets)
 	require.Equal(t, 2, b.Tokens)
 
@@ -299,7 +299,7 @@ func segmentsOf(t *testing.T, b Batch, padID int32) (seqs []Example) {
 	require.Len(t, b.IDs, b.Rows*b.T)
 	require.Len(t, b.Labels, b.Rows*b.T)
 	require.Len(t, b.Pos, b.Rows*b.T)
-	require.Len(t, b.Mask, b.Rows*b.T)
+	require.Len(t, b.AttentionMask, b.Rows*b.T)
 	tokens, targets := 0, 0
 	for r := range b.Rows {
 		seg := int32(0)
@@ -309,7 +309,7 @@ func segmentsOf(t *testing.T, b Batch, padID int32) (seqs []Example) {
 			if b.Labels[i] != ignore {
 				targets++
 			}
-			if b.Mask[i] == 0 {
+			if b.AttentionMask[i] == 0 {
 				padded = true
 				require.Equal(t, padID, b.IDs[i])
 				require.Equal(t, int32(ignore), b.Labels[i])
@@ -317,8 +317,8 @@ func segmentsOf(t *testing.T, b Batch, padID int32) (seqs []Example) {
 			}
 			require.False(t, padded, "real token after padding")
 			tokens++
-			if b.Mask[i] != seg {
-				require.Equal(t, seg+1, b.Mask[i], "segment ids count up")
+			if b.AttentionMask[i] != seg {
+				require.Equal(t, seg+1, b.AttentionMask[i], "segment ids count up")
 				seg++
 				require.Zero(t, b.Pos[i], "positions restart")
 				require.Equal(t, int32(ignore), b.Labels[i], "no target crosses a boundary")
@@ -336,7 +336,7 @@ func segmentsOf(t *testing.T, b Batch, padID int32) (seqs []Example) {
 	require.Equal(t, b.Targets, targets)
 	full := false
 	for r := range b.Rows {
-		full = full || b.Mask[r*b.T+b.T-1] != 0
+		full = full || b.AttentionMask[r*b.T+b.T-1] != 0
 	}
 	require.True(t, full, "T is the longest row")
 	return seqs
@@ -371,14 +371,14 @@ func TestPacking(t *testing.T) {
 				for r := range b.Rows {
 					n := 0
 					for j := range b.T {
-						if b.Mask[r*b.T+j] != 0 {
+						if b.AttentionMask[r*b.T+j] != 0 {
 							n++
 						}
 					}
 					// Rows hold up to maxLen tokens, except an example
 					// longer than that, which gets a row of its own.
 					if n > maxLen {
-						require.Equal(t, int32(1), b.Mask[r*b.T+n-1])
+						require.Equal(t, int32(1), b.AttentionMask[r*b.T+n-1])
 						require.Equal(t, 12, n)
 					}
 				}
@@ -402,7 +402,7 @@ func TestPacking(t *testing.T) {
 	b := l.Batch(0, 1)
 	require.Equal(t, []int32{2001, 2002, 2003, 2004, 2005, 3001, 3002, 4001, 4002}, b.IDs)
 	require.Equal(t, []int32{0, 1, 2, 3, 4, 0, 1, 0, 1}, b.Pos)
-	require.Equal(t, []int32{1, 1, 1, 1, 1, 2, 2, 3, 3}, b.Mask)
+	require.Equal(t, []int32{1, 1, 1, 1, 1, 2, 2, 3, 3}, b.AttentionMask)
 	require.Equal(t, []int32{ignore, 2002, ignore, 2004, 2005, ignore, 3002, ignore, 4002}, b.Labels)
 	require.Equal(t, 5, b.Targets)
 

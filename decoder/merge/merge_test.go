@@ -1,7 +1,6 @@
-package train_test
+package merge_test
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,20 +8,25 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/decoder/merge"
 	"github.com/tune-dev/tune/internal/filetest"
-	"github.com/tune-dev/tune/train"
+	"github.com/tune-dev/tune/internal/golden"
 )
 
-var tinyAdapter = filepath.Join("..", "testdata", "golden", "qwen2-tiny", "adapter")
+// The qwen2-tiny golden model and adapter (golden also registers the
+// families merge reads).
+var (
+	tinyBase    = filepath.Join(golden.Dir("qwen2-tiny"), "base_model")
+	tinyAdapter = filepath.Join(golden.Dir("qwen2-tiny"), "adapter")
+)
 
 // TestMergeRefusesToLoseData: tune merge never replaces a folder it did
 // not write, nor the inputs it reads; every refusal leaves every file as
 // it was.
 func TestMergeRefusesToLoseData(t *testing.T) {
 	base, adapter := filetest.CopyDir(t, tinyBase), filetest.CopyDir(t, tinyAdapter)
-	merge := func(out string) error {
-		return train.Merge(train.MergeOptions{BaseModel: base, AdapterDir: adapter, Output: out})
+	write := func(out string) error {
+		return merge.Write(merge.Options{BaseModel: base, AdapterDir: adapter, Output: out})
 	}
 	unrelated := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(unrelated, "notes.txt"), []byte("mine"), 0o644))
@@ -56,7 +60,7 @@ func TestMergeRefusesToLoseData(t *testing.T) {
 			for _, p := range []string{base, adapter, unrelated, file, run} {
 				before[p] = filetest.Snapshot(t, p)
 			}
-			err := train.Merge(train.MergeOptions{BaseModel: base, AdapterDir: c.adapter, Output: c.out})
+			err := merge.Write(merge.Options{BaseModel: base, AdapterDir: c.adapter, Output: c.out})
 			require.ErrorContains(t, err, c.want)
 			require.ErrorContains(t, err, c.out)
 			for p, s := range before {
@@ -72,12 +76,12 @@ func TestMergeRefusesToLoseData(t *testing.T) {
 	empty := filepath.Join(t.TempDir(), "out")
 	require.NoError(t, os.Mkdir(empty, 0o755))
 	for _, out := range []string{filepath.Join(t.TempDir(), "new"), empty, filepath.Join(adapter, "merged_model")} {
-		require.NoError(t, merge(out))
+		require.NoError(t, write(out))
 		var rec struct {
 			BaseModel string   `json:"base_model"`
 			Files     []string `json:"files"`
 		}
-		b, err := os.ReadFile(filepath.Join(out, train.MergeMarker))
+		b, err := os.ReadFile(filepath.Join(out, merge.Marker))
 		require.NoError(t, err)
 		require.NoError(t, json.Unmarshal(b, &rec))
 		require.Equal(t, base, rec.BaseModel)
@@ -87,42 +91,16 @@ func TestMergeRefusesToLoseData(t *testing.T) {
 	// An earlier merge output is replaced whole; one a user added a file
 	// to is not.
 	require.NoError(t, os.WriteFile(filepath.Join(empty, "model.safetensors"), []byte("stale"), 0o644))
-	require.NoError(t, merge(empty))
+	require.NoError(t, write(empty))
 	b, err := os.ReadFile(filepath.Join(empty, "model.safetensors"))
 	require.NoError(t, err)
 	require.NotEqual(t, "stale", string(b))
 	require.NoError(t, os.WriteFile(filepath.Join(empty, "README.md"), []byte("my notes"), 0o644))
 	before := filetest.Snapshot(t, empty)
-	err = merge(empty)
+	err = write(empty)
 	require.ErrorContains(t, err, "holds README.md, which the earlier merge did not write")
 	require.Equal(t, before, filetest.Snapshot(t, empty))
 	siblings, err := os.ReadDir(filepath.Dir(empty))
 	require.NoError(t, err)
 	require.Len(t, siblings, 1, "no temporary folder left beside the output")
-}
-
-// TestTrainChecksMergeTargetFirst: train --merge_adapters refuses, before
-// training, a merged_model/ that Merge would refuse at the end.
-func TestTrainChecksMergeTargetFirst(t *testing.T) {
-	data := dataDir(t)
-	base := filetest.CopyDir(t, tinyBase)
-	cfg := baseConfig(data, filepath.Join(base, "run"))
-	cfg.BaseModel, cfg.MergeAdapters = base, true
-	before := filetest.Snapshot(t, base)
-	for _, overwrite := range []bool{false, true} {
-		cfg.Overwrite = overwrite
-		_, err := train.Run(context.Background(), cfg, cpu.New(0))
-		require.ErrorContains(t, err, "is inside the base model folder")
-		require.Equal(t, before, filetest.Snapshot(t, base), "nothing written")
-	}
-
-	// A resumed run's merged_model/ that an older tune wrote (no marker)
-	// is refused at the start too.
-	out := filepath.Join(t.TempDir(), "run")
-	require.NoError(t, os.MkdirAll(filepath.Join(out, "merged_model"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(out, "merged_model", "model.safetensors"), []byte("old"), 0o644))
-	cfg = baseConfig(data, out)
-	cfg.MergeAdapters, cfg.Resume = true, filepath.Join(out, "checkpoint-2")
-	_, err := train.Run(context.Background(), cfg, cpu.New(0))
-	require.ErrorContains(t, err, "is not an earlier merge output")
 }

@@ -1,10 +1,12 @@
-package train
+package atomicfile
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tune-dev/tune/internal/filetest"
 )
 
 func dirNames(t *testing.T, dir string) []string {
@@ -20,16 +22,18 @@ func dirNames(t *testing.T, dir string) []string {
 	return names
 }
 
-func TestWriteFileAtomic(t *testing.T) {
+// TestWriteFileNamesPath: WriteFile replaces a file and leaves nothing
+// beside it; a failed write names the file and leaves no temporary.
+func TestWriteFileNamesPath(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.json")
-	if err := WriteFileAtomic(path, []byte("one"), 0o600); err != nil {
+	if err := WriteFile(path, []byte("one"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFileAtomic(path, []byte("two"), 0o644); err != nil {
+	if err := WriteFile(path, []byte("two"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := readString(t, path); got != "two" {
+	if got := filetest.ReadString(t, path); got != "two" {
 		t.Errorf("content %q", got)
 	}
 	if names := dirNames(t, dir); len(names) != 1 {
@@ -37,14 +41,14 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 
 	missing := filepath.Join(dir, "no", "such", "file")
-	if err := WriteFileAtomic(missing, []byte("x"), 0o644); err == nil || !strings.Contains(err.Error(), missing) {
+	if err := WriteFile(missing, []byte("x"), 0o644); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("missing directory: %v", err)
 	}
 	// Renaming onto a directory fails; the temporary must not stay.
 	sub := filepath.Join(dir, "sub")
 	os.Mkdir(sub, 0o755)
 	os.WriteFile(filepath.Join(sub, "f"), nil, 0o644)
-	if err := WriteFileAtomic(sub, []byte("x"), 0o644); err == nil || !strings.Contains(err.Error(), sub) {
+	if err := WriteFile(sub, []byte("x"), 0o644); err == nil || !strings.Contains(err.Error(), sub) {
 		t.Errorf("onto a directory: %v", err)
 	}
 	if names := dirNames(t, dir); len(names) != 2 {
@@ -69,7 +73,7 @@ func TestTempDirCommitDir(t *testing.T) {
 	if err := CommitDir(tmp, final); err != nil {
 		t.Fatal(err)
 	}
-	if got := readString(t, filepath.Join(final, "nested", "f")); got != "n" {
+	if got := filetest.ReadString(t, filepath.Join(final, "nested", "f")); got != "n" {
 		t.Errorf("nested file %q", got)
 	}
 	if names := dirNames(t, parent); len(names) != 1 || names[0] != "checkpoint-10" {
@@ -85,7 +89,7 @@ func TestTempDirCommitDir(t *testing.T) {
 	if err := CommitDir(tmp2, final); err != nil {
 		t.Fatal(err)
 	}
-	if got := readString(t, filepath.Join(final, "adapter.safetensors")); got != "newer" {
+	if got := filetest.ReadString(t, filepath.Join(final, "adapter.safetensors")); got != "newer" {
 		t.Errorf("content %q", got)
 	}
 	if _, err := os.Stat(filepath.Join(final, "nested")); !os.IsNotExist(err) {

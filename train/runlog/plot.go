@@ -1,4 +1,4 @@
-package train
+package runlog
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"math"
 
+	"github.com/tune-dev/tune/internal/atomicfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -29,7 +30,7 @@ const (
 // PlotLoss draws the training loss (a line) and the evaluation loss (a
 // line with a marker at each evaluation; eval may be empty) against the
 // step, with axes "step" and "loss", a title and a legend, and writes it
-// as a PNG of PlotWidth x PlotHeight to path, atomically (WriteFileAtomic;
+// as a PNG of PlotWidth x PlotHeight to path, atomically (atomicfile.WriteFile;
 // the directory must exist). Points with a NaN or infinite loss are left
 // out (a diverged step must not stop the plot); train needs at least one
 // finite point.
@@ -82,7 +83,7 @@ func PlotLoss(path string, train, eval []Point) error {
 	if buf.Len() == 0 {
 		return fmt.Errorf("loss plot %s: %w", path, errors.New("empty image"))
 	}
-	return WriteFileAtomic(path, buf.Bytes(), 0o644)
+	return atomicfile.WriteFile(path, buf.Bytes(), 0o644)
 }
 
 // finitePoints converts pts to plotter points, dropping non-finite losses.

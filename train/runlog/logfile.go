@@ -1,4 +1,4 @@
-package train
+package runlog
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/tune-dev/tune/internal/atomicfile"
+	"github.com/tune-dev/tune/internal/pyjson"
 )
 
 // training_log.jsonl: one JSON object per line, appended as the run goes
@@ -113,7 +114,7 @@ func (l *Log) Path() string { return l.path }
 // going through encoding/json (which rejects NaN in them and writes an
 // integral float64 field as 2, where a map value would give 2.0).
 func (l *Log) Write(entry any) error {
-	b, err := pyJSONAppend(nil, entry, "", 0)
+	b, err := pyjson.Append(nil, entry, "")
 	if err != nil {
 		return fmt.Errorf("training log %s: %w", l.path, err)
 	}
@@ -171,11 +172,11 @@ func readLogLines(path string) ([]logLine, error) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		v, err := pyJSONDecode(line)
+		v, err := pyjson.Decode(line)
 		if err == nil {
 			m, ok := v.(map[string]any)
 			if !ok {
-				err = fmt.Errorf("want a JSON object, got %s", pyJSONKind(v))
+				err = fmt.Errorf("want a JSON object, got %s", pyjson.Kind(v))
 			} else {
 				out = append(out, logLine{raw: line, entry: m})
 				continue
@@ -206,7 +207,7 @@ func ReadLog(path string) ([]map[string]any, error) {
 }
 
 // TruncateLog rewrites the training log at path, atomically
-// (WriteFileAtomic), keeping only the entries whose "step" is at most
+// (atomicfile.WriteFile), keeping only the entries whose "step" is at most
 // afterStep: resuming from the checkpoint of step afterStep drops what
 // the interrupted run logged after it. Entries without an integer "step"
 // are kept. Kept lines are copied byte for byte. A missing file is not an
@@ -231,5 +232,5 @@ func TruncateLog(path string, afterStep int) error {
 		buf.Write(l.raw)
 		buf.WriteByte('\n')
 	}
-	return WriteFileAtomic(path, buf.Bytes(), perm)
+	return atomicfile.WriteFile(path, buf.Bytes(), perm)
 }

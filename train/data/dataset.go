@@ -1,4 +1,4 @@
-package train
+package data
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 )
@@ -158,18 +159,15 @@ func (d *Dataset) Stats() DatasetStats {
 	return s
 }
 
-// Batch is one right-padded micro-batch, ready for the model. The slices
-// hold Rows*T entries, row-major.
+// Batch is one right-padded micro-batch: the model's batch (the slices
+// hold Rows*T entries, row-major) and its counts. Pos are the RoPE
+// position ids: 0, 1, ... restarting at 0 for each packed sequence; 0 on
+// padding. AttentionMask is 0 on padding and otherwise the 1-based
+// segment id of the sequence the token belongs to within its row (1 for
+// every real token when not packing), so attention can stay inside each
+// sequence.
 type Batch struct {
-	IDs, Labels []int32
-	// Pos are the RoPE position ids: 0, 1, ... restarting at 0 for each
-	// packed sequence; 0 on padding.
-	Pos []int32
-	// Mask is 0 on padding and otherwise the 1-based segment id of the
-	// sequence the token belongs to within its row (1 for every real token
-	// when not packing), so attention can stay inside each sequence.
-	Mask    []int32
-	Rows, T int
+	decoder.Batch
 	// Targets counts the targets in the micro-batch after the causal
 	// shift. The label of the first token of every sequence is set to
 	// backend.IgnoreIndex, so no target crosses a sequence boundary and
@@ -233,10 +231,10 @@ const packStream = math.MaxUint64
 // on the epoch; the epochs then shuffle the rows.
 func NewLoader(ds *Dataset, cfg LoaderConfig) *Loader {
 	if cfg.BatchSize < 1 {
-		panic(fmt.Sprintf("train: batch size %d < 1", cfg.BatchSize))
+		panic(fmt.Sprintf("data: batch size %d < 1", cfg.BatchSize))
 	}
 	if len(ds.Examples) == 0 {
-		panic("train: empty dataset")
+		panic("data: empty dataset")
 	}
 	l := &Loader{ds: ds, cfg: cfg}
 	n := len(ds.Examples)
@@ -334,7 +332,7 @@ func (l *Loader) EpochRows(epoch int) [][]int {
 // call. It panics when epoch < 0 or index is out of range.
 func (l *Loader) Batch(epoch, index int) Batch {
 	if epoch < 0 || index < 0 || index >= l.BatchesPerEpoch() {
-		panic(fmt.Sprintf("train: batch (%d, %d) out of range (%d per epoch)", epoch, index, l.BatchesPerEpoch()))
+		panic(fmt.Sprintf("data: batch (%d, %d) out of range (%d per epoch)", epoch, index, l.BatchesPerEpoch()))
 	}
 	perm := l.order(epoch)
 	lo := index * l.cfg.BatchSize
@@ -353,14 +351,14 @@ func (l *Loader) Batch(epoch, index int) Batch {
 		}
 		T = max(T, n)
 	}
-	b := Batch{
-		IDs:    make([]int32, len(rows)*T),
-		Labels: make([]int32, len(rows)*T),
-		Pos:    make([]int32, len(rows)*T),
-		Mask:   make([]int32, len(rows)*T),
-		Rows:   len(rows),
-		T:      T,
-	}
+	b := Batch{Batch: decoder.Batch{
+		IDs:           make([]int32, len(rows)*T),
+		Labels:        make([]int32, len(rows)*T),
+		Pos:           make([]int32, len(rows)*T),
+		AttentionMask: make([]int32, len(rows)*T),
+		Rows:          len(rows),
+		T:             T,
+	}}
 	for r, row := range rows {
 		at := r * T
 		for s, e := range row {
@@ -376,7 +374,7 @@ func (l *Loader) Batch(epoch, index int) Batch {
 					}
 				}
 				b.Pos[at] = int32(j)
-				b.Mask[at] = int32(s + 1)
+				b.AttentionMask[at] = int32(s + 1)
 				at++
 			}
 			b.Tokens += len(ex.IDs)

@@ -1,4 +1,4 @@
-package train
+package merge
 
 import (
 	"cmp"
@@ -15,18 +15,19 @@ import (
 	"github.com/tune-dev/tune/internal/paths"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
+	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
 )
 
-// MergeOptions describes one merge of an adapter into its base model.
-type MergeOptions struct {
+// Options describes one merge of an adapter into its base model.
+type Options struct {
 	// BaseModel is the Hugging Face model folder the adapter was trained on.
 	BaseModel string
 	// Adapter is the adapter to merge; when nil, AdapterDir is loaded.
 	Adapter    *lora.Adapter
 	AdapterDir string
 	// Output is the merged model's folder (written atomically). It must
-	// not exist, be empty, or hold an earlier merge output (see Merge).
+	// not exist, be empty, or hold an earlier merge output (see Write).
 	Output string
 	// QLoRA merges into the NF4 round trip of the base projections, the
 	// weights a QLoRA run trained against (a checkpoint that is already
@@ -41,41 +42,38 @@ type MergeOptions struct {
 	WriteTokenizer func(dir string) error
 }
 
-// tokenizerFiles are copied from the base folder into a merged model.
-var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json", "added_tokens.json"}
-
-// MergeMarker is the file Merge writes last into every merged model
+// Marker is the file Write writes last into every merged model
 // folder: what was merged, and the list of files the merge wrote. Only a
 // folder holding it and nothing else than those files is ever replaced.
-const MergeMarker = "tune_merge.json"
+const Marker = "tune_merge.json"
 
-// mergeRecord is the content of MergeMarker.
-type mergeRecord struct {
+// record is the content of Marker.
+type record struct {
 	BaseModel string   `json:"base_model"`
 	Adapter   string   `json:"adapter,omitempty"`
 	QLoRA     bool     `json:"use_qlora"`
 	Files     []string `json:"files"`
 }
 
-// Merge writes base + adapter as a plain Hugging Face model folder:
+// Write writes base + adapter as a plain Hugging Face model folder:
 // config.json (without a quantization_config), generation_config.json,
 // the weights (model.safetensors, or shards with an index) with every
 // adapted projection replaced by W + s·B·A in the base weight's dtype
 // (bfloat16 for a 4-bit base), the tokenizer files, the system prompt
 // recorded with the adapter (lora.SystemPromptFile), if any, and
-// MergeMarker.
+// Marker.
 //
-// Nothing is lost: before anything is read, Merge refuses an output that
+// Nothing is lost: before anything is read, Write refuses an output that
 // is the base model's or the adapter's folder or contains either (paths
 // compared after resolving symbolic links), that lies inside the base
 // model's folder, that is a file, or that is a non-empty folder other
-// than an earlier merge output (MergeMarker and only the files it lists).
+// than an earlier merge output (Marker and only the files it lists).
 // An output inside the adapter's folder is allowed: a run keeps its
 // merged model in RUN/merged_model beside the adapter. The new folder is
-// written beside the output and swapped in (CommitDir), so an earlier
+// written beside the output and swapped in (atomicfile.CommitDir), so an earlier
 // merge output is replaced only once the new one is complete.
-func Merge(o MergeOptions) error {
-	if err := checkMergeOutput(o); err != nil {
+func Write(o Options) error {
+	if err := CheckOutput(o); err != nil {
 		return err
 	}
 	cfg, err := decoder.LoadConfig(o.BaseModel)
@@ -96,7 +94,7 @@ func Merge(o MergeOptions) error {
 	if err := os.MkdirAll(filepath.Dir(filepath.Clean(o.Output)), atomicfile.DirMode); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
-	tmp, err := TempDir(filepath.Dir(filepath.Clean(o.Output)), filepath.Base(o.Output))
+	tmp, err := atomicfile.TempDir(filepath.Dir(filepath.Clean(o.Output)), filepath.Base(o.Output))
 	if err != nil {
 		return err
 	}
@@ -104,38 +102,24 @@ func Merge(o MergeOptions) error {
 		os.RemoveAll(tmp)
 		return err
 	}
-	return CommitDir(tmp, o.Output)
+	return atomicfile.CommitDir(tmp, o.Output)
 }
 
-// checkMergeTarget runs, before training, the checks Merge will run on
-// merged_model/ at the end, so that --merge_adapters cannot fail after the
-// training for a reason known at the start. With Overwrite an earlier
-// merged_model/ goes with the rest of the run, so only the paths count.
-func (c *Config) checkMergeTarget() error {
-	if !c.MergeAdapters || c.EvalOnly {
-		return nil
-	}
-	o := MergeOptions{BaseModel: c.BaseModel, Output: filepath.Join(c.OutputDir, "merged_model")}
-	if c.Overwrite {
-		_, err := checkMergePaths(o)
-		return err
-	}
-	return checkMergeOutput(o)
-}
-
-// checkMergeOutput refuses an output folder whose replacement would lose
-// data (see Merge).
-func checkMergeOutput(o MergeOptions) error {
-	out, err := checkMergePaths(o)
+// CheckOutput refuses an output folder whose replacement would lose data
+// (see Write): a run checks it before training when it will merge at the
+// end.
+func CheckOutput(o Options) error {
+	out, err := CheckPaths(o)
 	if err != nil {
 		return err
 	}
-	return checkMergeContents(o, out)
+	return checkContents(o, out)
 }
 
-// checkMergePaths refuses an output that is, contains or (for the base
-// model) lies inside an input folder, and returns the resolved output.
-func checkMergePaths(o MergeOptions) (string, error) {
+// CheckPaths refuses an output that is, contains or (for the base model)
+// lies inside an input folder, and returns the resolved output. It is the
+// part of CheckOutput that holds whatever the output folder holds.
+func CheckPaths(o Options) (string, error) {
 	out, err := paths.Resolve(o.Output)
 	if err != nil {
 		return "", fmt.Errorf("merge: output %s: %w", o.Output, err)
@@ -166,9 +150,9 @@ func checkMergePaths(o MergeOptions) (string, error) {
 	return out, nil
 }
 
-// checkMergeContents refuses an existing output (resolved: out) that is a
+// checkContents refuses an existing output (resolved: out) that is a
 // file, or a non-empty folder other than an earlier merge output.
-func checkMergeContents(o MergeOptions, out string) error {
+func checkContents(o Options, out string) error {
 	st, err := os.Stat(out)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -186,26 +170,27 @@ func checkMergeContents(o MergeOptions, out string) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	data, err := os.ReadFile(filepath.Join(out, MergeMarker))
+	data, err := os.ReadFile(filepath.Join(out, Marker))
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("merge: the output folder %s is not empty and is not an earlier merge output (it has no %s); refusing to replace it: choose a new or empty folder", o.Output, MergeMarker)
+		return fmt.Errorf("merge: the output folder %s is not empty and is not an earlier merge output (it has no %s); refusing to replace it: choose a new or empty folder", o.Output, Marker)
 	}
 	if err != nil {
 		return fmt.Errorf("merge: output %s: %w", o.Output, err)
 	}
-	var rec mergeRecord
+	var rec record
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return fmt.Errorf("merge: %s: %w; refusing to replace the folder", filepath.Join(o.Output, MergeMarker), err)
+		return fmt.Errorf("merge: %s: %w; refusing to replace the folder", filepath.Join(o.Output, Marker), err)
 	}
 	for _, e := range entries {
-		if name := e.Name(); name != MergeMarker && (!e.Type().IsRegular() || !slices.Contains(rec.Files, name)) {
+		if name := e.Name(); name != Marker && (!e.Type().IsRegular() || !slices.Contains(rec.Files, name)) {
 			return fmt.Errorf("merge: the output folder %s holds %s, which the earlier merge did not write; refusing to replace it: move it away or choose another folder", o.Output, name)
 		}
 	}
 	return nil
 }
 
-func writeMerged(o MergeOptions, cfg *decoder.Config, a *lora.Adapter, ck *safetensors.Checkpoint, dir string) error {
+// writeMerged writes the merged model's files into the new folder dir.
+func writeMerged(o Options, cfg *decoder.Config, a *lora.Adapter, ck *safetensors.Checkpoint, dir string) error {
 	var ts []safetensors.Tensor
 	var total int64
 	merged := 0
@@ -239,7 +224,7 @@ func writeMerged(o MergeOptions, cfg *decoder.Config, a *lora.Adapter, ck *safet
 		return err
 	}
 	copied := 0
-	for _, f := range tokenizerFiles {
+	for _, f := range tokenizer.ModelFiles {
 		if _, err := os.Stat(filepath.Join(o.BaseModel, f)); err == nil {
 			if err := copyIfPresent(filepath.Join(o.BaseModel, f), filepath.Join(dir, f)); err != nil {
 				return err
@@ -260,13 +245,13 @@ func writeMerged(o MergeOptions, cfg *decoder.Config, a *lora.Adapter, ck *safet
 	return writeMarker(o, dir)
 }
 
-// writeMarker writes MergeMarker, listing every file already in dir.
-func writeMarker(o MergeOptions, dir string) error {
+// writeMarker writes Marker, listing every file already in dir.
+func writeMarker(o Options, dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
-	rec := mergeRecord{BaseModel: o.BaseModel, Adapter: o.AdapterDir, QLoRA: o.QLoRA, Files: []string{}}
+	rec := record{BaseModel: o.BaseModel, Adapter: o.AdapterDir, QLoRA: o.QLoRA, Files: []string{}}
 	for _, e := range entries {
 		rec.Files = append(rec.Files, e.Name())
 	}
@@ -274,11 +259,11 @@ func writeMarker(o MergeOptions, dir string) error {
 	if err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
-	return WriteFileAtomic(filepath.Join(dir, MergeMarker), append(data, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, Marker), append(data, '\n'), 0o644)
 }
 
 // mergedTensor returns one tensor of the merged model.
-func mergedTensor(o MergeOptions, a *lora.Adapter, ck *safetensors.Checkpoint, s decoder.TensorSpec, merged *int) (safetensors.Tensor, error) {
+func mergedTensor(o Options, a *lora.Adapter, ck *safetensors.Checkpoint, s decoder.TensorSpec, merged *int) (safetensors.Tensor, error) {
 	layer, module, proj := decoder.ProjectionOf(s.Name)
 	if !proj {
 		t, err := ck.Tensor(s.Name)
@@ -357,7 +342,7 @@ func copyConfig(base, dir string) error {
 	if err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
-	return WriteFileAtomic(filepath.Join(dir, "config.json"), append(out, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, "config.json"), append(out, '\n'), 0o644)
 }
 
 func copyIfPresent(src, dst string) error {
@@ -368,5 +353,5 @@ func copyIfPresent(src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
-	return WriteFileAtomic(dst, data, 0o644)
+	return atomicfile.WriteFile(dst, data, 0o644)
 }

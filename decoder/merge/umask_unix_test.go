@@ -1,6 +1,6 @@
 //go:build unix
 
-package train_test
+package merge_test
 
 import (
 	"io/fs"
@@ -10,24 +10,19 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/tune-dev/tune/train"
+	"github.com/tune-dev/tune/decoder/merge"
 )
 
 // TestOutputsReadableByOthers: with the usual umask 022 a merged model's
 // folder is 0755 and its files 0644, so another user (a service) can load
-// it; so is a folder published with TempDir and CommitDir (checkpoints,
-// the adapter).
+// it (atomicfile's tests check its TempDir and CommitDir, which
+// checkpoints and adapters use).
 func TestOutputsReadableByOthers(t *testing.T) {
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
 	root := t.TempDir()
 	merged := filepath.Join(root, "merged")
-	require.NoError(t, train.Merge(train.MergeOptions{BaseModel: tinyBase, AdapterDir: tinyAdapter, Output: merged}))
-	tmp, err := train.TempDir(root, "checkpoint-1")
-	require.NoError(t, err)
-	require.NoError(t, train.WriteFileAtomic(filepath.Join(tmp, "trainer_state.json"), []byte("{}"), 0o644))
-	require.NoError(t, train.CommitDir(tmp, filepath.Join(root, "checkpoint-1")))
+	require.NoError(t, merge.Write(merge.Options{BaseModel: tinyBase, AdapterDir: tinyAdapter, Output: merged}))
 
 	n := 0
 	require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -42,5 +37,5 @@ func TestOutputsReadableByOthers(t *testing.T) {
 		n++
 		return nil
 	}))
-	require.Equal(t, 8, n, "root, merged/ with its 4 files, checkpoint-1/ with 1")
+	require.Equal(t, 6, n, "root, merged/ with its 4 files")
 }

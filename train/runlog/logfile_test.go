@@ -1,4 +1,4 @@
-package train
+package runlog
 
 import (
 	"math"
@@ -6,16 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func readString(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
+	"github.com/tune-dev/tune/internal/filetest"
+)
 
 func TestLogWriteRead(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run", LogFileName)
@@ -44,7 +37,7 @@ func TestLogWriteRead(t *testing.T) {
 {"eval_loss": 1.25, "step": 2}
 {"note": "\u00e9", "step": 3}
 `
-	if got := readString(t, path); got != want {
+	if got := filetest.ReadString(t, path); got != want {
 		t.Errorf("file:\n%s\nwant:\n%s", got, want)
 	}
 	if err := l.Close(); err != nil {
@@ -91,7 +84,7 @@ func TestLogWriteRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	if got := readString(t, path); got != "" {
+	if got := filetest.ReadString(t, path); got != "" {
 		t.Errorf("after truncating open: %q", got)
 	}
 }
@@ -114,7 +107,7 @@ func TestLogTornTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	if got, want := readString(t, path), "{\"step\": 1}\n\n{\"step\": 2}\n{\"step\": 3}\n"; got != want {
+	if got, want := filetest.ReadString(t, path), "{\"step\": 1}\n\n{\"step\": 2}\n{\"step\": 3}\n"; got != want {
 		t.Errorf("file %q, want %q", got, want)
 	}
 
@@ -125,7 +118,7 @@ func TestLogTornTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	if got := readString(t, path); got != "" {
+	if got := filetest.ReadString(t, path); got != "" {
 		t.Errorf("file %q, want empty", got)
 	}
 }
@@ -173,7 +166,7 @@ func TestTruncateLog(t *testing.T) {
 {"step": 3, "loss": 1.0}
 {"step": 3.0, "eval_loss": 1.1}
 `
-	if got := readString(t, path); got != want {
+	if got := filetest.ReadString(t, path); got != want {
 		t.Errorf("after TruncateLog(3):\n%s\nwant:\n%s", got, want)
 	}
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
@@ -182,7 +175,7 @@ func TestTruncateLog(t *testing.T) {
 	if err := TruncateLog(path, 1); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := readString(t, path), "{\"step\": 1, \"loss\": 2.0}\n{\"event\": \"start\"}\n"; got != want {
+	if got, want := filetest.ReadString(t, path), "{\"step\": 1, \"loss\": 2.0}\n{\"event\": \"start\"}\n"; got != want {
 		t.Errorf("after TruncateLog(1): %q", got)
 	}
 	if err := TruncateLog(filepath.Join(dir, "missing.jsonl"), 5); err != nil {
