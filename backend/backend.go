@@ -116,7 +116,13 @@ type Forward interface {
 	// query whose own entry is 0 (a padding query) sees every non-zero
 	// key, as in Hugging Face. A query with no key left gets zeros. The
 	// softmax is taken in float32 or wider.
-	Attention(out, q, k, v Buffer, keyMask []int32, s AttnShape)
+	//
+	// lse, when not nil, is a float32 buffer (Alloc) of Batch*Heads*Q
+	// elements laid out [Batch, Heads, Q] that receives each query's
+	// log-sum-exp, log Σ_j exp(q·k_j/sqrt(headDim)) over the keys it sees
+	// (0 for a query with no key): what AttentionBackward needs to
+	// rebuild the probabilities without another pass. Inference passes nil.
+	Attention(out, lse, q, k, v Buffer, keyMask []int32, s AttnShape)
 
 	// SiLUMul computes out = silu(gate) * up elementwise over n elements,
 	// with silu(x) = x / (1 + exp(-x)).
@@ -161,9 +167,12 @@ type Backward interface {
 
 	// AttentionBackward computes dq [Batch, Q, Heads*HeadDim] and dk, dv
 	// [Batch, KVStride, KVHeads*HeadDim] (rows past KV are set to 0) from
-	// dout and the forward inputs, with the same mask and shape as
-	// Attention. The probabilities are recomputed from q and k.
-	AttentionBackward(dq, dk, dv, dout, q, k, v Buffer, keyMask []int32, s AttnShape)
+	// dout, the forward inputs q, k, v, the forward's output out and its
+	// log-sum-exp lse, with the same mask and shape as Attention. The
+	// probabilities are recomputed from q, k and lse; a nil lse (a caller
+	// that did not keep it) makes the op recompute it first. dk and dv sum
+	// over the query heads that share a kv head.
+	AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse Buffer, keyMask []int32, s AttnShape)
 
 	// SiLUMulBackward computes dgate = dy*up*silu'(gate) and
 	// dup = dy*silu(gate) over n elements, with

@@ -22,7 +22,7 @@ func deviceFlag() ucli.Flag {
 }
 
 // cudaOps says what the CUDA backend runs so far.
-const cudaOps = "NF4 dequantization, the fused NF4+LoRA linear layer and AdamW"
+const cudaOps = "its ops one by one (NF4, the fused NF4+LoRA layer, AdamW, norms, RoPE, linear layers, attention, loss)"
 
 // gpuProbe is what the machine offers tune: the GPU the CUDA library opened
 // (name), or why it did not (err); driver tells whether an NVIDIA driver is

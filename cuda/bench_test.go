@@ -272,3 +272,36 @@ func BenchmarkLoRALinearBackward(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAttention times the flash attention kernels at Qwen2.5-7B's
+// attention (28 query heads, 4 kv heads, head dim 128, bf16) over one
+// packed sequence of 2048 or 4096 tokens (32 or 64 with -test.short): the
+// forward with its lse, and the backward from the saved lse (the D pass
+// and both kernels). Besides ns/op each reports model TFLOP/s: a causal
+// forward does two T x T x d products per head, half of them masked, so
+// 2·T²·d·heads FLOPs; the backward counts 2.5 times that (five products,
+// FlashAttention's convention; the kernels compute seven).
+func BenchmarkAttention(b *testing.B) {
+	g := gpu(b)
+	const heads, kvHeads, dim = 28, 4, 128
+	for _, full := range []int{2048, 4096} {
+		t := full / benchDiv()
+		s := backend.AttnShape{Batch: 1, Q: t, KV: t, KVStride: t, Heads: heads, KVHeads: kvHeads, HeadDim: dim}
+		nq, nk := t*heads*dim, t*kvHeads*dim
+		d := cached(fmt.Sprintf("attention %d", t), func() [9]backend.Buffer {
+			act := func(n int, seed uint64) backend.Buffer { return upload(g, g.AllocActivation(n), fill(n, seed, 1)) }
+			return [9]backend.Buffer{act(nq, 1), act(nk, 2), act(nk, 3), act(nq, 4), g.Alloc(heads * t),
+				act(nq, 5), g.AllocActivation(nq), g.AllocActivation(nk), g.AllocActivation(nk)}
+		})
+		q, k, v, out, lse, dout, dq, dk, dv := d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8]
+		flops := 2 * float64(t) * float64(t) * dim * heads
+		b.Run(fmt.Sprintf("%d/fwd", full), func(b *testing.B) {
+			med := measure(b, g, func() { g.Attention(out, lse, q, k, v, nil, s) }, 0)
+			b.ReportMetric(flops/med.Seconds()/1e12, "TFLOP/s")
+		})
+		b.Run(fmt.Sprintf("%d/bwd", full), func(b *testing.B) {
+			med := measure(b, g, func() { g.AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, nil, s) }, 0)
+			b.ReportMetric(2.5*flops/med.Seconds()/1e12, "TFLOP/s")
+		})
+	}
+}

@@ -22,6 +22,8 @@ enum scratch_slot {
   SCRATCH_DROP,     // bf16 [rows, in]: x with the elements dropout drops zeroed
   SCRATCH_PARTIALS, // double [<= 1024]: per-block sums of squares
   SCRATCH_LOSS,     // float [rows]: per-row losses when the caller wants only their sum
+  SCRATCH_ATTN_LSE, // float [batch, heads, q]: the attention backward's recomputed log-sum-exp
+  SCRATCH_ATTN_DSUM,// float [batch, heads, q]: the attention backward's rowsum(dout * out)
   SCRATCH_SLOTS
 };
 

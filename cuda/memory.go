@@ -20,8 +20,9 @@ import (
 // implements backend.Memory, backend.Optimizer, backend.Quant, the fused
 // backend.LoRALinear, backend.ClippedAdamW and backend.ResidualRMSNorm,
 // and of the Forward and Backward groups the norms, RoPE, the embedding
-// gather and the elementwise ops (Ops lists them). Like every backend it runs one op at
-// a time: it is not safe for concurrent use.
+// gather, the elementwise ops, the linear layers, cross-entropy and
+// attention (Ops lists them). Like every backend it runs one op at a time:
+// it is not safe for concurrent use.
 //
 // Storage: Alloc returns float32 buffers, so the optimizer state, LoRA
 // factors and their gradients stay float32; AllocActivation returns
@@ -242,7 +243,7 @@ func (b *Backend) Ops() backend.OpSet {
 		backend.Set(backend.OpEmbedding, backend.OpRMSNorm, backend.OpRoPE, backend.OpSiLUMul, backend.OpAdd,
 			backend.OpAddScaled, backend.OpRMSNormBackward, backend.OpRoPEBackward, backend.OpSiLUMulBackward,
 			backend.OpDropout, backend.OpLinear, backend.OpLinearBackward, backend.OpLinearWeightGrad,
-			backend.OpCrossEntropy, backend.OpCrossEntropyBackward)
+			backend.OpCrossEntropy, backend.OpCrossEntropyBackward) | attentionOps
 }
 
 // ActivationDType implements backend.Memory: bfloat16, with the kernels

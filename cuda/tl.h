@@ -19,7 +19,8 @@
 	X(linear) X(linear_backward) X(linear_weight_grad) X(cross_entropy) X(cross_entropy_backward) \
 	X(sum_squares) X(adamw) \
 	X(rmsnorm) X(rmsnorm_backward) X(add_rmsnorm) X(rope) X(embedding) X(silu_mul) \
-	X(silu_mul_backward) X(add) X(add_scaled) X(dropout)
+	X(silu_mul_backward) X(add) X(add_scaled) X(dropout) \
+	X(attention_forward) X(attention_backward)
 
 typedef struct tl_lib {
 #define FIELD(name) __typeof__(&tune_##name) name;
@@ -159,6 +160,15 @@ static inline int tl_add_scaled(tl_lib *l, tune_ctx *c, tune_ptr out, tune_dtype
 static inline int tl_dropout(tl_lib *l, tune_ctx *c, tune_ptr out, tune_dtype ot, tune_ptr x, tune_dtype xt, float p,
 		uint64_t seed, int64_t n) {
 	return l->dropout(c, out, ot, x, xt, p, seed, n);
+}
+static inline int tl_attention_forward(tl_lib *l, tune_ctx *c, tune_ptr out, tune_ptr lse, tune_ptr q, tune_ptr k,
+		tune_ptr v, tune_ptr mask, tune_dtype t, const tune_attn_shape *s) {
+	return l->attention_forward(c, out, lse, q, k, v, mask, t, s);
+}
+static inline int tl_attention_backward(tl_lib *l, tune_ctx *c, tune_ptr dq, tune_ptr dk, tune_ptr dv, tune_ptr dout,
+		tune_ptr q, tune_ptr k, tune_ptr v, tune_ptr out, tune_ptr lse, tune_ptr mask, tune_dtype t,
+		const tune_attn_shape *s) {
+	return l->attention_backward(c, dq, dk, dv, dout, q, k, v, out, lse, mask, t, s);
 }
 
 #endif

@@ -33,7 +33,7 @@ extern "C" {
 /* The ABI version: raised whenever a signature, struct or meaning below
  * changes. Package cuda refuses a library whose tune_abi_version() differs
  * from the one it was written for. */
-#define TUNE_CUDA_ABI_VERSION 3
+#define TUNE_CUDA_ABI_VERSION 4
 
 #if defined(TUNE_CUDA_BUILD)
 #define TUNE_API __attribute__((visibility("default")))
@@ -274,6 +274,33 @@ TUNE_API tune_status tune_add_scaled(tune_ctx *ctx, tune_ptr out, tune_dtype out
  * 0 <= p < 1. */
 TUNE_API tune_status tune_dropout(tune_ctx *ctx, tune_ptr out, tune_dtype out_type, tune_ptr x, tune_dtype x_type,
                                   float p, uint64_t seed, int64_t n);
+
+/* --- attention (attention.cu) ------------------------------------------- */
+
+/* One causal grouped-query attention call (package backend's AttnShape):
+ * queries [batch, q, heads*head_dim], keys and values [batch, kv_stride,
+ * kv_heads*head_dim] of which keys 0..kv-1 are used; query i sits at
+ * position q_start+i and its head h reads kv head h/(heads/kv_heads).
+ * head_dim is at most 128. */
+typedef struct tune_attn_shape {
+  int64_t batch, q, kv, kv_stride, heads, kv_heads, head_dim, q_start;
+} tune_attn_shape;
+
+/* out = softmax(q*k^T/sqrt(head_dim) over the visible keys)*v and, unless
+ * lse is 0, lse [batch, heads, q] (fp32) = the log-sum-exp of those scores
+ * (0 for a query with no visible key, whose out is 0). key_mask (device
+ * int32 [batch*kv_stride], 0 for none) removes padding keys (0) and keeps
+ * packed segments apart (see attention.cu). q, k, v and out are all of
+ * type act; the sums are fp32. */
+TUNE_API tune_status tune_attention_forward(tune_ctx *ctx, tune_ptr out, tune_ptr lse, tune_ptr q, tune_ptr k,
+                                            tune_ptr v, tune_ptr key_mask, tune_dtype act,
+                                            const tune_attn_shape *shape);
+/* dq, dk, dv (`=`; dk and dv summed over the query heads of a kv head, rows
+ * past kv set to 0) from dout, the forward's q, k, v, out and lse (0:
+ * recomputed first), all activations of type act. */
+TUNE_API tune_status tune_attention_backward(tune_ctx *ctx, tune_ptr dq, tune_ptr dk, tune_ptr dv, tune_ptr dout,
+                                             tune_ptr q, tune_ptr k, tune_ptr v, tune_ptr out, tune_ptr lse,
+                                             tune_ptr key_mask, tune_dtype act, const tune_attn_shape *shape);
 
 /* --- optimizer (adamw.cu) ----------------------------------------------- */
 

@@ -166,6 +166,7 @@ func (m *Model) newPass(batch, t int, pos, mask []int32, adapters []*DeviceAdapt
 // inference several of them are the same buffer (see ActivationLayout).
 type layerActs struct {
 	xin, hn1, q, k, v, att, xmid, hn2, gate, up, act, out, blockOut backend.Buffer
+	lse                                                             backend.Buffer // the attention's log-sum-exp (float32; nil in inference)
 }
 
 // acts returns layer li's buffers. In training the layer's output is the
@@ -191,6 +192,7 @@ func (p *pass) acts(li int) layerActs {
 		hn1: s(pre+"hn1", rows*h), q: s(pre+"q", rows*h), k: s(pre+"k", rows*kv), v: s(pre+"v", rows*kv),
 		att: s(pre+"att", rows*h), xmid: s(pre+"xmid", rows*h), hn2: s(pre+"hn2", rows*h),
 		gate: s(pre+"gate", rows*in), up: s(pre+"up", rows*in), act: s(pre+"act", rows*in),
+		lse: s(pre+"lse", rows*c.NumAttentionHeads),
 	}
 }
 
@@ -233,7 +235,7 @@ func (p *pass) layerForward(li int, a layerActs) {
 func (p *pass) attention(li int, a layerActs) {
 	b, c := p.b, p.m.Config
 	if p.cache == nil {
-		b.Attention(a.att, a.q, a.k, a.v, p.mask, p.attnShape())
+		b.Attention(a.att, a.lse, a.q, a.k, a.v, p.mask, p.attnShape())
 		return
 	}
 	h, kvd := c.HiddenSize, c.KVDim()
@@ -250,7 +252,7 @@ func (p *pass) attention(li int, a layerActs) {
 		b.Embedding(b.Slice(v, at, p.t*kvd), a.v, ids, kvd)
 		s := backend.AttnShape{Batch: 1, Q: p.t, KV: p.starts[r] + p.t, KVStride: p.cache.Len,
 			Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads, HeadDim: c.HeadDim(), QStart: p.starts[r]}
-		b.Attention(b.Slice(a.att, r*p.t*h, p.t*h), b.Slice(a.q, r*p.t*h, p.t*h), k, v, nil, s)
+		b.Attention(b.Slice(a.att, r*p.t*h, p.t*h), nil, b.Slice(a.q, r*p.t*h, p.t*h), k, v, nil, s)
 	}
 }
 

@@ -10,19 +10,30 @@ import (
 type Slot struct {
 	Name       string
 	Off, Elems int
+	// Float32 places the slot in the float32 arena (Alloc) rather than
+	// the activation arena (AllocActivation), for what must not be
+	// rounded to a narrower activation dtype.
+	Float32 bool
 }
 
-// Layout places named regions one after another in a single arena. The
-// same table sizes the arena on every backend, so the CPU and an
-// accelerator agree on what a pass holds.
+// Layout places named regions one after another in a single arena, and
+// the few float32 ones in a second. The same table sizes the arenas on
+// every backend, so the CPU and an accelerator agree on what a pass holds.
 type Layout struct {
 	Slots []Slot
-	Total int
+	// Total is the activation arena's size, Total32 the float32 arena's,
+	// in elements.
+	Total, Total32 int
 }
 
 func (l *Layout) add(name string, elems int) {
 	l.Slots = append(l.Slots, Slot{Name: name, Off: l.Total, Elems: elems})
 	l.Total += elems
+}
+
+func (l *Layout) add32(name string, elems int) {
+	l.Slots = append(l.Slots, Slot{Name: name, Off: l.Total32, Elems: elems, Float32: true})
+	l.Total32 += elems
 }
 
 // Slot returns the region called name; an unknown name is a programmer
@@ -63,9 +74,11 @@ type Plan struct {
 // (h is the input of both norms' blocks, gate also holds silu(gate)·up,
 // and blockout each block's output before the residual add). Training keeps
 // each layer's input "L<i>.xin" and the activations of its backward pass,
-// "L<i>.<name>" for every layer or, with recomputation, one set "ck.<name>";
-// blockout serves its forward pass, and dterm holds, in the backward pass,
-// one projection's input gradient before it is added to the others'.
+// "L<i>.<name>" for every layer or, with recomputation, one set "ck.<name>",
+// among them the attention's log-sum-exp "lse" [Batch, Heads, T] in the
+// float32 arena; blockout serves its forward pass, and dterm holds, in the
+// backward pass, one projection's input gradient before it is added to the
+// others'.
 func ActivationLayout(c *Config, p Plan) Layout {
 	var l Layout
 	rows := p.Rows
@@ -89,6 +102,7 @@ func ActivationLayout(c *Config, p Plan) Layout {
 			}{{"hn1", h}, {"q", h}, {"k", kv}, {"v", kv}, {"att", h}, {"xmid", h}, {"hn2", h}, {"gate", in}, {"up", in}, {"act", in}} {
 				l.add(prefix+s.name, rows*s.elems)
 			}
+			l.add32(prefix+"lse", rows*c.NumAttentionHeads)
 		}
 		for i := 0; i < c.NumHiddenLayers; i++ {
 			l.add(fmt.Sprintf("L%d.xin", i), rows*h)
@@ -138,7 +152,8 @@ func lossChunk(rows, vocab int) int {
 }
 
 // arena returns the slots of layout l in the model's activation arena
-// (from AllocActivation), growing the arena as needed.
+// (from AllocActivation) and float32 arena (from Alloc), growing them as
+// needed.
 func (m *Model) arena(l Layout) func(name string, n int) backend.Buffer {
 	if m.act == nil || m.act.Len() < l.Total {
 		if m.act != nil {
@@ -146,10 +161,19 @@ func (m *Model) arena(l Layout) func(name string, n int) backend.Buffer {
 		}
 		m.act = m.Backend.AllocActivation(l.Total)
 	}
+	if l.Total32 > 0 && (m.act32 == nil || m.act32.Len() < l.Total32) {
+		if m.act32 != nil {
+			m.Backend.Free(m.act32)
+		}
+		m.act32 = m.Backend.Alloc(l.Total32)
+	}
 	return func(name string, n int) backend.Buffer {
 		s := l.Slot(name)
 		if n > s.Elems {
 			panic(fmt.Sprintf("decoder: slot %s holds %d elements, asked for %d", name, s.Elems, n))
+		}
+		if s.Float32 {
+			return m.Backend.Slice(m.act32, s.Off, n)
 		}
 		return m.Backend.Slice(m.act, s.Off, n)
 	}

@@ -184,6 +184,7 @@ func (m *Model) Free() {
 		}
 	}
 	free(m.act)
+	free(m.act32)
 	free(m.deq)
-	m.Layers, m.act, m.deq = nil, nil, nil
+	m.Layers, m.act, m.act32, m.deq = nil, nil, nil, nil
 }

@@ -48,6 +48,7 @@ type Model struct {
 	invFreq []float32 // RoPE's inverse frequencies, one per pair of a head's dimensions
 
 	act       backend.Buffer // activation arena, grown to the largest pass
+	act32     backend.Buffer // float32 arena of the layout's Float32 slots (nil until a pass has one)
 	active    *DeviceAdapter // SetAdapter's adapter on the backend
 	uploads   uint64         // adapters uploaded so far
 	deq       backend.Buffer // room for the largest NF4 weight, dequantized (nil without NF4 weights)

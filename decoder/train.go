@@ -184,7 +184,7 @@ func (p *pass) layerBackward(li int, a layerActs, dx backend.Buffer, needInput b
 
 	// Attention: xmid = xin + o_proj(attention(rope(q), rope(k), v)).
 	p.projBackward(datt, dx, a.att, &L.O, li, "o_proj", false)
-	b.AttentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, p.mask, p.attnShape())
+	b.AttentionBackward(dq, dk, dv, datt, a.q, a.k, a.v, a.att, a.lse, p.mask, p.attnShape())
 	b.RoPEBackward(dq, p.pos, rows, c.NumAttentionHeads, p.m.invFreq)
 	b.RoPEBackward(dk, p.pos, rows, c.NumKeyValueHeads, p.m.invFreq)
 	var dh backend.Buffer

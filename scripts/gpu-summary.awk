@@ -71,4 +71,16 @@ END {
     sub(/^Benchmark/, "", label)
     printf "%-44s %9s %9.0f %8s\n", label " (GB/s)", us(ns[s]), rate[s], pct(rate[s], copy)
   }
+  print ""
+  print "flash attention, Qwen2.5-7B heads (28 q, 4 kv, dim 128), one causal sequence: time in µs, model TFLOP/s"
+  print "(2·T²·128·28 forward, 2.5 times that backward), and the floor at 750 TFLOP/s"
+  printf "%-16s %9s %8s %9s   %9s %8s %9s\n", "tokens", "fwd", "TFLOP/s", "floor", "bwd", "TFLOP/s", "floor"
+  n = split("2048 4096", lens, " ")
+  for (k = 1; k <= n; k++) {
+    t = lens[k]
+    f = ns["BenchmarkAttention/" t "/fwd"]; b = ns["BenchmarkAttention/" t "/bwd"]
+    fl = 2 * t * t * 128 * 28 / 750e12 * 1e9
+    printf "%-16s %9s %8.1f %9s   %9s %8.1f %9s\n", t, us(f), tflops["BenchmarkAttention/" t "/fwd"], us(fl),
+      us(b), tflops["BenchmarkAttention/" t "/bwd"], us(2.5 * fl)
+  }
 }

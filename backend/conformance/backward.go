@@ -108,35 +108,6 @@ func (h *harness) ropeBackward(g ropeBackwardOp, tol Tol) {
 	}
 }
 
-func (h *harness) attentionBackward(g attentionBackwardOp, tol Tol) {
-	cases := []struct {
-		name           string
-		s              backend.AttnShape
-		mask, segments bool
-	}{
-		{"one token", backend.AttnShape{Batch: 1, Q: 1, KV: 1, KVStride: 1, Heads: 1, KVHeads: 1, HeadDim: 2}, false, false},
-		{"gqa2 padded", backend.AttnShape{Batch: 2, Q: 7, KV: 7, KVStride: 7, Heads: 4, KVHeads: 2, HeadDim: 6}, true, false},
-		{"gqa3 odd", backend.AttnShape{Batch: 1, Q: 5, KV: 5, KVStride: 5, Heads: 6, KVHeads: 2, HeadDim: 3}, false, false},
-		{"packed segments", backend.AttnShape{Batch: 2, Q: 9, KV: 9, KVStride: 9, Heads: 2, KVHeads: 1, HeadDim: 4}, true, true},
-	}
-	for _, c := range cases {
-		s := c.s
-		nq, nk := s.Batch*s.Q*s.Heads*s.HeadDim, s.Batch*s.KVStride*s.KVHeads*s.HeadDim
-		q, k, v, dy := h.randn(nq, 1), h.randn(nk, 1), h.randn(nk, 1), h.randn(nq, 1)
-		var mask []int32
-		if c.mask {
-			mask = h.attnMask(s, c.segments)
-		}
-		dq, dk, dv := h.output(nq), h.output(nk), h.output(nk)
-		g.AttentionBackward(dq.view, dk.view, dv.view, h.input(dy), h.input(q), h.input(k), h.input(v), mask, s)
-		qw, kw, vw, gw := widen(q), widen(k), widen(v), widen(dy)
-		loss := func() float64 { return dotf(gw, refAttention(qw, kw, vw, mask, s)) }
-		check(h.t, "AttentionBackward dq", c.name, h.read("AttentionBackward dq", dq), fdGrad(qw, loss), tol)
-		check(h.t, "AttentionBackward dk", c.name, h.read("AttentionBackward dk", dk), fdGrad(kw, loss), tol)
-		check(h.t, "AttentionBackward dv", c.name, h.read("AttentionBackward dv", dv), fdGrad(vw, loss), tol)
-	}
-}
-
 func (h *harness) siluMulBackward(g siluMulBackwardOp, tol Tol) {
 	for _, n := range []int{1, 7, 176, 1001} {
 		gate, up, dy := h.randn(n, 4), h.randn(n, 1), h.randn(n, 1)

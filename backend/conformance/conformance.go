@@ -186,7 +186,7 @@ func (h *harness) checks(tol Tolerances) map[backend.Op]func() {
 		backend.OpRMSNorm:              func() { h.rmsnorm(b.(rmsNormOp), tol.RMSNorm) },
 		backend.OpLinear:               func() { h.linear(b.(linearOp), tol.Linear) },
 		backend.OpRoPE:                 func() { h.rope(b.(ropeOp), tol.RoPE) },
-		backend.OpAttention:            func() { h.attention(b.(attentionOp), tol.Attention) },
+		backend.OpAttention:            func() { h.attn().attention(b.(attentionOp), tol.Attention) },
 		backend.OpSiLUMul:              func() { h.siluMul(b.(siluMulOp), tol.SiLUMul) },
 		backend.OpAdd:                  func() { h.add(b.(addOp), tol.Add) },
 		backend.OpAddScaled:            func() { h.addScaled(b.(addScaledOp), tol.AddScaled) },
@@ -195,7 +195,7 @@ func (h *harness) checks(tol Tolerances) map[backend.Op]func() {
 		backend.OpLinearBackward:       func() { h.linearBackward(b.(linearBackwardOp), tol.Grad) },
 		backend.OpLinearWeightGrad:     func() { h.linearWeightGrad(b.(linearWeightGradOp), tol.Grad) },
 		backend.OpRoPEBackward:         func() { h.ropeBackward(b.(ropeBackwardOp), tol.Grad) },
-		backend.OpAttentionBackward:    func() { h.attentionBackward(b.(attentionBackwardOp), tol.Grad) },
+		backend.OpAttentionBackward:    func() { h.attn().attentionBackward(b.(attentionBackwardOp), tol.Grad) },
 		backend.OpSiLUMulBackward:      func() { h.siluMulBackward(b.(siluMulBackwardOp), tol.Grad) },
 		backend.OpCrossEntropyBackward: func() { h.crossEntropyBackward(b.(crossEntropyBackwardOp), tol.Grad) },
 		backend.OpDropout:              func() { h.dropout(b.(dropoutOp)) },
@@ -290,61 +290,6 @@ func (h *harness) rope(f ropeOp, tol Tol) {
 		check(h.t, "RoPE", fmt.Sprintf("rows=%d heads=%d headDim=%d start=%d", c.rows, c.heads, c.headDim, c.start), h.read("RoPE", buf),
 			refRoPE(widen(x), pos, c.rows, c.heads, backend.InvFreq(c.headDim, c.theta)), tol)
 	}
-}
-
-func (h *harness) attention(f attentionOp, tol Tol) {
-	cases := []struct {
-		name string
-		s    backend.AttnShape
-		mask bool
-	}{
-		{"one token", backend.AttnShape{Batch: 1, Q: 1, KV: 1, KVStride: 1, Heads: 1, KVHeads: 1, HeadDim: 2}, false},
-		{"prefill gqa2", backend.AttnShape{Batch: 2, Q: 12, KV: 12, KVStride: 12, Heads: 4, KVHeads: 2, HeadDim: 16}, true},
-		{"prefill gqa3 odd", backend.AttnShape{Batch: 3, Q: 17, KV: 17, KVStride: 17, Heads: 6, KVHeads: 2, HeadDim: 10}, true},
-		{"decode with cache", backend.AttnShape{Batch: 2, Q: 1, KV: 9, KVStride: 21, Heads: 7, KVHeads: 7, HeadDim: 6, QStart: 8}, true},
-		{"chunk after prefix", backend.AttnShape{Batch: 1, Q: 5, KV: 38, KVStride: 40, Heads: 4, KVHeads: 1, HeadDim: 64, QStart: 33}, false},
-		{"packed segments", backend.AttnShape{Batch: 2, Q: 15, KV: 15, KVStride: 15, Heads: 4, KVHeads: 2, HeadDim: 6}, true},
-	}
-	for _, c := range cases {
-		s := c.s
-		q := h.randn(s.Batch*s.Q*s.Heads*s.HeadDim, 1)
-		k := h.randn(s.Batch*s.KVStride*s.KVHeads*s.HeadDim, 1)
-		v := h.randn(s.Batch*s.KVStride*s.KVHeads*s.HeadDim, 1)
-		var mask []int32
-		if c.mask {
-			mask = h.attnMask(s, c.name == "packed segments")
-		}
-		out := h.output(s.Batch * s.Q * s.Heads * s.HeadDim)
-		f.Attention(out.view, h.input(q), h.input(k), h.input(v), mask, s)
-		check(h.t, "Attention", c.name, h.read("Attention", out), refAttention(widen(q), widen(k), widen(v), mask, s), tol)
-	}
-}
-
-// attnMask draws a key mask: random padding holes (with a hole at key 0
-// of row 1, so early queries there see no key), or, with segments, rows of
-// three packed sequences followed by padding.
-func (h *harness) attnMask(s backend.AttnShape, segments bool) []int32 {
-	mask := make([]int32, s.Batch*s.KVStride)
-	if segments {
-		for b := 0; b < s.Batch; b++ {
-			row := mask[b*s.KVStride : (b+1)*s.KVStride]
-			for j := range row[:s.KV-2] {
-				row[j] = int32(1 + j*3/(s.KV-2))
-			}
-		}
-		return mask
-	}
-	for i := range mask {
-		mask[i] = 1
-		if h.rng.IntN(4) == 0 {
-			mask[i] = 0
-		}
-	}
-	if s.Batch > 1 {
-		mask[s.KVStride] = 0
-	}
-	mask[0] = 1
-	return mask
 }
 
 func (h *harness) siluMul(f siluMulOp, tol Tol) {

@@ -20,7 +20,7 @@ type (
 		RoPE(x backend.Buffer, pos []int32, rows, heads int, invFreq []float32)
 	}
 	attentionOp interface {
-		Attention(out, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape)
+		Attention(out, lse, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape)
 	}
 	siluMulOp interface {
 		SiLUMul(out, gate, up backend.Buffer, n int)
@@ -47,7 +47,7 @@ type (
 		RoPEBackward(dx backend.Buffer, pos []int32, rows, heads int, invFreq []float32)
 	}
 	attentionBackwardOp interface {
-		AttentionBackward(dq, dk, dv, dout, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape)
+		AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse backend.Buffer, keyMask []int32, s backend.AttnShape)
 	}
 	siluMulBackwardOp interface {
 		SiLUMulBackward(dgate, dup, dy, gate, up backend.Buffer, n int)

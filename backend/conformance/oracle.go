@@ -62,8 +62,16 @@ func refRoPE(x []float64, pos []int32, rows, heads int, inv []float32) []float64
 }
 
 func refAttention(q, k, v []float64, mask []int32, s backend.AttnShape) []float64 {
+	out, _ := refAttentionLSE(q, k, v, mask, s)
+	return out
+}
+
+// refAttentionLSE is refAttention that also returns each query's
+// log-sum-exp [Batch, Heads, Q] (0 for a query with no key).
+func refAttentionLSE(q, k, v []float64, mask []int32, s backend.AttnShape) (out, lse []float64) {
 	qd, kd := s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
-	out := make([]float64, s.Batch*s.Q*qd)
+	out = make([]float64, s.Batch*s.Q*qd)
+	lse = make([]float64, s.Batch*s.Heads*s.Q)
 	rep := s.Heads / s.KVHeads
 	for b := 0; b < s.Batch; b++ {
 		for h := 0; h < s.Heads; h++ {
@@ -98,6 +106,7 @@ func refAttention(q, k, v []float64, mask []int32, s backend.AttnShape) []float6
 					scores[n] = math.Exp(scores[n] - mx)
 					sum += scores[n]
 				}
+				lse[(b*s.Heads+h)*s.Q+i] = mx + math.Log(sum)
 				for n, j := range keys {
 					for e := 0; e < s.HeadDim; e++ {
 						out[(b*s.Q+i)*qd+h*s.HeadDim+e] += scores[n] / sum * v[(b*s.KVStride+j)*kd+kh*s.HeadDim+e]
@@ -106,7 +115,7 @@ func refAttention(q, k, v []float64, mask []int32, s backend.AttnShape) []float6
 			}
 		}
 	}
-	return out
+	return out, lse
 }
 
 func refSiLUMul(g, u []float64) []float64 {

@@ -66,8 +66,10 @@ func (c *Backend) RoPEBackward(dx backend.Buffer, pos []int32, rows, heads int, 
 
 // AttentionBackward implements backend.Backward. Work is split by (batch
 // row, kv head), so the query heads that share a kv head accumulate into
-// dk and dv without races.
-func (c *Backend) AttentionBackward(dq, dk, dv, dout, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape) {
+// dk and dv without races. The probabilities are recomputed exactly as the
+// forward computed them (max, exponentials, sum), so out and lse are only
+// checked, not read: Σ_j p_j·dp_j stands for rowsum(dout ⊙ out).
+func (c *Backend) AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse backend.Buffer, keyMask []int32, s backend.AttnShape) {
 	checkAttn(s, keyMask)
 	qd, kd := s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
 	dqs := data(dq, s.Batch*s.Q*qd, "AttentionBackward dq")
@@ -77,6 +79,10 @@ func (c *Backend) AttentionBackward(dq, dk, dv, dout, q, k, v backend.Buffer, ke
 	qs := data(q, s.Batch*s.Q*qd, "AttentionBackward q")
 	ks := data(k, s.Batch*s.KVStride*kd, "AttentionBackward k")
 	vs := data(v, s.Batch*s.KVStride*kd, "AttentionBackward v")
+	data(out, s.Batch*s.Q*qd, "AttentionBackward out")
+	if lse != nil {
+		data(lse, s.Batch*s.Heads*s.Q, "AttentionBackward lse")
+	}
 	rep := s.Heads / s.KVHeads
 	hd := s.HeadDim
 	scale := float32(1 / math.Sqrt(float64(hd)))
@@ -99,7 +105,7 @@ func (c *Backend) AttentionBackward(dq, dk, dv, dout, q, k, v backend.Buffer, ke
 					qv, do, dqv := qs[at:at+hd], dos[at:at+hd], dqs[at:at+hd]
 					clear(dqv)
 					last := min(s.QStart+i, s.KV-1)
-					if !attnProbs(p, qv, ks, keyMask, s, b, kh, s.QStart+i, last, scale) {
+					if _, ok := attnProbs(p, qv, ks, keyMask, s, b, kh, s.QStart+i, last, scale); !ok {
 						continue
 					}
 					var sum float32

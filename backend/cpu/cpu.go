@@ -322,8 +322,9 @@ func checkAttn(s backend.AttnShape, keyMask []int32) {
 
 // attnProbs fills p[0..last] with the softmax weights of query qv (at
 // absolute position qpos of batch row b, kv head kh) over the keys it may
-// see (0 for the others) and reports whether it sees any key.
-func attnProbs(p, qv, ks []float32, keyMask []int32, s backend.AttnShape, b, kh, qpos, last int, scale float32) bool {
+// see (0 for the others) and returns their log-sum-exp, and whether it
+// sees any key.
+func attnProbs(p, qv, ks []float32, keyMask []int32, s backend.AttnShape, b, kh, qpos, last int, scale float32) (float32, bool) {
 	kd := s.KVHeads * s.HeadDim
 	var seg int32
 	if keyMask != nil && qpos < s.KVStride {
@@ -346,7 +347,7 @@ func attnProbs(p, qv, ks []float32, keyMask []int32, s backend.AttnShape, b, kh,
 		seen = true
 	}
 	if !seen {
-		return false
+		return 0, false
 	}
 	var sum float32
 	for j := 0; j <= last; j++ {
@@ -357,14 +358,18 @@ func attnProbs(p, qv, ks []float32, keyMask []int32, s backend.AttnShape, b, kh,
 	for j := 0; j <= last; j++ {
 		p[j] /= sum
 	}
-	return true
+	return mx + float32(math.Log(float64(sum))), true
 }
 
 // Attention implements backend.Backend.
-func (c *Backend) Attention(out, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape) {
+func (c *Backend) Attention(out, lse, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape) {
 	checkAttn(s, keyMask)
 	qd, kd := s.Heads*s.HeadDim, s.KVHeads*s.HeadDim
 	o := data(out, s.Batch*s.Q*qd, "Attention out")
+	var ls []float32
+	if lse != nil {
+		ls = data(lse, s.Batch*s.Heads*s.Q, "Attention lse")
+	}
 	qs := data(q, s.Batch*s.Q*qd, "Attention q")
 	ks := data(k, s.Batch*s.KVStride*kd, "Attention k")
 	vs := data(v, s.Batch*s.KVStride*kd, "Attention v")
@@ -380,7 +385,11 @@ func (c *Backend) Attention(out, q, k, v backend.Buffer, keyMask []int32, s back
 				ov := o[at : at+s.HeadDim]
 				clear(ov)
 				last := min(s.QStart+i, s.KV-1)
-				if !attnProbs(p, qs[at:at+s.HeadDim], ks, keyMask, s, b, kh, s.QStart+i, last, scale) {
+				l, ok := attnProbs(p, qs[at:at+s.HeadDim], ks, keyMask, s, b, kh, s.QStart+i, last, scale)
+				if ls != nil {
+					ls[bh*s.Q+i] = l
+				}
+				if !ok {
 					continue
 				}
 				for j := 0; j <= last; j++ {

@@ -6,7 +6,7 @@
 # CUDA_EMU_SRC and CUDA_EMU_DIR pointing at the copy). A mutant is caught
 # when that fails. Prints one line per mutant and the count; exits non-zero
 # when a mutant escapes or does not apply. With names, runs only those.
-# Takes under a minute per mutant on 2 cores (56 mutants: about 35 minutes).
+# Takes under a minute per mutant on 2 cores (67 mutants: about 45 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -121,6 +121,18 @@ mutant ce-bwd-no-onehot loss.cu 's/j == t \? p - 1.0f : p/p/'
 mutant ce-bwd-ignored-unwritten loss.cu 's/store\(dlogits, dtype, off \+ j, 0.0f\);/;/'
 mutant ce-sum-counts-ignored loss.cu 's/if \(targets\[r\] == TUNE_IGNORE_INDEX\) continue;//'
 mutant ce-sum-unscaled loss.cu 's/\(double\)scale \* l/l/'
+# attention.cu: flash attention, forward and backward.
+mutant attn-fwd-no-sync attention.cu 's/(alpha_s\[threadIdx.x\] = alpha;\n    \}\n)    __syncthreads\(\);/$1/'
+mutant attn-causal attention.cu 's/return key <= qpos &&/return key < qpos \&\&/'
+mutant attn-segment attention.cu 's/\(qseg == 0 \|\| key_seg == qseg\)/(qseg == 0 || key_seg != 0)/'
+mutant attn-gqa-head attention.cu 's/const int kh = h \/ \(s.heads \/ s.kv_heads\);/const int kh = h % s.kv_heads;/'
+mutant attn-no-rescale attention.cu 's/float t = acc\[j\] \* alpha;/float t = acc[j];/'
+mutant attn-dkdv-one-head attention.cu 's/h < \(kh \+ 1\) \* rep; h\+\+/h < kh * rep + 1; h++/'
+mutant attn-no-dsum attention.cu 's/ds = p \* \(dp - dsum_s\[r\]\) \* scale;/ds = p * dp * scale;/'
+mutant attn-kv-rows attention.cu 's/if \(k0 \+ krow >= s.kv_stride\) return;/if (k0 + krow >= s.kv) return;/'
+mutant attn-tc-dk-operand attention.cu 's/tc_accumulate<D>\(acc_k, dst, qs\);/tc_accumulate<D>(acc_k, pt, qs);/'
+mutant attn-tc-alias-sync attention.cu 's/__syncthreads\(\);  \/\/ S is read: its place takes dS//'
+mutant attn-tc-column-half attention.cu 's/\(half \* \(D \/ 32\) \+ j\) \* 16, L::ldk\)/j * 16, L::ldk)/'
 
 echo "caught $caught of $((caught + escaped)) mutants; $broken did not apply or build"
 [ $escaped -eq 0 ] && [ $broken -eq 0 ]
