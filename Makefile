@@ -97,21 +97,36 @@ cuda-emu: $(EMU_LIB) $(EMU_ASAN_LIB)
 
 # test-cuda-emu runs every GPU test of package cuda (the tests named
 # Test...CUDA) against the emulated library: under the schedules low and
-# high, then with AddressSanitizer and UBSan under a random schedule. It
-# also checks that a library finding no GPU is reported as such, and that
-# the benchmarks scripts/gpu-check.sh runs on a GPU do run. Without g++ or
-# cgo it says so and passes, unless CUDA_EMU_REQUIRED is set (CI sets it).
+# high, then with AddressSanitizer and UBSan under a random schedule. The
+# whole-model tests (EMU_MODEL_TESTS: the goldens, the transfers of a
+# training step, a QLoRA load, and tune's commands with --device cuda in
+# package cli)
+# run once, under schedule low: the emulator takes tens of seconds for
+# them. It also checks that a library finding no GPU is reported as such,
+# and that the benchmarks scripts/gpu-check.sh runs on a GPU do run.
+# Without g++ or cgo it says so and passes, unless CUDA_EMU_REQUIRED is set
+# (CI sets it).
 EMU_HAVE := $(shell command -v $(CXX) >/dev/null 2>&1 && [ "$$($(GO) env CGO_ENABLED 2>/dev/null)" = 1 ] && echo yes)
 EMU_TESTS := $(CUDA_EMU_DIR)/cuda.test
-# emu_run: the GPU tests in cuda/ with the environment $(1) and library $(2).
+EMU_CLI_TESTS := $(CUDA_EMU_DIR)/cli.test
+EMU_MODEL_TESTS := ^Test(Golden|StepTransfers|QLoRALoad)CUDA$$
+# emu_run: the GPU tests in cuda/ but the whole-model ones with the
+# environment $(1) and library $(2).
 emu_run = cd cuda && $(1) TUNE_CUDA_EXPECT=gpu TUNE_CUDA_LIB=$(abspath $(2)) \
-	  $(abspath $(EMU_TESTS)) -test.run 'CUDA$$' -test.count=1
+	  $(abspath $(EMU_TESTS)) -test.run 'CUDA$$' -test.skip '$(EMU_MODEL_TESTS)' -test.count=1
 ifeq ($(EMU_HAVE),yes)
 test-cuda-emu: cuda-emu
 	$(GO) test -c -o $(EMU_TESTS) ./cuda
-	@echo "== the GPU tests:" $$(cd cuda && $(abspath $(EMU_TESTS)) -test.list 'CUDA$$')
+	$(GO) test -c -o $(EMU_CLI_TESTS) ./cli
+	@echo "== the GPU tests:" $$(cd cuda && $(abspath $(EMU_TESTS)) -test.list 'CUDA$$') \
+	  $$(cd cli && $(abspath $(EMU_CLI_TESTS)) -test.list 'CUDA$$')
 	@echo "== on the emulated library, schedule low"
 	$(call emu_run,TUNE_EMU_SCHED=low,$(EMU_LIB))
+	@echo "== the whole model, schedule low"
+	cd cuda && TUNE_EMU_SCHED=low TUNE_CUDA_EXPECT=gpu TUNE_CUDA_LIB=$(abspath $(EMU_LIB)) \
+	  $(abspath $(EMU_TESTS)) -test.run '$(EMU_MODEL_TESTS)' -test.count=1
+	cd cli && TUNE_EMU_SCHED=low TUNE_CUDA_EXPECT=gpu TUNE_CUDA_LIB=$(abspath $(EMU_LIB)) \
+	  $(abspath $(EMU_CLI_TESTS)) -test.run 'CUDA$$' -test.count=1
 	@echo "== schedule high"
 	$(call emu_run,TUNE_EMU_SCHED=high,$(EMU_LIB))
 	@echo "== AddressSanitizer and UBSan, schedule random"

@@ -65,6 +65,15 @@ type Memory interface {
 	// activation arena and KV cache). Upload and Download convert to and
 	// from float32.
 	AllocActivation(n int) Buffer
+	// WeightDType is how AllocWeight stores elements: Float32 on the
+	// CPU, so its path stays bit-identical to a float32 model; BFloat16
+	// on the CUDA backend, as a bf16 checkpoint stores them.
+	WeightDType() DType
+	// AllocWeight returns a zero-filled buffer of n elements in the
+	// weight dtype: for a model's frozen base weights (embeddings,
+	// norms, biases, unquantized projections), which ops only read.
+	// Upload converts from float32.
+	AllocWeight(n int) Buffer
 	// Free releases a buffer; using it afterwards is a programmer error.
 	Free(b Buffer)
 	// Slice returns a view of n elements of b starting at element off.

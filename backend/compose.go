@@ -1,6 +1,10 @@
 package backend
 
-import "math"
+import (
+	"math"
+
+	"github.com/tune-dev/tune/quant"
+)
 
 // The helpers callers use for the fused ops: each runs the backend's fused
 // op when the backend declares it and otherwise the composition its
@@ -139,6 +143,54 @@ func AdamWClipped(b Backend, p, g, m, v Buffer, n int, s AdamWStep, maxNorm floa
 	s.GradScale = min(1, float32(maxNorm)/(float32(norm)+1e-6))
 	b.AdamW(p, g, m, v, n, s)
 	return norm
+}
+
+// QuantizeNF4 quantizes the float32 weight w of the given shape to NF4 with
+// double quantization (see NF4Quantizer.QuantizeNF4) on b: its op when b
+// supports OpQuantizeNF4, else the documented composition through the
+// host. The error is quant.Quantize's (a bad block size, a non-finite
+// element) on the composed path.
+func QuantizeNF4(b Backend, w Buffer, shape []int, blockSize int) (Buffer, error) {
+	if Supports(b, OpQuantizeNF4) {
+		return b.(NF4Quantizer).QuantizeNF4(w, shape, blockSize), nil
+	}
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	v := make([]float32, n)
+	b.Download(v, w)
+	q, err := quant.Quantize(v, shape, blockSize, true)
+	if err != nil {
+		return nil, err
+	}
+	return b.UploadNF4(q), nil
+}
+
+// CrossEntropySum adds scale times the rows' summed cross-entropy into
+// sum[0] and their counted targets into sum[1] (see
+// LossSum.CrossEntropySum) on b: its op when b supports
+// OpCrossEntropySum, else the documented composition through the host.
+func CrossEntropySum(b Backend, sum, logits Buffer, targets []int32, rows, vocab int, scale float32) {
+	if Supports(b, OpCrossEntropySum) {
+		b.(LossSum).CrossEntropySum(sum, logits, targets, rows, vocab, scale)
+		return
+	}
+	loss := make([]float64, rows)
+	b.CrossEntropy(loss, logits, targets, rows, vocab)
+	var total float64
+	counted := 0
+	for r, l := range loss {
+		total += l
+		if targets[r] != IgnoreIndex {
+			counted++
+		}
+	}
+	s := make([]float32, 2)
+	b.Download(s, sum)
+	s[0] += float32(float64(scale) * total)
+	s[1] += float32(counted)
+	b.Upload(sum, s)
 }
 
 // AddRMSNormOps is what AddRMSNorm runs on b: OpAddRMSNorm when b supports

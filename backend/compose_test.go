@@ -270,6 +270,42 @@ func TestAdamWClippedComposition(t *testing.T) {
 	}
 }
 
+// TestQuantizeNF4Composed checks QuantizeNF4's composition on the CPU,
+// which has no such op: the buffer dequantizes to exactly what
+// quant.Quantize's tensor does, and quant's error comes back.
+func TestQuantizeNF4Composed(t *testing.T) {
+	b := cpu.New(1)
+	rng := rand.New(rand.NewPCG(5, 6))
+	w := make([]float32, 3*37)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64())
+	}
+	want, err := quant.Quantize(w, []int{3, 37}, 32, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wv := make([]float32, len(w))
+	want.Dequantize(wv)
+	buf := b.Alloc(len(w))
+	b.Upload(buf, w)
+	q, err := backend.QuantizeNF4(b, buf, []int{3, 37}, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := b.Alloc(len(w))
+	b.Dequantize(out, q)
+	got := make([]float32, len(w))
+	b.Download(got, out)
+	for i := range got {
+		if got[i] != wv[i] {
+			t.Fatalf("element %d = %v, want %v", i, got[i], wv[i])
+		}
+	}
+	if _, err := backend.QuantizeNF4(b, buf, []int{3, 37}, 48); err == nil {
+		t.Fatal("block size 48: no error")
+	}
+}
+
 // declaresAddRMSNorm is the CPU backend declaring the fused AddRMSNorm,
 // which it runs as the composition while counting its calls.
 type declaresAddRMSNorm struct {

@@ -1,9 +1,10 @@
 package backend
 
 // Optional fused ops. A backend implements and declares them (OpLoRALinear,
-// OpAdamWClipped, OpAddRMSNorm) where fusing pays, as the CUDA backend
-// does; the CPU needs none of them. Callers do not type-assert: they call
-// the helpers LoRALinearForward, LoRALinearBackward, AdamWClipped and
+// OpAdamWClipped, OpQuantizeNF4, OpCrossEntropySum, OpAddRMSNorm) where
+// fusing pays, as the CUDA backend does; the CPU needs none of them.
+// Callers do not type-assert: they call the helpers LoRALinearForward,
+// LoRALinearBackward, AdamWClipped, QuantizeNF4, CrossEntropySum and
 // AddRMSNorm of this package
 // (compose.go), which run the fused op when the backend declares it and
 // otherwise compose the same result from the ops of Backend, exactly as
@@ -92,6 +93,46 @@ type ClippedAdamW interface {
 	//	AdamW(p, g, m, v, n, s)
 	//	return norm
 	AdamWClipped(p, g, m, v Buffer, n int, s AdamWStep, maxNorm float64) float64
+}
+
+// NF4Quantizer quantizes a frozen weight to NF4 where it lives, so that a
+// loader uploads the float weight piece by piece and neither the float
+// tensor nor its NF4 form is ever whole in host memory.
+type NF4Quantizer interface {
+	Memory
+
+	// QuantizeNF4 returns a buffer like Quant.UploadNF4's holding the
+	// first n = Π shape elements of w (a float32 buffer from Alloc, every
+	// element finite) quantized with double quantization, bit for bit as
+	// quant.Quantize(w, shape, blockSize, true) quantizes them; blockSize
+	// is a power of two from 32 to 4096. Its unfused equivalent:
+	//
+	//	v := make([]float32, n)
+	//	Download(v, w)
+	//	q, _ := quant.Quantize(v, shape, blockSize, true)
+	//	return UploadNF4(q)
+	QuantizeNF4(w Buffer, shape []int, blockSize int) Buffer
+}
+
+// LossSum sums a loss where the logits are, so that a training step reads
+// its loss back once instead of once per chunk of logits.
+type LossSum interface {
+	Memory
+
+	// CrossEntropySum adds scale times the sum of CrossEntropy's loss[r]
+	// over the rows into sum[0] and the number of rows whose target is
+	// not IgnoreIndex into sum[1], with `+=`; sum is a float32 buffer
+	// from Alloc. The rows' sum is taken in float64 and added in float32.
+	// Its unfused equivalent:
+	//
+	//	loss := make([]float64, rows)
+	//	CrossEntropy(loss, logits, targets, rows, vocab)
+	//	s := make([]float32, 2)
+	//	Download(s, sum)
+	//	s[0] += float32(float64(scale) * Σ loss)
+	//	s[1] += float32(count of targets != IgnoreIndex)
+	//	Upload(sum, s)
+	CrossEntropySum(sum, logits Buffer, targets []int32, rows, vocab int, scale float32)
 }
 
 // ResidualRMSNorm is a residual add followed by the RMSNorm of its result,

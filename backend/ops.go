@@ -42,6 +42,8 @@ const (
 	// OpLoRALinear is the LoRALinear interface, forward and backward.
 	OpLoRALinear
 	OpAdamWClipped
+	OpQuantizeNF4
+	OpCrossEntropySum
 	OpAddRMSNorm
 
 	numOps
@@ -53,7 +55,7 @@ var opNames = [numOps]string{
 	"CrossEntropyBackward", "Dropout",
 	"SumSquares", "AdamW",
 	"UploadNF4", "Dequantize",
-	"LoRALinear", "AdamWClipped", "AddRMSNorm",
+	"LoRALinear", "AdamWClipped", "QuantizeNF4", "CrossEntropySum", "AddRMSNorm",
 }
 
 func (o Op) String() string {
@@ -85,7 +87,7 @@ const (
 	QuantOps     = OpSet(1<<OpUploadNF4 | 1<<OpDequantize)
 	// BackendOps are the ops of a complete Backend.
 	BackendOps = ForwardOps | BackwardOps | OptimizerOps | QuantOps
-	FusedOps   = OpSet(1<<OpLoRALinear | 1<<OpAdamWClipped | 1<<OpAddRMSNorm)
+	FusedOps   = OpSet(1<<OpLoRALinear | 1<<OpAdamWClipped | 1<<OpQuantizeNF4 | 1<<OpCrossEntropySum | 1<<OpAddRMSNorm)
 	// AllOps is the whole vocabulary.
 	AllOps = BackendOps | FusedOps
 )
@@ -125,6 +127,8 @@ var groups = []struct {
 	{"Quant", QuantOps, func(b Memory) bool { _, ok := b.(Quant); return ok }},
 	{"LoRALinear", Set(OpLoRALinear), func(b Memory) bool { _, ok := b.(LoRALinear); return ok }},
 	{"ClippedAdamW", Set(OpAdamWClipped), func(b Memory) bool { _, ok := b.(ClippedAdamW); return ok }},
+	{"NF4Quantizer", Set(OpQuantizeNF4), func(b Memory) bool { _, ok := b.(NF4Quantizer); return ok }},
+	{"LossSum", Set(OpCrossEntropySum), func(b Memory) bool { _, ok := b.(LossSum); return ok }},
 	{"ResidualRMSNorm", Set(OpAddRMSNorm), func(b Memory) bool { _, ok := b.(ResidualRMSNorm); return ok }},
 }
 

@@ -49,6 +49,7 @@ func Run(args []string, assets Assets, stdin io.Reader, stdout, stderr io.Writer
 			&ucli.StringFlag{Name: "config", Usage: configUsage, EnvVars: []string{"TUNE_CONFIG"}},
 			&ucli.IntFlag{Name: "threads", Usage: "CPU threads per op (0: all cores)", EnvVars: []string{"TUNE_THREADS"}},
 			deviceFlag(),
+			bf16Flag(),
 		},
 		Commands: []*ucli.Command{
 			e.demoCommand(),
@@ -82,7 +83,8 @@ func Run(args []string, assets Assets, stdin io.Reader, stdout, stderr io.Writer
 // backend returns the compute backend for the command (--device) and
 // says on stderr which one runs, once per process.
 func (e *env) backend(c *ucli.Context) (backend.Backend, error) {
-	b, line, err := selectDevice(c.String("device"), c.Int("threads"), probeGPU)
+	b, line, err := selectDevice(device{name: c.String("device"), threads: c.Int("threads"), bf16: c.Bool("bf16"),
+		probe: probeGPU, open: openGPU})
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 func (b *Backend) SumSquares(x backend.Buffer, n int) float64 {
 	xb := typed(x, n, f32, "SumSquares", "x")
 	var sum C.double
+	b.count.Waits++
 	b.do("SumSquares", func() string { return fmt.Sprintf("n=%d", n) }, func() C.int {
 		return C.tl_sum_squares(b.lib.lib, b.ctx, xb.addr(), C.int64_t(n), &sum)
 	})
@@ -51,6 +52,9 @@ func (b *Backend) adamw(op string, p, g, m, v backend.Buffer, n int, s backend.A
 		weight_decay: C.double(s.WeightDecay), step: C.int64_t(s.Step), grad_scale: C.float(s.GradScale),
 		max_norm: C.float(maxNorm)}
 	norm := C.double(math.NaN())
+	if maxNorm > 0 {
+		b.count.Waits++ // the norm comes back
+	}
 	b.do(op, func() string { return fmt.Sprintf("n=%d step=%d", n, s.Step) }, func() C.int {
 		return C.tl_adamw(b.lib.lib, b.ctx, pb.addr(), gb.addr(), mb.addr(), vb.addr(), C.int64_t(n), &cs, &norm)
 	})

@@ -21,6 +21,7 @@ enum scratch_slot {
   SCRATCH_BIAS,     // [out]: the bias converted to the output's type
   SCRATCH_DROP,     // bf16 [rows, in]: x with the elements dropout drops zeroed
   SCRATCH_PARTIALS, // double [<= 1024]: per-block sums of squares
+  SCRATCH_NF4,      // float [blocks + 1]: the block absmax values and their mean, of an NF4 quantization
   SCRATCH_LOSS,     // float [rows]: per-row losses when the caller wants only their sum
   SCRATCH_ATTN_LSE, // float [batch, heads, q]: the attention backward's recomputed log-sum-exp
   SCRATCH_ATTN_DSUM,// float [batch, heads, q]: the attention backward's rowsum(dout * out)

@@ -29,12 +29,15 @@ const envExpect = "TUNE_CUDA_EXPECT"
 // none (no library, no GPU). Every test that calls it is named Test...CUDA:
 // make test-cuda-emu and scripts/gpu-check.sh select the GPU tests with
 // -test.run 'CUDA$', so a GPU test named otherwise would never run there.
-func openOrSkip(t testing.TB) *Backend {
+func openOrSkip(t testing.TB) *Backend { return openWithOrSkip(t, Options{}) }
+
+// openWithOrSkip is openOrSkip with options.
+func openWithOrSkip(t testing.TB, o Options) *Backend {
 	t.Helper()
 	if name, _, _ := strings.Cut(t.Name(), "/"); !strings.HasSuffix(name, "CUDA") {
 		t.Fatalf("%s opens the GPU, so its name must end in CUDA (the GPU test runs select -test.run 'CUDA$')", name)
 	}
-	b, err := Open()
+	b, err := OpenWith(o)
 	if err != nil {
 		if os.Getenv(envExpect) == "gpu" {
 			t.Fatalf("%s=gpu, but the CUDA backend does not open: %v", envExpect, err)

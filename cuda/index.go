@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"fmt"
+	"slices"
 	"unsafe"
 )
 
@@ -32,22 +33,33 @@ const (
 )
 
 // indexScratch is the device memory behind the index slots, grown as
-// needed and freed with the backend.
+// needed and freed with the backend, and a host copy of what each slot
+// holds.
 type indexScratch struct {
-	mem [numIndexArgs]*allocation
-	cap [numIndexArgs]int // elements
+	mem  [numIndexArgs]*allocation
+	cap  [numIndexArgs]int // elements
+	held [numIndexArgs][]int32
 }
 
 // uploadInts copies v to the device scratch of slot and returns its address
-// (0 for an empty v), for op's error messages.
+// (0 for an empty v), for op's error messages. When the slot already holds
+// v it is not copied again: the ops of one pass share their positions and
+// key mask, and the loss's targets, so a training step uploads each once
+// rather than once per layer (a copy waits for the device). Comparing on
+// the host costs a read of v, far less than a copy.
 func (b *Backend) uploadInts(slot indexArg, v []int32, op string) C.tune_ptr {
 	if len(v) == 0 {
 		return 0
 	}
 	p := b.indexScratch(slot, len(v), op)
+	if slices.Equal(b.index.held[slot], v) {
+		return p
+	}
+	b.count.Uploads++
 	b.do(op, func() string { return fmt.Sprintf("upload of %d int32 indices", len(v)) }, func() C.int {
 		return C.tl_upload(b.lib.lib, b.ctx, p, unsafe.Pointer(&v[0]), C.uint64_t(4*len(v)))
 	})
+	b.index.held[slot] = append(b.index.held[slot][:0], v...)
 	return p
 }
 
@@ -60,7 +72,7 @@ func (b *Backend) indexScratch(slot indexArg, n int, op string) C.tune_ptr {
 			b.free(s.mem[slot])
 		}
 		n = max(n, 2*s.cap[slot])
-		s.mem[slot], s.cap[slot] = b.alloc(4*n, op), n
+		s.mem[slot], s.cap[slot], s.held[slot] = b.alloc(4*n, op), n, nil
 	}
 	return C.tune_ptr(s.mem[slot].ptr)
 }
@@ -71,6 +83,6 @@ func (b *Backend) freeIndex() {
 		if m != nil {
 			b.free(m)
 		}
-		b.index.mem[i], b.index.cap[i] = nil, 0
+		b.index.mem[i], b.index.cap[i], b.index.held[i] = nil, 0, nil
 	}
 }

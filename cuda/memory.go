@@ -18,22 +18,46 @@ import (
 
 // Backend runs tune's ops on one CUDA GPU through libtune_cuda. It
 // implements backend.Memory, backend.Optimizer, backend.Quant, the fused
-// backend.LoRALinear, backend.ClippedAdamW and backend.ResidualRMSNorm,
-// and of the Forward and Backward groups the norms, RoPE, the embedding
-// gather, the elementwise ops, the linear layers, cross-entropy and
-// attention (Ops lists them). Like every backend it runs one op at a time:
-// it is not safe for concurrent use.
+// backend.LoRALinear, backend.ClippedAdamW, backend.NF4Quantizer,
+// backend.LossSum and backend.ResidualRMSNorm, and of the Forward and
+// Backward groups the norms, RoPE, the embedding gather, the elementwise
+// ops, the linear layers, cross-entropy and attention (Ops lists them).
+// Like every backend it runs one op at a time: it is not safe for
+// concurrent use.
 //
 // Storage: Alloc returns float32 buffers, so the optimizer state, LoRA
-// factors and their gradients stay float32; AllocActivation returns
-// bfloat16 buffers, the activations of the fused linear layer. Upload and
-// Download convert, so every buffer reads and writes as float32.
+// factors and their gradients stay float32; AllocActivation and
+// AllocWeight return bfloat16 buffers (float32 with Options.Float32), for
+// activations and frozen base weights. Upload and Download convert, so
+// every buffer reads and writes as float32.
 type Backend struct {
 	lib   *library
 	ctx   *C.tune_ctx
 	info  DeviceInfo
+	opts  Options
 	index indexScratch
+	count transfers
 	rope  map[ropeKey]*allocation // RoPE inverse-frequency tables (rope.go)
+}
+
+// Options selects how a Backend stores activations and frozen weights.
+type Options struct {
+	// Float32 keeps activations and frozen weights in float32 instead of
+	// bfloat16 (tune --bf16=false): twice the memory and slower, but
+	// within float32 rounding of the CPU backend, which helps testing.
+	// The fused LoRA linear layer needs bfloat16 activations, so it is
+	// not declared then and the layer is composed from Linear and its
+	// backward ops.
+	Float32 bool
+}
+
+// transfers counts the calls that cross between host and device or wait
+// for the device, so that a test can hold a training step to a constant
+// number of them (export_test.go).
+type transfers struct {
+	Uploads, Downloads int // host-to-device and device-to-host copies (each waits for the stream)
+	Waits              int // other calls that wait for the stream: host scalars (sums, norms), frees, events
+	Allocs             int // device allocations
 }
 
 var (
@@ -42,6 +66,8 @@ var (
 	_ backend.Quant        = (*Backend)(nil)
 	_ backend.LoRALinear   = (*Backend)(nil)
 	_ backend.ClippedAdamW = (*Backend)(nil)
+	_ backend.NF4Quantizer = (*Backend)(nil)
+	_ backend.LossSum      = (*Backend)(nil)
 
 	_ backend.ResidualRMSNorm = (*Backend)(nil)
 )
@@ -59,12 +85,20 @@ type DeviceInfo struct {
 // looks) and opens GPU 0. Its error says what is missing: the library
 // (errors.Is ErrNotFound), a usable GPU or driver (ErrNoDevice), or a
 // library of the right ABI version.
-func Open() (*Backend, error) {
+func Open() (*Backend, error) { return OpenWith(Options{}) }
+
+// OpenWith is Open with options.
+func OpenWith(o Options) (*Backend, error) {
 	l, err := load()
 	if err != nil {
 		return nil, err
 	}
-	return l.open(0)
+	b, err := l.open(0)
+	if err != nil {
+		return nil, err
+	}
+	b.opts = o
+	return b, nil
 }
 
 func (l *library) open(device int) (*Backend, error) {
@@ -150,6 +184,14 @@ func (d dtype) size() int {
 
 func (d dtype) c() C.tune_dtype { return C.tune_dtype(d) }
 
+// public is d as package backend names it.
+func (d dtype) public() backend.DType {
+	if d == bf16 {
+		return backend.BFloat16
+	}
+	return backend.Float32
+}
+
 func (d dtype) String() string {
 	switch d {
 	case f32:
@@ -218,6 +260,7 @@ func (b *Backend) alloc(bytes int, op string) *allocation {
 		panic(fmt.Sprintf("cuda: %s of %d bytes", op, bytes))
 	}
 	var p C.tune_ptr
+	b.count.Allocs++
 	b.do(op, func() string { return fmt.Sprintf("%d bytes", bytes) }, func() C.int {
 		return C.tl_alloc(b.lib.lib, b.ctx, C.uint64_t(bytes), &p)
 	})
@@ -237,23 +280,48 @@ func (b *Backend) allocTyped(n int, t dtype, op string) backend.Buffer {
 func (b *Backend) Alloc(n int) backend.Buffer { return b.allocTyped(n, f32, "Alloc") }
 
 // Ops implements backend.Memory: the optimizer, NF4 and fused ops, and the
-// ops of Forward and Backward that libtune_cuda runs so far.
+// ops of Forward and Backward that libtune_cuda runs so far. With float32
+// activations the fused LoRA linear layer, which reads and writes
+// bfloat16, is left out.
 func (b *Backend) Ops() backend.OpSet {
-	return backend.OptimizerOps | backend.QuantOps | backend.FusedOps |
+	ops := backend.OptimizerOps | backend.QuantOps | backend.FusedOps |
 		backend.Set(backend.OpEmbedding, backend.OpRMSNorm, backend.OpRoPE, backend.OpSiLUMul, backend.OpAdd,
 			backend.OpAddScaled, backend.OpRMSNormBackward, backend.OpRoPEBackward, backend.OpSiLUMulBackward,
 			backend.OpDropout, backend.OpLinear, backend.OpLinearBackward, backend.OpLinearWeightGrad,
 			backend.OpCrossEntropy, backend.OpCrossEntropyBackward) | attentionOps
+	if b.opts.Float32 {
+		ops &^= backend.Set(backend.OpLoRALinear)
+	}
+	return ops
 }
 
-// ActivationDType implements backend.Memory: bfloat16, with the kernels
-// accumulating in float32.
-func (b *Backend) ActivationDType() backend.DType { return backend.BFloat16 }
+// stored is the dtype of activations and frozen weights: bfloat16 unless
+// Options.Float32.
+func (b *Backend) stored() dtype {
+	if b.opts.Float32 {
+		return f32
+	}
+	return bf16
+}
 
-// AllocActivation implements backend.Memory: a zero-filled bfloat16
-// buffer.
+// ActivationDType implements backend.Memory: bfloat16 (float32 with
+// Options.Float32), with the kernels accumulating in float32.
+func (b *Backend) ActivationDType() backend.DType { return b.stored().public() }
+
+// AllocActivation implements backend.Memory: a zero-filled buffer of the
+// activation dtype.
 func (b *Backend) AllocActivation(n int) backend.Buffer {
-	return b.allocTyped(n, bf16, "AllocActivation")
+	return b.allocTyped(n, b.stored(), "AllocActivation")
+}
+
+// WeightDType implements backend.Memory: bfloat16 (float32 with
+// Options.Float32), as a bf16 checkpoint stores the weights.
+func (b *Backend) WeightDType() backend.DType { return b.stored().public() }
+
+// AllocWeight implements backend.Memory: a zero-filled buffer of the
+// weight dtype.
+func (b *Backend) AllocWeight(n int) backend.Buffer {
+	return b.allocTyped(n, b.stored(), "AllocWeight")
 }
 
 // Free implements backend.Memory. Freeing a buffer frees its device memory
@@ -281,6 +349,7 @@ func (b *Backend) free(m *allocation) {
 	if m.ptr == 0 {
 		return
 	}
+	b.count.Waits++ // cudaFree waits for the device
 	b.do("Free", func() string { return "" }, func() C.int { return C.tl_free(b.lib.lib, b.ctx, C.tune_ptr(m.ptr)) })
 }
 
@@ -306,6 +375,7 @@ func (b *Backend) Upload(dst backend.Buffer, src []float32) {
 		encodeBF16(h, src)
 		p, bytes = unsafe.Pointer(&h[0]), 2*len(h)
 	}
+	b.count.Uploads++
 	b.do("Upload", func() string { return fmt.Sprintf("%d elements", len(src)) }, func() C.int {
 		return C.tl_upload(b.lib.lib, b.ctx, d.addr(), p, C.uint64_t(bytes))
 	})
@@ -318,6 +388,7 @@ func (b *Backend) Download(dst []float32, src backend.Buffer) {
 		return
 	}
 	shapes := func() string { return fmt.Sprintf("%d elements", len(dst)) }
+	b.count.Downloads++
 	if s.dt == f32 {
 		b.do("Download", shapes, func() C.int {
 			return C.tl_download(b.lib.lib, b.ctx, unsafe.Pointer(&dst[0]), s.addr(), C.uint64_t(4*len(dst)))
@@ -380,6 +451,7 @@ func (b *Backend) Time(reps int, op func()) []time.Duration {
 	times := make([]time.Duration, reps)
 	for i := range times {
 		var ms C.float
+		b.count.Waits++
 		b.do("Time", func() string { return "event" }, func() C.int {
 			return C.tl_event_elapsed(b.lib.lib, b.ctx, events[i], events[i+1], &ms)
 		})

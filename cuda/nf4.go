@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"unsafe"
 
 	"github.com/tune-dev/tune/backend"
@@ -21,11 +22,62 @@ import (
 // the codes, the block scales (or their double quantization) and the
 // nested code table, each part 256-byte aligned, described by desc.
 type nf4Buffer struct {
-	mem  *allocation
-	desc C.tune_nf4
+	mem   *allocation
+	desc  C.tune_nf4
+	shape []int
 }
 
 func (q *nf4Buffer) Len() int { return int(q.desc.n) }
+
+// nf4Layout is where the parts of an NF4 tensor lie in its one
+// allocation: byte offsets of each part (0 for a part it lacks) and the
+// total size. UploadNF4, QuantizeNF4 and DownloadNF4 share it.
+type nf4Layout struct {
+	data, absmax, qabsmax, absmax2, code2 uint64
+	bytes                                 int
+}
+
+// layoutNF4 places the parts of an NF4 tensor of n elements in blocks of
+// blockSize, each 256-byte aligned: the codes, then the block scales
+// (nested == 0) or their double quantization (the 8-bit scales, the
+// nested scales of blocks of nested scales, and the 256-entry code).
+func layoutNF4(n, blockSize, nested int) nf4Layout {
+	var l nf4Layout
+	place := func(size int) uint64 {
+		off := (l.bytes + 255) &^ 255
+		l.bytes = off + size
+		return uint64(off)
+	}
+	blocks := (n + blockSize - 1) / blockSize
+	l.data = place((n + 1) / 2)
+	if nested == 0 {
+		l.absmax = place(4 * blocks)
+		return l
+	}
+	l.qabsmax = place(blocks)
+	l.absmax2 = place(4 * ((blocks + nested - 1) / nested))
+	l.code2 = place(4 * 256)
+	return l
+}
+
+// describe returns the descriptor of an NF4 tensor laid out by l at mem.
+func (l nf4Layout) describe(mem *allocation, n, blockSize, nested int) C.tune_nf4 {
+	at := func(off uint64) C.tune_ptr { return C.tune_ptr(mem.ptr + off) }
+	var desc C.tune_nf4
+	desc.n = C.int64_t(n)
+	desc.block_size = C.int32_t(blockSize)
+	for i, c := range quant.NF4Code {
+		desc.code[i] = C.float(c)
+	}
+	desc.data = at(l.data)
+	if nested == 0 {
+		desc.absmax = at(l.absmax)
+		return desc
+	}
+	desc.block_size2 = C.int32_t(nested)
+	desc.qabsmax, desc.absmax2, desc.code2 = at(l.qabsmax), at(l.absmax2), at(l.code2)
+	return desc
+}
 
 // UploadNF4 implements backend.Quant: the packed layout of q, double
 // quantization included, is copied as it is.
@@ -34,42 +86,102 @@ func (b *Backend) UploadNF4(q *quant.NF4) backend.Buffer {
 	if n == 0 || len(q.Data) != (n+1)/2 {
 		panic(fmt.Sprintf("cuda: UploadNF4: %d packed bytes for shape %v", len(q.Data), q.Shape))
 	}
-	var host []byte
-	place := func(part []byte) uint64 {
-		off := (len(host) + 255) &^ 255
-		host = append(host, make([]byte, off-len(host))...)
-		host = append(host, part...)
-		return uint64(off)
+	nested := 0
+	if q.Double != nil {
+		nested = q.Double.BlockSize
 	}
-	var desc C.tune_nf4
-	desc.n = C.int64_t(n)
-	desc.block_size = C.int32_t(q.BlockSize)
-	for i, c := range quant.NF4Code {
-		desc.code[i] = C.float(c)
-	}
-	offData := place(q.Data)
-	var offAbsmax, offQ, offAbsmax2, offCode2 uint64
+	l := layoutNF4(n, q.BlockSize, nested)
+	host := make([]byte, l.bytes)
+	copy(host[l.data:], q.Data)
 	if d := q.Double; d != nil {
-		offQ = place(d.QAbsmax)
-		offAbsmax2 = place(floatBytes(d.Absmax))
-		offCode2 = place(floatBytes(d.Code[:]))
-		desc.block_size2 = C.int32_t(d.BlockSize)
-		desc.offset = C.float(d.Offset)
+		copy(host[l.qabsmax:], d.QAbsmax)
+		copy(host[l.absmax2:], floatBytes(d.Absmax))
+		copy(host[l.code2:], floatBytes(d.Code[:]))
 	} else {
-		offAbsmax = place(floatBytes(q.Absmax))
+		copy(host[l.absmax:], floatBytes(q.Absmax))
 	}
 	mem := b.alloc(len(host), "UploadNF4")
+	b.count.Uploads++
 	b.do("UploadNF4", func() string { return fmt.Sprintf("shape %v", q.Shape) }, func() C.int {
 		return C.tl_upload(b.lib.lib, b.ctx, C.tune_ptr(mem.ptr), unsafe.Pointer(&host[0]), C.uint64_t(len(host)))
 	})
-	at := func(off uint64) C.tune_ptr { return C.tune_ptr(mem.ptr + off) }
-	desc.data = at(offData)
+	desc := l.describe(mem, n, q.BlockSize, nested)
 	if q.Double != nil {
-		desc.qabsmax, desc.absmax2, desc.code2 = at(offQ), at(offAbsmax2), at(offCode2)
-	} else {
-		desc.absmax = at(offAbsmax)
+		desc.offset = C.float(q.Double.Offset)
 	}
-	return &nf4Buffer{mem: mem, desc: desc}
+	return &nf4Buffer{mem: mem, desc: desc, shape: slices.Clone(q.Shape)}
+}
+
+// nestedBlock is the nested block size of the double quantization
+// QuantizeNF4 does, as quant.Quantize and bitsandbytes do it.
+const nestedBlock = 256
+
+// QuantizeNF4 implements backend.NF4Quantizer on the device (nf4.cu):
+// w's values (a float32 buffer, or a bfloat16 one, whose values are
+// quantized as they are) are quantized bit for bit as quant.Quantize does
+// with double quantization. Only the nested code table goes up and the
+// offset comes back.
+func (b *Backend) QuantizeNF4(w backend.Buffer, shape []int, blockSize int) backend.Buffer {
+	const op = "QuantizeNF4"
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if n < 1 || blockSize < 32 || blockSize > 4096 || blockSize&(blockSize-1) != 0 {
+		panic(fmt.Sprintf("cuda: %s: shape %v, block size %d (want elements and a power of two from 32 to 4096)", op, shape, blockSize))
+	}
+	wb := dense(w, n, op, "w")
+	l := layoutNF4(n, blockSize, nestedBlock)
+	mem := b.alloc(l.bytes, op)
+	code := quant.DynamicMap()
+	code2 := floatBytes(code[:])
+	b.count.Uploads++
+	shapes := func() string { return fmt.Sprintf("shape %v block %d", shape, blockSize) }
+	b.do(op, shapes, func() C.int {
+		return C.tl_upload(b.lib.lib, b.ctx, C.tune_ptr(mem.ptr+l.code2), unsafe.Pointer(&code2[0]), C.uint64_t(len(code2)))
+	})
+	desc := l.describe(mem, n, blockSize, nestedBlock)
+	b.count.Waits++ // the offset comes back
+	b.do(op, shapes, func() C.int { return C.tl_nf4_quantize(b.lib.lib, b.ctx, &desc, wb.addr(), wb.dt.c()) })
+	return &nf4Buffer{mem: mem, desc: desc, shape: slices.Clone(shape)}
+}
+
+// DownloadNF4 reads an NF4 buffer back into package quant's form (for
+// checks, and to save a model quantized on the device); DType is left
+// "float32".
+func (b *Backend) DownloadNF4(x backend.Buffer) *quant.NF4 {
+	q := nf4(x, "DownloadNF4")
+	d := q.desc
+	n, bs, nested := int(d.n), int(d.block_size), int(d.block_size2)
+	if d.absmax != 0 {
+		nested = 0
+	}
+	l := layoutNF4(n, bs, nested)
+	host := make([]byte, l.bytes)
+	b.count.Downloads++
+	b.do("DownloadNF4", func() string { return fmt.Sprintf("%d elements", n) }, func() C.int {
+		return C.tl_download(b.lib.lib, b.ctx, unsafe.Pointer(&host[0]), C.tune_ptr(q.mem.ptr), C.uint64_t(len(host)))
+	})
+	blocks := (n + bs - 1) / bs
+	out := &quant.NF4{Shape: slices.Clone(q.shape), BlockSize: bs, Data: slices.Clone(host[l.data : l.data+uint64((n+1)/2)]), DType: "float32"}
+	if nested == 0 {
+		out.Absmax = bytesFloats(host[l.absmax : l.absmax+uint64(4*blocks)])
+		return out
+	}
+	dq := &quant.DoubleQuant{QAbsmax: slices.Clone(host[l.qabsmax : l.qabsmax+uint64(blocks)]), BlockSize: nested, Offset: float32(d.offset),
+		Absmax: bytesFloats(host[l.absmax2 : l.absmax2+uint64(4*((blocks+nested-1)/nested))])}
+	copy(dq.Code[:], bytesFloats(host[l.code2:l.code2+4*256]))
+	out.Double = dq
+	return out
+}
+
+// bytesFloats decodes little-endian float32s.
+func bytesFloats(p []byte) []float32 {
+	v := make([]float32, len(p)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
+	}
+	return v
 }
 
 // floatBytes returns the little-endian bytes of v.

@@ -8,8 +8,14 @@ import "errors"
 // Open always fails.
 type Backend struct{}
 
+// Options is the cgo build's Options (it selects nothing here).
+type Options struct{ Float32 bool }
+
 // Open reports that the CUDA backend needs cgo.
-func Open() (*Backend, error) {
+func Open() (*Backend, error) { return OpenWith(Options{}) }
+
+// OpenWith reports that the CUDA backend needs cgo.
+func OpenWith(Options) (*Backend, error) {
 	return nil, errors.New("cuda: tune was built without cgo; the CUDA backend needs it (build with CGO_ENABLED=1)")
 }
 

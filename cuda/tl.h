@@ -15,7 +15,7 @@
 	X(last_error) X(cuda_version) X(device_count) X(create) X(destroy) X(device) \
 	X(synchronize) X(alloc) X(free) X(upload) X(download) X(copy) X(zero) \
 	X(event_create) X(event_destroy) X(event_record) X(event_elapsed) \
-	X(nf4_dequantize) X(lora_linear_forward) X(lora_linear_backward) X(matmul_bf16) \
+	X(nf4_dequantize) X(nf4_quantize) X(lora_linear_forward) X(lora_linear_backward) X(matmul_bf16) \
 	X(linear) X(linear_backward) X(linear_weight_grad) X(cross_entropy) X(cross_entropy_backward) \
 	X(sum_squares) X(adamw) \
 	X(rmsnorm) X(rmsnorm_backward) X(add_rmsnorm) X(rope) X(embedding) X(silu_mul) \
@@ -80,6 +80,9 @@ static inline int tl_event_elapsed(tl_lib *l, tune_ctx *c, tune_event *a, tune_e
 }
 static inline int tl_nf4_dequantize(tl_lib *l, tune_ctx *c, tune_ptr out, tune_dtype t, const tune_nf4 *q) {
 	return l->nf4_dequantize(c, out, t, q);
+}
+static inline int tl_nf4_quantize(tl_lib *l, tune_ctx *c, tune_nf4 *q, tune_ptr w, tune_dtype t) {
+	return l->nf4_quantize(c, q, w, t);
 }
 static inline int tl_lora_linear_forward(tl_lib *l, tune_ctx *c, tune_ptr y, tune_ptr x, const tune_weight *w,
 		tune_ptr bias, tune_dtype bt, tune_ptr a, tune_ptr b, const tune_lora_shape *s) {

@@ -33,7 +33,7 @@ extern "C" {
 /* The ABI version: raised whenever a signature, struct or meaning below
  * changes. Package cuda refuses a library whose tune_abi_version() differs
  * from the one it was written for. */
-#define TUNE_CUDA_ABI_VERSION 4
+#define TUNE_CUDA_ABI_VERSION 5
 
 #if defined(TUNE_CUDA_BUILD)
 #define TUNE_API __attribute__((visibility("default")))
@@ -133,6 +133,16 @@ typedef struct tune_nf4 {
 /* out[0:n] = dequantized q, as fp32 or bf16 (fp32 product rounded to
  * nearest even). */
 TUNE_API tune_status tune_nf4_dequantize(tune_ctx *ctx, tune_ptr out, tune_dtype out_type, const tune_nf4 *q);
+
+/* Quantizes w [q->n] (TUNE_F32 or TUNE_BF16, every element finite) into q
+ * with double quantization, bit for bit as package quant's Quantize(w,
+ * shape, q->block_size, true) (bitsandbytes' quantize_4bit with
+ * compress_statistics): the caller sets n, block_size (32 to 4096),
+ * block_size2 = 256, absmax = 0 and points data, qabsmax, absmax2 and
+ * code2 at device memory of their sizes, code2 holding the nested 8-bit
+ * map. The call writes data, qabsmax and absmax2, and sets q->offset
+ * (waiting for the stream). */
+TUNE_API tune_status tune_nf4_quantize(tune_ctx *ctx, tune_nf4 *q, tune_ptr w, tune_dtype w_type);
 
 /* --- linear layers (lora_linear.cu) ------------------------------------- */
 

@@ -17,8 +17,13 @@ import (
 // TestLoadRefusesNonFiniteWeights: a NaN or infinite weight, stored in
 // F32 or BF16, plain or read for QLoRA, or in the scales of a 4-bit
 // checkpoint, stops Load with the file, the tensor and the first bad
-// element.
+// element, also when that element is not in the first piece the loader
+// streams.
 func TestLoadRefusesNonFiniteWeights(t *testing.T) {
+	smallPieces(t, testLoadRefusesNonFiniteWeights)
+}
+
+func testLoadRefusesNonFiniteWeights(t *testing.T) {
 	down := "model.layers.1.mlp.down_proj.weight"
 	for _, c := range []struct {
 		tensor string

@@ -240,16 +240,19 @@ func (p *pass) attention(li int, a layerActs) {
 	}
 	h, kvd := c.HiddenSize, c.KVDim()
 	slotLen := p.cache.Len * kvd
+	// The same ids 0..t-1 for every row and layer, gathering from the
+	// row's own keys, so a backend that keeps its index arguments on a
+	// device uploads them once per pass.
 	ids := make([]int32, p.t)
+	for i := range ids {
+		ids[i] = int32(i)
+	}
 	for r := 0; r < p.batch; r++ {
-		for i := range ids {
-			ids[i] = int32(r*p.t + i)
-		}
 		k := b.Slice(p.cache.K[li], p.slots[r]*slotLen, slotLen)
 		v := b.Slice(p.cache.V[li], p.slots[r]*slotLen, slotLen)
-		at := p.starts[r] * kvd
-		b.Embedding(b.Slice(k, at, p.t*kvd), a.k, ids, kvd) // gathers the row's keys into its slot
-		b.Embedding(b.Slice(v, at, p.t*kvd), a.v, ids, kvd)
+		at, rk := p.starts[r]*kvd, r*p.t*kvd
+		b.Embedding(b.Slice(k, at, p.t*kvd), b.Slice(a.k, rk, p.t*kvd), ids, kvd) // copies the row's keys into its slot
+		b.Embedding(b.Slice(v, at, p.t*kvd), b.Slice(a.v, rk, p.t*kvd), ids, kvd)
 		s := backend.AttnShape{Batch: 1, Q: p.t, KV: p.starts[r] + p.t, KVStride: p.cache.Len,
 			Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads, HeadDim: c.HeadDim(), QStart: p.starts[r]}
 		b.Attention(b.Slice(a.att, r*p.t*h, p.t*h), nil, b.Slice(a.q, r*p.t*h, p.t*h), k, v, nil, s)

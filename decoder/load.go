@@ -1,6 +1,7 @@
 package decoder
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -60,6 +61,16 @@ func fromCheckpoint(cfg *Config, ck *safetensors.Checkpoint, b backend.Backend, 
 	}
 	bufs := map[string]backend.Buffer{}
 	quantized := map[string]bool{}
+	var staging backend.Buffer // float32 room for the largest weight QLoRA quantizes
+	host := make([]float32, streamChunk)
+	free := func() {
+		for _, x := range bufs {
+			b.Free(x)
+		}
+		if staging != nil {
+			b.Free(staging)
+		}
+	}
 	for _, s := range cfg.Specs() {
 		var buf backend.Buffer
 		var err error
@@ -68,20 +79,81 @@ func fromCheckpoint(cfg *Config, ck *safetensors.Checkpoint, b backend.Backend, 
 			buf, err = uploadNF4(ck, b, s.Name, s.Shape)
 			quantized[s.Name] = true
 		case Projection(s.Name) && o.QLoRA:
-			buf, err = quantize(ck, b, s.Name, s.Shape, o.BlockSize)
+			if staging == nil {
+				staging = b.Alloc(largestProjection(cfg))
+			}
+			buf, err = quantize(ck, b, s, staging, host, cmp.Or(o.BlockSize, 64))
 			quantized[s.Name] = true
 		default:
-			buf, err = upload(ck, b, s.Name, s.Shape)
+			buf = b.AllocWeight(s.NumElements())
+			if err = stream(ck, b, s, buf, host); err != nil {
+				b.Free(buf)
+			}
 		}
 		if err != nil {
-			for _, x := range bufs {
-				b.Free(x)
-			}
+			free()
 			return nil, err
 		}
 		bufs[s.Name] = buf
 	}
+	if staging != nil {
+		b.Free(staging)
+	}
 	return assemble(cfg, b, func(name string) backend.Buffer { return bufs[name] }, quantized), nil
+}
+
+// largestProjection is the element count of the largest projection
+// weight.
+func largestProjection(c *Config) int {
+	n := 0
+	for _, s := range c.Specs() {
+		if Projection(s.Name) {
+			n = max(n, s.NumElements())
+		}
+	}
+	return n
+}
+
+// streamChunk is the most elements stream converts at once: 16 MiB of
+// float32 on the host, whatever the tensor's size.
+var streamChunk = 4 << 20
+
+// stream checks the shape of tensor s and copies it to the first elements
+// of dst streamChunk elements at a time through buf (streamChunk
+// elements, reused for the whole checkpoint), checking that every element is
+// finite (a NaN weight would silently turn every output into NaN), and
+// releasing each piece of the mapped checkpoint once it is on the backend
+// (safetensors.Checkpoint.Release). The host thus holds one piece of the
+// checkpoint and its float32 conversion at a time, not the tensor, let
+// alone the whole checkpoint.
+func stream(ck *safetensors.Checkpoint, b backend.Backend, s TensorSpec, dst backend.Buffer, buf []float32) error {
+	t, err := ck.Tensor(s.Name)
+	if err != nil {
+		return fmt.Errorf("decoder: %w", err)
+	}
+	if !slices.Equal(t.Shape, s.Shape) {
+		return fmt.Errorf("decoder: %s: tensor %q has shape %v, config.json implies %v", ck.FileOf(s.Name), s.Name, t.Shape, s.Shape)
+	}
+	n := t.NumElements()
+	size := t.DType.Size()
+	if len(t.Data) != n*size {
+		return fmt.Errorf("decoder: %s: tensor %q holds %d bytes for %d %s elements", ck.FileOf(s.Name), s.Name, len(t.Data), n, t.DType)
+	}
+	for off := 0; off < n; off += streamChunk {
+		k := min(streamChunk, n-off)
+		part := safetensors.Tensor{Name: t.Name, DType: t.DType, Shape: []int{k}, Data: t.Data[off*size : (off+k)*size]}
+		if part.CheckFinite() != nil {
+			// The whole tensor's check names the element by its index
+			// and coordinates in the tensor.
+			return fmt.Errorf("decoder: %s: %w", ck.FileOf(s.Name), t.CheckFinite())
+		}
+		if err := part.ReadFloat32s(buf); err != nil {
+			return fmt.Errorf("decoder: %s: tensor %q: %w", ck.FileOf(s.Name), s.Name, err)
+		}
+		b.Upload(b.Slice(dst, off, k), buf[:k])
+		ck.Release(part.Data)
+	}
+	return nil
 }
 
 // uploadNF4 reads a bitsandbytes 4-bit weight as stored.
@@ -99,66 +171,20 @@ func uploadNF4(ck *safetensors.Checkpoint, b backend.Backend, name string, shape
 	return b.UploadNF4(q), nil
 }
 
-// quantize reads one float weight and stores it as NF4 with double
-// quantization.
-func quantize(ck *safetensors.Checkpoint, b backend.Backend, name string, shape []int, blockSize int) (backend.Buffer, error) {
-	v, dtype, err := readFloat(ck, name, shape)
-	if err != nil {
+// quantize streams one float weight into staging (see stream) and
+// quantizes it there to NF4 with double quantization: on the device when
+// the backend has the op (backend.QuantizeNF4), so the float weight never
+// exists whole on the host.
+func quantize(ck *safetensors.Checkpoint, b backend.Backend, s TensorSpec, staging backend.Buffer, host []float32, blockSize int) (backend.Buffer, error) {
+	w := b.Slice(staging, 0, s.NumElements())
+	if err := stream(ck, b, s, w, host); err != nil {
 		return nil, err
 	}
-	if blockSize == 0 {
-		blockSize = 64
-	}
-	q, err := quant.Quantize(v, shape, blockSize, true)
+	q, err := backend.QuantizeNF4(b, w, s.Shape, blockSize)
 	if err != nil {
-		return nil, fmt.Errorf("decoder: %s: %w", name, err)
+		return nil, fmt.Errorf("decoder: %s: %w", s.Name, err)
 	}
-	q.DType = dtypeName(dtype)
-	return b.UploadNF4(q), nil
-}
-
-// dtypeName is torch's name of a safetensors dtype, as bitsandbytes
-// records it in quant_state.
-func dtypeName(d safetensors.DType) string {
-	switch d {
-	case safetensors.BF16:
-		return "bfloat16"
-	case safetensors.F16:
-		return "float16"
-	}
-	return "float32"
-}
-
-// readFloat reads one tensor as float32 after checking its shape and that
-// every element is finite (a NaN weight would silently turn every output
-// into NaN), and reports its stored dtype.
-func readFloat(ck *safetensors.Checkpoint, name string, shape []int) ([]float32, safetensors.DType, error) {
-	t, err := ck.Tensor(name)
-	if err != nil {
-		return nil, "", fmt.Errorf("decoder: %w", err)
-	}
-	if !slices.Equal(t.Shape, shape) {
-		return nil, "", fmt.Errorf("decoder: %s: tensor %q has shape %v, config.json implies %v", ck.FileOf(name), name, t.Shape, shape)
-	}
-	if err := t.CheckFinite(); err != nil {
-		return nil, "", fmt.Errorf("decoder: %s: %w", ck.FileOf(name), err)
-	}
-	v, err := t.Float32s()
-	if err != nil {
-		return nil, "", fmt.Errorf("decoder: %s: %w", ck.FileOf(name), err)
-	}
-	return v, t.DType, nil
-}
-
-// upload checks one tensor's shape and copies it, as float32, to b.
-func upload(ck *safetensors.Checkpoint, b backend.Backend, name string, shape []int) (backend.Buffer, error) {
-	v, _, err := readFloat(ck, name, shape)
-	if err != nil {
-		return nil, err
-	}
-	buf := b.Alloc(len(v))
-	b.Upload(buf, v)
-	return buf, nil
+	return q, nil
 }
 
 // Free releases every buffer the model holds.

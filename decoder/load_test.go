@@ -31,7 +31,21 @@ func saveTiny(t *testing.T, dtype safetensors.DType) string {
 	return dir
 }
 
+// smallPieces runs f with the loader's pieces at the default size and at
+// 7 elements, so that every tensor streams in several pieces with a
+// partial last one.
+func smallPieces(t *testing.T, f func(t *testing.T)) {
+	t.Run("default", f)
+	defer func(n int) { *decoder.StreamChunk = n }(*decoder.StreamChunk)
+	*decoder.StreamChunk = 7
+	t.Run("pieces of 7", f)
+}
+
 func TestRandomModelRoundTrip(t *testing.T) {
+	smallPieces(t, testRandomModelRoundTrip)
+}
+
+func testRandomModelRoundTrip(t *testing.T) {
 	// A saved random model loads back to the same weights as one built
 	// in memory: compare their logits.
 	for _, dt := range []safetensors.DType{safetensors.F32, safetensors.BF16} {

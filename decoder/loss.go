@@ -97,7 +97,7 @@ func (m *Model) Loss(b *Batch) (*LossResult, error) {
 	x := p.forward(b.IDs, nil)
 	targets := b.targets()
 	loss := make([]float64, rows)
-	p.loss(x, targets, loss, 0, nil)
+	p.loss(x, targets, loss, nil, 0, nil)
 	return lossResult(b, targets, loss), nil
 }
 
@@ -105,10 +105,12 @@ func (m *Model) Loss(b *Batch) (*LossResult, error) {
 // stream x whose target is not IgnoreIndex (the prompt's rows need no
 // logits), plan.HeadRows of them at a time, so the [rows × vocab] logits
 // never exist whole; the one loss path of scoring, evaluation and
-// training. loss[i] receives row i's loss (0 where ignored). With dx not
-// nil (training) it also writes into dx the gradient of scale·Σ loss with
-// respect to x.
-func (p *pass) loss(x backend.Buffer, targets []int32, loss []float64, scale float32, dx backend.Buffer) {
+// training. loss[i] receives row i's loss (0 where ignored); with sum not
+// nil, loss is nil and the losses are added into sum[0] on the device
+// instead (backend.CrossEntropySum), so that training reads its loss back
+// once per step rather than once per chunk. With dx not nil (training) it
+// also writes into dx the gradient of scale·Σ loss with respect to x.
+func (p *pass) loss(x backend.Buffer, targets []int32, loss []float64, sum backend.Buffer, scale float32, dx backend.Buffer) {
 	b, c := p.b, p.m.Config
 	h, V := c.HiddenSize, c.VocabSize
 	var scored []int32
@@ -130,9 +132,13 @@ func (p *pass) loss(x backend.Buffer, targets []int32, loss []float64, scale flo
 		for i, r := range idx {
 			tg[i] = targets[r]
 		}
-		b.CrossEntropy(out, logits, tg[:n], n, V)
-		for i, r := range idx {
-			loss[r] = out[i]
+		if sum != nil {
+			backend.CrossEntropySum(b, sum, logits, tg[:n], n, V, 1)
+		} else {
+			b.CrossEntropy(out, logits, tg[:n], n, V)
+			for i, r := range idx {
+				loss[r] = out[i]
+			}
 		}
 		if dx == nil {
 			continue
@@ -141,8 +147,16 @@ func (p *pass) loss(x backend.Buffer, targets []int32, loss []float64, scale flo
 		b.CrossEntropyBackward(logits, logits, tg[:n], n, V, scale)
 		b.LinearBackward(dh, logits, p.m.LMHead, n, h, V)
 		b.RMSNormBackward(dh, dh, xs, p.m.Norm, n, h, float32(c.RMSNormEps))
-		for i, r := range idx {
-			b.AddScaled(b.Slice(dx, int(r)*h, h), b.Slice(dh, i*h, h), 1, h)
+		// Scored rows come in runs (an answer's tokens are consecutive):
+		// one add per run rather than per row, which on a GPU is one
+		// launch per answer instead of one per token.
+		for i := 0; i < n; {
+			j := i + 1
+			for j < n && idx[j] == idx[j-1]+1 {
+				j++
+			}
+			b.AddScaled(b.Slice(dx, int(idx[i])*h, (j-i)*h), b.Slice(dh, i*h, (j-i)*h), 1, (j-i)*h)
+			i = j
 		}
 	}
 }

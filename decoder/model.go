@@ -178,6 +178,7 @@ func (m *Model) SetAdapter(a *lora.Adapter) {
 		// Training factors are slices of the Trainable's arenas.
 		m.Backend.Free(t.Params)
 		m.Backend.Free(t.Grads)
+		m.Backend.Free(t.lossSum)
 		for _, s := range t.slots {
 			s.linear.LoRA = nil
 		}

@@ -71,7 +71,7 @@ func NewRandomWith(c *Config, b backend.Backend, seed uint64, o LoadOptions) (*M
 			bufs[s.Name], quantized[s.Name] = b.UploadNF4(q), true
 			continue
 		}
-		buf := b.Alloc(len(v))
+		buf := b.AllocWeight(len(v))
 		b.Upload(buf, v)
 		bufs[s.Name] = buf
 	}
@@ -108,7 +108,7 @@ func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer, qua
 		}
 	}
 	if deq > 0 {
-		m.deq = b.Alloc(deq)
+		m.deq = b.AllocWeight(deq)
 	}
 	return m
 }

@@ -16,6 +16,7 @@ type Trainable struct {
 	Params, Grads backend.Buffer
 	N             int // elements in each arena
 	slots         []paramSlot
+	lossSum       backend.Buffer // a step's summed loss and counted targets, on backends that sum on the device
 }
 
 // paramSlot places one factor pair in the arenas.
@@ -40,7 +41,7 @@ func (m *Model) Train(a *lora.Adapter) *Trainable {
 		t.N += len(p.A) + len(p.B)
 		t.slots = append(t.slots, s)
 	})
-	t.Params, t.Grads = m.Backend.Alloc(t.N), m.Backend.Alloc(t.N)
+	t.Params, t.Grads, t.lossSum = m.Backend.Alloc(t.N), m.Backend.Alloc(t.N), m.Backend.Alloc(2)
 	scale := float32(a.Config.Scaling())
 	for _, s := range t.slots {
 		ab, bb := m.Backend.Slice(t.Params, s.offA, s.lenA), m.Backend.Slice(t.Params, s.offB, s.lenB)
@@ -139,17 +140,22 @@ func (m *Model) ForwardBackward(b *Batch, o TrainOptions) (lossSum float64, toke
 	x := p.forward(b.IDs, nil)
 	dx := p.slot("dx", rows*m.Config.HiddenSize)
 	targets := b.targets()
-	loss := make([]float64, rows)
-	p.loss(x, targets, loss, float32(o.LossScale), dx)
-	for i, t := range targets {
+	for _, t := range targets {
 		if t != backend.IgnoreIndex {
-			lossSum += loss[i]
 			tokens++
 		}
 	}
-	if math.IsNaN(lossSum) || math.IsInf(lossSum, 0) {
-		return lossSum, tokens, fmt.Errorf("decoder: loss is %v", lossSum)
+	// Where the backend sums the loss on the device, the step's one
+	// download is that sum, after the backward pass; else the per-row
+	// losses come back chunk by chunk.
+	var loss []float64
+	sum := m.trainable.lossSum
+	if backend.Supports(m.Backend, backend.OpCrossEntropySum) {
+		m.Backend.Zero(sum, 2)
+	} else {
+		loss, sum = make([]float64, rows), nil
 	}
+	p.loss(x, targets, loss, sum, float32(o.LossScale), dx)
 
 	// Backward: dx is the gradient of the residual stream.
 	for li := len(m.Layers) - 1; li >= 0; li-- {
@@ -159,6 +165,20 @@ func (m *Model) ForwardBackward(b *Batch, o TrainOptions) (lossSum float64, toke
 			p.layerForward(li, a)
 		}
 		p.layerBackward(li, a, dx, li > 0)
+	}
+	if sum != nil {
+		s := make([]float32, 2)
+		m.Backend.Download(s, sum)
+		lossSum = float64(s[0])
+	} else {
+		for i, t := range targets {
+			if t != backend.IgnoreIndex {
+				lossSum += loss[i]
+			}
+		}
+	}
+	if math.IsNaN(lossSum) || math.IsInf(lossSum, 0) {
+		return lossSum, tokens, fmt.Errorf("decoder: loss is %v", lossSum)
 	}
 	return lossSum, tokens, nil
 }

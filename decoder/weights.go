@@ -48,6 +48,15 @@ type TensorSpec struct {
 	Shape []int
 }
 
+// NumElements is the product of the shape.
+func (s TensorSpec) NumElements() int {
+	n := 1
+	for _, d := range s.Shape {
+		n *= d
+	}
+	return n
+}
+
 // dims are the widths of c's decoder layers.
 func (c *Config) dims() lora.Dims {
 	return lora.Dims{Hidden: c.HiddenSize, KV: c.KVDim(), Intermediate: c.IntermediateSize}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Hugging Face file names.
@@ -263,6 +264,31 @@ func (c *Checkpoint) FileOf(name string) string {
 		return f.Path
 	}
 	return ""
+}
+
+// Release tells the operating system that the process is done with data,
+// the Data of a tensor of c or a part of it: where the files are mapped,
+// its pages leave the process's resident memory (they are read again from
+// the file if touched), so a loader that copies tensors elsewhere piece by
+// piece stays at about one piece of resident checkpoint memory instead of
+// the whole checkpoint. The data stays valid. Bytes outside c's files are
+// left alone.
+func (c *Checkpoint) Release(data []byte) {
+	for _, f := range c.files {
+		if within(f.data, data) {
+			releasePages(f.data, data)
+			return
+		}
+	}
+}
+
+// within reports whether part lies inside whole.
+func within(whole, part []byte) bool {
+	if len(whole) == 0 || len(part) == 0 {
+		return false
+	}
+	w, p := uintptr(unsafe.Pointer(unsafe.SliceData(whole))), uintptr(unsafe.Pointer(unsafe.SliceData(part)))
+	return p >= w && p+uintptr(len(part)) <= w+uintptr(len(whole))
 }
 
 // Files returns the open files of the checkpoint (one per shard, sorted by

@@ -164,3 +164,32 @@ func TestOpenCheckpointPaths(t *testing.T) {
 	require.ErrorIs(t, err, os.ErrNotExist)
 	assert.Contains(t, err.Error(), missing)
 }
+
+// TestReleaseKeepsData: released tensors (whole, a part, and bytes from
+// outside the checkpoint) still read what the file holds.
+func TestReleaseKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	big := make([]float32, 5000) // spans pages
+	for i := range big {
+		big[i] = float32(i) * 0.5
+	}
+	require.NoError(t, WriteFile(path, []Tensor{F32Tensor("big", []int{5000}, big), F32Tensor("small", []int{3}, []float32{1, 2, 3})}, nil))
+	c, err := OpenCheckpoint(path)
+	require.NoError(t, err)
+	defer c.Close()
+	b, err := c.Tensor("big")
+	require.NoError(t, err)
+	c.Release(b.Data[4*100 : 4*3000])
+	c.Release(b.Data)
+	outside := []byte{1, 2, 3}
+	c.Release(outside)
+	assert.Equal(t, []byte{1, 2, 3}, outside)
+	got, err := b.Float32s()
+	require.NoError(t, err)
+	assert.Equal(t, big, got)
+	s, err := c.Tensor("small")
+	require.NoError(t, err)
+	v, err := s.Float32s()
+	require.NoError(t, err)
+	assert.Equal(t, []float32{1, 2, 3}, v)
+}

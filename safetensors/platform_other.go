@@ -23,3 +23,6 @@ func mapFile(f *os.File, size int64) ([]byte, error) {
 
 // unmapFile is a no-op: the garbage collector frees the buffer.
 func unmapFile([]byte) error { return nil }
+
+// releasePages does nothing: the file was read into memory, not mapped.
+func releasePages(whole, part []byte) {}

@@ -7,6 +7,9 @@ import (
 	"math"
 	"os"
 	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // mapFile maps size bytes of f read-only. The mapping outlives f.
@@ -33,4 +36,18 @@ func unmapFile(b []byte) error {
 		return fmt.Errorf("munmap: %w", err)
 	}
 	return nil
+}
+
+// releasePages drops the pages of part, a range of the mapping whole, from
+// the process (madvise MADV_DONTNEED: the mapping is a read-only shared
+// file mapping, so touching them again reads the file). The range is
+// widened to whole pages inside the mapping; neighbours that share those
+// pages just fault them back in. Failure only costs memory, so it is
+// ignored.
+func releasePages(whole, part []byte) {
+	page := uintptr(os.Getpagesize())
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(whole)))
+	lo := (uintptr(unsafe.Pointer(unsafe.SliceData(part))) - base) &^ (page - 1)
+	hi := min(uintptr(len(whole)), (uintptr(unsafe.Pointer(unsafe.SliceData(part)))-base+uintptr(len(part))+page-1)&^(page-1))
+	_ = unix.Madvise(whole[lo:hi], unix.MADV_DONTNEED)
 }

@@ -37,15 +37,25 @@ func (t Tensor) checkLen() error {
 
 // Float32s converts an F32, F16 or BF16 tensor to a new []float32.
 func (t Tensor) Float32s() ([]float32, error) {
+	out := make([]float32, t.NumElements())
+	if err := t.ReadFloat32s(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReadFloat32s converts an F32, F16 or BF16 tensor into dst, which holds
+// at least NumElements elements (so a loader can reuse one buffer).
+func (t Tensor) ReadFloat32s(dst []float32) error {
 	switch t.DType {
 	case F32, F16, BF16:
 	default:
-		return nil, errorf("", t.Name, "dtype %s cannot be read as float32 (want F32, F16 or BF16)", t.DType)
+		return errorf("", t.Name, "dtype %s cannot be read as float32 (want F32, F16 or BF16)", t.DType)
 	}
 	if err := t.checkLen(); err != nil {
-		return nil, err
+		return err
 	}
-	out := make([]float32, t.NumElements())
+	out := dst[:t.NumElements()]
 	d := t.Data
 	switch t.DType {
 	case F32:
@@ -61,7 +71,7 @@ func (t Tensor) Float32s() ([]float32, error) {
 			out[i] = BFloat16ToFloat32(binary.LittleEndian.Uint16(d[2*i:]))
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Int64s converts an integer or BOOL tensor (I64, I32, I16, I8, U64, U32,

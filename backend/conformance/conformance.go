@@ -211,6 +211,10 @@ func (h *harness) checks(tol Tolerances) map[backend.Op]func() {
 			h.adamwClipped(c, cpu.New(0), tol.Fused)
 			h.adamwUnclipped(c, tol.Fused)
 		},
+		backend.OpQuantizeNF4: func() { h.quantizeNF4(h.b.(backend.NF4Quantizer)) },
+		backend.OpCrossEntropySum: func() {
+			h.crossEntropySum(h.b.(backend.LossSum), tol.CrossEntropy)
+		},
 		backend.OpAddRMSNorm: func() {
 			h.addRMSNorm(h.b.(backend.ResidualRMSNorm), cpu.New(0), tol.Fused)
 		},
@@ -354,6 +358,39 @@ func (h *harness) crossEntropy(f crossEntropyOp, tol Tol) {
 		}
 		check(h.t, "CrossEntropy", fmt.Sprintf("rows=%d vocab=%d", c.rows, c.vocab), got,
 			refCrossEntropy(lw, targets, c.rows, c.vocab), tol)
+	}
+}
+
+// crossEntropySum checks CrossEntropySum against the float64 reference:
+// three chunks added into one sum that starts non-zero, with a scale, an
+// odd vocabulary and ignored rows. The sum's error is held to the
+// CrossEntropy rule against the largest chunk's summed loss, plus the
+// float32 rounding of the sum: at most two roundings per chunk (of the
+// chunk's sum and of the addition), half a float32 ulp each, of the
+// running total.
+func (h *harness) crossEntropySum(f backend.LossSum, tol Tol) {
+	sum := h.inPlace([]float32{0.25, 3})
+	want := []float64{0.25, 3}
+	const scale = 0.5
+	var worst, rounding float64
+	for _, c := range []struct{ rows, vocab int }{{1, 997}, {9, 33}, {14, 1000}} {
+		logits := h.randn(c.rows*c.vocab, 3)
+		targets := h.targets(c.rows, c.vocab)
+		f.CrossEntropySum(sum.view, h.input(logits), targets, c.rows, c.vocab, scale)
+		var chunk float64
+		for r, l := range refCrossEntropy(widen(logits), targets, c.rows, c.vocab) {
+			chunk += l
+			if targets[r] != backend.IgnoreIndex {
+				want[1]++
+			}
+		}
+		want[0] += scale * chunk
+		worst = max(worst, scale*chunk)
+		rounding += 2 * 0x1p-24 * math.Abs(want[0])
+	}
+	got := h.read("CrossEntropySum", sum)
+	if !(math.Abs(float64(got[0])-want[0]) <= tol.Atol+tol.Rtol*worst+rounding) || float64(got[1]) != want[1] {
+		h.t.Errorf("CrossEntropySum: sum %v, counted %v; want %v and %v", got[0], got[1], want[0], want[1])
 	}
 }
 

@@ -49,10 +49,61 @@ func TestFused(t *testing.T, b backend.Memory, ref backend.Backend, tol FusedTol
 	} else {
 		t.Logf("%s does not implement backend.ClippedAdamW", b.Name())
 	}
+	if q, ok := b.(backend.NF4Quantizer); ok {
+		run("QuantizeNF4", func() { h.quantizeNF4(q) })
+	} else {
+		t.Logf("%s does not implement backend.NF4Quantizer", b.Name())
+	}
 	if f, ok := b.(backend.ResidualRMSNorm); ok {
 		run("AddRMSNorm", func() { h.addRMSNorm(f, ref, tol) })
 	} else {
 		t.Logf("%s does not implement backend.ResidualRMSNorm", b.Name())
+	}
+}
+
+// quantizeNF4 checks QuantizeNF4 bit for bit against its composition,
+// quant.Quantize with double quantization, through the values each
+// dequantizes to (the backend's Dequantize, which the conformance suite
+// holds bit-exact too). The shapes have an odd element count, a partial
+// last block, more than one nested block of 256 scales, block sizes 32
+// to 4096, an all-zero block (scale 0: every code 0) and a tensor whose
+// blocks share one absmax (every nested difference 0).
+func (h *harness) quantizeNF4(q backend.NF4Quantizer) {
+	if err := backend.Require(h.b, backend.Set(backend.OpDequantize), "the QuantizeNF4 check"); err != nil {
+		h.t.Fatal(err)
+	}
+	deq := h.b.(backend.Quant)
+	for _, c := range []struct {
+		rows, cols, block int
+		zero, flat        bool
+	}{{1, 64, 64, false, false}, {3, 37, 64, false, false}, {67, 129, 128, true, false}, {5, 1000, 4096, false, false},
+		{300, 64, 32, true, false}, {9, 64, 64, false, true}} {
+		n := c.rows * c.cols
+		w := h.randn(n, 0.05)
+		if c.zero {
+			clear(w[c.block : 2*c.block])
+		}
+		if c.flat {
+			for i := range w {
+				w[i] = float32(1-2*(i%2)) * 0.25
+			}
+		}
+		shape := []int{c.rows, c.cols}
+		name := fmt.Sprintf("%dx%d block=%d", c.rows, c.cols, c.block)
+		ref, err := quant.Quantize(w, shape, c.block, true)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		want := make([]float32, n)
+		ref.Dequantize(want)
+		buf := q.QuantizeNF4(h.input(w), shape, c.block)
+		if buf.Len() != n {
+			h.t.Fatalf("QuantizeNF4 %s: buffer of %d elements, want %d", name, buf.Len(), n)
+		}
+		out := h.output(n)
+		deq.Dequantize(out.view, buf)
+		h.b.Free(buf)
+		check(h.t, "QuantizeNF4", name, h.read("QuantizeNF4", out), widen(want), Tol{})
 	}
 }
 

@@ -52,6 +52,12 @@ func (c *Backend) ActivationDType() backend.DType { return backend.Float32 }
 // AllocActivation implements backend.Memory: the same as Alloc.
 func (c *Backend) AllocActivation(n int) backend.Buffer { return c.Alloc(n) }
 
+// WeightDType implements backend.Memory: frozen weights are float32.
+func (c *Backend) WeightDType() backend.DType { return backend.Float32 }
+
+// AllocWeight implements backend.Memory: the same as Alloc.
+func (c *Backend) AllocWeight(n int) backend.Buffer { return c.Alloc(n) }
+
 // Free implements backend.Backend. The garbage collector reclaims host
 // memory; Free drops the reference so a stale use panics.
 func (c *Backend) Free(b backend.Buffer) {

@@ -6,7 +6,7 @@
 # CUDA_EMU_SRC and CUDA_EMU_DIR pointing at the copy). A mutant is caught
 # when that fails. Prints one line per mutant and the count; exits non-zero
 # when a mutant escapes or does not apply. With names, runs only those.
-# Takes under a minute per mutant on 2 cores (67 mutants: about 45 minutes).
+# Takes under a minute per mutant on 2 cores (70 mutants: about 49 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -57,6 +57,11 @@ mutant nf4-no-sync nf4.cu 's/__syncthreads\(\);//'
 mutant nf4-nibble-order nf4.cu 's/\(i & 1\) \? \(byte & 15\) : \(byte >> 4\)/(i \& 1) ? (byte >> 4) : (byte \& 15)/'
 mutant nf4-vector-bound nf4.cu 's/first \+ 32 <= q.n\)/first + 32 <= q.n + 16)/'
 mutant nf4-scale2-block nf4.cuh 's/__ffs\(q.block_size2\)/__ffs(q.block_size)/'
+
+# nf4.cu: quantization (bit-exact with package quant).
+mutant nf4q-offset-float nf4.cu 's/double sum = 0;/float sum = 0;/'
+mutant nf4q-odd-tail nf4.cu 's/i \+ 1 < hi \? load_float\(w, wt, i \+ 1\) : 0.0f/i + 1 < hi ? load_float(w, wt, i + 1) : 1.0f/'
+mutant nf4q-nested-no-abs nf4.cu 's/block_max\(fabsf\(d\), red\)/block_max(d, red)/'
 
 # adamw.cu: sums of squares and AdamW.
 mutant adamw-no-sync adamw.cu 's/__syncthreads\(\);//'
