@@ -87,7 +87,7 @@ type Memory interface {
 	Zero(b Buffer, n int)
 }
 
-// Forward holds the ops of the Qwen2 forward pass.
+// Forward holds the ops of the decoder's forward pass.
 type Forward interface {
 	// Embedding gathers rows of table [vocab, dim]: out[i] = table[ids[i]].
 	// An id outside [0, vocab) panics.
@@ -102,15 +102,17 @@ type Forward interface {
 	// out [rows, outDim].
 	Linear(out, x, w, bias Buffer, rows, in, outDim int)
 
-	// RoPE rotates, in place, the heads of x [rows, heads*headDim] by the
-	// rotate-half (NeoX) convention: for j < headDim/2,
-	// inv = theta^(-2j/headDim), a = pos[r]*inv and
+	// RoPE rotates, in place, the heads of x [rows, heads*headDim], where
+	// headDim = 2*len(invFreq), by the rotate-half (NeoX) convention: for
+	// j < headDim/2, a = pos[r]*invFreq[j] and
 	// (x1, x2) <- (x1 cos a - x2 sin a, x2 cos a + x1 sin a), where x1 is
-	// element j and x2 is element j+headDim/2 of the head. As in Hugging
-	// Face, inv and a are rounded to float32 before the cosine and sine are
-	// taken (at position 1000 that rounding alone moves the result by
-	// about 6e-5, so an implementation must follow it to agree).
-	RoPE(x Buffer, pos []int32, rows, heads, headDim int, theta float64)
+	// element j and x2 is element j+headDim/2 of the head. invFreq is the
+	// model's table of inverse frequencies (InvFreq, or a family's scaled
+	// one), in float32 as Hugging Face computes it; as in Hugging Face, a
+	// is rounded to float32 before the cosine and sine are taken (at
+	// position 1000 that rounding alone moves the result by about 6e-5, so
+	// an implementation must follow it to agree).
+	RoPE(x Buffer, pos []int32, rows, heads int, invFreq []float32)
 
 	// Attention computes softmax(q·kᵀ/sqrt(headDim) + mask)·v per query head
 	// (see AttnShape) into out [Batch, Q, Heads*HeadDim].
@@ -170,7 +172,7 @@ type Backward interface {
 	// RoPEBackward maps, in place, the gradient of RoPE's output to the
 	// gradient of its input: the rotation by -a (RoPE's transpose), with
 	// the same float32 rounding of the angle.
-	RoPEBackward(dx Buffer, pos []int32, rows, heads, headDim int, theta float64)
+	RoPEBackward(dx Buffer, pos []int32, rows, heads int, invFreq []float32)
 
 	// AttentionBackward computes dq [Batch, Q, Heads*HeadDim] and dk, dv
 	// [Batch, KVStride, KVHeads*HeadDim] (rows past KV are set to 0) from
@@ -232,7 +234,7 @@ type Quant interface {
 }
 
 // Backend is the interface of a complete implementation, the one the
-// Qwen2 schedule is written once against. Having the methods is not enough:
+// decoder's schedule is written once against. Having the methods is not enough:
 // a backend runs only the ops it declares (Memory.Ops, checked by
 // Require). Every op writes its output with `=` (never `+=`) unless its
 // documentation says otherwise, and panics when the buffers it is given

@@ -1,4 +1,4 @@
-// Package backend defines the op vocabulary that the Qwen2 schedule is
+// Package backend defines the op vocabulary that the decoder's schedule is
 // written against, once, for every device.
 //
 // The interface is deliberately narrow: explicit forward and backward ops

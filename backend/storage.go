@@ -9,7 +9,7 @@ func (d DType) Size() int {
 }
 
 // Storage says how a backend stores what a training run allocates, so
-// that a memory plan (qwen.PlanMemory, `tune plan`) can size a run for a
+// that a memory plan (decoder.PlanMemory, `tune plan`) can size a run for a
 // device before opening it. Each backend package describes its own
 // (cpu.Storage, cuda.Storage).
 type Storage struct {

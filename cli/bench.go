@@ -10,6 +10,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/train"
@@ -31,7 +32,7 @@ type benchResult struct {
 
 func (e *env) benchCommand() *ucli.Command {
 	var shapes []string
-	for name := range qwen.Family {
+	for name := range qwen.Sizes {
 		shapes = append(shapes, name)
 	}
 	sort.Strings(shapes)
@@ -50,7 +51,7 @@ func (e *env) benchCommand() *ucli.Command {
 			intFlag("decode", "time greedy decoding of this many new tokens per sequence instead (--batch sequences decoded together after --seq prompt tokens each, as tune serve's engine runs them; 0: off)", 0),
 		},
 		Action: func(c *ucli.Context) error {
-			cfg, ok := qwen.Family[c.String("shape")]
+			cfg, ok := qwen.Sizes[c.String("shape")]
 			if !ok {
 				return fmt.Errorf("unknown --shape %q (one of %s)", c.String("shape"), strings.Join(shapes, ", "))
 			}
@@ -69,11 +70,11 @@ func (e *env) benchCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			m, err := qwen.NewRandom(&cfg, be, 1)
+			m, err := decoder.NewRandom(&cfg, be, 1)
 			if err != nil {
 				return err
 			}
-			b := &qwen.Batch{IDs: randomIDs(benchRNG(), batch*seq, cfg.VocabSize), Rows: batch, T: seq}
+			b := &decoder.Batch{IDs: randomIDs(benchRNG(), batch*seq, cfg.VocabSize), Rows: batch, T: seq}
 			if _, err := m.Loss(b); err != nil { // warm-up: arena, caches
 				return err
 			}
@@ -84,7 +85,7 @@ func (e *env) benchCommand() *ucli.Command {
 				}
 			}
 			sec := time.Since(start).Seconds() / float64(iters)
-			r := benchResult{Shape: c.String("shape"), Mode: "forward", Backend: m.B.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(),
+			r := benchResult{Shape: c.String("shape"), Mode: "forward", Backend: m.Backend.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(),
 				Seconds: sec, TokensPerSec: float64(batch*seq) / sec, PeakRSSMiB: peakRSSMiB()}
 			return printJSON(e.stdout, r)
 		},
@@ -94,12 +95,12 @@ func (e *env) benchCommand() *ucli.Command {
 // benchTrain times LoRA training steps: every token is a target (the
 // heaviest case: logits for every row), r on all seven projections,
 // dropout 0.05, AdamW with clipping.
-func (e *env) benchTrain(c *ucli.Context, cfg *qwen.Config, seq, batch, iters int) error {
+func (e *env) benchTrain(c *ucli.Context, cfg *decoder.Config, seq, batch, iters int) error {
 	be, err := e.backend(c)
 	if err != nil {
 		return err
 	}
-	m, err := qwen.NewRandomWith(cfg, be, 1, qwen.LoadOptions{QLoRA: c.Bool("use_qlora")})
+	m, err := decoder.NewRandomWith(cfg, be, 1, decoder.LoadOptions{QLoRA: c.Bool("use_qlora")})
 	if err != nil {
 		return err
 	}
@@ -109,15 +110,15 @@ func (e *env) benchTrain(c *ucli.Context, cfg *qwen.Config, seq, batch, iters in
 		return err
 	}
 	tr := m.Train(a)
-	opt, err := train.NewAdamW(m.B, tr.N, train.DefaultAdamW)
+	opt, err := train.NewAdamW(m.Backend, tr.N, train.DefaultAdamW)
 	if err != nil {
 		return err
 	}
-	b := &qwen.Batch{IDs: randomIDs(benchRNG(), batch*seq, cfg.VocabSize), Rows: batch, T: seq}
+	b := &decoder.Batch{IDs: randomIDs(benchRNG(), batch*seq, cfg.VocabSize), Rows: batch, T: seq}
 	targets := batch * (seq - 1)
 	step := func(i int) error {
-		m.B.Zero(tr.Grads, tr.N)
-		if _, _, err := m.TrainStep(b, qwen.TrainOptions{LossScale: 1 / float64(targets), DropoutSeed: uint64(i), Recompute: c.Bool("gradient_checkpointing")}); err != nil {
+		m.Backend.Zero(tr.Grads, tr.N)
+		if _, _, err := m.ForwardBackward(b, decoder.TrainOptions{LossScale: 1 / float64(targets), DropoutSeed: uint64(i), Recompute: c.Bool("gradient_checkpointing")}); err != nil {
 			return err
 		}
 		opt.Step(tr.Params, tr.Grads, 1e-4)
@@ -140,32 +141,32 @@ func (e *env) benchTrain(c *ucli.Context, cfg *qwen.Config, seq, batch, iters in
 	if c.Bool("gradient_checkpointing") {
 		mode += "-recompute"
 	}
-	r := benchResult{Shape: c.String("shape"), Mode: mode, Backend: m.B.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(), Trainable: tr.N,
+	r := benchResult{Shape: c.String("shape"), Mode: mode, Backend: m.Backend.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(), Trainable: tr.N,
 		Seconds: sec, TokensPerSec: float64(batch*seq) / sec, PeakRSSMiB: peakRSSMiB()}
 	return printJSON(e.stdout, r)
 }
 
-// benchDecode times greedy decoding through qwen.Batcher, the engine of
+// benchDecode times greedy decoding through decoder.Batcher, the engine of
 // tune serve without its HTTP layer: batch sequences of seq random prompt
 // tokens are prefilled (not timed), then decoded together for n new
 // tokens each (no eos stops them). tokens_per_s counts new tokens.
-func (e *env) benchDecode(c *ucli.Context, cfg *qwen.Config, seq, batch, n, iters int) error {
+func (e *env) benchDecode(c *ucli.Context, cfg *decoder.Config, seq, batch, n, iters int) error {
 	be, err := e.backend(c)
 	if err != nil {
 		return err
 	}
-	m, err := qwen.NewRandom(cfg, be, 1)
+	m, err := decoder.NewRandom(cfg, be, 1)
 	if err != nil {
 		return err
 	}
 	rng := benchRNG()
-	g := qwen.DefaultGenerationConfig()
+	g := decoder.DefaultGenerationConfig()
 	g.EOSTokenIDs, g.MaxNewTokens = nil, n
 	b := m.NewBatcher(batch, seq+n)
 	defer b.Close()
 	run := func() (float64, error) {
 		for r := 0; r < batch; r++ {
-			if err := b.Add(&qwen.Sequence{Prompt: randomIDs(rng, seq, cfg.VocabSize), Gen: g}); err != nil {
+			if err := b.Add(&decoder.Sequence{Prompt: randomIDs(rng, seq, cfg.VocabSize), Gen: g}); err != nil {
 				return 0, err
 			}
 		}
@@ -187,7 +188,7 @@ func (e *env) benchDecode(c *ucli.Context, cfg *qwen.Config, seq, batch, n, iter
 		sec += s / float64(iters)
 	}
 	// The first new token comes from the prefill: n-1 decode steps.
-	r := benchResult{Shape: c.String("shape"), Mode: "decode", Backend: m.B.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(),
+	r := benchResult{Shape: c.String("shape"), Mode: "decode", Backend: m.Backend.Name(), Batch: batch, Seq: seq, Params: cfg.NumParams(),
 		Seconds: sec, TokensPerSec: float64(batch*(n-1)) / sec, PeakRSSMiB: peakRSSMiB()}
 	return printJSON(e.stdout, r)
 }

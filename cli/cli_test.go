@@ -17,9 +17,9 @@ import (
 
 	"github.com/tune-dev/tune/cli"
 	"github.com/tune-dev/tune/eval"
+	"github.com/tune-dev/tune/internal/golden"
 	"github.com/tune-dev/tune/internal/testmodel"
 	"github.com/tune-dev/tune/qwen/tokenizer"
-	"github.com/tune-dev/tune/safetensors"
 )
 
 var assets = func() cli.Assets {
@@ -97,80 +97,72 @@ func TestFlagPrecedence(t *testing.T) {
 	require.ErrorContains(t, err, "unknown extension")
 }
 
-// goldenRecords writes the qwen2-tiny golden batch as pre-tokenized
-// records, each row cut to its real tokens.
-func goldenRecords(t *testing.T) (string, []float64, float64) {
-	g, err := safetensors.Open(tinyDir + "/golden.safetensors")
-	require.NoError(t, err)
-	defer g.Close()
-	get := func(name string) ([]int64, []int) {
-		x, ok := g.Tensor(name)
-		require.True(t, ok)
-		v, err := x.Int64s()
-		require.NoError(t, err)
-		return v, x.Shape
-	}
-	ids, shape := get("input_ids")
-	mask, _ := get("attention_mask")
-	labels, _ := get("labels")
+// goldenRecords writes a golden case's batch as pre-tokenized records,
+// each row cut to its real tokens, and returns the file, the golden loss
+// per row and of the batch, and the number of targets.
+func goldenRecords(t *testing.T, name string) (string, []float32, float32, int) {
+	g := golden.Open(t, name)
+	ids, shape := g.Ints(t, "input_ids")
+	mask, _ := g.Ints(t, "attention_mask")
+	labels, _ := g.Ints(t, "labels")
 	path := filepath.Join(t.TempDir(), "batch.jsonl")
 	var sb strings.Builder
+	targets := 0
 	for r := 0; r < shape[0]; r++ {
 		var rec struct {
-			IDs    []int64 `json:"input_ids"`
-			Labels []int64 `json:"labels"`
+			IDs    []int32 `json:"input_ids"`
+			Labels []int32 `json:"labels"`
 		}
 		for c := 0; c < shape[1]; c++ {
 			if mask[r*shape[1]+c] == 1 {
 				rec.IDs = append(rec.IDs, ids[r*shape[1]+c])
 				rec.Labels = append(rec.Labels, labels[r*shape[1]+c])
+				if c > 0 && labels[r*shape[1]+c] != -100 {
+					targets++
+				}
 			}
 		}
 		b, _ := json.Marshal(rec)
 		sb.Write(append(b, '\n'))
 	}
 	require.NoError(t, os.WriteFile(path, []byte(sb.String()), 0o644))
-	perRow := func(name string) []float64 {
-		x, _ := g.Tensor(name)
-		v, _ := x.Float32s()
-		out := make([]float64, len(v))
-		for i, f := range v {
-			out[i] = float64(f)
-		}
-		return out
-	}
-	return path, perRow("loss_per_example"), perRow("loss")[0]
+	rowLoss, _ := g.Floats(t, "loss_per_example")
+	loss, _ := g.Floats(t, "loss")
+	return path, rowLoss, loss[0], targets
 }
 
 func TestScoreReproducesGoldenLoss(t *testing.T) {
-	data, rowLoss, loss := goldenRecords(t)
-	base := tinyDir
-	out, _, err := run(t, "", "score", "--base_model", base+"/base_model", "--adapter", base+"/adapter", "--data", data)
-	require.NoError(t, err)
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 3)
-	for i, want := range rowLoss {
-		var l struct {
-			Loss   float64 `json:"loss"`
-			Tokens int     `json:"tokens"`
+	for _, name := range []string{"qwen2-tiny", "llama3-tiny"} {
+		data, rowLoss, loss, targets := goldenRecords(t, name)
+		base := golden.Dir(name)
+		out, _, err := run(t, "", "score", "--base_model", base+"/base_model", "--adapter", base+"/adapter", "--data", data)
+		require.NoError(t, err)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		require.Len(t, lines, 3)
+		for i, want := range rowLoss {
+			var l struct {
+				Loss   float64 `json:"loss"`
+				Tokens int     `json:"tokens"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(lines[i]), &l))
+			golden.CheckScalar(t, fmt.Sprintf("%s row %d", name, i), l.Loss, float64(want), golden.Loss)
 		}
-		require.NoError(t, json.Unmarshal([]byte(lines[i]), &l))
-		require.InDelta(t, want, l.Loss, 1e-5, "row %d", i)
+		var s struct {
+			MeanLoss   float64 `json:"mean_loss"`
+			Perplexity float64 `json:"perplexity"`
+			Tokens     int     `json:"tokens"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(lines[2]), &s))
+		golden.CheckScalar(t, name+" token-weighted mean = the batch loss", s.MeanLoss, float64(loss), golden.Loss)
+		require.InDelta(t, math.Exp(float64(loss)), s.Perplexity, 1e-3)
+		require.Equal(t, targets, s.Tokens)
 	}
-	var s struct {
-		MeanLoss   float64 `json:"mean_loss"`
-		Perplexity float64 `json:"perplexity"`
-		Tokens     int     `json:"tokens"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(lines[2]), &s))
-	require.InDelta(t, loss, s.MeanLoss, 1e-5, "token-weighted mean = the batch loss")
-	require.InDelta(t, math.Exp(loss), s.Perplexity, 1e-3)
-	require.Equal(t, 14, s.Tokens)
+	base := tinyDir
 
 	// Chat records need a tokenizer the model's vocabulary covers.
 	chat := filepath.Join(t.TempDir(), "chat.jsonl")
 	require.NoError(t, os.WriteFile(chat, []byte(`{"instruction": "Be brief.", "input": "Q?", "output": "A."}`+"\n"), 0o644))
-	_, _, err = run(t, "", "score", "--base_model", base+"/base_model", "--data", chat)
+	_, _, err := run(t, "", "score", "--base_model", base+"/base_model", "--data", chat)
 	require.ErrorContains(t, err, "vocab_size is 1000")
 
 	bad := filepath.Join(t.TempDir(), "bad.jsonl")
@@ -557,6 +549,22 @@ func TestTrainInitAdapterAndResume(t *testing.T) {
 	require.Contains(t, stdout, "no step left to train")
 }
 
+// writeChatRecords writes six instruction records with instruction as
+// their system turn, asking for the term of a section, to each named file
+// of the folder dir (made if needed).
+func writeChatRecords(t *testing.T, dir, instruction string, files ...string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	var records strings.Builder
+	for i := range 6 {
+		line, _ := json.Marshal(map[string]string{"instruction": instruction, "input": fmt.Sprintf("Term of Section %d?", i), "output": fmt.Sprintf("Section %d: two years.", i)})
+		records.Write(append(line, '\n'))
+	}
+	for _, f := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte(records.String()), 0o644))
+	}
+}
+
 // TestTrainReportAndSystemPrompt trains on chat records with a test set
 // through the command line (a tiny model with a byte-level tokenizer): the
 // run ends with the test report, a resumed finished run does not redo it,
@@ -566,16 +574,8 @@ func TestTrainReportAndSystemPrompt(t *testing.T) {
 	dir := t.TempDir()
 	model, data, out := filepath.Join(dir, "model"), filepath.Join(dir, "data"), filepath.Join(dir, "run")
 	require.NoError(t, testmodel.Write(model, 9))
-	require.NoError(t, os.MkdirAll(data, 0o755))
 	const instruction = "Cite the clause."
-	var records strings.Builder
-	for i := range 6 {
-		line, _ := json.Marshal(map[string]string{"instruction": instruction, "input": fmt.Sprintf("Term of Section %d?", i), "output": fmt.Sprintf("Section %d: two years.", i)})
-		records.Write(append(line, '\n'))
-	}
-	for _, f := range []string{"train.jsonl", "test.jsonl"} {
-		require.NoError(t, os.WriteFile(filepath.Join(data, f), []byte(records.String()), 0o644))
-	}
+	writeChatRecords(t, data, instruction, "train.jsonl", "test.jsonl")
 	args := []string{"train", "--base_model", model, "--data_path", data, "--output_dir", out, "--max_steps", "2", "--batch_size", "2",
 		"--gradient_accumulation_steps", "1", "--warmup_steps", "0", "--lora_r", "2", "--learning_rate", "1e-2",
 		"--eval_max_examples", "4", "--eval_max_new_tokens", "3", "--merge_adapters"}
@@ -632,7 +632,7 @@ func TestTrainReportAndSystemPrompt(t *testing.T) {
 	e, stderr := gen("--base_model", merged)
 	require.Contains(t, stderr, "system prompt: the model's")
 	require.Equal(t, a, e, "tune merge carries the system prompt too")
-	d, _ := gen("--base_model", model, "--adapter", out, "--system", tokenizer.DefaultSystemPrompt)
+	d, _ := gen("--base_model", model, "--adapter", out, "--system", tokenizer.QwenSystemPrompt)
 	require.NotEqual(t, a, d, "the template's default prompt answers otherwise, so the comparisons above see the prompt")
 	_, stderr = gen("--base_model", model)
 	require.Contains(t, stderr, "system prompt: the chat template's default")

@@ -10,8 +10,8 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/tune-dev/tune/contract"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
 	"github.com/tune-dev/tune/train"
@@ -39,12 +39,12 @@ func defaultDemoOptions() demoOptions {
 
 // demoConfig is a tiny model of the real Qwen2 architecture with the real
 // Qwen2.5 vocabulary, so the real tokenizer drives it.
-func demoConfig() *qwen.Config {
+func demoConfig() *decoder.Config {
 	eos := 151645
-	return &qwen.Config{
+	return &decoder.Config{
 		ModelType: "qwen2", VocabSize: 151936, HiddenSize: 64, IntermediateSize: 176, NumHiddenLayers: 2,
 		NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 4096, RMSNormEps: 1e-6,
-		RopeTheta: 1e6, TieWordEmbeddings: true, HiddenAct: "silu", EOSTokenID: &eos,
+		RopeTheta: 1e6, TieWordEmbeddings: true, HiddenAct: "silu", EOSTokenID: decoder.TokenIDs{eos},
 	}
 }
 
@@ -147,7 +147,7 @@ func writeDemoData(o demoOptions, say func(string, ...any)) (string, []contract.
 // loadDemoModel writes a tiny random model of the Qwen2 architecture with
 // the real tokenizer into modelDir and loads it back like any Hugging Face
 // model folder, on the backend the flags choose.
-func (e *env) loadDemoModel(c *ucli.Context, modelDir string, seed int, say func(string, ...any)) (*qwen.Model, error) {
+func (e *env) loadDemoModel(c *ucli.Context, modelDir string, seed int, say func(string, ...any)) (*decoder.Model, error) {
 	if err := e.writeDemoModel(modelDir, uint64(seed)); err != nil {
 		return nil, err
 	}
@@ -155,26 +155,26 @@ func (e *env) loadDemoModel(c *ucli.Context, modelDir string, seed int, say func
 	if err != nil {
 		return nil, err
 	}
-	m, err := qwen.Load(modelDir, be)
+	m, err := decoder.Load(modelDir, be)
 	if err != nil {
 		return nil, err
 	}
 	cfg := m.Config
 	say("3. wrote and loaded a random %d-layer Qwen2 model (%.1fM parameters, vocab %d) in %s on %s",
-		cfg.NumHiddenLayers, float64(cfg.NumParams())/1e6, cfg.VocabSize, modelDir, m.B.Name())
+		cfg.NumHiddenLayers, float64(cfg.NumParams())/1e6, cfg.VocabSize, modelDir, m.Backend.Name())
 	return m, nil
 }
 
 // trainDemo trains the demo's LoRA adapter on the training split into
 // runDir, evaluating, checkpointing, merging and answering test questions
 // as a real run does, with its messages indented under step 5.
-func (e *env) trainDemo(c *ucli.Context, o demoOptions, dataDir, runDir, modelDir string, tok *tokenizer.Tokenizer, m *qwen.Model, say func(string, ...any)) (*train.Result, error) {
+func (e *env) trainDemo(c *ucli.Context, o demoOptions, dataDir, runDir, modelDir string, tok *tokenizer.Tokenizer, m *decoder.Model, say func(string, ...any)) (*train.Result, error) {
 	say("5. training a LoRA adapter (r=%d on all seven projections, %d steps) into %s:", o.loraR, o.steps, runDir)
 	tc := demoTrainConfig(o, dataDir, runDir, modelDir, tok)
 	tc.EvalSteps, tc.SaveSteps, tc.SaveTotalLimit, tc.MergeAdapters = o.steps/4, o.steps/2, 2, true
 	tc.SkipTestEval, tc.TestMaxExamples, tc.TestMaxNewTokens = false, o.answers, o.maxNewTokens
 	tc.Out, tc.Progress = prefixed{e.stdout, "   "}, prefixed{e.stdout, "   "}
-	res, err := train.Run(c.Context, tc, m.B)
+	res, err := train.Run(c.Context, tc, m.Backend)
 	if err != nil {
 		return nil, err
 	}
@@ -197,14 +197,14 @@ func (e *env) writeDemoModel(dir string, seed uint64) error {
 	// can express peaked distributions: with gains near 1 and a hidden
 	// size of 64 the logits cannot move more than about one nat, and no
 	// adapter could lower the loss visibly.
-	gain := func(s qwen.TensorSpec, v []float32) {
-		if s.Name == qwen.NormName {
+	gain := func(s decoder.TensorSpec, v []float32) {
+		if s.Name == decoder.NormName {
 			for i := range v {
 				v[i] *= demoNormGain
 			}
 		}
 	}
-	if err := qwen.SaveRandomWith(dir, demoConfig(), seed, safetensors.F32, 0, gain); err != nil {
+	if err := decoder.SaveRandomWith(dir, demoConfig(), seed, safetensors.F32, 0, gain); err != nil {
 		return err
 	}
 	return writeBuiltinTokenizer(e, dir)
@@ -227,7 +227,7 @@ func demoTrainConfig(o demoOptions, dataDir, runDir, modelDir string, tok *token
 }
 
 // demoLoss is the mean answer-token loss of records.
-func demoLoss(m *qwen.Model, tok *tokenizer.Tokenizer, recs []contract.Record) (float64, int, error) {
+func demoLoss(m *decoder.Model, tok *tokenizer.Tokenizer, recs []contract.Record) (float64, int, error) {
 	var sum float64
 	var tokens int
 	for _, r := range recs {

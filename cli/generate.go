@@ -6,7 +6,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
-	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/train"
 )
@@ -50,14 +50,14 @@ func (e *env) generateCommand() *ucli.Command {
 				if err != nil {
 					return err
 				}
-				text = tokenizer.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: text}}, true)
+				text = tok.ApplyChatTemplate([]tokenizer.Message{{Role: "system", Content: system}, {Role: "user", Content: text}}, true)
 				status = "system prompt: " + source
 			}
 			var prompt []int32
 			for _, id := range tok.Encode(text) {
 				prompt = append(prompt, int32(id))
 			}
-			fmt.Fprintf(e.stderr, "tune: %s, %d prompt tokens, %s\n", m.B.Name(), len(prompt), status)
+			fmt.Fprintf(e.stderr, "tune: %s, %d prompt tokens, %s\n", m.Backend.Name(), len(prompt), status)
 			stream := tok.NewStreamDecoder(true)
 			_, err = m.Generate(prompt, g, func(id int32) bool {
 				fmt.Fprint(e.stdout, stream.Add(int(id)))
@@ -71,7 +71,7 @@ func (e *env) generateCommand() *ucli.Command {
 
 // generationConfig starts from the model folder's generation_config.json
 // and applies the decoding flags that were set.
-func (e *env) generationConfig(c *ucli.Context, m *qwen.Model, tok *tokenizer.Tokenizer) (qwen.GenerationConfig, error) {
+func (e *env) generationConfig(c *ucli.Context, m *decoder.Model, tok *tokenizer.Tokenizer) (decoder.GenerationConfig, error) {
 	g, err := train.ModelGeneration(e.modelDir, m.Config, tok)
 	if err != nil {
 		return g, err

@@ -8,15 +8,15 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 )
 
 // modelFlags are the flags of every command that runs a model.
 func modelFlags() []ucli.Flag {
 	return []ucli.Flag{
-		strFlag("base_model", "Hugging Face Qwen2 model folder (config.json + safetensors)", "", "BASE_MODEL"),
+		strFlag("base_model", "Hugging Face Qwen2 or Llama model folder (config.json + safetensors)", "", "BASE_MODEL"),
 		strFlag("adapter", "PEFT LoRA adapter folder to apply (adapter_config.json + adapter_model.safetensors)", "", "TUNE_ADAPTER"),
 		strFlag("tokenizer", "tokenizer.json, .json.gz or folder (default: the model folder's, else the built-in Qwen2.5 tokenizer)", "", "TUNE_TOKENIZER"),
 	}
@@ -59,7 +59,7 @@ func envBool(name string) (bool, error) {
 
 // openModel loads --base_model and, if given, --adapter (or the
 // fine-tuned model the FINETUNING_* variables name).
-func (e *env) openModel(c *ucli.Context) (*qwen.Model, error) {
+func (e *env) openModel(c *ucli.Context) (*decoder.Model, error) {
 	dir, adapter, err := e.fineTunedModel(c.String("base_model"), c.String("adapter"))
 	if err != nil {
 		return nil, err
@@ -80,7 +80,7 @@ func (e *env) openModel(c *ucli.Context) (*qwen.Model, error) {
 }
 
 // loadAdapter reads the PEFT adapter folder dir for model m.
-func loadAdapter(m *qwen.Model, dir, name string) (*lora.Adapter, error) {
+func loadAdapter(m *decoder.Model, dir, name string) (*lora.Adapter, error) {
 	return lora.Load(dir, name, m.Config.NumHiddenLayers, m.Config.ModuleShape)
 }
 
@@ -110,7 +110,7 @@ func (e *env) fineTunedModel(dir, adapter string) (string, string, error) {
 
 // loadModel loads the model folder dir (--base_model) on the command's
 // backend.
-func (e *env) loadModel(c *ucli.Context, dir string) (*qwen.Model, error) {
+func (e *env) loadModel(c *ucli.Context, dir string) (*decoder.Model, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("--base_model (or BASE_MODEL) is required")
 	}
@@ -118,7 +118,7 @@ func (e *env) loadModel(c *ucli.Context, dir string) (*qwen.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := qwen.Load(dir, be)
+	m, err := decoder.Load(dir, be)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func (e *env) loadModel(c *ucli.Context, dir string) (*qwen.Model, error) {
 // modelTokenizer picks the tokenizer for model m (opened by openModel):
 // --tokenizer, else the model folder's tokenizer.json, else the built-in
 // one. It checks that the model's vocabulary covers the tokenizer's ids.
-func (e *env) modelTokenizer(c *ucli.Context, m *qwen.Model) (*tokenizer.Tokenizer, error) {
+func (e *env) modelTokenizer(c *ucli.Context, m *decoder.Model) (*tokenizer.Tokenizer, error) {
 	tok, path, err := e.tokenizerFor(c, e.modelDir)
 	if err != nil {
 		return nil, err
@@ -145,12 +145,21 @@ func (e *env) modelTokenizer(c *ucli.Context, m *qwen.Model) (*tokenizer.Tokeniz
 }
 
 // tokenizerFor picks a model folder's tokenizer: --tokenizer, else the
-// folder's tokenizer.json, else the built-in one (path "").
+// folder's tokenizer.json, else the built-in one (path ""). It renders the
+// chat template of the folder's model family.
 func (e *env) tokenizerFor(c *ucli.Context, modelDir string) (*tokenizer.Tokenizer, string, error) {
 	path := c.String("tokenizer")
 	if path == "" && modelDir != "" && fileExists(filepath.Join(modelDir, tokenizer.JSONFile)) {
 		path = modelDir
 	}
 	tok, err := e.loadTokenizer(path)
-	return tok, path, err
+	if err != nil || modelDir == "" {
+		return tok, path, err
+	}
+	cfg, err := decoder.LoadConfig(modelDir)
+	if err != nil {
+		return nil, "", err
+	}
+	tok.Chat = cfg.Family().Chat
+	return tok, path, nil
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/backend/cpu"
 	"github.com/tune-dev/tune/cuda"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/train"
 )
 
@@ -49,22 +49,22 @@ func (e *env) planCommand() *ucli.Command {
 
 // planReport is what tune plan prints.
 type planReport struct {
-	Model           string           `json:"model"`
-	Device          string           `json:"device"`
-	QLoRA           bool             `json:"use_qlora"`
-	Rank            int              `json:"lora_r"`
-	Modules         []string         `json:"target_modules"`
-	Batch           int              `json:"batch_size"`
-	MaxLength       int              `json:"max_length"`
-	Recompute       bool             `json:"gradient_checkpointing"`
-	Weights         string           `json:"weight_dtype"`
-	Activations     string           `json:"activation_dtype"`
-	TrainableParams int              `json:"trainable_params"`
-	LogitRows       int              `json:"logit_rows"`
-	PeakBytes       int64            `json:"peak_bytes"`
-	Breakdown       qwen.MemoryTerms `json:"breakdown"`
-	Detail          planDetail       `json:"detail"`
-	Budget          *planBudgetFit   `json:"budget,omitempty"`
+	Model           string              `json:"model"`
+	Device          string              `json:"device"`
+	QLoRA           bool                `json:"use_qlora"`
+	Rank            int                 `json:"lora_r"`
+	Modules         []string            `json:"target_modules"`
+	Batch           int                 `json:"batch_size"`
+	MaxLength       int                 `json:"max_length"`
+	Recompute       bool                `json:"gradient_checkpointing"`
+	Weights         string              `json:"weight_dtype"`
+	Activations     string              `json:"activation_dtype"`
+	TrainableParams int                 `json:"trainable_params"`
+	LogitRows       int                 `json:"logit_rows"`
+	PeakBytes       int64               `json:"peak_bytes"`
+	Breakdown       decoder.MemoryTerms `json:"breakdown"`
+	Detail          planDetail          `json:"detail"`
+	Budget          *planBudgetFit      `json:"budget,omitempty"`
 }
 
 // planDetail splits the frozen weights and the workspace.
@@ -94,7 +94,7 @@ func (e *env) plan(c *ucli.Context) error {
 	if dir == "" {
 		return errors.New("--base_model (or BASE_MODEL) is required: the model folder whose config.json to plan for")
 	}
-	mc, err := qwen.LoadConfig(dir)
+	mc, err := decoder.LoadConfig(dir)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (e *env) plan(c *ucli.Context) error {
 	cfg := train.Config{LoRA: lora.Config{R: c.Int("lora_r"), LoraDropout: c.Float64("lora_dropout"), TargetModules: targetModules(c)}, UseQLoRA: c.Bool("use_qlora"), BatchSize: c.Int("batch_size"),
 		MaxLength: c.Int("max_length"), Recompute: c.Bool("gradient_checkpointing")}
 	o := cfg.MemoryOptions(storage)
-	p, err := qwen.PlanMemory(mc, o)
+	p, err := decoder.PlanMemory(mc, o)
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func (e *env) plan(c *ucli.Context) error {
 		return err
 	}
 	if source != "" {
-		longest, err := qwen.LongestFit(mc, o, budget, planSearchLimit)
+		longest, err := decoder.LongestFit(mc, o, budget, planSearchLimit)
 		if err != nil {
 			return err
 		}

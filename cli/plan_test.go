@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/qwen"
 )
 
@@ -52,9 +53,9 @@ func planWith(t *testing.T, global []string, args ...string) planJSON {
 // that fits 80 GiB next to the targets (7 GB peak; 128k tokens on
 // 80 GB).
 func TestPlanQwen7B(t *testing.T) {
-	c, err := qwen.LoadConfig(qwen7B)
+	c, err := decoder.LoadConfig(qwen7B)
 	require.NoError(t, err)
-	want := qwen.Family["Qwen2.5-7B-Instruct"]
+	want := qwen.Sizes["Qwen2.5-7B-Instruct"]
 	require.Equal(t, want.NumParams(), c.NumParams(), "testdata's config is Qwen2.5-7B-Instruct's")
 
 	args := []string{"--use_qlora", "--lora_r", "16", "--max_length", "2048", "--batch_size", "1", "--memory", "80GiB"}

@@ -8,9 +8,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/internal/filetest"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/safetensors"
 )
 
@@ -53,12 +53,11 @@ func TestOutputIsNotAnInput(t *testing.T) {
 
 // wideConfig is a one-layer model with the Qwen2.5 tokenizer's vocabulary
 // (tied embeddings, BF16: 4.9 MB), so that chat commands run on it.
-func wideConfig() *qwen.Config {
-	eos := 151645
-	return &qwen.Config{
+func wideConfig() *decoder.Config {
+	return &decoder.Config{
 		ModelType: "qwen2", VocabSize: 151936, HiddenSize: 16, IntermediateSize: 32, NumHiddenLayers: 1,
 		NumAttentionHeads: 2, NumKeyValueHeads: 1, MaxPositionEmbeddings: 512, RMSNormEps: 1e-6,
-		RopeTheta: 1e6, TieWordEmbeddings: true, HiddenAct: "silu", EOSTokenID: &eos,
+		RopeTheta: 1e6, TieWordEmbeddings: true, HiddenAct: "silu", EOSTokenID: decoder.TokenIDs{151645},
 	}
 }
 
@@ -66,7 +65,7 @@ func wideConfig() *qwen.Config {
 // everywhere (no change when set is empty).
 func saveWide(t *testing.T, set string, v float32) string {
 	dir := t.TempDir()
-	require.NoError(t, qwen.SaveRandomWith(dir, wideConfig(), 1, safetensors.BF16, 0, func(s qwen.TensorSpec, x []float32) {
+	require.NoError(t, decoder.SaveRandomWith(dir, wideConfig(), 1, safetensors.BF16, 0, func(s decoder.TensorSpec, x []float32) {
 		if s.Name == set {
 			for i := range x {
 				x[i] = v
@@ -105,7 +104,7 @@ func TestNonFiniteNumbersAreErrors(t *testing.T) {
 		cases = append(cases, errCase{args, []string{filepath.Join(nanBase, "model.safetensors"), `tensor "` + q + `"`, "element 0 [0, 0] is NaN"}})
 	}
 	// The overflowing model loads, so the adapter's check is what fails.
-	overflow := saveWide(t, qwen.NormName, 3e38)
+	overflow := saveWide(t, decoder.NormName, 3e38)
 	a, err := lora.New("a", lora.Config{R: 2, LoraAlpha: 4, TargetModules: []string{"q_proj"}}, 1, wideConfig().ModuleShape, 1)
 	require.NoError(t, err)
 	a.Pairs[0]["q_proj"].B[0] = float32(math.Inf(1))

@@ -7,7 +7,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/train/data"
 )
@@ -91,10 +91,10 @@ func (e *env) scoreCommand() *ucli.Command {
 func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 // recordLoss is the causal-LM loss of one record, scored alone.
-func recordLoss(m *qwen.Model, tok *tokenizer.Tokenizer, r data.Record) (*qwen.LossResult, error) {
+func recordLoss(m *decoder.Model, tok *tokenizer.Tokenizer, r data.Record) (*decoder.LossResult, error) {
 	ids, labels, err := r.Tokenize(tok)
 	if err != nil {
 		return nil, err
 	}
-	return m.Loss(&qwen.Batch{IDs: ids, Labels: labels, Rows: 1, T: len(ids)})
+	return m.Loss(&decoder.Batch{IDs: ids, Labels: labels, Rows: 1, T: len(ids)})
 }

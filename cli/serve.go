@@ -33,7 +33,7 @@ func (e *env) serveCommand() *ucli.Command {
 		Name:  "serve",
 		Usage: "serve the model and its adapters behind an OpenAI-compatible HTTP API (continuous batching)",
 		Flags: []ucli.Flag{
-			strFlag("base_model", "Hugging Face Qwen2 model folder (config.json + safetensors)", "", "BASE_MODEL"),
+			strFlag("base_model", "Hugging Face Qwen2 or Llama model folder (config.json + safetensors)", "", "BASE_MODEL"),
 			altsrc.NewStringSliceFlag(&ucli.StringSliceFlag{Name: "adapter",
 				Usage: "NAME=DIR: serve the PEFT adapter in DIR as model NAME (repeatable; a bare DIR is named after its folder)"}),
 			strFlag("tokenizer", "tokenizer.json, .json.gz or folder (default: the model folder's, else the built-in Qwen2.5 tokenizer)", "", "TUNE_TOKENIZER"),
@@ -92,7 +92,7 @@ func (e *env) runServe(c *ucli.Context) error {
 		}
 		adapters[n[0]] = a
 	}
-	baseSystem, _, err := recordedSystemPrompt(nil, dir)
+	baseSystem, _, err := recordedSystemPrompt(nil, dir, m.Config.Family().Chat)
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (e *env) runServe(c *ucli.Context) error {
 	s, err := serve.New(serve.Config{
 		Model: m, Tokenizer: tok, BaseName: name, BaseSystem: baseSystem, Gen: g, Adapters: adapters,
 		SystemPrompt: func(a *lora.Adapter) string {
-			p, _, err := recordedSystemPrompt(a, dir)
+			p, _, err := recordedSystemPrompt(a, dir, m.Config.Family().Chat)
 			if err != nil { // the model folder's prompt was read above
 				return baseSystem
 			}

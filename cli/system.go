@@ -5,8 +5,8 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 )
 
@@ -18,18 +18,18 @@ func systemFlag(usage string) ucli.Flag {
 // systemPrompt is the system turn for chat prompts without one of their
 // own, for model m opened by openModel: --system when given, else
 // recordedSystemPrompt's. source says which, for the status line.
-func (e *env) systemPrompt(c *ucli.Context, m *qwen.Model) (prompt, source string, err error) {
+func (e *env) systemPrompt(c *ucli.Context, m *decoder.Model) (prompt, source string, err error) {
 	if c.IsSet("system") {
 		return c.String("system"), "--system", nil
 	}
-	return recordedSystemPrompt(m.Adapter, e.modelDir)
+	return recordedSystemPrompt(m.Adapter, e.modelDir, m.Config.Family().Chat)
 }
 
 // recordedSystemPrompt is the default system prompt of a model folder and
 // an adapter (nil for none): the one recorded with the adapter, else the
 // one recorded in the model folder (an adapter merged into it), else the
-// chat template's default. source says which.
-func recordedSystemPrompt(a *lora.Adapter, modelDir string) (prompt, source string, err error) {
+// default of the chat template chat. source says which.
+func recordedSystemPrompt(a *lora.Adapter, modelDir string, chat tokenizer.ChatTemplate) (prompt, source string, err error) {
 	if a != nil && a.System != nil {
 		return a.System.Prompt, "the adapter's (" + lora.SystemPromptFile + ")", nil
 	}
@@ -40,5 +40,5 @@ func recordedSystemPrompt(a *lora.Adapter, modelDir string) (prompt, source stri
 	if p != nil {
 		return p.Prompt, "the model's (" + filepath.Join(modelDir, lora.SystemPromptFile) + ")", nil
 	}
-	return tokenizer.DefaultSystemPrompt, "the chat template's default", nil
+	return chat.DefaultSystemPrompt(), "the chat template's default", nil
 }

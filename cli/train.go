@@ -15,22 +15,22 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/tune-dev/tune/decoder/merge"
 	"github.com/tune-dev/tune/dist"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen/merge"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/train"
 	"github.com/tune-dev/tune/train/runlog"
 )
 
 // allModules is the default --target_modules: all seven projections.
-var allModules = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
+var allModules = strings.Join(lora.ModuleNames(), ",")
 
 func trainFlags() []ucli.Flag {
 	return []ucli.Flag{
 		strFlag("data_path", "folder with train.jsonl (and validation.jsonl, test.jsonl), or one JSONL file", "data/training"),
 		strFlag("output_dir", "where checkpoints, the adapter and the logs go", defaultOutputDir),
-		strFlag("base_model", "Hugging Face Qwen2 model folder to fine-tune", "", "BASE_MODEL"),
+		strFlag("base_model", "Hugging Face Qwen2 or Llama model folder to fine-tune", "", "BASE_MODEL"),
 		strFlag("tokenizer", "tokenizer.json, .json.gz or folder (default: the model folder's, else the built-in Qwen2.5 tokenizer)", "", "TUNE_TOKENIZER"),
 		intFlag("lora_r", "LoRA rank", 16, "LORA_R"),
 		floatFlag("lora_alpha", "LoRA alpha (scaling alpha/r, or alpha/sqrt(r) with --use_rslora)", 32, "LORA_ALPHA"),
@@ -75,7 +75,7 @@ func trainFlags() []ucli.Flag {
 func (e *env) trainCommand() *ucli.Command {
 	return withConfig(&ucli.Command{
 		Name:  "train",
-		Usage: "fine-tune a Qwen2 model with LoRA or QLoRA on JSONL records and write a PEFT adapter",
+		Usage: "fine-tune a Qwen2 or Llama model with LoRA or QLoRA on JSONL records and write a PEFT adapter",
 		Flags: trainFlags(),
 		Action: func(c *ucli.Context) error {
 			cfg, err := e.trainConfig(c)
@@ -272,7 +272,7 @@ func (e *env) mergeCommand() *ucli.Command {
 		Name:  "merge",
 		Usage: "fold a PEFT LoRA adapter into its base model and write a plain Hugging Face model folder",
 		Flags: []ucli.Flag{
-			strFlag("base_model", "Hugging Face Qwen2 model folder the adapter was trained on", "", "BASE_MODEL"),
+			strFlag("base_model", "Hugging Face Qwen2 or Llama model folder the adapter was trained on", "", "BASE_MODEL"),
 			strFlag("adapter", "PEFT adapter folder (adapter_config.json + adapter_model.safetensors)", "", "TUNE_ADAPTER"),
 			strFlag("output", "folder for the merged model", ""),
 			boolFlag("use_qlora", "merge into the NF4 round trip of the base weights, as a QLoRA run trained them"),

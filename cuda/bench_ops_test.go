@@ -95,7 +95,7 @@ func BenchmarkRoPE(b *testing.B) {
 		xb := dense(x, rows*c.heads*hd, "RoPE", "x")
 		b.Run(c.name, func(b *testing.B) {
 			p := g.uploadInts(argPos, pos, "RoPE")
-			inv := g.invFreq(hd, 1e6, "RoPE")
+			inv := g.invFreq(backend.InvFreq(hd, 1e6), "RoPE")
 			measure(b, g, func() { g.launchRoPE("RoPE", xb, p, inv, rows, c.heads, hd, 0) },
 				float64(4*rows*c.heads*hd))
 		})

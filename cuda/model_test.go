@@ -12,67 +12,13 @@ import (
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/backend/cpu"
 	"github.com/tune-dev/tune/cuda"
+	"github.com/tune-dev/tune/decoder"
+	"github.com/tune-dev/tune/internal/golden"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/safetensors"
 	"github.com/tune-dev/tune/train"
 )
-
-// golden is one model of testdata/golden: its Hugging Face float32
-// outputs (transformers + peft on the CPU).
-type golden struct {
-	dir string
-	f   *safetensors.File
-}
-
-func openGolden(t *testing.T, name string) golden {
-	t.Helper()
-	dir := filepath.Join("..", "testdata", "golden", name)
-	f, err := safetensors.Open(filepath.Join(dir, "golden.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return golden{dir: dir, f: f}
-}
-
-func (g golden) floats(t *testing.T, name string) []float32 {
-	t.Helper()
-	x, ok := g.f.Tensor(name)
-	if !ok {
-		t.Fatalf("golden tensor %s is missing", name)
-	}
-	v, err := x.Float32s()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func (g golden) ints(t *testing.T, name string) ([]int32, []int) {
-	t.Helper()
-	x, ok := g.f.Tensor(name)
-	if !ok {
-		t.Fatalf("golden tensor %s is missing", name)
-	}
-	v, err := x.Int64s()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]int32, len(v))
-	for i, e := range v {
-		out[i] = int32(e)
-	}
-	return out, x.Shape
-}
-
-func (g golden) batch(t *testing.T) *qwen.Batch {
-	ids, shape := g.ints(t, "input_ids")
-	mask, _ := g.ints(t, "attention_mask")
-	labels, _ := g.ints(t, "labels")
-	return &qwen.Batch{IDs: ids, AttentionMask: mask, Labels: labels, Rows: shape[0], T: shape[1]}
-}
 
 // within checks got against want: max|got-want| <= tol·max|want|, and
 // logs the measured ratio (the number cuda/tolerances_test.go quotes).
@@ -126,18 +72,18 @@ func TestGoldenCUDA(t *testing.T) {
 	} {
 		t.Run(c.name+"/"+c.model, func(t *testing.T) {
 			_, b := wholeModel(t, c.o)
-			goldenOn(t, b, openGolden(t, c.model), c.tol)
+			goldenOn(t, b, golden.Open(t, c.model), c.tol)
 		})
 	}
 }
 
-func goldenOn(t *testing.T, b backend.Backend, g golden, tol cuda.ModelTol) {
-	m, err := qwen.Load(filepath.Join(g.dir, "base_model"), b)
+func goldenOn(t *testing.T, b backend.Backend, g *golden.Case, tol cuda.ModelTol) {
+	m, err := decoder.Load(filepath.Join(g.Dir, "base_model"), b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Free()
-	batch := g.batch(t)
+	batch := g.Batch(t)
 	rows, v := batch.Rows*batch.T, m.Config.VocabSize
 	logits := func(what string) {
 		x, err := m.Logits(batch, nil)
@@ -146,11 +92,11 @@ func goldenOn(t *testing.T, b backend.Backend, g golden, tol cuda.ModelTol) {
 		}
 		got := make([]float32, rows*v)
 		b.Download(got, x)
-		within(t, what, got, g.floats(t, what), tol.Logits)
+		within(t, what, got, first(g.Floats(t, what)), tol.Logits)
 	}
 	logits("base_logits")
 
-	a, err := lora.Load(filepath.Join(g.dir, "adapter"), "default", m.Config.NumHiddenLayers, m.Config.ModuleShape)
+	a, err := lora.Load(filepath.Join(g.Dir, "adapter"), "default", m.Config.NumHiddenLayers, m.Config.ModuleShape)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,12 +106,12 @@ func goldenOn(t *testing.T, b backend.Backend, g golden, tol cuda.ModelTol) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	within(t, "loss", []float32{float32(res.Mean)}, g.floats(t, "loss"), tol.Loss)
+	within(t, "loss", []float32{float32(res.Mean)}, first(g.Floats(t, "loss")), tol.Loss)
 	tokens := make([]float32, len(res.Token))
 	for i, x := range res.Token {
 		tokens[i] = float32(x)
 	}
-	within(t, "token_loss", tokens, g.floats(t, "token_loss"), tol.TokenLoss)
+	within(t, "token_loss", tokens, first(g.Floats(t, "token_loss")), tol.TokenLoss)
 
 	// One step's LoRA gradients, then five AdamW steps as the goldens
 	// took them (lr 1e-3, weight decay 0.01, clipping at 1, the same
@@ -176,11 +122,11 @@ func goldenOn(t *testing.T, b backend.Backend, g golden, tol cuda.ModelTol) {
 		t.Fatal(err)
 	}
 	defer opt.Free()
-	losses := g.floats(t, "losses_5")
+	losses := first(g.Floats(t, "losses_5"))
 	got := make([]float32, len(losses))
 	for step := range losses {
 		b.Zero(tr.Grads, tr.N)
-		sum, n, err := m.TrainStep(batch, qwen.TrainOptions{LossScale: 1 / float64(res.Tokens)})
+		sum, n, err := m.ForwardBackward(batch, decoder.TrainOptions{LossScale: 1 / float64(res.Tokens)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +147,7 @@ func goldenOn(t *testing.T, b backend.Backend, g golden, tol cuda.ModelTol) {
 
 // grads compares the gradient of every LoRA factor with the golden's,
 // factor by factor.
-func grads(t *testing.T, b backend.Backend, tr *qwen.Trainable, g golden, a *lora.Adapter, tol float64) {
+func grads(t *testing.T, b backend.Backend, tr *decoder.Trainable, g *golden.Case, a *lora.Adapter, tol float64) {
 	t.Helper()
 	for l, mods := range a.Pairs {
 		for mod := range mods {
@@ -210,7 +156,7 @@ func grads(t *testing.T, b backend.Backend, tr *qwen.Trainable, g golden, a *lor
 				if !ok {
 					t.Fatalf("layer %d %s is not adapted", l, mod)
 				}
-				within(t, fmt.Sprintf("grad L%d %s %s", l, mod, f), got, g.floats(t, "grad."+lora.Key(l, mod, f)), tol)
+				within(t, fmt.Sprintf("grad L%d %s %s", l, mod, f), got, first(g.Floats(t, "grad."+lora.Key(l, mod, f))), tol)
 			}
 		}
 	}
@@ -249,10 +195,10 @@ func TestStepTransfersCUDA(t *testing.T) {
 // returns the second step's counts.
 func stepTransfers(t *testing.T, g *cuda.Backend, b backend.Backend, layers int, recompute bool) cuda.Transfers {
 	eos := 2
-	c := &qwen.Config{ModelType: "qwen2", VocabSize: 300, HiddenSize: 32, IntermediateSize: 48, NumHiddenLayers: layers,
+	c := &decoder.Config{ModelType: "qwen2", VocabSize: 300, HiddenSize: 32, IntermediateSize: 48, NumHiddenLayers: layers,
 		NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-6, RopeTheta: 1e4,
-		HiddenAct: "silu", EOSTokenID: &eos}
-	m, err := qwen.NewRandom(c, b, 5)
+		HiddenAct: "silu", EOSTokenID: decoder.TokenIDs{eos}}
+	m, err := decoder.NewRandom(c, b, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +206,7 @@ func stepTransfers(t *testing.T, g *cuda.Backend, b backend.Backend, layers int,
 	tr, opt := attach(t, m, b, lora.Config{R: 4, LoraAlpha: 8, LoraDropout: 0.1, TargetModules: []string{"q_proj", "k_proj",
 		"v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}})
 	// Two rows of 12 tokens, each two packed sequences and padding.
-	batch := &qwen.Batch{Rows: 2, T: 12, IDs: make([]int32, 24), AttentionMask: make([]int32, 24), Pos: make([]int32, 24)}
+	batch := &decoder.Batch{Rows: 2, T: 12, IDs: make([]int32, 24), AttentionMask: make([]int32, 24), Pos: make([]int32, 24)}
 	for i := range batch.IDs {
 		batch.IDs[i] = int32(7 + 11*i%290)
 		seg, at := int32(1), i%12
@@ -277,7 +223,7 @@ func stepTransfers(t *testing.T, g *cuda.Backend, b backend.Backend, layers int,
 			before = g.Transfers()
 		}
 		b.Zero(tr.Grads, tr.N)
-		if _, _, err := m.TrainStep(batch, qwen.TrainOptions{LossScale: 0.05, DropoutSeed: uint64(step), Recompute: recompute}); err != nil {
+		if _, _, err := m.ForwardBackward(batch, decoder.TrainOptions{LossScale: 0.05, DropoutSeed: uint64(step), Recompute: recompute}); err != nil {
 			t.Fatal(err)
 		}
 		opt.Step(tr.Params, tr.Grads, 1e-3)
@@ -295,9 +241,9 @@ func stepTransfers(t *testing.T, g *cuda.Backend, b backend.Backend, layers int,
 // the bf16 rule.
 func TestQLoRALoadCUDA(t *testing.T) {
 	g, b := wholeModel(t, cuda.Options{})
-	gold := openGolden(t, "qwen2-tiny")
-	dir := filepath.Join(gold.dir, "base_model")
-	m, err := qwen.LoadWith(dir, b, qwen.LoadOptions{QLoRA: true})
+	gold := golden.Open(t, "qwen2-tiny")
+	dir := filepath.Join(gold.Dir, "base_model")
+	m, err := decoder.LoadWith(dir, b, decoder.LoadOptions{QLoRA: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,9 +254,9 @@ func TestQLoRALoadCUDA(t *testing.T) {
 	}
 	defer ck.Close()
 	for li, l := range m.Layers {
-		for name, lin := range map[string]qwen.Linear{"self_attn.q_proj": l.Q, "self_attn.k_proj": l.K, "self_attn.v_proj": l.V,
+		for name, lin := range map[string]decoder.Linear{"self_attn.q_proj": l.Q, "self_attn.k_proj": l.K, "self_attn.v_proj": l.V,
 			"self_attn.o_proj": l.O, "mlp.gate_proj": l.Gate, "mlp.up_proj": l.Up, "mlp.down_proj": l.Down} {
-			tn := qwen.LayerName(li, name+".weight")
+			tn := decoder.LayerName(li, name+".weight")
 			x, err := ck.Tensor(tn)
 			if err != nil {
 				t.Fatal(err)
@@ -331,26 +277,29 @@ func TestQLoRALoadCUDA(t *testing.T) {
 			}
 		}
 	}
-	c, err := qwen.LoadWith(dir, cpu.New(0), qwen.LoadOptions{QLoRA: true})
+	c, err := decoder.LoadWith(dir, cpu.New(0), decoder.LoadOptions{QLoRA: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Free()
-	a, err := lora.Load(filepath.Join(gold.dir, "adapter"), "default", m.Config.NumHiddenLayers, m.Config.ModuleShape)
+	a, err := lora.Load(filepath.Join(gold.Dir, "adapter"), "default", m.Config.NumHiddenLayers, m.Config.ModuleShape)
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := gold.batch(t)
+	batch := gold.Batch(t)
 	n := batch.Rows * batch.T * m.Config.VocabSize
-	logits := func(m *qwen.Model) []float32 {
+	logits := func(m *decoder.Model) []float32 {
 		m.SetAdapter(a)
 		x, err := m.Logits(batch, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		v := make([]float32, n)
-		m.B.Download(v, x)
+		m.Backend.Download(v, x)
 		return v
 	}
 	within(t, "QLoRA logits against the CPU", logits(m), logits(c), cuda.ModelTolerances.BF16.Logits)
 }
+
+// first is the values of a golden tensor without its shape.
+func first(v []float32, _ []int) []float32 { return v }

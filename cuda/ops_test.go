@@ -66,10 +66,10 @@ func TestWholeModelOpsRejectArgumentsCUDA(t *testing.T) {
 			func() { b.Embedding(out, table, []int32{0, 5}, 8) }},
 		{"negative id", "Embedding id -1 at position 0 outside vocab [0, 5)",
 			func() { b.Embedding(out, table, []int32{-1}, 8) }},
-		{"odd head dim", "RoPE: rows=2 heads=2 headDim=3 (headDim must be even)",
-			func() { b.RoPE(x, []int32{0, 1}, 2, 2, 3, 1e6) }},
+		{"no frequency table", "RoPE: rows=2 heads=2 headDim=0 (want a frequency table, heads and rows)",
+			func() { b.RoPE(x, []int32{0, 1}, 2, 2, nil) }},
 		{"short positions", "RoPEBackward has 1 positions for 2 rows",
-			func() { b.RoPEBackward(x, []int32{0}, 2, 2, 16, 1e6) }},
+			func() { b.RoPEBackward(x, []int32{0}, 2, 2, backend.InvFreq(16, 1e6)) }},
 		{"short buffer", "RMSNorm: out holds 64 elements, op needs 70",
 			func() { b.RMSNorm(out, b.AllocActivation(70), x, 7, 10, 1e-6) }},
 	} {

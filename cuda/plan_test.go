@@ -8,30 +8,29 @@ import (
 
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/cuda"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/safetensors"
 	"github.com/tune-dev/tune/train"
 )
 
 // TestPlanMatchesAllocationsCUDA runs what a training run allocates and
 // runs for micro-batches of full-length rows (a model folder loaded, QLoRA
-// or not; the adapter's arenas; AdamW's moments; two accumulated TrainSteps;
+// or not; the adapter's arenas; AdamW's moments; two accumulated ForwardBackward steps;
 // an optimizer step; an evaluation pass) on the CUDA backend, with bf16
 // and with fp32 storage, and requires the device memory the backend holds
 // afterwards (tune_memory_info; nothing is freed during a step, so that
-// is the peak of a step) to be what qwen.PlanMemory plans with the
+// is the peak of a step) to be what decoder.PlanMemory plans with the
 // backend's own Storage.
 func TestPlanMatchesAllocationsCUDA(t *testing.T) {
-	eos := 2
-	c := &qwen.Config{ModelType: "qwen2", VocabSize: 300, HiddenSize: 32, IntermediateSize: 48, NumHiddenLayers: 2,
+	c := &decoder.Config{ModelType: "qwen2", VocabSize: 300, HiddenSize: 32, IntermediateSize: 48, NumHiddenLayers: 2,
 		NumAttentionHeads: 4, NumKeyValueHeads: 2, MaxPositionEmbeddings: 64, RMSNormEps: 1e-6, RopeTheta: 1e4,
-		HiddenAct: "silu", EOSTokenID: &eos}
+		HiddenAct: "silu", EOSTokenID: decoder.TokenIDs{2}}
 	dir := t.TempDir() // a model folder, loaded as train.Run loads one
-	if err := qwen.SaveRandom(dir, c, 5, safetensors.BF16, 0); err != nil {
+	if err := decoder.SaveRandom(dir, c, 5, safetensors.BF16, 0); err != nil {
 		t.Fatal(err)
 	}
-	all := []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+	all := lora.ModuleNames()
 	for _, tc := range []struct {
 		o                cuda.Options
 		qlora, recompute bool
@@ -54,12 +53,12 @@ func TestPlanMatchesAllocationsCUDA(t *testing.T) {
 			}
 			start := inUse() - cuda.ContextBytes
 			lc := lora.Config{R: 4, LoraAlpha: 8, LoraDropout: 0.1, TargetModules: tc.modules}
-			plan, err := qwen.PlanMemory(c, qwen.MemoryOptions{LoRA: lc, QLoRA: tc.qlora, Batch: tc.batch,
+			plan, err := decoder.PlanMemory(c, decoder.MemoryOptions{LoRA: lc, QLoRA: tc.qlora, Batch: tc.batch,
 				MaxLength: tc.length, Recompute: tc.recompute, Storage: g.Storage()})
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := qwen.LoadWith(dir, b, qwen.LoadOptions{QLoRA: tc.qlora})
+			m, err := decoder.LoadWith(dir, b, decoder.LoadOptions{QLoRA: tc.qlora})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,9 +69,9 @@ func TestPlanMatchesAllocationsCUDA(t *testing.T) {
 			for i := range ids {
 				ids[i], mask[i] = int32((i*7919+13)%c.VocabSize), 1
 			}
-			batch := &qwen.Batch{IDs: ids, AttentionMask: mask, Rows: tc.batch, T: tc.length}
+			batch := &decoder.Batch{IDs: ids, AttentionMask: mask, Rows: tc.batch, T: tc.length}
 			for k := range 2 {
-				if _, _, err := m.TrainStep(batch, qwen.TrainOptions{LossScale: 0.01, DropoutSeed: uint64(k), Recompute: tc.recompute}); err != nil {
+				if _, _, err := m.ForwardBackward(batch, decoder.TrainOptions{LossScale: 0.01, DropoutSeed: uint64(k), Recompute: tc.recompute}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -91,7 +90,7 @@ func TestPlanMatchesAllocationsCUDA(t *testing.T) {
 
 // attach starts training a new adapter of config lc on m and returns its
 // arenas and AdamW (whose moments the test frees).
-func attach(t *testing.T, m *qwen.Model, b backend.Backend, lc lora.Config) (*qwen.Trainable, *train.AdamW) {
+func attach(t *testing.T, m *decoder.Model, b backend.Backend, lc lora.Config) (*decoder.Trainable, *train.AdamW) {
 	t.Helper()
 	a, err := lora.New("t", lc, m.Config.NumHiddenLayers, m.Config.ModuleShape, 3)
 	if err != nil {

@@ -9,29 +9,24 @@ import "C"
 
 import (
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"github.com/tune-dev/tune/backend"
-	"github.com/tune-dev/tune/backend/cpu"
 )
 
-// ropeKey names one table of RoPE inverse frequencies.
-type ropeKey struct {
-	headDim int
-	theta   float64
-}
+// ropeKey names one table of RoPE inverse frequencies by its float32 bits.
+type ropeKey string
 
-// invFreq returns the device table of headDim/2 float32 inverse
-// frequencies for theta, computed on the host exactly as backend/cpu
-// computes them (cpu.InvFreq) and uploaded once per (theta, headDim): the
-// kernel takes the table, not theta, so a scaled variant changes only
-// this table.
-func (b *Backend) invFreq(headDim int, theta float64, op string) C.tune_ptr {
-	k := ropeKey{headDim, theta}
+// invFreq returns the device copy of the table of inverse frequencies
+// inv (the model's: backend.InvFreq, or a family's scaled table), uploaded
+// once per table: the kernel takes the table, so a scaled variant changes
+// only what is uploaded.
+func (b *Backend) invFreq(inv []float32, op string) C.tune_ptr {
+	k := ropeKey(unsafe.String((*byte)(unsafe.Pointer(&inv[0])), 4*len(inv)))
 	if m, ok := b.rope[k]; ok {
 		return C.tune_ptr(m.ptr)
 	}
-	inv := cpu.InvFreq(headDim, theta)
 	m := b.alloc(4*len(inv), op)
 	b.do(op, func() string { return fmt.Sprintf("upload of %d inverse frequencies", len(inv)) }, func() C.int {
 		return C.tl_upload(b.lib.lib, b.ctx, C.tune_ptr(m.ptr), unsafe.Pointer(&inv[0]), C.uint64_t(4*len(inv)))
@@ -39,7 +34,7 @@ func (b *Backend) invFreq(headDim int, theta float64, op string) C.tune_ptr {
 	if b.rope == nil {
 		b.rope = map[ropeKey]*allocation{}
 	}
-	b.rope[k] = m
+	b.rope[ropeKey(strings.Clone(string(k)))] = m // k aliases inv, which the caller may change
 	return C.tune_ptr(m.ptr)
 }
 
@@ -52,19 +47,19 @@ func (b *Backend) freeRoPE() {
 }
 
 // RoPE implements backend.Forward on a float32 or bfloat16 buffer.
-func (b *Backend) RoPE(x backend.Buffer, pos []int32, rows, heads, headDim int, theta float64) {
-	b.ropeOp("RoPE", x, pos, rows, heads, headDim, theta, 0)
+func (b *Backend) RoPE(x backend.Buffer, pos []int32, rows, heads int, invFreq []float32) {
+	b.ropeOp("RoPE", x, pos, rows, heads, invFreq, 0)
 }
 
 // RoPEBackward implements backend.Backward: the rotation by -a.
-func (b *Backend) RoPEBackward(dx backend.Buffer, pos []int32, rows, heads, headDim int, theta float64) {
-	b.ropeOp("RoPEBackward", dx, pos, rows, heads, headDim, theta, 1)
+func (b *Backend) RoPEBackward(dx backend.Buffer, pos []int32, rows, heads int, invFreq []float32) {
+	b.ropeOp("RoPEBackward", dx, pos, rows, heads, invFreq, 1)
 }
 
-func (b *Backend) ropeOp(op string, x backend.Buffer, pos []int32, rows, heads, headDim int, theta float64,
-	transpose C.int) {
-	if headDim < 2 || headDim%2 != 0 || heads < 1 || rows < 0 {
-		panic(fmt.Sprintf("cuda: %s: rows=%d heads=%d headDim=%d (headDim must be even)", op, rows, heads, headDim))
+func (b *Backend) ropeOp(op string, x backend.Buffer, pos []int32, rows, heads int, invFreq []float32, transpose C.int) {
+	headDim := 2 * len(invFreq)
+	if headDim < 2 || heads < 1 || rows < 0 {
+		panic(fmt.Sprintf("cuda: %s: rows=%d heads=%d headDim=%d (want a frequency table, heads and rows)", op, rows, heads, headDim))
 	}
 	if len(pos) < rows {
 		panic(fmt.Sprintf("cuda: %s has %d positions for %d rows", op, len(pos), rows))
@@ -73,7 +68,7 @@ func (b *Backend) ropeOp(op string, x backend.Buffer, pos []int32, rows, heads, 
 	if rows == 0 {
 		return
 	}
-	b.launchRoPE(op, xb, b.uploadInts(argPos, pos[:rows], op), b.invFreq(headDim, theta, op), rows, heads, headDim,
+	b.launchRoPE(op, xb, b.uploadInts(argPos, pos[:rows], op), b.invFreq(invFreq, op), rows, heads, headDim,
 		transpose)
 }
 

@@ -102,7 +102,7 @@ func TestWorkspaceMatchesAllocationsCUDA(t *testing.T) {
 		calls = append(calls, backend.LoRACall{Shape: l.s, Backward: true, InputGrad: dx != nil})
 	}
 	b.Embedding(emb, table, ids, heads*headDim)
-	b.RoPE(emb, pos, rows, heads, headDim, 1e4)
+	b.RoPE(emb, pos, rows, heads, backend.InvFreq(headDim, 1e4))
 	b.uploadInts(argMask, mask, "Attention")
 	b.CrossEntropy(make([]float64, chunk), logits, targets, chunk, vocab)
 	b.CrossEntropySum(sum, logits, targets, chunk, vocab, 1)

@@ -8,12 +8,47 @@ import (
 	"github.com/tune-dev/tune/safetensors"
 )
 
-// Modules are the seven Qwen2 linear layers LoRA can adapt, with the
-// sub-module path PEFT uses in their names.
-var Modules = []struct{ Name, Path string }{
-	{"q_proj", "self_attn.q_proj"}, {"k_proj", "self_attn.k_proj"}, {"v_proj", "self_attn.v_proj"},
-	{"o_proj", "self_attn.o_proj"}, {"gate_proj", "mlp.gate_proj"}, {"up_proj", "mlp.up_proj"},
-	{"down_proj", "mlp.down_proj"},
+// Module is one of the seven linear layers of a decoder layer (the same
+// in Qwen2 and Llama 3), the layers LoRA can adapt: its name, the
+// sub-module path Hugging Face and PEFT use in tensor names, and the
+// widths it maps between.
+type Module struct {
+	Name, Path string
+	In, Out    Width
+	// QKV marks q, k and v, the projections that have a bias in families
+	// with QKV biases.
+	QKV bool
+}
+
+// Width names one of a decoder layer's widths.
+type Width int
+
+// The widths of a decoder layer.
+const (
+	Hidden       Width = iota // hidden_size
+	KV                        // num_key_value_heads × head_dim
+	Intermediate              // intermediate_size
+)
+
+// Dims are the sizes of the widths of one model.
+type Dims struct{ Hidden, KV, Intermediate int }
+
+// Shape is the (in, out) features of m in a model of dims d.
+func (m Module) Shape(d Dims) (in, out int) {
+	of := func(w Width) int { return [...]int{d.Hidden, d.KV, d.Intermediate}[w] }
+	return of(m.In), of(m.Out)
+}
+
+// Modules is the one table of the seven projections, in the order of a
+// decoder layer and of PEFT's parameters.
+var Modules = []Module{
+	{"q_proj", "self_attn.q_proj", Hidden, Hidden, true},
+	{"k_proj", "self_attn.k_proj", Hidden, KV, true},
+	{"v_proj", "self_attn.v_proj", Hidden, KV, true},
+	{"o_proj", "self_attn.o_proj", Hidden, Hidden, false},
+	{"gate_proj", "mlp.gate_proj", Hidden, Intermediate, false},
+	{"up_proj", "mlp.up_proj", Hidden, Intermediate, false},
+	{"down_proj", "mlp.down_proj", Intermediate, Hidden, false},
 }
 
 // ModulePath returns the sub-module path of a module name ("q_proj" gives
@@ -106,7 +141,7 @@ func Load(dir, name string, layers int, shape Shape) (*Adapter, error) {
 		}
 	}
 	if used == 0 {
-		return nil, fmt.Errorf("lora: %s: target_modules %v match no Qwen2 linear layer", filepath.Join(dir, "adapter_config.json"), cfg.TargetModules)
+		return nil, fmt.Errorf("lora: %s: target_modules %v match no linear layer of the decoder", filepath.Join(dir, "adapter_config.json"), cfg.TargetModules)
 	}
 	if n := len(f.Names()); n != used {
 		return nil, fmt.Errorf("lora: %s holds %d tensors but the config targets %d (unexpected tensors such as %s)", path, n, used, extra(f, a))
@@ -150,4 +185,13 @@ func extra(f *safetensors.File, a *Adapter) string {
 		}
 	}
 	return "none"
+}
+
+// ModuleNames are the names of Modules, in order.
+func ModuleNames() []string {
+	names := make([]string, len(Modules))
+	for i, m := range Modules {
+		names[i] = m.Name
+	}
+	return names
 }

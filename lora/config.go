@@ -99,7 +99,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("use_dora is true; DoRA is not supported")
 	}
 	if c.FanInFanOut {
-		return fmt.Errorf("fan_in_fan_out is true; Qwen2 linears are not Conv1D")
+		return fmt.Errorf("fan_in_fan_out is true; the decoder's linears are not Conv1D")
 	}
 	if len(c.TargetModules) == 0 && c.TargetRegex == "" {
 		return fmt.Errorf("target_modules is empty")

@@ -68,7 +68,7 @@ func New(name string, cfg Config, layers int, shape Shape, seed uint64) (*Adapte
 		}
 	}
 	if len(a.Pairs) == 0 {
-		return nil, fmt.Errorf("lora: New %s: target_modules %v match no Qwen2 linear layer", name, targetsString(&cfg))
+		return nil, fmt.Errorf("lora: New %s: target_modules %v match no linear layer of the decoder", name, targetsString(&cfg))
 	}
 	return a, nil
 }

@@ -118,8 +118,8 @@ func TestNewErrors(t *testing.T) {
 		{"DoRA", lora.Config{R: 4, UseDoRA: true, TargetModules: []string{"q_proj"}}, 2, tinyShape, "use_dora"},
 		{"dropout 1.5", lora.Config{R: 4, LoraDropout: 1.5, TargetModules: []string{"q_proj"}}, 2, tinyShape, "lora_dropout"},
 		{"no layers", lora.Config{R: 4, TargetModules: []string{"q_proj"}}, 0, tinyShape, "0 layers"},
-		{"no match", lora.Config{R: 4, TargetModules: []string{"lm_head"}}, 2, tinyShape, "match no Qwen2 linear"},
-		{"regex no match", lora.Config{R: 4, TargetRegex: `.*layers\.9\..*`}, 2, tinyShape, "match no Qwen2 linear"},
+		{"no match", lora.Config{R: 4, TargetModules: []string{"lm_head"}}, 2, tinyShape, "match no linear layer of the decoder"},
+		{"regex no match", lora.Config{R: 4, TargetRegex: `.*layers\.9\..*`}, 2, tinyShape, "match no linear layer of the decoder"},
 		{"bad shape", lora.Config{R: 4, TargetModules: []string{"q_proj"}}, 2, func(string) (int, int) { return 0, 8 }, "in 0, out 8"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -43,7 +43,7 @@ import (
 // LoadConfig of a file PEFT wrote.
 //
 // Save checks first that the config is valid and that every pair belongs
-// to a targeted Qwen2 linear, has rank R and holds A and B of the sizes
+// to a targeted decoder linear, has rank R and holds A and B of the sizes
 // its shape gives.
 func (a *Adapter) Save(dir string) error {
 	if err := a.Config.Validate(); err != nil {
@@ -53,7 +53,7 @@ func (a *Adapter) Save(dir string) error {
 	for _, l := range slices.Sorted(maps.Keys(a.Pairs)) {
 		for m := range a.Pairs[l] {
 			if l < 0 || ModulePath(m) == "" {
-				return fmt.Errorf("lora: saving %s: layer %d %s is not a Qwen2 decoder linear", a.Name, l, m)
+				return fmt.Errorf("lora: saving %s: layer %d %s is not a decoder linear", a.Name, l, m)
 			}
 		}
 		for _, m := range Modules {

@@ -3,7 +3,7 @@
 # same machine, random weights in a real Qwen2.5 shape, at 1 and at 8
 # sequences decoded together.
 #   scripts/bench-decode.sh [shape] [prompt tokens] [new tokens]
-# tune's side is `tune bench --decode` (qwen.Batcher, the engine of tune
+# tune's side is `tune bench --decode` (decoder.Batcher, the engine of tune
 # serve, without HTTP); PyTorch's is scripts/torch_decode.py (a KV-cache
 # decode loop in plain torch, as transformers' generate runs it). Needs
 # bin/tune (make) and Debian's python3-torch with OpenBLAS:

@@ -2,7 +2,7 @@
 // base model and any number of LoRA adapters over it, each a model name
 // a request can ask for.
 //
-// Endpoints: POST /v1/chat/completions (messages through the Qwen2.5 chat
+// Endpoints: POST /v1/chat/completions (messages through the model family's chat
 // template, with the system prompt recorded for the model when a chat has
 // none), POST /v1/completions (a raw prompt), GET /v1/models, GET
 // /health, and POST /v1/adapters and DELETE /v1/adapters/NAME to add and
@@ -11,7 +11,7 @@
 // {"message", "type", "param", "code"}}) have the OpenAI shapes.
 //
 // One goroutine, the engine, owns the model: it admits queued requests
-// into the free slots of a qwen.Batcher (continuous batching: a request
+// into the free slots of a decoder.Batcher (continuous batching: a request
 // joins and leaves the running batch between decode steps; requests for
 // different adapters share a step, each row applying its own LoRA pair),
 // runs the steps, and uploads and frees adapters, so the backend is never

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
-	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/decoder"
 )
 
 // errShutdown ends the requests still running or queued when the server
@@ -16,7 +16,7 @@ var errShutdown = errors.New("the server is shutting down")
 // job is one request's sequence on its way through the engine.
 type job struct {
 	ctx    context.Context // cancelled when the client leaves or a stop sequence matched
-	seq    *qwen.Sequence
+	seq    *decoder.Sequence
 	model  *model
 	events chan event // room for every token and the end: the engine never waits on a client
 }
@@ -25,7 +25,7 @@ type job struct {
 type event struct {
 	id     int32
 	end    bool
-	finish qwen.Finish
+	finish decoder.Finish
 	tokens int // new tokens generated, at the end
 	err    error
 }
@@ -35,13 +35,13 @@ type event struct {
 // Requests wait in submit (its capacity is the queue bound) until a slot
 // is free; each decode step runs every admitted sequence.
 type engine struct {
-	m       *qwen.Model
-	b       *qwen.Batcher
+	m       *decoder.Model
+	b       *decoder.Batcher
 	submit  chan *job
 	cmds    chan func()
 	quit    chan struct{}
 	done    chan struct{}
-	running map[*qwen.Sequence]*job
+	running map[*decoder.Sequence]*job
 	reg     *registry
 
 	active atomic.Int64 // sequences in the batch, for /health
@@ -50,9 +50,9 @@ type engine struct {
 	ended func(*job)
 }
 
-func newEngine(m *qwen.Model, b *qwen.Batcher, queue int, reg *registry) *engine {
+func newEngine(m *decoder.Model, b *decoder.Batcher, queue int, reg *registry) *engine {
 	e := &engine{m: m, b: b, submit: make(chan *job, queue), cmds: make(chan func()), quit: make(chan struct{}),
-		done: make(chan struct{}), running: map[*qwen.Sequence]*job{}, reg: reg}
+		done: make(chan struct{}), running: map[*decoder.Sequence]*job{}, reg: reg}
 	go e.loop()
 	return e
 }
@@ -72,7 +72,7 @@ func (e *engine) do(f func()) bool {
 
 // freeAdapter releases dev's factors on the engine's goroutine (nothing,
 // once the engine has stopped).
-func (e *engine) freeAdapter(dev *qwen.DeviceAdapter) {
+func (e *engine) freeAdapter(dev *decoder.DeviceAdapter) {
 	e.do(func() { e.m.FreeAdapter(dev) })
 }
 
@@ -144,7 +144,7 @@ func (e *engine) loop() {
 // start prefills j's prompt and chooses its first token.
 func (e *engine) start(j *job) {
 	if j.ctx.Err() != nil { // the client left while queued
-		e.finish(j, qwen.FinishRemoved, 0, j.ctx.Err())
+		e.finish(j, decoder.FinishRemoved, 0, j.ctx.Err())
 		return
 	}
 	j.seq.Adapter = j.model.dev
@@ -153,7 +153,7 @@ func (e *engine) start(j *job) {
 		return j.ctx.Err() == nil
 	}
 	if err := e.b.Add(j.seq); err != nil {
-		e.finish(j, qwen.FinishError, 0, err)
+		e.finish(j, decoder.FinishError, 0, err)
 		return
 	}
 	e.running[j.seq] = j
@@ -164,7 +164,7 @@ func (e *engine) start(j *job) {
 // reap ends the jobs whose sequences ended.
 func (e *engine) reap() {
 	for s, j := range e.running {
-		if f := s.Finish(); f != qwen.Running {
+		if f := s.Finish(); f != decoder.Running {
 			delete(e.running, s)
 			e.finish(j, f, len(s.Tokens()), s.Err())
 		}
@@ -173,7 +173,7 @@ func (e *engine) reap() {
 }
 
 // finish sends j's end and releases its hold on its adapter.
-func (e *engine) finish(j *job, f qwen.Finish, tokens int, err error) {
+func (e *engine) finish(j *job, f decoder.Finish, tokens int, err error) {
 	j.events <- event{end: true, finish: f, tokens: tokens, err: err}
 	if e.reg.release(j.model) {
 		e.m.FreeAdapter(j.model.dev)
@@ -188,13 +188,13 @@ func (e *engine) shutdown() {
 	for s, j := range e.running {
 		e.b.Remove(s)
 		delete(e.running, s)
-		e.finish(j, qwen.FinishRemoved, len(s.Tokens()), errShutdown)
+		e.finish(j, decoder.FinishRemoved, len(s.Tokens()), errShutdown)
 	}
 	e.active.Store(0)
 	for {
 		select {
 		case j := <-e.submit:
-			e.finish(j, qwen.FinishRemoved, 0, errShutdown)
+			e.finish(j, decoder.FinishRemoved, 0, errShutdown)
 		default:
 			return
 		}

@@ -10,15 +10,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 )
 
 // model is one name a request may ask for: the base model (dev nil) or an
 // adapter over it.
 type model struct {
 	name    string
-	dev     *qwen.DeviceAdapter
+	dev     *decoder.DeviceAdapter
 	system  string // the system turn of chats without one
 	created int64
 	refs    int  // requests holding it, queued or running
@@ -106,7 +106,7 @@ func (r *registry) checkNew(name string) *apiError {
 }
 
 // add registers an uploaded adapter.
-func (r *registry) add(name string, dev *qwen.DeviceAdapter, system string) (*model, *apiError) {
+func (r *registry) add(name string, dev *decoder.DeviceAdapter, system string) (*model, *apiError) {
 	if err := r.checkNew(name); err != nil {
 		return nil, err
 	}

@@ -16,14 +16,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 )
 
 // Config is what a Server serves and its limits.
 type Config struct {
-	Model     *qwen.Model
+	Model     *decoder.Model
 	Tokenizer *tokenizer.Tokenizer
 	// BaseName is the base model's name in requests; BaseSystem the
 	// system turn of its chats that have none.
@@ -31,7 +31,7 @@ type Config struct {
 	// Gen holds the defaults of every request (the model folder's
 	// generation_config.json and eos ids); a request's fields override
 	// them.
-	Gen qwen.GenerationConfig
+	Gen decoder.GenerationConfig
 	// Adapters are served from the start, by name.
 	Adapters map[string]*lora.Adapter
 	// SystemPrompt gives the system turn of an adapter's chats that have
@@ -61,7 +61,7 @@ type Server struct {
 	cfg     Config
 	reg     *registry
 	eng     *engine
-	batcher *qwen.Batcher
+	batcher *decoder.Batcher
 	mux     *http.ServeMux
 	root    string // AdapterRoot, resolved
 
@@ -225,7 +225,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if turns[0].Role != "system" {
 		turns = append([]tokenizer.Message{{Role: "system", Content: md.system}}, turns...)
 	}
-	s.generate(w, r, md, &req.sampling, tokenizer.ApplyChatTemplate(turns, true), true, "messages")
+	s.generate(w, r, md, &req.sampling, s.cfg.Tokenizer.ApplyChatTemplate(turns, true), true, "messages")
 }
 
 // readRequest decodes the body into req and checks its sampling fields s,
@@ -296,7 +296,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, md *model, req
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	j := &job{ctx: ctx, seq: &qwen.Sequence{Prompt: prompt, Gen: g}, model: md, events: make(chan event, g.MaxNewTokens+1)}
+	j := &job{ctx: ctx, seq: &decoder.Sequence{Prompt: prompt, Gen: g}, model: md, events: make(chan event, g.MaxNewTokens+1)}
 	select {
 	case s.eng.submit <- j:
 		held = false
@@ -317,7 +317,7 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request, md *model, req
 
 // settings turns a request's fields into generation settings for a
 // prompt of n tokens, or a 400.
-func (s *Server) settings(req *sampling, n int, field string) (qwen.GenerationConfig, *apiError) {
+func (s *Server) settings(req *sampling, n int, field string) (decoder.GenerationConfig, *apiError) {
 	g := s.cfg.Gen
 	room := s.cfg.MaxContext - n
 	if room < 1 {
@@ -394,7 +394,7 @@ func (res *response) run(j *job, cancel context.CancelFunc) {
 			select { // the engine may have ended j before it stopped
 			case ev = <-j.events:
 			default:
-				ev = event{end: true, finish: qwen.FinishRemoved, err: errShutdown}
+				ev = event{end: true, finish: decoder.FinishRemoved, err: errShutdown}
 			}
 		}
 		if !ev.end {
@@ -421,7 +421,7 @@ func (res *response) end(ev event) {
 		switch {
 		case errors.Is(ev.err, errShutdown):
 			e = shuttingDown()
-		case ev.finish == qwen.FinishError:
+		case ev.finish == decoder.FinishError:
 			e.message = "generation failed: " + ev.err.Error()
 		}
 		if res.stream && res.headerWritten {
@@ -434,7 +434,7 @@ func (res *response) end(ev event) {
 	}
 	res.ans.flush()
 	reason := finishStop
-	if ev.finish == qwen.FinishLength && !res.ans.stopped {
+	if ev.finish == decoder.FinishLength && !res.ans.stopped {
 		reason = finishLength
 	}
 	u := usage{PromptTokens: res.prompt, CompletionTokens: ev.tokens, TotalTokens: res.prompt + ev.tokens}
@@ -542,7 +542,7 @@ func (s *Server) addAdapter(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("path", "adapter %q (%s under --adapter_root): %s", req.Name, rel, strings.ReplaceAll(err.Error(), s.root+string(filepath.Separator), "")))
 		return
 	}
-	var dev *qwen.DeviceAdapter
+	var dev *decoder.DeviceAdapter
 	if !s.eng.do(func() { dev = s.cfg.Model.UploadAdapter(a) }) {
 		writeError(w, shuttingDown())
 		return

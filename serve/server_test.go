@@ -18,9 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/internal/testmodel"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 )
 
@@ -33,7 +33,7 @@ type fixture struct {
 	a    *lora.Adapter
 }
 
-func randomAdapter(t *testing.T, c *qwen.Config, name string, seed uint64) *lora.Adapter {
+func randomAdapter(t *testing.T, c *decoder.Config, name string, seed uint64) *lora.Adapter {
 	t.Helper()
 	a, err := testmodel.RandomAdapter(c, name, 4, []string{"q_proj", "v_proj", "down_proj"}, 0.5, seed)
 	require.NoError(t, err)
@@ -44,11 +44,11 @@ func newFixture(t *testing.T, edit func(*Config)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	require.NoError(t, testmodel.Write(dir, 5))
-	m, err := qwen.Load(dir, cpu.New(1))
+	m, err := decoder.Load(dir, cpu.New(1))
 	require.NoError(t, err)
 	tok, err := tokenizer.Load(dir)
 	require.NoError(t, err)
-	g, err := qwen.LoadGenerationConfig(dir, m.Config)
+	g, err := decoder.LoadGenerationConfig(dir, m.Config)
 	require.NoError(t, err)
 	a := randomAdapter(t, m.Config, "a", 1)
 	cfg := Config{Model: m, Tokenizer: tok, BaseName: "base", BaseSystem: "You answer.", Gen: g,
@@ -298,7 +298,7 @@ func TestDisconnectFreesSlot(t *testing.T) {
 	cancel()
 	resp.Body.Close()
 	j := <-ended
-	require.Contains(t, []qwen.Finish{qwen.FinishRemoved, qwen.FinishStopped}, j.seq.Finish(), "the engine ended the sequence")
+	require.Contains(t, []decoder.Finish{decoder.FinishRemoved, decoder.FinishStopped}, j.seq.Finish(), "the engine ended the sequence")
 	require.Less(t, len(j.seq.Tokens()), 200)
 	require.Equal(t, 1, f.s.batcher.FreeSlots())
 

@@ -7,8 +7,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/eval"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/train/data"
 )
@@ -37,7 +37,7 @@ type QA struct {
 // prompts and references: the first limit records (limit <= 0: all), the
 // rest read and counted but not tokenized. A record without a system turn
 // of its own gets system, as a training run gave its records its default
-// (tokenizer.DefaultSystemPrompt is the chat template's). A pre-tokenized
+// (the chat template's default). A pre-tokenized
 // record, or one that does not end with an answer, is an error naming the
 // file and line.
 func LoadQA(path string, tok *tokenizer.Tokenizer, system string, limit int) (*QA, error) {
@@ -61,7 +61,7 @@ func LoadQA(path string, tok *tokenizer.Tokenizer, system string, limit int) (*Q
 		if len(turns) == 0 || turns[0].Role != "system" {
 			turns = append([]tokenizer.Message{{Role: "system", Content: system}}, turns...)
 		}
-		ids := tok.Encode(tokenizer.ApplyChatTemplate(turns, true))
+		ids := tok.Encode(tok.ApplyChatTemplate(turns, true))
 		prompt := make([]int32, len(ids))
 		for i, id := range ids {
 			prompt[i] = int32(id)
@@ -81,7 +81,7 @@ func LoadQA(path string, tok *tokenizer.Tokenizer, system string, limit int) (*Q
 // up to maxNewTokens new tokens: one holding a token id outside the
 // vocabulary, or one too long for max_position_embeddings. The error names
 // the file and line.
-func (q *QA) Check(c *qwen.Config, maxNewTokens int) error {
+func (q *QA) Check(c *decoder.Config, maxNewTokens int) error {
 	for i, p := range q.Prompts {
 		if err := c.CheckIDs(p); err != nil {
 			return fmt.Errorf("%s:%d: %w; is the tokenizer the model's?", q.Path, q.Lines[i], err)
@@ -98,7 +98,7 @@ func (q *QA) Check(c *qwen.Config, maxNewTokens int) error {
 // time, and pairs each answer (special tokens dropped, surrounding space
 // trimmed) with its reference. log gets a line per batch. Cancelling ctx
 // stops generation at the next token; the error then wraps ctx.Err().
-func (q *QA) Answer(ctx context.Context, m *qwen.Model, tok *tokenizer.Tokenizer, g qwen.GenerationConfig, batch int, log io.Writer) ([]eval.Example, error) {
+func (q *QA) Answer(ctx context.Context, m *decoder.Model, tok *tokenizer.Tokenizer, g decoder.GenerationConfig, batch int, log io.Writer) ([]eval.Example, error) {
 	batch = max(batch, 1)
 	out := make([]eval.Example, 0, len(q.Prompts))
 	for lo := 0; lo < len(q.Prompts); lo += batch {
@@ -126,8 +126,8 @@ func (q *QA) Answer(ctx context.Context, m *qwen.Model, tok *tokenizer.Tokenizer
 // config c): its generation_config.json over transformers' defaults,
 // stopping at the eos ids it or config.json names, else at the
 // tokenizer's.
-func ModelGeneration(dir string, c *qwen.Config, tok *tokenizer.Tokenizer) (qwen.GenerationConfig, error) {
-	g, err := qwen.LoadGenerationConfig(dir, c)
+func ModelGeneration(dir string, c *decoder.Config, tok *tokenizer.Tokenizer) (decoder.GenerationConfig, error) {
+	g, err := decoder.LoadGenerationConfig(dir, c)
 	if err != nil {
 		return g, err
 	}
@@ -140,12 +140,12 @@ func ModelGeneration(dir string, c *qwen.Config, tok *tokenizer.Tokenizer) (qwen
 // GreedyGeneration is greedy decoding of up to maxNewTokens tokens that
 // stops where the model folder says (ModelGeneration): answers are scored
 // deterministically whatever the folder samples with.
-func GreedyGeneration(dir string, c *qwen.Config, tok *tokenizer.Tokenizer, maxNewTokens int) (qwen.GenerationConfig, error) {
+func GreedyGeneration(dir string, c *decoder.Config, tok *tokenizer.Tokenizer, maxNewTokens int) (decoder.GenerationConfig, error) {
 	mg, err := ModelGeneration(dir, c, tok)
 	if err != nil {
 		return mg, err
 	}
-	g := qwen.DefaultGenerationConfig()
+	g := decoder.DefaultGenerationConfig()
 	g.MaxNewTokens = maxNewTokens
 	g.EOSTokenIDs = mg.EOSTokenIDs
 	return g, nil

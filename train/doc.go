@@ -1,4 +1,4 @@
-// Package train fine-tunes a Qwen2 model with LoRA or QLoRA. It keeps the
+// Package train fine-tunes a Qwen2 or Llama model with LoRA or QLoRA. It keeps the
 // loop and the optimizer: Run is the whole run (trainer.go) over a
 // backend.Backend, with gradient accumulation normalized like Hugging
 // Face's, PyTorch's AdamW with global gradient-norm clipping (optim.go),
@@ -14,6 +14,6 @@
 // and batches the data (and finds the system prompt a run records with
 // every adapter it writes), train/runlog writes what a run leaves for
 // people and tools (trainer_state.json, training_log.jsonl, TensorBoard
-// events, loss.png, the progress bar), qwen/merge exports the merged
+// events, loss.png, the progress bar), decoder/merge exports the merged
 // model, and internal/atomicfile publishes checkpoints and adapters whole.
 package train

@@ -11,9 +11,9 @@ import (
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/backend/conformance"
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/train"
 )
 
@@ -153,12 +153,12 @@ func TestFusedOpsOnTheRealPath(t *testing.T) {
 				}
 
 				before = fused.counts()
-				m, err := qwen.LoadWith(tinyBase, b, qwen.LoadOptions{QLoRA: qlora})
+				m, err := decoder.LoadWith(tinyBase, b, decoder.LoadOptions{QLoRA: qlora})
 				require.NoError(t, err)
 				a, err := lora.Load(out, "final", m.Config.NumHiddenLayers, m.Config.ModuleShape)
 				require.NoError(t, err)
 				m.SetAdapter(a)
-				g := qwen.DefaultGenerationConfig()
+				g := decoder.DefaultGenerationConfig()
 				g.MaxNewTokens = 4
 				tokens[i], err = m.Generate([]int32{5, 17, 300, 42}, g, nil)
 				require.NoError(t, err)
@@ -193,9 +193,9 @@ func (l lacking) Ops() backend.OpSet { return l.Backend.Ops() &^ backend.Set(l.o
 // need: inference at load time, training at its first step, the
 // optimizer when it is made.
 func TestRefusesBackendWithoutOp(t *testing.T) {
-	_, err := qwen.Load(tinyBase, lacking{cpu.New(1), backend.OpAttention})
+	_, err := decoder.Load(tinyBase, lacking{cpu.New(1), backend.OpAttention})
 	require.ErrorContains(t, err, "lacks op Attention, which the model needs")
-	_, err = qwen.LoadWith(tinyBase, lacking{cpu.New(1), backend.OpDequantize}, qwen.LoadOptions{QLoRA: true})
+	_, err = decoder.LoadWith(tinyBase, lacking{cpu.New(1), backend.OpDequantize}, decoder.LoadOptions{QLoRA: true})
 	require.ErrorContains(t, err, "lacks op Dequantize, which the model needs")
 
 	for _, c := range []struct {
@@ -203,12 +203,12 @@ func TestRefusesBackendWithoutOp(t *testing.T) {
 		dropout float64
 	}{{backend.OpAttentionBackward, 0}, {backend.OpDropout, 0.1}, {backend.OpLinearWeightGrad, 0}} {
 		b := lacking{cpu.New(1), c.op}
-		m, err := qwen.Load(tinyBase, b)
+		m, err := decoder.Load(tinyBase, b)
 		require.NoError(t, err, "inference needs no %s", c.op)
 		a, err := lora.New("t", lora.Config{R: 2, LoraAlpha: 4, LoraDropout: c.dropout, TargetModules: []string{"q_proj"}}, m.Config.NumHiddenLayers, m.Config.ModuleShape, 1)
 		require.NoError(t, err)
 		m.Train(a)
-		_, _, err = m.TrainStep(&qwen.Batch{IDs: []int32{1, 2, 3}, Rows: 1, T: 3}, qwen.TrainOptions{LossScale: 1})
+		_, _, err = m.ForwardBackward(&decoder.Batch{IDs: []int32{1, 2, 3}, Rows: 1, T: 3}, decoder.TrainOptions{LossScale: 1})
 		require.ErrorContains(t, err, "lacks op "+c.op.String()+", which training needs")
 		m.Free()
 	}

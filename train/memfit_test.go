@@ -9,7 +9,7 @@ import (
 
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/backend/cpu"
-	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/train"
 )
 
@@ -33,9 +33,9 @@ func TestRunRefusesWhatDoesNotFit(t *testing.T) {
 	cfg := baseConfig(data, filepath.Join(t.TempDir(), "run"))
 	cfg.MaxSteps = 1
 	cfg.SkipTestEval = true
-	mc, err := qwen.LoadConfig(tinyBase)
+	mc, err := decoder.LoadConfig(tinyBase)
 	require.NoError(t, err)
-	plan, err := qwen.PlanMemory(mc, cfg.MemoryOptions(cpu.Storage))
+	plan, err := decoder.PlanMemory(mc, cfg.MemoryOptions(cpu.Storage))
 	require.NoError(t, err)
 
 	_, err = train.Run(context.Background(), cfg, &reporting{Backend: cpu.New(1), free: plan.Peak - 1})
@@ -52,19 +52,19 @@ func TestRunRefusesWhatDoesNotFit(t *testing.T) {
 // TestWhatFitsIsLongest checks that each --max_length WhatFits names fits
 // the budget and one token more does not.
 func TestWhatFitsIsLongest(t *testing.T) {
-	mc, err := qwen.LoadConfig(tinyBase)
+	mc, err := decoder.LoadConfig(tinyBase)
 	require.NoError(t, err)
 	cfg := baseConfig("", "")
 	o := cfg.MemoryOptions(cpu.Storage)
 	budget := int64(3 << 20)
-	n, err := qwen.LongestFit(mc, o, budget, 1<<20)
+	n, err := decoder.LongestFit(mc, o, budget, 1<<20)
 	require.NoError(t, err)
 	require.Greater(t, n, 2)
 	for _, l := range []int{n, n + 1} {
 		o.MaxLength = l
-		p, err := qwen.PlanMemory(mc, o)
+		p, err := decoder.PlanMemory(mc, o)
 		require.NoError(t, err)
 		require.Equal(t, l == n, p.Peak <= budget, "max length %d: peak %d against %d", l, p.Peak, budget)
 	}
-	require.NoError(t, train.CheckMemory(mc, func() qwen.MemoryOptions { o.MaxLength = n; return o }(), budget, "budget"))
+	require.NoError(t, train.CheckMemory(mc, func() decoder.MemoryOptions { o.MaxLength = n; return o }(), budget, "budget"))
 }

@@ -7,13 +7,13 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/tune-dev/tune/backend"
-	"github.com/tune-dev/tune/qwen"
+	"github.com/tune-dev/tune/decoder"
 )
 
 // MemoryOptions are the settings of c that decide the memory of its run
 // on a backend storing it as s.
-func (c *Config) MemoryOptions(s backend.Storage) qwen.MemoryOptions {
-	return qwen.MemoryOptions{LoRA: c.LoRA, QLoRA: c.UseQLoRA, BlockSize: c.QuantBlockSize, Batch: c.BatchSize,
+func (c *Config) MemoryOptions(s backend.Storage) decoder.MemoryOptions {
+	return decoder.MemoryOptions{LoRA: c.LoRA, QLoRA: c.UseQLoRA, BlockSize: c.QuantBlockSize, Batch: c.BatchSize,
 		MaxLength: c.MaxLength, Recompute: c.Recompute, Storage: s}
 }
 
@@ -21,8 +21,8 @@ func (c *Config) MemoryOptions(s backend.Storage) qwen.MemoryOptions {
 // budget bytes (budgetText says whose: "the GPU's free memory") and
 // returns nil when it fits, else an error that says what the run needs and
 // what would fit.
-func CheckMemory(mc *qwen.Config, o qwen.MemoryOptions, budget int64, budgetText string) error {
-	p, err := qwen.PlanMemory(mc, o)
+func CheckMemory(mc *decoder.Config, o decoder.MemoryOptions, budget int64, budgetText string) error {
+	p, err := decoder.PlanMemory(mc, o)
 	if err != nil {
 		return err
 	}
@@ -41,10 +41,10 @@ func CheckMemory(mc *qwen.Config, o qwen.MemoryOptions, budget int64, budgetText
 // --max_length at the same settings, with --gradient_checkpointing when o
 // has none, and at --batch_size 1; sequences stop at the model's
 // max_position_embeddings, and a run needs at least 2 tokens.
-func WhatFits(mc *qwen.Config, o qwen.MemoryOptions, budget int64) (string, error) {
+func WhatFits(mc *decoder.Config, o decoder.MemoryOptions, budget int64) (string, error) {
 	var out []string
-	try := func(o qwen.MemoryOptions, settings string) error {
-		n, err := qwen.LongestFit(mc, o, budget, mc.MaxPositionEmbeddings)
+	try := func(o decoder.MemoryOptions, settings string) error {
+		n, err := decoder.LongestFit(mc, o, budget, mc.MaxPositionEmbeddings)
 		if err != nil || n < 2 {
 			return err
 		}
@@ -76,7 +76,7 @@ func WhatFits(mc *qwen.Config, o qwen.MemoryOptions, budget int64) (string, erro
 
 // checkDeviceMemory plans the run against the free memory of a backend
 // that reports it (the CUDA backend), before any data or weight is loaded.
-func checkDeviceMemory(cfg *Config, mc *qwen.Config, b backend.Backend) error {
+func checkDeviceMemory(cfg *Config, mc *decoder.Config, b backend.Backend) error {
 	r, ok := b.(backend.MemoryReporter)
 	if !ok {
 		return nil

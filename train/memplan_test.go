@@ -10,10 +10,10 @@ import (
 	"github.com/tune-dev/tune/backend"
 	"github.com/tune-dev/tune/backend/cpu"
 	"github.com/tune-dev/tune/cuda"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/internal/testmodel"
 	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
-	"github.com/tune-dev/tune/qwen"
 )
 
 // countingBackend runs the CPU backend and counts the bytes its buffers
@@ -90,10 +90,10 @@ func (f fusedCounting) LoRALinearBackward(dx, da, db, dy, x, w, a, b backend.Buf
 
 // TestPlanMatchesAllocations runs what Run allocates and runs for a
 // micro-batch of full-length rows (the model, the adapter's arenas,
-// AdamW's moments, two accumulated TrainSteps, an optimizer step, an
+// AdamW's moments, two accumulated ForwardBackward steps, an optimizer step, an
 // evaluation pass) on testmodel's model, counting the bytes of every
 // buffer as the CUDA backend stores activations and NF4 weights, and
-// requires the peak to be exactly what qwen.PlanMemory plans.
+// requires the peak to be exactly what decoder.PlanMemory plans.
 func TestPlanMatchesAllocations(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, testmodel.Write(dir, 5))
@@ -117,7 +117,7 @@ func TestPlanMatchesAllocations(t *testing.T) {
 		storage.FusedLoRA = tc.fused
 		t.Run(fmt.Sprintf("qlora=%v,recompute=%v,fused=%v,%v,%dx%d", tc.qlora, tc.recompute, tc.fused, tc.modules, tc.batch, tc.length), func(t *testing.T) {
 			lc := lora.Config{R: 4, LoraAlpha: 8, LoraDropout: 0.1, TargetModules: tc.modules}
-			plan, err := qwen.PlanMemory(mc, qwen.MemoryOptions{LoRA: lc, QLoRA: tc.qlora, Batch: tc.batch,
+			plan, err := decoder.PlanMemory(mc, decoder.MemoryOptions{LoRA: lc, QLoRA: tc.qlora, Batch: tc.batch,
 				MaxLength: tc.length, Recompute: tc.recompute, Storage: storage})
 			require.NoError(t, err)
 
@@ -126,7 +126,7 @@ func TestPlanMatchesAllocations(t *testing.T) {
 			if tc.fused {
 				b = fusedCounting{counted}
 			}
-			m, err := qwen.LoadWith(filepath.Clean(dir), b, qwen.LoadOptions{QLoRA: tc.qlora})
+			m, err := decoder.LoadWith(filepath.Clean(dir), b, decoder.LoadOptions{QLoRA: tc.qlora})
 			require.NoError(t, err)
 			a, err := lora.New("default", lc, mc.NumHiddenLayers, mc.ModuleShape, 1)
 			require.NoError(t, err)
@@ -136,7 +136,7 @@ func TestPlanMatchesAllocations(t *testing.T) {
 			require.Equal(t, plan.TrainableParams, tr.N)
 			batch := fullBatch(tc.batch, tc.length, mc.VocabSize)
 			for k := range 2 {
-				_, _, err := m.TrainStep(batch, qwen.TrainOptions{LossScale: 0.01, DropoutSeed: uint64(k), Recompute: tc.recompute})
+				_, _, err := m.ForwardBackward(batch, decoder.TrainOptions{LossScale: 0.01, DropoutSeed: uint64(k), Recompute: tc.recompute})
 				require.NoError(t, err)
 			}
 			opt.Step(tr.Params, tr.Grads, 1e-3)
@@ -150,12 +150,12 @@ func TestPlanMatchesAllocations(t *testing.T) {
 
 // fullBatch is a batch of rows × length tokens with no padding, ids drawn
 // deterministically below vocab.
-func fullBatch(rows, length, vocab int) *qwen.Batch {
+func fullBatch(rows, length, vocab int) *decoder.Batch {
 	ids := make([]int32, rows*length)
 	for i := range ids {
 		ids[i] = int32((i*7919 + 13) % vocab)
 	}
-	return &qwen.Batch{IDs: ids, Rows: rows, T: length}
+	return &decoder.Batch{IDs: ids, Rows: rows, T: length}
 }
 
-var allModules = []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+var allModules = lora.ModuleNames()

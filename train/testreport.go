@@ -8,10 +8,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/eval"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
-	"github.com/tune-dev/tune/qwen/tokenizer"
 )
 
 // The end-of-training report: after the last step the trained adapter
@@ -36,14 +35,14 @@ func (c *Config) testMaxNewTokens() int {
 	if c.TestMaxNewTokens > 0 {
 		return c.TestMaxNewTokens
 	}
-	return qwen.DefaultGenerationConfig().MaxNewTokens
+	return decoder.DefaultGenerationConfig().MaxNewTokens
 }
 
 // loadTest reads the test set of the end-of-training report before any
 // training, so that a record it cannot answer stops the run at once.
 // Records without a system turn get the run's recorded system prompt, as
 // inference with the adapter does.
-func (t *trainer) loadTest(path string, system *lora.SystemPrompt, mc *qwen.Config) error {
+func (t *trainer) loadTest(path string, system *lora.SystemPrompt, mc *decoder.Config) error {
 	c := t.cfg
 	switch {
 	case c.SkipTestEval || c.EvalOnly:
@@ -52,7 +51,7 @@ func (t *trainer) loadTest(path string, system *lora.SystemPrompt, mc *qwen.Conf
 		fmt.Fprintln(t.out, "no test.jsonl in the data folder and no --test_file: no end-of-training report")
 		return nil
 	}
-	prompt := tokenizer.DefaultSystemPrompt
+	prompt := c.Tokenizer.ChatTemplate().DefaultSystemPrompt()
 	if system != nil {
 		prompt = system.Prompt
 	}

@@ -13,10 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/eval"
 	"github.com/tune-dev/tune/internal/testmodel"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/train"
 )
@@ -127,7 +127,7 @@ func TestEndOfTrainingReport(t *testing.T) {
 	require.Contains(t, log.String(), "test set "+rep.TestFile+": 4 examples: BLEU")
 
 	// The same answers from the saved adapter in a freshly loaded model.
-	m, err := qwen.Load(cfg.BaseModel, cpu.New(0))
+	m, err := decoder.Load(cfg.BaseModel, cpu.New(0))
 	require.NoError(t, err)
 	defer m.Free()
 	a, err := lora.Load(out, "reloaded", m.Config.NumHiddenLayers, m.Config.ModuleShape)
@@ -175,11 +175,11 @@ func TestLoadQA(t *testing.T) {
 	require.Equal(t, "<|im_start|>system\nRecorded prompt.<|im_end|>\n"+fmt.Sprintf(user, 3), text(2))
 
 	// With the template's default, the prompt is the template's own.
-	q, err = train.LoadQA(path, tok, tokenizer.DefaultSystemPrompt, 3)
+	q, err = train.LoadQA(path, tok, tokenizer.QwenSystemPrompt, 3)
 	require.NoError(t, err)
 	require.Len(t, q.Prompts, 3)
 	require.Equal(t, 5, q.Records)
-	want := tokenizer.ApplyChatTemplate([]tokenizer.Message{{Role: "user", Content: "What does Section 3 say?"}}, true)
+	want := tok.ApplyChatTemplate([]tokenizer.Message{{Role: "user", Content: "What does Section 3 say?"}}, true)
 	require.Equal(t, want, text(2))
 
 	_, err = train.LoadQA(path, nil, "", 0)

@@ -16,12 +16,12 @@ import (
 	"time"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/decoder"
+	"github.com/tune-dev/tune/decoder/merge"
 	"github.com/tune-dev/tune/dist"
 	"github.com/tune-dev/tune/eval"
 	"github.com/tune-dev/tune/internal/atomicfile"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
-	"github.com/tune-dev/tune/qwen/merge"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/safetensors"
 	"github.com/tune-dev/tune/train/data"
@@ -262,8 +262,8 @@ type trainer struct {
 	b         backend.Backend
 	comm      dist.Comm
 	grads     dist.Reducer
-	m         *qwen.Model
-	tr        *qwen.Trainable
+	m         *decoder.Model
+	tr        *decoder.Trainable
 	opt       *AdamW
 	sched     Schedule
 	loader    *data.Loader
@@ -272,7 +272,7 @@ type trainer struct {
 	log       *runlog.Log
 	tb        *runlog.EventWriter
 	out       io.Writer
-	padID     int32 // fills padding positions (qwen.Config.PadID)
+	padID     int32 // fills padding positions (decoder.Config.PadID)
 	watch     collapseWatch
 	perEpoch  int // optimizer steps per epoch
 	total     int
@@ -317,7 +317,7 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 		}
 	}
 
-	t.m, err = qwen.LoadWith(cfg.BaseModel, b, qwen.LoadOptions{QLoRA: cfg.UseQLoRA, BlockSize: cfg.QuantBlockSize})
+	t.m, err = decoder.LoadWith(cfg.BaseModel, b, decoder.LoadOptions{QLoRA: cfg.UseQLoRA, BlockSize: cfg.QuantBlockSize})
 	if err != nil {
 		return nil, err
 	}
@@ -412,7 +412,7 @@ func (c *Config) check() (dataPaths, outputPlan, error) {
 
 // loadAllData loads the train, validation and test data, makes the loader
 // and the schedule, and returns the system prompt of the training data.
-func (t *trainer) loadAllData(f dataPaths, mc *qwen.Config) (*lora.SystemPrompt, error) {
+func (t *trainer) loadAllData(f dataPaths, mc *decoder.Config) (*lora.SystemPrompt, error) {
 	cfg := t.cfg
 	ds, err := t.loadData(f.train, "train", mc.VocabSize)
 	if err != nil {
@@ -587,8 +587,8 @@ func (c *Config) checkMergeTarget() error {
 
 // checkBase checks the base model folder (config and weight files) before
 // any data is read, and returns its config.
-func checkBase(cfg *Config) (*qwen.Config, error) {
-	mc, err := qwen.LoadConfig(cfg.BaseModel)
+func checkBase(cfg *Config) (*decoder.Config, error) {
+	mc, err := decoder.LoadConfig(cfg.BaseModel)
 	if err != nil {
 		return nil, err
 	}
@@ -847,7 +847,7 @@ func (t *trainer) step(step int, plan stepPlan) (loss, norm float64, err error) 
 	t.b.Zero(t.tr.Grads, t.tr.N)
 	sum := []float64{0}
 	for _, sb := range plan.mine {
-		s, _, err := t.m.TrainStep(&sb.b.Batch, qwen.TrainOptions{LossScale: 1 / float64(plan.targets), DropoutSeed: dropoutSeed(t.cfg.Seed, step, sb.k), Recompute: t.cfg.Recompute})
+		s, _, err := t.m.ForwardBackward(&sb.b.Batch, decoder.TrainOptions{LossScale: 1 / float64(plan.targets), DropoutSeed: dropoutSeed(t.cfg.Seed, step, sb.k), Recompute: t.cfg.Recompute})
 		if err != nil {
 			return 0, 0, err
 		}
@@ -966,7 +966,7 @@ func (t *trainer) evaluate() (float64, error) {
 
 // saveAdapterDir writes the current adapter as a PEFT folder, atomically.
 func (t *trainer) saveAdapterDir(dir string) error {
-	t.tr.Sync(t.b)
+	t.tr.Download(t.b)
 	tmp, err := atomicfile.TempDir(filepath.Dir(dir), filepath.Base(dir))
 	if err != nil {
 		return err
@@ -1002,7 +1002,7 @@ func (t *trainer) checkpoint(step int) error {
 		os.RemoveAll(tmp)
 		return err
 	}
-	t.tr.Sync(t.b)
+	t.tr.Download(t.b)
 	a := *t.tr.Adapter
 	a.Config.InferenceMode = true
 	if err := a.Save(tmp); err != nil {
@@ -1074,7 +1074,7 @@ func (t *trainer) finish() error {
 		return nil
 	}
 	c := t.cfg
-	t.tr.Sync(t.b)
+	t.tr.Download(t.b)
 	a := *t.tr.Adapter
 	a.Config.InferenceMode = true
 	if err := a.Save(c.OutputDir); err != nil {

@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/internal/filetest"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 	"github.com/tune-dev/tune/train"
 	"github.com/tune-dev/tune/train/runlog"
@@ -124,17 +124,17 @@ func TestTrainOutputs(t *testing.T) {
 	last, _ := runlog.EntryFloat(entries[len(entries)-1], "eval_loss")
 	require.Equal(t, last, ev.EvalLoss, "eval loss of the reloaded checkpoint")
 
-	m, err := qwen.Load(filepath.Join(out, "merged_model"), cpu.New(0))
+	m, err := decoder.Load(filepath.Join(out, "merged_model"), cpu.New(0))
 	require.NoError(t, err)
 	defer m.Free()
 	a, err := lora.Load(out, "final", m.Config.NumHiddenLayers, m.Config.ModuleShape)
 	require.NoError(t, err)
-	base, err := qwen.Load(tinyBase, cpu.New(0))
+	base, err := decoder.Load(tinyBase, cpu.New(0))
 	require.NoError(t, err)
 	defer base.Free()
 	base.SetAdapter(a)
 	ids := []int32{11, 18, 25, 511, 512, 513}
-	b := &qwen.Batch{IDs: ids, Rows: 1, T: len(ids)}
+	b := &decoder.Batch{IDs: ids, Rows: 1, T: len(ids)}
 	l1, err := m.Loss(b)
 	require.NoError(t, err)
 	l2, err := base.Loss(b)
@@ -256,17 +256,17 @@ func TestQLoRATrainAndMerge(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, res.Steps)
 
-	qm, err := qwen.LoadWith(tinyBase, cpu.New(0), qwen.LoadOptions{QLoRA: true})
+	qm, err := decoder.LoadWith(tinyBase, cpu.New(0), decoder.LoadOptions{QLoRA: true})
 	require.NoError(t, err)
 	defer qm.Free()
 	a, err := lora.Load(out, "final", qm.Config.NumHiddenLayers, qm.Config.ModuleShape)
 	require.NoError(t, err)
 	qm.SetAdapter(a)
-	merged, err := qwen.Load(filepath.Join(out, "merged_model"), cpu.New(0))
+	merged, err := decoder.Load(filepath.Join(out, "merged_model"), cpu.New(0))
 	require.NoError(t, err)
 	defer merged.Free()
 	ids := []int32{11, 18, 25, 511, 512, 513, 7}
-	b := &qwen.Batch{IDs: ids, Rows: 1, T: len(ids)}
+	b := &decoder.Batch{IDs: ids, Rows: 1, T: len(ids)}
 	l1, err := qm.Loss(b)
 	require.NoError(t, err)
 	l2, err := merged.Loss(b)

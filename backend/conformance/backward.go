@@ -99,9 +99,11 @@ func (h *harness) ropeBackward(g ropeBackwardOp, tol Tol) {
 			pos[i] = c.start + int32(i)
 		}
 		buf := h.inPlace(dy)
-		g.RoPEBackward(buf.view, pos, c.rows, c.heads, c.headDim, c.theta)
+		g.RoPEBackward(buf.view, pos, c.rows, c.heads, backend.InvFreq(c.headDim, c.theta))
 		xw, gw := widen(x), widen(dy)
-		want := fdGrad(xw, func() float64 { return dotf(gw, refRoPE(xw, pos, c.rows, c.heads, c.headDim, c.theta)) })
+		want := fdGrad(xw, func() float64 {
+			return dotf(gw, refRoPE(xw, pos, c.rows, c.heads, backend.InvFreq(c.headDim, c.theta)))
+		})
 		check(h.t, "RoPEBackward", fmt.Sprintf("rows=%d heads=%d headDim=%d start=%d", c.rows, c.heads, c.headDim, c.start), h.read("RoPEBackward", buf), want, tol)
 	}
 }

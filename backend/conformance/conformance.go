@@ -290,9 +290,9 @@ func (h *harness) rope(f ropeOp, tol Tol) {
 			pos[i] = c.start + int32(i)
 		}
 		buf := h.inPlace(x)
-		f.RoPE(buf.view, pos, c.rows, c.heads, c.headDim, c.theta)
+		f.RoPE(buf.view, pos, c.rows, c.heads, backend.InvFreq(c.headDim, c.theta))
 		check(h.t, "RoPE", fmt.Sprintf("rows=%d heads=%d headDim=%d start=%d", c.rows, c.heads, c.headDim, c.start), h.read("RoPE", buf),
-			refRoPE(widen(x), pos, c.rows, c.heads, c.headDim, c.theta), tol)
+			refRoPE(widen(x), pos, c.rows, c.heads, backend.InvFreq(c.headDim, c.theta)), tol)
 	}
 }
 

@@ -17,7 +17,7 @@ type (
 		Linear(out, x, w, bias backend.Buffer, rows, in, outDim int)
 	}
 	ropeOp interface {
-		RoPE(x backend.Buffer, pos []int32, rows, heads, headDim int, theta float64)
+		RoPE(x backend.Buffer, pos []int32, rows, heads int, invFreq []float32)
 	}
 	attentionOp interface {
 		Attention(out, lse, q, k, v backend.Buffer, keyMask []int32, s backend.AttnShape)
@@ -44,7 +44,7 @@ type (
 		LinearWeightGrad(dw, dy, x backend.Buffer, rows, in, outDim int)
 	}
 	ropeBackwardOp interface {
-		RoPEBackward(dx backend.Buffer, pos []int32, rows, heads, headDim int, theta float64)
+		RoPEBackward(dx backend.Buffer, pos []int32, rows, heads int, invFreq []float32)
 	}
 	attentionBackwardOp interface {
 		AttentionBackward(dq, dk, dv, dout, q, k, v, out, lse backend.Buffer, keyMask []int32, s backend.AttnShape)

@@ -41,17 +41,17 @@ func refLinear(x, w, b []float64, rows, in, outDim int) []float64 {
 	return out
 }
 
-func refRoPE(x []float64, pos []int32, rows, heads, headDim int, theta float64) []float64 {
+func refRoPE(x []float64, pos []int32, rows, heads int, inv []float32) []float64 {
 	out := append([]float64(nil), x...)
-	half := headDim / 2
+	half := len(inv)
+	headDim := 2 * half
 	for r := 0; r < rows; r++ {
 		for h := 0; h < heads; h++ {
 			base := r*heads*headDim + h*headDim
 			for j := 0; j < half; j++ {
 				// The angle is rounded to float32 like Hugging Face's
 				// tables (see backend.Backend.RoPE); the rest is float64.
-				inv := 1 / float32(math.Pow(theta, float64(float32(2*j)/float32(headDim))))
-				a := float64(float32(pos[r]) * inv)
+				a := float64(float32(pos[r]) * inv[j])
 				x1, x2 := x[base+j], x[base+j+half]
 				out[base+j] = x1*math.Cos(a) - x2*math.Sin(a)
 				out[base+j+half] = x2*math.Cos(a) + x1*math.Sin(a)

@@ -60,8 +60,8 @@ func (c *Backend) LinearWeightGrad(dw, dy, x backend.Buffer, rows, in, outDim in
 }
 
 // RoPEBackward implements backend.Backward.
-func (c *Backend) RoPEBackward(dx backend.Buffer, pos []int32, rows, heads, headDim int, theta float64) {
-	c.rope(dx, pos, rows, heads, headDim, theta, -1)
+func (c *Backend) RoPEBackward(dx backend.Buffer, pos []int32, rows, heads int, invFreq []float32) {
+	c.rope(dx, pos, rows, heads, invFreq, -1)
 }
 
 // AttentionBackward implements backend.Backward. Work is split by (batch

@@ -283,21 +283,18 @@ func dotGo(a, b []float32) float32 {
 }
 
 // RoPE implements backend.Backend.
-func (c *Backend) RoPE(x backend.Buffer, pos []int32, rows, heads, headDim int, theta float64) {
-	c.rope(x, pos, rows, heads, headDim, theta, 1)
+func (c *Backend) RoPE(x backend.Buffer, pos []int32, rows, heads int, invFreq []float32) {
+	c.rope(x, pos, rows, heads, invFreq, 1)
 }
 
 // rope rotates by sign·angle: 1 for RoPE, -1 for its transpose.
-func (c *Backend) rope(x backend.Buffer, pos []int32, rows, heads, headDim int, theta float64, sign float32) {
-	if headDim%2 != 0 {
-		panic(fmt.Sprintf("cpu: RoPE head dim %d is odd", headDim))
-	}
+func (c *Backend) rope(x backend.Buffer, pos []int32, rows, heads int, inv []float32, sign float32) {
 	if len(pos) < rows {
 		panic(fmt.Sprintf("cpu: RoPE has %d positions for %d rows", len(pos), rows))
 	}
+	half := len(inv)
+	headDim := 2 * half
 	xs := data(x, rows*heads*headDim, "RoPE x")
-	half := headDim / 2
-	inv := InvFreq(headDim, theta)
 	c.parallel(rows, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			p := float32(pos[r])
@@ -314,17 +311,6 @@ func (c *Backend) rope(x backend.Buffer, pos []int32, rows, heads, headDim int, 
 			}
 		}
 	})
-}
-
-// InvFreq returns RoPE's inverse frequencies theta^(-2j/d), j < d/2,
-// rounded to float32 as Hugging Face computes them.
-func InvFreq(headDim int, theta float64) []float32 {
-	inv := make([]float32, headDim/2)
-	for j := range inv {
-		e := float32(2*j) / float32(headDim)
-		inv[j] = 1 / float32(math.Pow(theta, float64(e)))
-	}
-	return inv
 }
 
 // checkAttn panics on an inconsistent attention shape or a short mask.

@@ -3,14 +3,14 @@ package testmodel
 import (
 	"math/rand/v2"
 
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 )
 
 // RandomAdapter is an adapter of rank r on modules of a model of config c
 // whose B factors are drawn too, N(0, scale²) from seed: a new adapter's
 // are zero and change nothing, this one changes the model's answers.
-func RandomAdapter(c *qwen.Config, name string, r int, modules []string, scale float64, seed uint64) (*lora.Adapter, error) {
+func RandomAdapter(c *decoder.Config, name string, r int, modules []string, scale float64, seed uint64) (*lora.Adapter, error) {
 	a, err := lora.New(name, lora.Config{R: r, LoraAlpha: float64(2 * r), TargetModules: modules}, c.NumHiddenLayers, c.ModuleShape, seed)
 	if err != nil {
 		return nil, err

@@ -6,8 +6,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tune-dev/tune/backend/cpu"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/internal/testmodel"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 )
 
@@ -29,7 +29,7 @@ func TestWrite(t *testing.T) {
 	require.Equal(t, text, tok.Decode(ids, false))
 	require.Equal(t, []int{testmodel.IMEnd, testmodel.EndOfText}, tok.EOSIDs())
 
-	m, err := qwen.Load(dir, cpu.New(1))
+	m, err := decoder.Load(dir, cpu.New(1))
 	require.NoError(t, err)
 	defer m.Free()
 	require.Equal(t, testmodel.Config().VocabSize, m.Config.VocabSize)

@@ -68,16 +68,18 @@ type bpe struct {
 	byteID       [256]int          // id of each byte's single-character token
 	merges       map[uint64]uint64 // pairKey(left, right) -> rank<<32 | merged id
 	ignoreMerges bool              // look a whole word up in the vocabulary first
+	digits       int               // the most digits in one pre-token (the split pattern's \p{N} repeat)
 
 	mu    sync.RWMutex
 	cache map[string][]int // pre-token bytes -> ids
 }
 
-func newBPE(vocab map[string]int, ignoreMerges bool) (*bpe, error) {
+func newBPE(vocab map[string]int, ignoreMerges bool, digits int) (*bpe, error) {
 	m := &bpe{
 		vocab:        vocab,
 		merges:       make(map[uint64]uint64),
 		ignoreMerges: ignoreMerges,
+		digits:       digits,
 		cache:        make(map[string][]int),
 	}
 	for b, r := range byteRune {
@@ -131,7 +133,7 @@ func (m *bpe) encodeText(ids []int, text string) []int {
 	}
 	m.mu.RLock()
 	for i := 0; i < len(text); {
-		j := nextPreToken(text, i)
+		j := nextPreToken(text, i, m.digits)
 		word := text[i:j]
 		i = j
 		if len(word) == 1 {

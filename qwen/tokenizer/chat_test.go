@@ -77,18 +77,18 @@ func TestApplyChatTemplate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.want, ApplyChatTemplate(tc.messages, tc.genPrompt))
+			require.Equal(t, tc.want, Render(ChatML{}, tc.messages, tc.genPrompt))
 		})
 	}
 }
 
 func TestChatTemplateEncoding(t *testing.T) {
 	tok := qwen(t)
-	text := ApplyChatTemplate([]Message{{"user", "Hi"}}, true)
+	text := Render(ChatML{}, []Message{{"user", "Hi"}}, true)
 	ids := tok.Encode(text)
 	// The turn markers are single special tokens.
 	require.Equal(t, qwenIMStart, ids[0])
 	require.Equal(t, qwenIMStart, ids[len(ids)-3])
 	require.Equal(t, text, tok.Decode(ids, false))
-	require.Equal(t, "system\n"+DefaultSystemPrompt+"\nuser\nHi\nassistant\n", tok.Decode(ids, true))
+	require.Equal(t, "system\n"+QwenSystemPrompt+"\nuser\nHi\nassistant\n", tok.Decode(ids, true))
 }

@@ -10,9 +10,17 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// SplitPattern is the Qwen2 pre-tokenizer's split pattern, the only one
-// Load accepts; nextPreToken implements it.
+// SplitPattern is the Qwen2 pre-tokenizer's split pattern; nextPreToken
+// implements it.
 const SplitPattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+
+// Llama3SplitPattern is Llama 3's, Qwen2's with runs of up to three digits
+// in one pre-token (\p{N}{1,3}); nextPreToken implements it too.
+const Llama3SplitPattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+
+// splitDigits is the longest run of digits one pre-token holds under each
+// split pattern Load accepts.
+var splitDigits = map[string]int{SplitPattern: 1, Llama3SplitPattern: 3}
 
 // Load reads a tokenizer from path, which is a tokenizer.json file, a gzipped
 // tokenizer.json (name ending in ".gz") or a folder (see ReadFiles); a
@@ -112,8 +120,8 @@ func (f *fileJSON) check() error {
 	if split.Type != "Split" || split.Pattern == nil || split.Pattern.Regex == nil {
 		return errors.New("unsupported pre_tokenizer: first step must be a Split with a Regex pattern")
 	}
-	if *split.Pattern.Regex != SplitPattern {
-		return fmt.Errorf("unsupported split pattern %q (only the Qwen2 pattern is implemented)", *split.Pattern.Regex)
+	if splitDigits[*split.Pattern.Regex] == 0 {
+		return fmt.Errorf("unsupported split pattern %q (only the Qwen2 and Llama 3 patterns are implemented)", *split.Pattern.Regex)
 	}
 	if split.Behavior != "Isolated" || split.Invert {
 		return fmt.Errorf("unsupported split behavior %q (invert %v), want Isolated", split.Behavior, split.Invert)
@@ -189,7 +197,7 @@ func build(f *fileJSON) (*Tokenizer, error) {
 		}
 		maxID = max(maxID, a.ID)
 	}
-	model, err := newBPE(m.Vocab, m.IgnoreMerges)
+	model, err := newBPE(m.Vocab, m.IgnoreMerges, splitDigits[*f.PreTokenizer.PreTokenizers[0].Pattern.Regex])
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +237,7 @@ func build(f *fileJSON) (*Tokenizer, error) {
 	}
 	t.rawAdded = newAddedMatcher(raw)
 	t.normAdded = newAddedMatcher(normalized)
-	t.eos = t.idsOf("<|im_end|>", "<|endoftext|>")
+	t.eos = t.idsOf("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>")
 	if pad := t.idsOf("<|endoftext|>"); len(pad) == 1 {
 		t.pad, t.hasPad = pad[0], true
 	}

@@ -54,12 +54,13 @@ func classAt(s string, i int) (charClass, int) {
 func isSpaceClass(c charClass) bool { return c == classSpace || c == classNewline }
 
 // nextPreToken returns the end of the pre-token that starts at s[i] (i <
-// len(s)), following the alternatives of the Qwen2 pattern in order, as a
-// backtracking regex engine does:
+// len(s)), following the alternatives of the Qwen2 pattern (digits 1) or
+// the Llama 3 pattern (digits 3: \p{N}{1,3}) in order, as a backtracking
+// regex engine does:
 //
 //	(?i:'s|'t|'re|'ve|'m|'ll|'d)
 //	[^\r\n\p{L}\p{N}]?\p{L}+
-//	\p{N}
+//	\p{N}{1,digits}
 //	 ?[^\s\p{L}\p{N}]+[\r\n]*
 //	\s*[\r\n]+
 //	\s+(?!\S)
@@ -67,7 +68,7 @@ func isSpaceClass(c charClass) bool { return c == classSpace || c == classNewlin
 //
 // Every character is matched by some alternative, so consecutive pre-tokens
 // cover s.
-func nextPreToken(s string, i int) int {
+func nextPreToken(s string, i, digits int) int {
 	c0, n0 := classAt(s, i)
 
 	// (?i:'s|'t|'re|'ve|'m|'ll|'d)
@@ -87,9 +88,17 @@ func nextPreToken(s string, i int) int {
 		}
 	}
 
-	// \p{N}
+	// \p{N}{1,digits}, greedy
 	if c0 == classNumber {
-		return i + n0
+		end := i + n0
+		for k := 1; k < digits && end < len(s); k++ {
+			c, n := classAt(s, end)
+			if c != classNumber {
+				break
+			}
+			end += n
+		}
+		return end
 	}
 
 	// ' ?[^\s\p{L}\p{N}]+[\r\n]*'

@@ -8,10 +8,14 @@ import (
 )
 
 // preTokens splits s with the Qwen2 pattern scanner.
-func preTokens(s string) []string {
+func preTokens(s string) []string { return preTokensN(s, 1) }
+
+// preTokensN splits s with the scanner, runs of up to digits digits in one
+// pre-token.
+func preTokensN(s string, digits int) []string {
 	var out []string
 	for i := 0; i < len(s); {
-		j := nextPreToken(s, i)
+		j := nextPreToken(s, i, digits)
 		out = append(out, s[i:j])
 		i = j
 	}
@@ -74,5 +78,23 @@ func TestPreTokens(t *testing.T) {
 			require.Equal(t, tc.want, got)
 			require.Equal(t, tc.text, strings.Join(got, ""))
 		})
+	}
+}
+
+// TestLlama3PreTokens checks the Llama 3 pattern's \p{N}{1,3} against
+// Python's regex module (2026.5.9) running Llama3SplitPattern, whose
+// findall gave these splits.
+func TestLlama3PreTokens(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want []string
+	}{
+		{"$1,234,567.89 due", []string{"$", "1", ",", "234", ",", "567", ".", "89", " due"}},
+		{"Section 12345", []string{"Section", " ", "123", "45"}},
+		{"year 2024a", []string{"year", " ", "202", "4", "a"}},
+		{"\u0663\u0664\u0665\u0666 x", []string{"\u0663\u0664\u0665", "\u0666", " x"}},
+		{"1 22 333 4444", []string{"1", " ", "22", " ", "333", " ", "444", "4"}},
+	} {
+		require.Equal(t, c.want, preTokensN(c.text, 3), c.text)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// Tokenizer is a Qwen2 byte-level BPE tokenizer. It is safe for concurrent
+// Tokenizer is a byte-level BPE tokenizer (Qwen2's, Llama 3's). It is safe for concurrent
 // use.
 type Tokenizer struct {
 	vocab  map[string]int // model vocabulary
@@ -20,6 +20,10 @@ type Tokenizer struct {
 	pad          int
 	hasPad       bool
 	chatTemplate bool
+
+	// Chat is the model family's chat template (ChatML when nil); the
+	// caller that knows the model sets it after loading.
+	Chat ChatTemplate
 }
 
 // tokenInfo describes one id.
@@ -77,8 +81,9 @@ func (t *Tokenizer) IsSpecial(id int) bool {
 }
 
 // EOSIDs returns the ids that end generation: the eos_token of the
-// tokenizer_config.json loaded with the tokenizer, or else those of
-// <|im_end|> and <|endoftext|> that exist. The caller must not modify the
+// tokenizer_config.json loaded with the tokenizer, or else those of the
+// families' end-of-turn and end-of-text tokens that exist (Qwen2's
+// <|im_end|> and <|endoftext|>, Llama 3's <|eot_id|> and <|end_of_text|>). The caller must not modify the
 // returned slice.
 func (t *Tokenizer) EOSIDs() []int { return t.eos }
 
@@ -88,5 +93,5 @@ func (t *Tokenizer) PadID() (int, bool) { return t.pad, t.hasPad }
 
 // HasChatTemplate reports whether the loaded tokenizer_config.json has a
 // chat template. The template itself is not interpreted; ApplyChatTemplate
-// renders the Qwen2.5-Instruct one.
+// renders Chat, the family's template written in Go.
 func (t *Tokenizer) HasChatTemplate() bool { return t.chatTemplate }

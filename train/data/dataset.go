@@ -8,8 +8,8 @@ import (
 	"sync"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/decoder"
 	"github.com/tune-dev/tune/lora"
-	"github.com/tune-dev/tune/qwen"
 	"github.com/tune-dev/tune/qwen/tokenizer"
 )
 
@@ -89,7 +89,7 @@ func LoadDataset(path string, tok *tokenizer.Tokenizer, maxLength int) (*Dataset
 			return nil
 		}
 		ds.Examples = append(ds.Examples, ex)
-		if sys, ok := r.System(); ok {
+		if sys, ok := r.System(tok); ok {
 			if ds.systemCount[sys] == 0 {
 				ds.systems = append(ds.systems, sys)
 			}
@@ -167,7 +167,7 @@ func (d *Dataset) Stats() DatasetStats {
 // every real token when not packing), so attention can stay inside each
 // sequence.
 type Batch struct {
-	qwen.Batch
+	decoder.Batch
 	// Targets counts the targets in the micro-batch after the causal
 	// shift. The label of the first token of every sequence is set to
 	// backend.IgnoreIndex, so no target crosses a sequence boundary and
@@ -351,7 +351,7 @@ func (l *Loader) Batch(epoch, index int) Batch {
 		}
 		T = max(T, n)
 	}
-	b := Batch{Batch: qwen.Batch{
+	b := Batch{Batch: decoder.Batch{
 		IDs:           make([]int32, len(rows)*T),
 		Labels:        make([]int32, len(rows)*T),
 		Pos:           make([]int32, len(rows)*T),

@@ -121,7 +121,7 @@ func ReadJSONL(path string, fn func(line int, r Record) error) error {
 
 // emptyAnswer reports whether r is a chat record with answers that are
 // all blank (such a record would train the model to answer with
-// <|im_end|> alone).
+// its end-of-turn token alone).
 func (r *Record) emptyAnswer() bool {
 	if r.Pretokenized() {
 		return false
@@ -138,45 +138,18 @@ func (r *Record) emptyAnswer() bool {
 	return answers > 0
 }
 
-// segment is a piece of chat text and whether its tokens are trained on.
-type segment struct {
-	text    string
-	trained bool
-}
-
-// chatSegments renders messages exactly as the Qwen2.5 chat template does
-// (a default system prompt when the first turn is not a system turn) and
-// marks each assistant answer with its <|im_end|> as trained.
-func chatSegments(msgs []tokenizer.Message) []segment {
-	var segs []segment
-	if len(msgs) == 0 || msgs[0].Role != "system" {
-		segs = append(segs, segment{text: "<|im_start|>system\n" + tokenizer.DefaultSystemPrompt + "<|im_end|>\n"})
-	}
-	for _, m := range msgs {
-		if m.Role != "assistant" {
-			segs = append(segs, segment{text: "<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n"})
-			continue
-		}
-		segs = append(segs,
-			segment{text: "<|im_start|>assistant\n"},
-			segment{text: m.Content + "<|im_end|>", trained: true},
-			segment{text: "\n"})
-	}
-	return segs
-}
-
-// System returns the system turn the chat template gives the record: its
-// first turn when that is a system turn (an instruction record's
-// instruction), else tokenizer.DefaultSystemPrompt. ok is false for a
+// System returns the system turn tok's chat template gives the record:
+// its first turn when that is a system turn (an instruction record's
+// instruction), else the template's default. ok is false for a
 // pre-tokenized record, whose text is unknown.
-func (r *Record) System() (prompt string, ok bool) {
+func (r *Record) System(tok *tokenizer.Tokenizer) (prompt string, ok bool) {
 	if r.Pretokenized() {
 		return "", false
 	}
 	if msgs := r.ChatMessages(); len(msgs) > 0 && msgs[0].Role == "system" {
 		return msgs[0].Content, true
 	}
-	return tokenizer.DefaultSystemPrompt, true
+	return tok.ChatTemplate().DefaultSystemPrompt(), true
 }
 
 // ChatMessages returns the chat turns of an instruction or messages record.
@@ -196,7 +169,7 @@ func (r *Record) ChatMessages() []tokenizer.Message {
 }
 
 // Tokenize returns the record's input ids and labels: for chat records the
-// loss covers only the assistant answers and their <|im_end|>; every other
+// loss covers only the assistant answers and their end-of-turn token; every other
 // position is backend.IgnoreIndex. Pre-tokenized records need no
 // tokenizer (tok may be nil).
 func (r *Record) Tokenize(tok *tokenizer.Tokenizer) (ids, labels []int32, err error) {
@@ -211,10 +184,10 @@ func (r *Record) Tokenize(tok *tokenizer.Tokenizer) (ids, labels []int32, err er
 	if tok == nil {
 		return nil, nil, errors.New("chat record needs a tokenizer (no tokenizer.json in the model folder; pass --tokenizer)")
 	}
-	for _, s := range chatSegments(r.ChatMessages()) {
-		for _, id := range tok.Encode(s.text) {
+	for _, s := range tok.ChatTemplate().Segments(r.ChatMessages(), false) {
+		for _, id := range tok.Encode(s.Text) {
 			ids = append(ids, int32(id))
-			if s.trained {
+			if s.Train {
 				labels = append(labels, int32(id))
 			} else {
 				labels = append(labels, backend.IgnoreIndex)

@@ -3,7 +3,6 @@ package data
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -25,22 +24,6 @@ func loadTokenizer(t *testing.T) *tokenizer.Tokenizer {
 	return tok
 }
 
-func TestChatSegmentsRenderTheTemplate(t *testing.T) {
-	// The labelled segments, joined, must be exactly the chat template's
-	// rendering of the conversation.
-	for _, msgs := range [][]tokenizer.Message{
-		{{Role: "user", Content: "Q"}, {Role: "assistant", Content: "A"}},
-		{{Role: "system", Content: "S"}, {Role: "user", Content: "Q1"}, {Role: "assistant", Content: "A1"}, {Role: "user", Content: "Q2"}, {Role: "assistant", Content: "A2"}},
-		{{Role: "system", Content: "S"}, {Role: "user", Content: ""}, {Role: "assistant", Content: ""}},
-	} {
-		var sb strings.Builder
-		for _, s := range chatSegments(msgs) {
-			sb.WriteString(s.text)
-		}
-		require.Equal(t, tokenizer.ApplyChatTemplate(msgs, false), sb.String())
-	}
-}
-
 func TestTokenizeInstructionRecord(t *testing.T) {
 	tok := loadTokenizer(t)
 	out := "Based on Section 5.3, New York law governs."
@@ -59,7 +42,7 @@ func TestTokenizeInstructionRecord(t *testing.T) {
 		}
 	}
 	msgs := []tokenizer.Message{{Role: "system", Content: r.Instruction}, {Role: "user", Content: r.Input}, {Role: "assistant", Content: out}}
-	require.Equal(t, tokenizer.ApplyChatTemplate(msgs, false), tok.Decode(full, false))
+	require.Equal(t, tok.ApplyChatTemplate(msgs, false), tok.Decode(full, false))
 	// Only the answer and its <|im_end|> are trained; the final newline is not.
 	require.Equal(t, out+"<|im_end|>", tok.Decode(trained, false))
 	require.Equal(t, backend.IgnoreIndex, int(labels[len(labels)-1]))
