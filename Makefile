@@ -109,7 +109,7 @@ cuda-emu: $(EMU_LIB) $(EMU_ASAN_LIB)
 EMU_HAVE := $(shell command -v $(CXX) >/dev/null 2>&1 && [ "$$($(GO) env CGO_ENABLED 2>/dev/null)" = 1 ] && echo yes)
 EMU_TESTS := $(CUDA_EMU_DIR)/cuda.test
 EMU_CLI_TESTS := $(CUDA_EMU_DIR)/cli.test
-EMU_MODEL_TESTS := ^Test(Golden|StepTransfers|QLoRALoad)CUDA$$
+EMU_MODEL_TESTS := ^Test(Golden|StepTransfers|QLoRALoad|PlanMatchesAllocations)CUDA$$
 # emu_run: the GPU tests in cuda/ but the whole-model ones with the
 # environment $(1) and library $(2).
 emu_run = cd cuda && $(1) TUNE_CUDA_EXPECT=gpu TUNE_CUDA_LIB=$(abspath $(2)) \

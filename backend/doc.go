@@ -15,6 +15,11 @@
 // (Require then checks the declared ops' methods); of the other groups it
 // implements all or nothing.
 //
+// Storage describes how a backend stores what a training run allocates
+// (the dtypes of weights and activations, NF4 tensors, its own workspace),
+// so that a run can be sized for a device without opening it; a backend
+// that knows its device's memory implements MemoryReporter.
+//
 // Callers reach the fused ops through LoRALinearForward,
 // LoRALinearBackward, AdamWClipped and AddRMSNorm, which run the
 // backend's fused op when it declares one and otherwise the composition

@@ -60,6 +60,7 @@ func Run(args []string, assets Assets, stdin io.Reader, stdout, stderr io.Writer
 			e.genDataCommand(),
 			e.evalCommand(),
 			e.trainCommand(),
+			e.planCommand(),
 			e.mergeCommand(),
 			e.benchCommand(),
 			e.serveCommand(),

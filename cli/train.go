@@ -176,12 +176,7 @@ func (e *env) trainConfig(c *ucli.Context) (train.Config, error) {
 	if !fileExists(filepath.Join(base, "config.json")) {
 		return train.Config{}, fmt.Errorf("base model folder %s has no config.json", base)
 	}
-	var mods []string
-	for _, m := range strings.Split(c.String("target_modules"), ",") {
-		if m = strings.TrimSpace(m); m != "" {
-			mods = append(mods, m)
-		}
-	}
+	mods := targetModules(c)
 	cfg := train.Config{
 		DataPath: c.String("data_path"), OutputDir: c.String("output_dir"), BaseModel: base,
 		WriteTokenizer: func(dir string) error { return e.writeTokenizerFiles(c, dir) },
@@ -211,6 +206,17 @@ func (e *env) trainConfig(c *ucli.Context) (train.Config, error) {
 	tok, _, err := e.tokenizerFor(c, base)
 	cfg.Tokenizer = tok
 	return cfg, err
+}
+
+// targetModules is the --target_modules list.
+func targetModules(c *ucli.Context) []string {
+	var mods []string
+	for _, m := range strings.Split(c.String("target_modules"), ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			mods = append(mods, m)
+		}
+	}
+	return mods
 }
 
 // initAdapterLoRA gives the LoRA flags that were not set (on the command

@@ -20,3 +20,7 @@ type ModelTol = modelTol
 
 // ModelTolerances: see tolerances_test.go.
 var ModelTolerances = modelTolerances
+
+// ContextBytes is the device memory a context takes when it opens (its
+// cuBLASLt workspace and sum scalar), part of Workspace.
+const ContextBytes = cublasWorkspaceBytes + sumBytes

@@ -70,6 +70,7 @@ var (
 	_ backend.LossSum      = (*Backend)(nil)
 
 	_ backend.ResidualRMSNorm = (*Backend)(nil)
+	_ backend.MemoryReporter  = (*Backend)(nil)
 )
 
 // DeviceInfo describes the GPU a Backend runs on.
@@ -151,6 +152,28 @@ func (b *Backend) Name() string {
 
 // Device describes the GPU.
 func (b *Backend) Device() DeviceInfo { return b.info }
+
+// Storage implements backend.MemoryReporter: the package's Storage, with
+// this backend's activation dtype and ops.
+func (b *Backend) Storage() backend.Storage {
+	s := Storage
+	s.Weights, s.Activations = b.WeightDType(), b.ActivationDType()
+	s.FusedLoRA = b.Ops().Has(backend.OpLoRALinear)
+	return s
+}
+
+// MemoryInfo implements backend.MemoryReporter: the device's free and
+// total bytes, as the CUDA runtime reports them.
+func (b *Backend) MemoryInfo() (free, total int64, err error) {
+	if b.ctx == nil {
+		return 0, 0, fmt.Errorf("cuda: memory info: %w", errNoContext)
+	}
+	var f, t C.uint64_t
+	if err := b.lib.call(func() C.int { return C.tl_memory_info(b.lib.lib, b.ctx, &f, &t) }); err != nil {
+		return 0, 0, fmt.Errorf("cuda: memory info: %w", err)
+	}
+	return int64(f), int64(t), nil
+}
 
 // Library is the path of the loaded libtune_cuda.
 func (b *Backend) Library() string { return b.lib.path }

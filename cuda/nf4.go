@@ -29,37 +29,6 @@ type nf4Buffer struct {
 
 func (q *nf4Buffer) Len() int { return int(q.desc.n) }
 
-// nf4Layout is where the parts of an NF4 tensor lie in its one
-// allocation: byte offsets of each part (0 for a part it lacks) and the
-// total size. UploadNF4, QuantizeNF4 and DownloadNF4 share it.
-type nf4Layout struct {
-	data, absmax, qabsmax, absmax2, code2 uint64
-	bytes                                 int
-}
-
-// layoutNF4 places the parts of an NF4 tensor of n elements in blocks of
-// blockSize, each 256-byte aligned: the codes, then the block scales
-// (nested == 0) or their double quantization (the 8-bit scales, the
-// nested scales of blocks of nested scales, and the 256-entry code).
-func layoutNF4(n, blockSize, nested int) nf4Layout {
-	var l nf4Layout
-	place := func(size int) uint64 {
-		off := (l.bytes + 255) &^ 255
-		l.bytes = off + size
-		return uint64(off)
-	}
-	blocks := (n + blockSize - 1) / blockSize
-	l.data = place((n + 1) / 2)
-	if nested == 0 {
-		l.absmax = place(4 * blocks)
-		return l
-	}
-	l.qabsmax = place(blocks)
-	l.absmax2 = place(4 * ((blocks + nested - 1) / nested))
-	l.code2 = place(4 * 256)
-	return l
-}
-
 // describe returns the descriptor of an NF4 tensor laid out by l at mem.
 func (l nf4Layout) describe(mem *allocation, n, blockSize, nested int) C.tune_nf4 {
 	at := func(off uint64) C.tune_ptr { return C.tune_ptr(mem.ptr + off) }
@@ -111,10 +80,6 @@ func (b *Backend) UploadNF4(q *quant.NF4) backend.Buffer {
 	}
 	return &nf4Buffer{mem: mem, desc: desc, shape: slices.Clone(q.Shape)}
 }
-
-// nestedBlock is the nested block size of the double quantization
-// QuantizeNF4 does, as quant.Quantize and bitsandbytes do it.
-const nestedBlock = 256
 
 // QuantizeNF4 implements backend.NF4Quantizer on the device (nf4.cu):
 // w's values (a float32 buffer, or a bfloat16 one, whose values are

@@ -12,7 +12,7 @@
 
 // Every entry point but tune_abi_version, which is looked up first.
 #define TUNE_FUNCS(X) \
-	X(last_error) X(cuda_version) X(device_count) X(create) X(destroy) X(device) \
+	X(last_error) X(cuda_version) X(device_count) X(create) X(destroy) X(device) X(memory_info) \
 	X(synchronize) X(alloc) X(free) X(upload) X(download) X(copy) X(zero) \
 	X(event_create) X(event_destroy) X(event_record) X(event_elapsed) \
 	X(nf4_dequantize) X(nf4_quantize) X(lora_linear_forward) X(lora_linear_backward) X(matmul_bf16) \
@@ -65,6 +65,7 @@ static inline int tl_device_count(tl_lib *l, int *n) { return l->device_count(n)
 static inline int tl_create(tl_lib *l, int dev, tune_ctx **c) { return l->create(dev, c); }
 static inline int tl_destroy(tl_lib *l, tune_ctx *c) { return l->destroy(c); }
 static inline int tl_device(tl_lib *l, tune_ctx *c, tune_device_info *i) { return l->device(c, i); }
+static inline int tl_memory_info(tl_lib *l, tune_ctx *c, uint64_t *f, uint64_t *t) { return l->memory_info(c, f, t); }
 static inline int tl_synchronize(tl_lib *l, tune_ctx *c) { return l->synchronize(c); }
 static inline int tl_alloc(tl_lib *l, tune_ctx *c, uint64_t n, tune_ptr *p) { return l->alloc(c, n, p); }
 static inline int tl_free(tl_lib *l, tune_ctx *c, tune_ptr p) { return l->free(c, p); }

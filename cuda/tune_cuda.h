@@ -33,7 +33,7 @@ extern "C" {
 /* The ABI version: raised whenever a signature, struct or meaning below
  * changes. Package cuda refuses a library whose tune_abi_version() differs
  * from the one it was written for. */
-#define TUNE_CUDA_ABI_VERSION 5
+#define TUNE_CUDA_ABI_VERSION 6
 
 #if defined(TUNE_CUDA_BUILD)
 #define TUNE_API __attribute__((visibility("default")))
@@ -84,6 +84,9 @@ typedef struct tune_device_info {
 TUNE_API tune_status tune_create(int device, tune_ctx **ctx);
 TUNE_API tune_status tune_destroy(tune_ctx *ctx);
 TUNE_API tune_status tune_device(tune_ctx *ctx, tune_device_info *info);
+/* The device's free and total memory in bytes (cudaMemGetInfo), for
+ * planning a run against what is left. */
+TUNE_API tune_status tune_memory_info(tune_ctx *ctx, uint64_t *free_bytes, uint64_t *total_bytes);
 /* Waits for all work queued on the context's stream. */
 TUNE_API tune_status tune_synchronize(tune_ctx *ctx);
 

@@ -73,6 +73,13 @@
 // drawn from a seed per (micro-batch, layer, module) and regenerated in
 // the backward pass.
 //
+// PlanMemory (memory.go) sizes a training run before anything is loaded,
+// from config.json and a backend.Storage, with the same tables the model
+// allocates from: the checkpoint's tensor list (Specs), the adapter's
+// parameter layout (paramLayout, which Train lays its arenas out with)
+// and ActivationLayout with ForwardBackward's plan; LongestFit searches
+// the longest sequence that fits a budget.
+//
 // Everything is checked against transformers 4.44.2 + peft 0.12.0 goldens
 // of both families in testdata/golden.
 package decoder

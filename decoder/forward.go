@@ -310,8 +310,8 @@ func (p *pass) lora(l *Linear, lr *DevicePair, rows, li int, module string) (bac
 		sc.Rank1, sc.Rank2 = p.slot("lora_r1", rows*lr.R), p.slot("lora_r2", rows*lr.R)
 		sc.Wide = p.slot("lora_wide", rows*max(l.In, l.Out))
 	}
-	if l.Q != nil {
-		sc.Deq = p.m.deq
+	if l.Q != nil && !p.plan.FusedLoRA {
+		sc.Deq = p.m.dequantRoom()
 	}
 	return s, sc
 }

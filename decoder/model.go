@@ -51,7 +51,8 @@ type Model struct {
 	act32     backend.Buffer // float32 arena of the layout's Float32 slots (nil until a pass has one)
 	active    *DeviceAdapter // SetAdapter's adapter on the backend
 	uploads   uint64         // adapters uploaded so far
-	deq       backend.Buffer // room for the largest NF4 weight, dequantized (nil without NF4 weights)
+	deq       backend.Buffer // dequantRoom's buffer, nil until first needed
+	deqElems  int            // the largest NF4 weight's elements (0 without NF4 weights)
 	trainable *Trainable     // set by Train
 }
 
@@ -83,9 +84,20 @@ func (m *Model) weight(l *Linear) backend.Buffer {
 	if l.Q == nil {
 		return l.W
 	}
-	w := m.Backend.Slice(m.deq, 0, l.In*l.Out)
+	w := m.Backend.Slice(m.dequantRoom(), 0, l.In*l.Out)
 	m.Backend.Dequantize(w, l.Q)
 	return w
+}
+
+// dequantRoom returns the float32 room for the largest NF4 weight,
+// dequantized, allocating it on first use: a backend that fuses the LoRA
+// layer never needs it when every NF4 projection is adapted, and on a 7B
+// model it is 259 MiB (PlanMemory counts it only when a run needs it).
+func (m *Model) dequantRoom() backend.Buffer {
+	if m.deq == nil {
+		m.deq = m.Backend.AllocWeight(m.deqElems)
+	}
+	return m.deq
 }
 
 // layerLinear is one projection of a layer with its row of lora.Modules.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/tune-dev/tune/backend"
+	"github.com/tune-dev/tune/lora"
 	"github.com/tune-dev/tune/quant"
 	"github.com/tune-dev/tune/safetensors"
 
@@ -87,7 +88,6 @@ func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer, qua
 		m.LMHead = get(LMHeadName)
 	}
 	bias := c.Family().QKVBias
-	deq := 0
 	m.Layers = make([]Layer, c.NumHiddenLayers)
 	for l := range m.Layers {
 		L := &m.Layers[l]
@@ -98,7 +98,6 @@ func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer, qua
 			x.In, x.Out = pl.Shape(c.dims())
 			if w := LayerName(l, pl.Path+".weight"); quantized[w] {
 				x.Q = get(w)
-				deq = max(deq, x.In*x.Out)
 			} else {
 				x.W = get(w)
 			}
@@ -107,9 +106,9 @@ func assemble(c *Config, b backend.Backend, get func(string) backend.Buffer, qua
 			}
 		}
 	}
-	if deq > 0 {
-		m.deq = b.AllocWeight(deq)
-	}
+	m.deqElems = dequantElems(c, func(li int, module string) bool {
+		return quantized[LayerName(li, lora.ModulePath(module)+".weight")]
+	})
 	return m
 }
 

@@ -32,16 +32,22 @@ type paramSlot struct {
 // Train attaches adapter a to the model for training and returns its
 // arenas. Its dropout (lora_dropout) applies in ForwardBackward; inference
 // (Forward) never drops. The adapter's host factors are not updated as
-// training runs: call Sync to copy the trained values back.
+// training runs: call Download to copy the trained values back.
 func (m *Model) Train(a *lora.Adapter) *Trainable {
 	m.SetAdapter(nil)
-	t := &Trainable{Adapter: a}
-	m.eachPair(a, func(li int, module string, lin *Linear, p *lora.Pair) {
-		s := paramSlot{layer: li, module: module, offA: t.N, lenA: len(p.A), offB: t.N + len(p.A), lenB: len(p.B), pair: p, linear: lin}
-		t.N += len(p.A) + len(p.B)
-		t.slots = append(t.slots, s)
+	l := paramLayout(m.Config, func(li int, module string) (int, bool) {
+		p, ok := a.Pair(li, module)
+		if !ok {
+			return 0, false
+		}
+		return p.R, true
 	})
-	t.Params, t.Grads, t.lossSum = m.Backend.Alloc(t.N), m.Backend.Alloc(t.N), m.Backend.Alloc(2)
+	t := &Trainable{Adapter: a, N: l.Total}
+	m.eachPair(a, func(li int, module string, lin *Linear, p *lora.Pair) {
+		sa, sb := l.Slot(factorSlot(li, module, "A")), l.Slot(factorSlot(li, module, "B"))
+		t.slots = append(t.slots, paramSlot{layer: li, module: module, offA: sa.Off, lenA: sa.Elems, offB: sb.Off, lenB: sb.Elems, pair: p, linear: lin})
+	})
+	t.Params, t.Grads, t.lossSum = m.Backend.Alloc(t.N), m.Backend.Alloc(t.N), m.Backend.Alloc(lossSumElems)
 	scale := float32(a.Config.Scaling())
 	for _, s := range t.slots {
 		ab, bb := m.Backend.Slice(t.Params, s.offA, s.lenA), m.Backend.Slice(t.Params, s.offB, s.lenB)
@@ -55,6 +61,33 @@ func (m *Model) Train(a *lora.Adapter) *Trainable {
 	m.Adapter = a
 	m.trainable = t
 	return t
+}
+
+// paramLayout places the LoRA factors of a model of config c in one arena,
+// in layer and module order (eachPair's): "L<i>.<module>.A" [r, In] then
+// "L<i>.<module>.B" [Out, r] for every projection rank gives a rank r for.
+// Train lays out the parameter and gradient arenas with it, and
+// PlanMemory sizes them (and the optimizer's moments) with it.
+func paramLayout(c *Config, rank func(li int, module string) (int, bool)) Layout {
+	var l Layout
+	for li := 0; li < c.NumHiddenLayers; li++ {
+		for _, m := range lora.Modules {
+			r, ok := rank(li, m.Name)
+			if !ok {
+				continue
+			}
+			in, out := m.Shape(c.dims())
+			l.add(factorSlot(li, m.Name, "A"), r*in)
+			l.add(factorSlot(li, m.Name, "B"), out*r)
+		}
+	}
+	return l
+}
+
+// factorSlot names factor ("A" or "B") of module in layer li in
+// paramLayout.
+func factorSlot(li int, module, factor string) string {
+	return fmt.Sprintf("L%d.%s.%s", li, module, factor)
 }
 
 // Download copies the trained factors from the parameter arena back into
@@ -134,8 +167,7 @@ func (m *Model) ForwardBackward(b *Batch, o TrainOptions) (lossSum float64, toke
 		return 0, 0, fmt.Errorf("decoder: %w", err)
 	}
 	rows := b.Rows * b.T
-	p := m.newPass(b.Rows, b.T, b.positions(), b.AttentionMask, nil,
-		Plan{HeadRows: lossChunk(rows, m.Config.VocabSize), Train: true, Recompute: o.Recompute})
+	p := m.newPass(b.Rows, b.T, b.positions(), b.AttentionMask, nil, trainPlan(m.Config, rows, o.Recompute))
 	p.seed = o.DropoutSeed
 	x := p.forward(b.IDs, nil)
 	dx := p.slot("dx", rows*m.Config.HiddenSize)

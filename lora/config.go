@@ -55,6 +55,12 @@ func (c *Config) Targets(module, full string) bool {
 	return false
 }
 
+// TargetsLayer reports whether module (e.g. "q_proj") of decoder layer
+// layer is adapted: Targets with the module's full name.
+func (c *Config) TargetsLayer(layer int, module string) bool {
+	return c.Targets(module, fmt.Sprintf("model.layers.%d.%s", layer, ModulePath(module)))
+}
+
 // UnmarshalJSON accepts target_modules as a list or as one regex string.
 func (c *Config) UnmarshalJSON(data []byte) error {
 	type plain Config

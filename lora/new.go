@@ -49,7 +49,7 @@ func New(name string, cfg Config, layers int, shape Shape, seed uint64) (*Adapte
 	a := &Adapter{Name: name, Config: cfg, Pairs: map[int]map[string]*Pair{}}
 	for l := range layers {
 		for _, m := range Modules {
-			if !cfg.Targets(m.Name, fmt.Sprintf("model.layers.%d.%s", l, m.Path)) {
+			if !cfg.TargetsLayer(l, m.Name) {
 				continue
 			}
 			in, out := shape(m.Name)

@@ -253,15 +253,31 @@ func (q *NF4) DequantizeRange(out []float32, start int) {
 	}
 }
 
-// Bytes is the memory the packed form takes: the codes, the absmax values
-// and, with double quantization, its codes, nested absmax values, code table
-// and offset.
+// Bytes is the memory the packed form takes: its parts (PartSizes) and,
+// with double quantization, the offset.
 func (q *NF4) Bytes() int {
-	b := len(q.Data) + 4*len(q.Absmax)
-	if d := q.Double; d != nil {
-		b += len(d.QAbsmax) + 4*len(d.Absmax) + 4*len(d.Code) + 4
+	b := 0
+	for _, n := range PartSizes(q.Len(), q.BlockSize, q.Double != nil) {
+		b += n
+	}
+	if q.Double != nil {
+		b += 4
 	}
 	return b
+}
+
+// PartSizes gives the bytes of each array of an NF4 tensor of n elements
+// in blocks of blockSize, as Quantize makes it, in the order a device
+// stores them: the packed codes, then the float32 absmax values, or with
+// double quantization the 8-bit absmax codes, the float32 nested absmax
+// values and the float32 nested code table. A memory plan sizes the
+// quantized weights with it before any exist.
+func PartSizes(n, blockSize int, double bool) []int {
+	blocks := ceilDiv(n, blockSize)
+	if !double {
+		return []int{(n + 1) / 2, 4 * blocks}
+	}
+	return []int{(n + 1) / 2, blocks, 4 * ceilDiv(blocks, nestedBlockSize), 4 * len(DoubleQuant{}.Code)}
 }
 
 // check reports whether the fields of q are consistent with each other.

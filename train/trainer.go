@@ -299,6 +299,9 @@ func Run(ctx context.Context, cfg Config, b backend.Backend) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDeviceMemory(&cfg, mc, b); err != nil {
+		return nil, err
+	}
 	t := &trainer{cfg: &cfg, b: b, out: cfg.Out, padID: mc.PadID(), watch: collapseWatch{lnVocab: math.Log(float64(mc.VocabSize))},
 		comm: comm, grads: cfg.Reducer}
 	if t.grads == nil {
