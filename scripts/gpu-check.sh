@@ -183,7 +183,7 @@ if [ -x bin/tune ]; then
       pargs=(--device cuda plan --base_model testdata/qwen2.5-7b-instruct --max_length "$SEQ" --batch_size 1 --lora_r 16 --json)
       [ $q = qlora ] && args+=(--use_qlora) && pargs+=(--use_qlora)
       [ $rc = on ] && args+=(--gradient_checkpointing) && pargs+=(--gradient_checkpointing)
-      planned=$(bin/tune "${pargs[@]}" 2>>"$LOGS/step.err" | sed -n 's/.*"peak_bytes": *\([0-9]*\).*/\1/p' | head -n 1)
+      planned=$(bin/tune "${pargs[@]}" 2>>"$LOGS/step.err" | sed -n 's/.*"peak_bytes": *\([0-9]*\).*/\1/p' | head -n 1 || true)
       sampled bin/tune "${args[@]}" || true
       record "tune $q recompute=$rc planned_mib=$(( ${planned:-0} / 1048576 ))"
       tail -n 1 "$LOGS/step.jsonl"
@@ -193,7 +193,7 @@ if [ -x bin/tune ]; then
   # tune plan's prediction for this card, then three quarters and half of it
   # until one runs.
   longest=$(bin/tune --device cuda plan --base_model testdata/qwen2.5-7b-instruct --use_qlora --gradient_checkpointing \
-    --batch_size 1 --lora_r 16 --json 2>>"$LOGS/step.err" | sed -n 's/.*"longest_max_length": *\([0-9]*\).*/\1/p' | head -n 1)
+    --batch_size 1 --lora_r 16 --json 2>>"$LOGS/step.err" | sed -n 's/.*"longest_max_length": *\([0-9]*\).*/\1/p' | head -n 1 || true)
   for n in ${longest:-0} $(( ${longest:-0} * 3 / 4 )) $(( ${longest:-0} / 2 )); do
     [ "$n" -gt 0 ] || break
     if sampled bin/tune --device cuda bench --train --shape "$SHAPE" --seq "$n" --batch 1 --iters 1 --lora_r 16 \
