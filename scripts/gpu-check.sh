@@ -159,7 +159,7 @@ sampled() {
   rc=$?
   kill "$smi" 2>/dev/null
   wait "$smi" 2>/dev/null
-  PEAK_MIB=$(awk -v b="${base:-0}" '$1 + 0 > m { m = $1 + 0 } END { print m > b ? m - b : 0 }' "$LOGS/mem.samples")
+  PEAK_MIB=$(awk -v b="${base:-0}" '$1 + 0 > m { m = $1 + 0 } END { print (m > b ? m - b : 0) }' "$LOGS/mem.samples")
   return $rc
 }
 # record LABEL: appends the JSON line of $LOGS/run.out with the label and
