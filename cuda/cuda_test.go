@@ -62,24 +62,6 @@ func TestConformanceCUDA(t *testing.T) {
 	t.Run("bfloat16", func(t *testing.T) { conformance.TestActivations(t, b, activationTolerances) })
 }
 
-// bf16Activations is the backend with Alloc giving bfloat16 buffers,
-// declaring the ops whose kernels take activations, so that the suite runs
-// them on the storage the schedule gives them (the norm weights become
-// bfloat16 too, as a bf16 weight store gives them). Dropout is left to
-// TestConformanceCUDA, where its exact check applies: here x would be
-// rounded before the reference sees it.
-type bf16Activations struct{ *Backend }
-
-func (b bf16Activations) Alloc(n int) backend.Buffer { return b.AllocActivation(n) }
-
-func (b bf16Activations) Ops() backend.OpSet { return activationOps }
-
-// TestConformanceBF16CUDA runs the suite's checks of the activation ops on
-// bfloat16 buffers, under the bf16 rules of tolerances_test.go.
-func TestConformanceBF16CUDA(t *testing.T) {
-	conformance.Test(t, bf16Activations{openOrSkip(t)}, activationTolerances)
-}
-
 func TestFusedCUDA(t *testing.T) {
 	conformance.TestFused(t, openOrSkip(t), cpu.New(0), fusedTolerances)
 }

@@ -203,8 +203,7 @@ func stepTransfers(t *testing.T, g *cuda.Backend, b backend.Backend, layers int,
 		t.Fatal(err)
 	}
 	defer m.Free()
-	tr, opt := attach(t, m, b, lora.Config{R: 4, LoraAlpha: 8, LoraDropout: 0.1, TargetModules: []string{"q_proj", "k_proj",
-		"v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}})
+	tr, opt := attach(t, m, b, lora.Config{R: 4, LoraAlpha: 8, LoraDropout: 0.1, TargetModules: lora.ModuleNames()})
 	// Two rows of 12 tokens, each two packed sequences and padding.
 	batch := &decoder.Batch{Rows: 2, T: 12, IDs: make([]int32, 24), AttentionMask: make([]int32, 24), Pos: make([]int32, 24)}
 	for i := range batch.IDs {

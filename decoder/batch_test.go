@@ -15,7 +15,7 @@ import (
 // changes the model's answers.
 func randomAdapter(t *testing.T, c *decoder.Config, name string, r int, seed uint64) *lora.Adapter {
 	t.Helper()
-	a, err := testmodel.RandomAdapter(c, name, r, []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}, 0.3, seed)
+	a, err := testmodel.RandomAdapter(c, name, r, lora.ModuleNames(), 0.3, seed)
 	require.NoError(t, err)
 	return a
 }

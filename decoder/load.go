@@ -200,13 +200,14 @@ func (m *Model) Free() {
 	}
 	free(m.Embed)
 	free(m.Norm)
-	for _, l := range m.Layers {
+	for i := range m.Layers {
+		l := &m.Layers[i]
 		free(l.InputNorm)
 		free(l.PostNorm)
-		for _, x := range []Linear{l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down} {
-			free(x.W)
-			free(x.Q)
-			free(x.Bias)
+		for _, x := range l.linears() {
+			free(x.lin.W)
+			free(x.lin.Q)
+			free(x.lin.Bias)
 		}
 	}
 	free(m.act)

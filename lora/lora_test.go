@@ -14,16 +14,14 @@ import (
 // Shapes of the goldens' qwen2-tiny (hidden 64, kv 32, intermediate 176)
 // and qwen2-tied (hidden 48, kv 16, intermediate 100) linears.
 func shapes(h, kv, inter int) lora.Shape {
-	return func(m string) (int, int) {
-		switch m {
-		case "k_proj", "v_proj":
-			return h, kv
-		case "gate_proj", "up_proj":
-			return h, inter
-		case "down_proj":
-			return inter, h
+	d := lora.Dims{Hidden: h, KV: kv, Intermediate: inter}
+	return func(name string) (int, int) {
+		for _, m := range lora.Modules {
+			if m.Name == name {
+				return m.Shape(d)
+			}
 		}
-		return h, h
+		panic("lora test: unknown module " + name)
 	}
 }
 

@@ -62,7 +62,7 @@ func dataDir(t *testing.T) string {
 func baseConfig(data, out string) train.Config {
 	return train.Config{
 		DataPath: data, OutputDir: out, BaseModel: tinyBase,
-		LoRA:      lora.Config{R: 4, LoraAlpha: 8, LoraDropout: 0.1, TargetModules: []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}},
+		LoRA:      lora.Config{R: 4, LoraAlpha: 8, LoraDropout: 0.1, TargetModules: lora.ModuleNames()},
 		BatchSize: 3, GradAccum: 2, NumEpochs: 2, MaxLength: 64, Seed: 7, LR: 3e-3, Scheduler: "linear", WarmupSteps: 2,
 		AdamW:        train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 1},
 		LoggingSteps: 1, EvalSteps: 4, SaveSteps: 3,

@@ -32,11 +32,12 @@ func (h *harness) storedIn(alloc func(int) backend.Buffer, vals []float32) (back
 	return g.view, widen(got)
 }
 
-// weightInput is actInput for the weight (or bias) of case i: for even i
-// in the activations' storage, for odd i in the other one, so that both
-// kinds of weight meet both kinds of activations (on the GPU: a bfloat16
-// weight store beside float32 activations, or a float32 weight the op
-// rounds beside bfloat16 ones, which the oracle does not see).
+// weightInput is actInput for the weight (bias, norm weight, embedding
+// table) of case i: for even i in the activations' storage, for odd i in
+// the other one, so that both kinds of weight meet both kinds of
+// activations (on the GPU: a bfloat16 weight store beside float32
+// activations, or a float32 weight the op rounds beside bfloat16 ones,
+// which the oracle does not see).
 func (h *harness) weightInput(vals []float32, i int) (backend.Buffer, []float64) {
 	switch {
 	case i%2 == 0:

@@ -41,13 +41,14 @@ func dotf(a []float64, b []float64) float64 {
 
 func (h *harness) rmsnormBackward(g rmsNormBackwardOp, tol Tol) {
 	// A row of 300 elements is longer than a GPU block's threads.
-	for _, c := range []struct{ rows, dim int }{{1, 1}, {1, 64}, {3, 17}, {9, 67}, {2, 300}} {
-		x, w, dy := h.randn(c.rows*c.dim, 3), h.randn(c.dim, 1), h.randn(c.rows*c.dim, 1)
-		out := h.output(c.rows * c.dim)
-		g.RMSNormBackward(out.view, h.input(dy), h.input(x), h.input(w), c.rows, c.dim, 1e-6)
-		xw, ww, gw := widen(x), widen(w), widen(dy)
+	for i, c := range []struct{ rows, dim int }{{1, 1}, {1, 64}, {3, 17}, {9, 67}, {2, 300}} {
+		x, xw := h.actInput(h.randn(c.rows*c.dim, 3))
+		w, ww := h.weightInput(h.randn(c.dim, 1), i)
+		dy, gw := h.actInput(h.randn(c.rows*c.dim, 1))
+		out := h.actOutput(c.rows * c.dim)
+		g.RMSNormBackward(out.view, dy, x, w, c.rows, c.dim, 1e-6)
 		want := fdGrad(xw, func() float64 { return dotf(gw, refRMSNorm(xw, ww, c.rows, c.dim, 1e-6)) })
-		check(h.t, "RMSNormBackward", fmt.Sprintf("rows=%d dim=%d", c.rows, c.dim), h.read("RMSNormBackward", out), want, tol)
+		check(h.t, "RMSNormBackward", fmt.Sprintf("rows=%d dim=%d", c.rows, c.dim), h.actRead("RMSNormBackward", out), want, tol)
 	}
 }
 
@@ -92,31 +93,30 @@ func (h *harness) ropeBackward(g ropeBackwardOp, tol Tol) {
 		theta                float64
 		start                int32
 	}{{1, 1, 2, 10000, 0}, {3, 3, 10, 1e6, 5}, {7, 2, 16, 1e6, 1000}} {
-		dy := h.randn(c.rows*c.heads*c.headDim, 1)
-		x := h.randn(c.rows*c.heads*c.headDim, 1)
+		buf, gw := h.actInPlace(h.randn(c.rows*c.heads*c.headDim, 1))
+		xw := widen(h.randn(c.rows*c.heads*c.headDim, 1))
 		pos := make([]int32, c.rows)
 		for i := range pos {
 			pos[i] = c.start + int32(i)
 		}
-		buf := h.inPlace(dy)
 		g.RoPEBackward(buf.view, pos, c.rows, c.heads, backend.InvFreq(c.headDim, c.theta))
-		xw, gw := widen(x), widen(dy)
 		want := fdGrad(xw, func() float64 {
 			return dotf(gw, refRoPE(xw, pos, c.rows, c.heads, backend.InvFreq(c.headDim, c.theta)))
 		})
-		check(h.t, "RoPEBackward", fmt.Sprintf("rows=%d heads=%d headDim=%d start=%d", c.rows, c.heads, c.headDim, c.start), h.read("RoPEBackward", buf), want, tol)
+		check(h.t, "RoPEBackward", fmt.Sprintf("rows=%d heads=%d headDim=%d start=%d", c.rows, c.heads, c.headDim, c.start), h.actRead("RoPEBackward", buf), want, tol)
 	}
 }
 
 func (h *harness) siluMulBackward(g siluMulBackwardOp, tol Tol) {
 	for _, n := range []int{1, 7, 176, 1001} {
-		gate, up, dy := h.randn(n, 4), h.randn(n, 1), h.randn(n, 1)
-		dg, du := h.output(n), h.output(n)
-		g.SiLUMulBackward(dg.view, du.view, h.input(dy), h.input(gate), h.input(up), n)
-		gw, uw, dw := widen(gate), widen(up), widen(dy)
+		gate, gw := h.actInput(h.randn(n, 4))
+		up, uw := h.actInput(h.randn(n, 1))
+		dy, dw := h.actInput(h.randn(n, 1))
+		dg, du := h.actOutput(n), h.actOutput(n)
+		g.SiLUMulBackward(dg.view, du.view, dy, gate, up, n)
 		loss := func() float64 { return dotf(dw, refSiLUMul(gw, uw)) }
-		check(h.t, "SiLUMulBackward dgate", fmt.Sprintf("n=%d", n), h.read("SiLUMulBackward dgate", dg), fdGrad(gw, loss), tol)
-		check(h.t, "SiLUMulBackward dup", fmt.Sprintf("n=%d", n), h.read("SiLUMulBackward dup", du), fdGrad(uw, loss), tol)
+		check(h.t, "SiLUMulBackward dgate", fmt.Sprintf("n=%d", n), h.actRead("SiLUMulBackward dgate", dg), fdGrad(gw, loss), tol)
+		check(h.t, "SiLUMulBackward dup", fmt.Sprintf("n=%d", n), h.actRead("SiLUMulBackward dup", du), fdGrad(uw, loss), tol)
 	}
 }
 

@@ -137,10 +137,11 @@ func Test(t *testing.T, b backend.Memory, tol Tolerances) {
 // of activations) in AllocActivation's storage, as a schedule holds them,
 // under tol, the rules of that storage. The oracle sees the inputs as
 // stored, so tol covers the op's own arithmetic and the rounding of its
-// outputs (and of a float32 weight the op converts: the linear checks give
-// every other case its weight in the storage the activations do not use,
-// here and in Test). On a backend whose activations are float32 this
-// repeats Test's checks of those ops.
+// outputs (and of a float32 weight the op converts: the checks of ops with
+// a weight, the embedding table or a bias give every other case that
+// weight in the storage the activations do not use, here and in Test).
+// Dropout keeps float32 buffers, so its check stays exact. On a backend
+// whose activations are float32 this repeats Test's checks of those ops.
 func TestActivations(t *testing.T, b backend.Memory, tol Tolerances) {
 	h := &harness{t: t, b: b, rng: rand.New(rand.NewPCG(2024, 12)), act: true}
 	h.run(t, backend.ForwardOps|backend.BackwardOps, tol)
@@ -230,32 +231,32 @@ func (h *harness) zero() {
 }
 
 func (h *harness) embedding(f embeddingOp, tol Tol) {
-	for _, c := range []struct{ vocab, dim, n int }{{1, 1, 1}, {13, 5, 1}, {997, 67, 9}, {50, 64, 33}} {
-		table := h.randn(c.vocab*c.dim, 1)
+	for i, c := range []struct{ vocab, dim, n int }{{1, 1, 1}, {13, 5, 1}, {997, 67, 9}, {50, 64, 33}} {
+		table, tw := h.weightInput(h.randn(c.vocab*c.dim, 1), i)
 		ids := make([]int32, c.n)
-		for i := range ids {
-			ids[i] = int32(h.rng.IntN(c.vocab))
+		for j := range ids {
+			ids[j] = int32(h.rng.IntN(c.vocab))
 		}
 		ids[len(ids)-1] = int32(c.vocab - 1)
-		out := h.output(c.n * c.dim)
-		f.Embedding(out.view, h.input(table), ids, c.dim)
+		out := h.actOutput(c.n * c.dim)
+		f.Embedding(out.view, table, ids, c.dim)
 		want := make([]float64, 0, c.n*c.dim)
 		for _, id := range ids {
-			want = append(want, widen(table[int(id)*c.dim:(int(id)+1)*c.dim])...)
+			want = append(want, tw[int(id)*c.dim:(int(id)+1)*c.dim]...)
 		}
-		check(h.t, "Embedding", fmt.Sprintf("vocab=%d dim=%d n=%d", c.vocab, c.dim, c.n), h.read("Embedding", out), want, tol)
+		check(h.t, "Embedding", fmt.Sprintf("vocab=%d dim=%d n=%d", c.vocab, c.dim, c.n), h.actRead("Embedding", out), want, tol)
 	}
 }
 
 func (h *harness) rmsnorm(f rmsNormOp, tol Tol) {
 	// Rows of 1000 and 3584 elements are longer than a GPU block's threads.
-	for _, c := range []struct{ rows, dim int }{{1, 1}, {1, 64}, {3, 17}, {33, 67}, {7, 200}, {3, 1000}, {2, 3584}} {
-		x := h.randn(c.rows*c.dim, 3)
-		w := h.randn(c.dim, 1)
-		out := h.output(c.rows * c.dim)
-		f.RMSNorm(out.view, h.input(x), h.input(w), c.rows, c.dim, 1e-6)
-		check(h.t, "RMSNorm", fmt.Sprintf("rows=%d dim=%d", c.rows, c.dim), h.read("RMSNorm", out),
-			refRMSNorm(widen(x), widen(w), c.rows, c.dim, 1e-6), tol)
+	for i, c := range []struct{ rows, dim int }{{1, 1}, {1, 64}, {3, 17}, {33, 67}, {7, 200}, {3, 1000}, {2, 3584}} {
+		x, xw := h.actInput(h.randn(c.rows*c.dim, 3))
+		w, ww := h.weightInput(h.randn(c.dim, 1), i)
+		out := h.actOutput(c.rows * c.dim)
+		f.RMSNorm(out.view, x, w, c.rows, c.dim, 1e-6)
+		check(h.t, "RMSNorm", fmt.Sprintf("rows=%d dim=%d", c.rows, c.dim), h.actRead("RMSNorm", out),
+			refRMSNorm(xw, ww, c.rows, c.dim, 1e-6), tol)
 	}
 }
 
@@ -284,50 +285,51 @@ func (h *harness) rope(f ropeOp, tol Tol) {
 		theta                float64
 		start                int32
 	}{{1, 1, 2, 10000, 0}, {1, 4, 16, 1e6, 37}, {7, 3, 10, 1e6, 0}, {33, 2, 64, 1e6, 1000}, {3, 4, 128, 1e6, 30000}} {
-		x := h.randn(c.rows*c.heads*c.headDim, 1)
 		pos := make([]int32, c.rows)
 		for i := range pos {
 			pos[i] = c.start + int32(i)
 		}
-		buf := h.inPlace(x)
+		buf, xw := h.actInPlace(h.randn(c.rows*c.heads*c.headDim, 1))
 		f.RoPE(buf.view, pos, c.rows, c.heads, backend.InvFreq(c.headDim, c.theta))
-		check(h.t, "RoPE", fmt.Sprintf("rows=%d heads=%d headDim=%d start=%d", c.rows, c.heads, c.headDim, c.start), h.read("RoPE", buf),
-			refRoPE(widen(x), pos, c.rows, c.heads, backend.InvFreq(c.headDim, c.theta)), tol)
+		check(h.t, "RoPE", fmt.Sprintf("rows=%d heads=%d headDim=%d start=%d", c.rows, c.heads, c.headDim, c.start), h.actRead("RoPE", buf),
+			refRoPE(xw, pos, c.rows, c.heads, backend.InvFreq(c.headDim, c.theta)), tol)
 	}
 }
 
 func (h *harness) siluMul(f siluMulOp, tol Tol) {
 	for _, n := range []int{1, 7, 176, 1001} {
-		g, u := h.randn(n, 4), h.randn(n, 1)
-		out := h.output(n)
-		f.SiLUMul(out.view, h.input(g), h.input(u), n)
-		check(h.t, "SiLUMul", fmt.Sprintf("n=%d", n), h.read("SiLUMul", out), refSiLUMul(widen(g), widen(u)), tol)
+		g, gw := h.actInput(h.randn(n, 4))
+		u, uw := h.actInput(h.randn(n, 1))
+		out := h.actOutput(n)
+		f.SiLUMul(out.view, g, u, n)
+		check(h.t, "SiLUMul", fmt.Sprintf("n=%d", n), h.actRead("SiLUMul", out), refSiLUMul(gw, uw), tol)
 	}
 }
 
 func (h *harness) add(f addOp, tol Tol) {
 	for _, n := range []int{1, 33, 1001} {
-		a, c := h.randn(n, 1), h.randn(n, 1)
-		out := h.output(n)
-		f.Add(out.view, h.input(a), h.input(c), n)
+		a, aw := h.actInput(h.randn(n, 1))
+		c, cw := h.actInput(h.randn(n, 1))
+		out := h.actOutput(n)
+		f.Add(out.view, a, c, n)
 		want := make([]float64, n)
 		for i := range want {
-			want[i] = float64(a[i]) + float64(c[i])
+			want[i] = aw[i] + cw[i]
 		}
-		check(h.t, "Add", fmt.Sprintf("n=%d", n), h.read("Add", out), want, tol)
+		check(h.t, "Add", fmt.Sprintf("n=%d", n), h.actRead("Add", out), want, tol)
 	}
 }
 
 func (h *harness) addScaled(f addScaledOp, tol Tol) {
 	for _, n := range []int{1, 33, 1001} {
-		a, c := h.randn(n, 1), h.randn(n, 1)
-		acc := h.inPlace(a)
-		f.AddScaled(acc.view, h.input(c), 0.37, n)
+		acc, aw := h.actInPlace(h.randn(n, 1))
+		c, cw := h.actInput(h.randn(n, 1))
+		f.AddScaled(acc.view, c, 0.37, n)
 		want := make([]float64, n)
 		for i := range want {
-			want[i] = float64(a[i]) + float64(float32(0.37))*float64(c[i])
+			want[i] = aw[i] + float64(float32(0.37))*cw[i]
 		}
-		check(h.t, "AddScaled", fmt.Sprintf("n=%d", n), h.read("AddScaled", acc), want, tol)
+		check(h.t, "AddScaled", fmt.Sprintf("n=%d", n), h.actRead("AddScaled", acc), want, tol)
 	}
 }
 
